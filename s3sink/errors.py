@@ -1,0 +1,106 @@
+"""The exception tree of s3sink.
+
+::
+
+    S3SinkError
+    ├── UsageError (also ValueError)           bad size, bad option, bad argument
+    │   └── InvalidLocationError               bad s3:// URI, bucket name or key
+    └── UploadError        .bucket .key .upload_id; __cause__ = the underlying error
+        ├── PartUploadError    .part_number
+        ├── CompleteError      CompleteMultipartUpload / PutObject failed
+        ├── PreconditionFailed 412 / 409 on a conditional write
+        ├── UploadCancelled    KeyboardInterrupt, signal, producer failure, explicit abort
+        ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
+        └── AbortFailedError   the abort itself failed: the upload id is orphaned
+
+Foreign exceptions (botocore's) are translated in :mod:`s3sink.transport` only, and always
+chained with ``raise ... from exc`` so the original cause stays visible.
+"""
+
+from __future__ import annotations
+
+
+class S3SinkError(Exception):
+    """Base class of every error s3sink raises on purpose."""
+
+
+class UsageError(S3SinkError, ValueError):
+    """A bad argument: a size, an option, a combination of options."""
+
+
+class InvalidLocationError(UsageError):
+    """A malformed ``s3://bucket/key`` URI, bucket name or object key."""
+
+
+class UploadError(S3SinkError):
+    """An upload failed; names the bucket, key and (when one exists) the upload id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str,
+        key: str,
+        upload_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.upload_id = upload_id
+
+    def __str__(self) -> str:
+        text = f"s3://{self.bucket}/{self.key}: {self.args[0]}"
+        cause = self.__cause__
+        if cause is not None and str(cause) not in text:
+            text += f": {cause}"
+        return text
+
+
+class PartUploadError(UploadError):
+    """A part still failed after retries."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str,
+        key: str,
+        part_number: int,
+        upload_id: str | None = None,
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key, upload_id=upload_id)
+        self.part_number = part_number
+
+
+class CompleteError(UploadError):
+    """CompleteMultipartUpload (or the single PutObject) failed."""
+
+
+class PreconditionFailed(UploadError):
+    """A conditional write was refused: the object exists (If-None-Match) or changed."""
+
+
+class UploadCancelled(UploadError):
+    """The upload was aborted on purpose: interrupt, signal, producer failure, abort()."""
+
+
+class PartLimitError(UploadError):
+    """The stream is longer than the part schedule allows (S3's 10,000-part limit)."""
+
+
+class AbortFailedError(UploadError):
+    """Aborting the multipart upload failed; the upload id is left on the server."""
+
+
+__all__ = [
+    "AbortFailedError",
+    "CompleteError",
+    "InvalidLocationError",
+    "PartLimitError",
+    "PartUploadError",
+    "PreconditionFailed",
+    "S3SinkError",
+    "UploadCancelled",
+    "UploadError",
+    "UsageError",
+]
