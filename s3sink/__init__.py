@@ -1,0 +1,43 @@
+"""s3sink: stream data of unknown length into Amazon S3 (and S3-compatible stores).
+
+``S3MultipartWriter`` is a binary file object that uploads parts in parallel with bounded
+memory and publishes the object only on ``close()``; anything else aborts the upload.
+"""
+
+from __future__ import annotations
+
+from ._open import open
+from .errors import (
+    AbortFailedError,
+    CompleteError,
+    InvalidLocationError,
+    PartLimitError,
+    PartUploadError,
+    PreconditionFailed,
+    S3SinkError,
+    UploadCancelled,
+    UploadError,
+    UsageError,
+)
+from .writer import Progress, S3MultipartWriter, State, UploadResult
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AbortFailedError",
+    "CompleteError",
+    "InvalidLocationError",
+    "PartLimitError",
+    "PartUploadError",
+    "PreconditionFailed",
+    "Progress",
+    "S3MultipartWriter",
+    "S3SinkError",
+    "State",
+    "UploadCancelled",
+    "UploadError",
+    "UploadResult",
+    "UsageError",
+    "__version__",
+    "open",
+]

@@ -1,0 +1,5 @@
+"""``python -m s3sink``: the same as the ``s3sink`` command."""
+
+from .cli import main
+
+main()

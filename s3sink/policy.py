@@ -1,0 +1,177 @@
+"""Part-size schedule: which size each part of a multipart upload gets.
+
+S3 allows at most 10,000 parts of 5 MiB to 5 GiB (the last part may be smaller), so a
+stream of unknown length cannot use one fixed part size: 8 MiB parts die at part 10,001,
+78 GiB into the stream. The schedule here is deterministic and pure:
+
+* **Unknown length** (the default): ``FLAT_PARTS`` parts of ``part_size`` (32 GiB at the
+  default 16 MiB, so ordinary streams use flat memory), then the size doubles every
+  ``GROWTH_EVERY`` parts, capped at ``max_part_size``. At the defaults (16 MiB, cap 1 GiB)
+  the schedule covers 6.0 TiB;
+  any part size from 5 MiB covers more than 5 TiB.
+* **Expected size**: when the caller knows roughly how much is coming, the base part is the
+  smallest MiB-aligned size that fits the stream in ``HINT_FLAT_PARTS`` equal parts; the
+  remaining parts still grow, so an underestimate does not fail.
+* **Fixed**: every part has the same size (some S3-compatible stores require equal parts);
+  the stream fails with a clear error before part 10,001.
+
+The schedule never asks for a part larger than ``max_part_size``; the writer sets that from
+its memory budget, so growing parts lower the number of parts in flight instead of
+exceeding the budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .errors import UsageError
+from .sizes import format_size
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+TiB = 1024 * GiB
+
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE  # 48.8 TiB
+
+DEFAULT_PART_SIZE = 16 * MiB
+DEFAULT_MAX_PART_SIZE = 1 * GiB
+
+FLAT_PARTS = 2048
+# 448 (not a rounder 512) so that even 5 MiB parts reach 5 TiB with a 1 GiB ceiling.
+GROWTH_EVERY = 448
+HINT_FLAT_PARTS = 9000
+HINT_GROWTH_EVERY = 100
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def check_part_size(size: int, *, what: str = "part size") -> int:
+    """Return ``size`` if S3 accepts it for a non-final part, else raise UsageError."""
+    if not MIN_PART_SIZE <= size <= MAX_PART_SIZE:
+        raise UsageError(
+            f"{what} {format_size(size)} is outside S3's limits "
+            f"({format_size(MIN_PART_SIZE)} to {format_size(MAX_PART_SIZE)})"
+        )
+    return size
+
+
+@dataclass(frozen=True)
+class PartSchedule:
+    """Part sizes by part number: ``flat_parts`` of ``base``, then doubling every
+    ``growth_every`` parts up to ``max_part``. ``growth_every == 0`` means no growth."""
+
+    base: int
+    max_part: int
+    flat_parts: int
+    growth_every: int
+
+    def __post_init__(self) -> None:
+        check_part_size(self.base)
+        check_part_size(self.max_part, what="largest part size")
+        if self.max_part < self.base:
+            raise UsageError(
+                f"largest part size {format_size(self.max_part)} is smaller than "
+                f"the part size {format_size(self.base)}"
+            )
+        if not 1 <= self.flat_parts <= MAX_PARTS or self.growth_every < 0:
+            raise UsageError("invalid part schedule")
+
+    @property
+    def fixed(self) -> bool:
+        """True when every part has the same size."""
+        return self.growth_every == 0 or self.flat_parts >= MAX_PARTS
+
+    def size_of(self, part_number: int) -> int:
+        """Size of part ``part_number`` (1-based) if the stream goes on past it."""
+        if not 1 <= part_number <= MAX_PARTS:
+            raise ValueError(f"part number {part_number} outside 1..{MAX_PARTS}")
+        if self.fixed or part_number <= self.flat_parts:
+            return self.base
+        steps = -(-(part_number - self.flat_parts) // self.growth_every)
+        # Cap the exponent first: 2**steps for large steps would be a pointless bignum.
+        if steps >= 40:
+            return self.max_part
+        return min(self.max_part, self.base << steps)
+
+    @cached_property
+    def capacity(self) -> int:
+        """The longest stream (in bytes) that fits in ``MAX_PARTS`` parts."""
+        return sum(size * count for _, size, count in self.tiers())
+
+    def tiers(self) -> list[tuple[int, int, int]]:
+        """``(first_part, size, count)`` runs of equal-sized parts, for docs and tests."""
+        runs: list[tuple[int, int, int]] = []
+        part = 1
+        while part <= MAX_PARTS:
+            end = self._tier_end(part)
+            runs.append((part, self.size_of(part), end - part + 1))
+            part = end + 1
+        return runs
+
+    def _tier_end(self, part: int) -> int:
+        """Last part number with the same size as ``part``."""
+        if self.fixed or self.size_of(part) == self.max_part:
+            return MAX_PARTS
+        if part <= self.flat_parts:
+            return self.flat_parts
+        steps = -(-(part - self.flat_parts) // self.growth_every)
+        return min(MAX_PARTS, self.flat_parts + steps * self.growth_every)
+
+    def parts_for(self, size: int) -> int:
+        """How many parts a stream of ``size`` bytes uses (at least one)."""
+        total = 0
+        for first, part_size, count in self.tiers():
+            if total + part_size * count >= size:
+                return first + max(0, -(-(size - total) // part_size) - 1)
+            total += part_size * count
+        raise ValueError(f"{size} bytes exceed the schedule's capacity {self.capacity}")
+
+
+def make_schedule(
+    *,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_part_size: int = DEFAULT_MAX_PART_SIZE,
+    expected_size: int | None = None,
+    fixed: bool = False,
+) -> PartSchedule:
+    """Build the schedule for the writer's options; raise UsageError when none fits.
+
+    ``max_part_size`` is the memory-derived ceiling (at most 5 GiB); it is raised to
+    ``part_size`` when that is larger, since the caller asked for that part size explicitly.
+    """
+    check_part_size(part_size)
+    max_part = max(min(max_part_size, MAX_PART_SIZE), part_size)
+    if expected_size is not None:
+        if expected_size < 0:
+            raise UsageError(f"expected size must not be negative (got {expected_size})")
+        if expected_size > MAX_OBJECT_SIZE:
+            raise UsageError(
+                f"expected size {format_size(expected_size)} exceeds S3's largest object "
+                f"({format_size(MAX_OBJECT_SIZE)})"
+            )
+    if fixed:
+        schedule = PartSchedule(part_size, part_size, MAX_PARTS, 0)
+        if expected_size is not None and expected_size > schedule.capacity:
+            needed = _round_up(-(-expected_size // MAX_PARTS), MiB)
+            raise UsageError(
+                f"expected size {format_size(expected_size)} needs a fixed part size of at "
+                f"least {format_size(needed)} ({MAX_PARTS:,} parts at most)"
+            )
+        return schedule
+    if expected_size is None or expected_size <= FLAT_PARTS * part_size:
+        return PartSchedule(part_size, max_part, FLAT_PARTS, GROWTH_EVERY)
+    base = max(part_size, min(MAX_PART_SIZE, _round_up(-(-expected_size // HINT_FLAT_PARTS), MiB)))
+    if base > max_part:
+        raise UsageError(
+            f"expected size {format_size(expected_size)} needs parts of "
+            f"{format_size(base)}, more than the memory budget allows "
+            f"({format_size(max_part)} per part); raise max_memory"
+        )
+    return PartSchedule(base, max_part, HINT_FLAT_PARTS, HINT_GROWTH_EVERY)

@@ -1,0 +1,464 @@
+"""The seam between the writer and S3: a small Protocol, and its botocore implementation.
+
+This is the only module that touches botocore, and the one place where botocore's
+exceptions become s3sink's (always chained, so the original cause stays visible). Unit
+tests substitute an in-memory transport with multipart semantics; wire tests use this one
+against a real HTTP server.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import (
+    CompleteError,
+    PartUploadError,
+    PreconditionFailed,
+    S3SinkError,
+    UploadError,
+)
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+Body = bytes | bytearray
+
+
+@dataclass(frozen=True)
+class PartChecksum:
+    """A checksum to send with a request: botocore parameter name and base64 value."""
+
+    param: str  # e.g. "ChecksumCRC64NVME"
+    value: str
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    """What CompleteMultipartUpload needs about one uploaded part."""
+
+    number: int
+    etag: str
+    size: int
+    checksum: PartChecksum | None = None
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Options of the request that publishes the object (PutObject or Complete)."""
+
+    checksum: PartChecksum | None = None
+    checksum_type: str | None = None  # FULL_OBJECT / COMPOSITE, multipart only
+    size: int | None = None  # MpuObjectSize: the store checks the assembled size
+    if_none_match: str | None = None
+    if_match: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the store answered when the object was published."""
+
+    etag: str
+    version_id: str | None
+    checksum: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """HeadObject's view of an existing object."""
+
+    etag: str
+    size: int
+    version_id: str | None
+    checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}
+    checksum_type: str | None
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """One in-progress multipart upload (for housekeeping)."""
+
+    key: str
+    upload_id: str
+    initiated: _dt.datetime
+
+
+class Transport(Protocol):
+    """The S3 operations the writer needs. Implementations raise s3sink errors only."""
+
+    def put_object(
+        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+    ) -> StoredObject: ...
+
+    def create_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksum_algorithm: str | None,
+        checksum_type: str | None,
+    ) -> str: ...
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        checksum: PartChecksum | None,
+    ) -> str: ...
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+    ) -> StoredObject: ...
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
+        """Part numbers still stored; ``None`` once the upload no longer exists."""
+        ...
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's metadata with checksums, or ``None`` when there is no object."""
+        ...
+
+
+# Extra arguments accepted by the writer, and the ones UploadPart also needs (SSE-C).
+ALLOWED_EXTRA_ARGS = frozenset(
+    {
+        "ACL",
+        "CacheControl",
+        "ContentDisposition",
+        "ContentEncoding",
+        "ContentLanguage",
+        "ContentType",
+        "ExpectedBucketOwner",
+        "Expires",
+        "GrantFullControl",
+        "GrantRead",
+        "GrantReadACP",
+        "GrantWriteACP",
+        "Metadata",
+        "ObjectLockLegalHoldStatus",
+        "ObjectLockMode",
+        "ObjectLockRetainUntilDate",
+        "RequestPayer",
+        "ServerSideEncryption",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+        "SSEKMSKeyId",
+        "SSEKMSEncryptionContext",
+        "BucketKeyEnabled",
+        "StorageClass",
+        "Tagging",
+        "WebsiteRedirectLocation",
+    }
+)
+PER_REQUEST_ARGS = frozenset(
+    {
+        "ExpectedBucketOwner",
+        "RequestPayer",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+    }
+)
+
+
+def per_request(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of extra arguments that every part and the completion must repeat."""
+    return {k: v for k, v in extra.items() if k in PER_REQUEST_ARGS}
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status is not None else None
+    return None
+
+
+def is_precondition_failure(exc: BaseException) -> bool:
+    """412 PreconditionFailed, or 409 ConditionalRequestConflict from a conditional write."""
+    code = error_code(exc)
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) == 412
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a foreign exception (never includes request parameters)."""
+    code = error_code(exc)
+    if code is not None:
+        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
+        status = http_status(exc)
+        prefix = f"{code} (HTTP {status})" if status else code
+        return f"{prefix}: {message}" if message else prefix
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _checksum_kwargs(checksum: PartChecksum | None) -> dict[str, str]:
+    return {checksum.param: checksum.value} if checksum is not None else {}
+
+
+def _commit_kwargs(commit: Commit) -> dict[str, Any]:
+    kwargs: dict[str, Any] = _checksum_kwargs(commit.checksum)
+    if commit.if_none_match is not None:
+        kwargs["IfNoneMatch"] = commit.if_none_match
+    if commit.if_match is not None:
+        kwargs["IfMatch"] = commit.if_match
+    return kwargs
+
+
+class BotoTransport:
+    """:class:`Transport` over a boto3 S3 client (the caller's, or one we built)."""
+
+    def __init__(self, client: BaseClient) -> None:
+        self.client = client
+
+    def _fail(
+        self,
+        exc: Exception,
+        what: str,
+        *,
+        bucket: str,
+        key: str,
+        upload_id: str | None = None,
+        commit: bool = False,
+    ) -> S3SinkError:
+        """Translate a botocore exception into the s3sink error that describes it."""
+        text = f"{what} failed: {describe(exc)}"
+        if commit and is_precondition_failure(exc):
+            return PreconditionFailed(
+                f"{what} refused by a precondition ({describe(exc)}); "
+                "the object exists or changed, so nothing was written",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+            )
+        if commit:
+            return CompleteError(text, bucket=bucket, key=key, upload_id=upload_id)
+        return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
+
+    def put_object(
+        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+    ) -> StoredObject:
+        try:
+            response = self.client.put_object(
+                Bucket=bucket, Key=key, Body=body, **extra, **_commit_kwargs(commit)
+            )
+        except Exception as exc:
+            raise self._fail(exc, "PutObject", bucket=bucket, key=key, commit=True) from exc
+        return _stored(response, commit)
+
+    def create_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksum_algorithm: str | None,
+        checksum_type: str | None,
+    ) -> str:
+        kwargs: dict[str, Any] = dict(extra)
+        if checksum_algorithm is not None:
+            kwargs["ChecksumAlgorithm"] = checksum_algorithm
+        if checksum_type is not None:
+            kwargs["ChecksumType"] = checksum_type
+        try:
+            response = self.client.create_multipart_upload(Bucket=bucket, Key=key, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc, "CreateMultipartUpload", bucket=bucket, key=key) from exc
+        return str(response["UploadId"])
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        checksum: PartChecksum | None,
+    ) -> str:
+        try:
+            response = self.client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=body,
+                **extra,
+                **_checksum_kwargs(checksum),
+            )
+        except Exception as exc:
+            raise PartUploadError(
+                f"part {part_number} failed: {describe(exc)}",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                part_number=part_number,
+            ) from exc
+        return str(response["ETag"])
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+    ) -> StoredObject:
+        kwargs = _commit_kwargs(commit)
+        if commit.checksum_type is not None:
+            kwargs["ChecksumType"] = commit.checksum_type
+        if commit.size is not None:
+            kwargs["MpuObjectSize"] = commit.size
+        listed = [
+            {"PartNumber": p.number, "ETag": p.etag, **_checksum_kwargs(p.checksum)}
+            for p in sorted(parts, key=lambda p: p.number)
+        ]
+        try:
+            response = self.client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listed},
+                **extra,
+                **kwargs,
+            )
+        except Exception as exc:
+            raise self._fail(
+                exc,
+                "CompleteMultipartUpload",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                commit=True,
+            ) from exc
+        return _stored(response, commit)
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return  # already gone: that is what we wanted
+            raise self._fail(
+                exc, "AbortMultipartUpload", bucket=bucket, key=key, upload_id=upload_id
+            ) from exc
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
+        numbers: list[int] = []
+        try:
+            paginator = self.client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+                numbers.extend(int(p["PartNumber"]) for p in page.get("Parts", []))
+        except Exception as exc:
+            if error_code(exc) == "NoSuchUpload":
+                return None
+            raise self._fail(
+                exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id
+            ) from exc
+        return numbers
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, "HeadObject", bucket=bucket, key=key) from exc
+        return ObjectInfo(
+            etag=str(response.get("ETag", "")),
+            size=int(response.get("ContentLength", 0)),
+            version_id=response.get("VersionId"),
+            checksums={k: str(v) for k, v in response.items() if _is_checksum_field(k)},
+            checksum_type=response.get("ChecksumType"),
+        )
+
+    def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
+        """Every in-progress multipart upload under ``prefix`` (paginated)."""
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    yield PendingUpload(
+                        key=str(upload["Key"]),
+                        upload_id=str(upload["UploadId"]),
+                        initiated=upload["Initiated"],
+                    )
+        except Exception as exc:
+            raise self._fail(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
+
+
+def _is_checksum_field(name: str) -> bool:
+    return name.startswith("Checksum") and name != "ChecksumType"
+
+
+def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
+    checksum = None
+    if commit.checksum is not None:
+        checksum = response.get(commit.checksum.param)
+    return StoredObject(
+        etag=str(response.get("ETag", "")),
+        version_id=response.get("VersionId"),
+        checksum=str(checksum) if checksum is not None else None,
+        checksum_type=response.get("ChecksumType"),
+    )
+
+
+def build_client(
+    *,
+    concurrency: int,
+    checksum: bool = True,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> BaseClient:
+    """An S3 client with settings fit for streaming: a connection per part in flight,
+    botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
+
+    With ``checksum=False`` botocore sends no checksum headers of its own either
+    (``when_required``), for S3-compatible stores that reject them.
+    """
+    import boto3  # noqa: PLC0415  # slow to import; only needed once a client is built
+    from botocore.config import Config  # noqa: PLC0415
+
+    config = Config(
+        max_pool_connections=concurrency + 2,
+        retries={"mode": "standard", "max_attempts": 10},
+        connect_timeout=10,
+        read_timeout=120,
+        tcp_keepalive=True,
+        request_checksum_calculation="when_supported" if checksum else "when_required",
+        response_checksum_validation="when_supported" if checksum else "when_required",
+    )
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    return session.client("s3", endpoint_url=endpoint_url, config=config)

@@ -1,0 +1,187 @@
+"""A bounded pool for part uploads: back-pressure, a memory budget, first error wins.
+
+The caller's thread fills part buffers and submits them; at most ``concurrency`` parts are
+in flight, and every part buffer alive (being filled, in flight, or pooled for reuse) is
+charged against ``max_memory``, so the writer blocks instead of growing. When parts grow,
+fewer of them fit in the budget: the in-flight count drops rather than the budget being
+exceeded.
+
+Workers are daemon threads so that a part stalled on a dead connection can never keep the
+interpreter alive after an abort (``ThreadPoolExecutor`` joins its threads at exit).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_Task = Callable[[], None]
+
+
+class Uploader:
+    """Runs ``submit``-ted callables on worker threads within a count and a byte budget."""
+
+    def __init__(self, *, concurrency: int, max_memory: int, name: str = "s3sink") -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.max_memory = max_memory
+        self._name = name
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._charged = 0
+        self._peak_charged = 0
+        self._pool: list[bytearray] = []
+        self._error: BaseException | None = None
+        self._closed = False
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._running: set[Future[Any]] = set()
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def error(self) -> BaseException | None:
+        """The first error recorded, if any."""
+        with self._cond:
+            return self._error
+
+    @property
+    def in_flight(self) -> int:
+        """Parts submitted and not yet finished."""
+        with self._cond:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The largest number of parts ever in flight at once."""
+        with self._cond:
+            return self._peak_in_flight
+
+    @property
+    def charged(self) -> int:
+        """Bytes of part buffers alive now (filling, in flight and pooled)."""
+        with self._cond:
+            return self._charged
+
+    @property
+    def peak_charged(self) -> int:
+        """The largest number of part-buffer bytes ever alive at once."""
+        with self._cond:
+            return self._peak_charged
+
+    def fail(self, exc: BaseException) -> None:
+        """Record ``exc`` unless an earlier error was recorded; wake every waiter."""
+        with self._cond:
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- memory -----------------------------------------------------------------------
+    def acquire_buffer(self, size: int) -> bytearray:
+        """A buffer of exactly ``size`` bytes, reused when possible, charged to the budget.
+
+        Blocks while the budget is spent; raises the first recorded error instead of
+        waiting forever once an upload has failed.
+        """
+        if size > self.max_memory:
+            raise ValueError(f"a {size}-byte part does not fit a {self.max_memory}-byte budget")
+        with self._cond:
+            while True:
+                self._raise_error()
+                for i, buf in enumerate(self._pool):
+                    if len(buf) == size:
+                        return self._pool.pop(i)
+                # Pooled buffers of another size are useless now that parts have grown.
+                while self._pool:
+                    self._charged -= len(self._pool.pop())
+                if self._charged + size <= self.max_memory:
+                    self._charged += size
+                    self._peak_charged = max(self._peak_charged, self._charged)
+                    break
+                self._cond.wait()
+        # Allocate outside the lock: zero-filling a large buffer takes a while.
+        return bytearray(size)
+
+    def release_buffer(self, buf: bytearray, charge: int, *, reuse: bool) -> None:
+        """Give back a buffer charged ``charge`` bytes; keep it for reuse if asked."""
+        with self._cond:
+            if reuse and not self._closed and len(buf) == charge:
+                self._pool.append(buf)
+            else:
+                self._charged -= charge
+            self._cond.notify_all()
+
+    # -- tasks ------------------------------------------------------------------------
+    def submit(self, fn: Callable[[], T], on_done: Callable[[Future[T]], None]) -> Future[T]:
+        """Run ``fn`` on a worker; block while ``concurrency`` tasks are in flight.
+
+        ``on_done`` runs on the worker thread after ``fn`` finishes, before the slot is
+        freed, so its bookkeeping is visible to anyone woken by the slot.
+        """
+        future: Future[T] = Future()
+        with self._cond:
+            while self._in_flight >= self.concurrency and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            if self._closed:
+                raise RuntimeError("uploader is shut down")
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            self._running.add(future)
+            if len(self._threads) < min(self.concurrency, self._in_flight):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+
+        def run() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn())
+                    except BaseException as exc:  # noqa: BLE001  # handed to the future's owner
+                        future.set_exception(exc)
+            finally:
+                on_done(future)
+                with self._cond:
+                    self._in_flight -= 1
+                    self._running.discard(future)
+                    self._cond.notify_all()
+
+        self._tasks.put(run)
+        return future
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            task()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is in flight; False if ``timeout`` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def shutdown(self) -> None:
+        """Stop the workers once their current task ends; free the pooled buffers."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._pool:
+                self._charged -= len(self._pool.pop())
+            self._cond.notify_all()
+        for _ in self._threads:
+            self._tasks.put(None)
