@@ -43,6 +43,7 @@ class CompletedPart:
     etag: str
     size: int
     checksum: PartChecksum | None = None
+    digest: bytes | None = None  # the raw checksum, for the whole-object combination
 
 
 @dataclass(frozen=True)
@@ -383,9 +384,7 @@ class BotoTransport:
         except Exception as exc:
             if error_code(exc) == "NoSuchUpload":
                 return None
-            raise self._fail(
-                exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id
-            ) from exc
+            raise self._fail(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
         return numbers
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:

@@ -153,11 +153,17 @@ class Uploader:
                     except BaseException as exc:  # noqa: BLE001  # handed to the future's owner
                         future.set_exception(exc)
             finally:
-                on_done(future)
-                with self._cond:
-                    self._in_flight -= 1
-                    self._running.discard(future)
-                    self._cond.notify_all()
+                try:
+                    on_done(future)
+                except BaseException as exc:  # noqa: BLE001  # recorded: a bookkeeping bug must fail the upload, not hang it
+                    self.fail(exc)
+                finally:
+                    # Always free the slot: a slot lost here would block submit() and
+                    # drain() forever, and the exception would have killed this worker.
+                    with self._cond:
+                        self._in_flight -= 1
+                        self._running.discard(future)
+                        self._cond.notify_all()
 
         self._tasks.put(run)
         return future
@@ -168,6 +174,9 @@ class Uploader:
             if task is None:
                 return
             task()
+            # Drop the finished task now: its closure holds the writer, which must stay
+            # collectable (garbage collection of an unclosed writer is what aborts it).
+            del task
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until nothing is in flight; False if ``timeout`` passed first."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .checksum import DEFAULT_ALGORITHM, Checksummer, resolve_algorithm
+from .checksum import DEFAULT_ALGORITHM, Checksummer, encode, resolve_algorithm
 from .errors import (
     AbortFailedError,
     CompleteError,
@@ -117,6 +117,82 @@ def _default_max_memory(schedule_base: int) -> int:
     return max(DEFAULT_MAX_MEMORY, 2 * schedule_base)
 
 
+class _PartSender:
+    """Checksums and sends one part; what in-flight tasks hold instead of the writer."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        bucket: str,
+        key: str,
+        extra: Mapping[str, Any],
+        checksummer: Checksummer | None,
+    ) -> None:
+        self.transport = transport
+        self.bucket = bucket
+        self.key = key
+        self.extra = extra
+        self.checksummer = checksummer
+
+    def send(self, upload_id: str, number: int, body: bytearray) -> CompletedPart:
+        """Runs on a worker thread: checksum the part once, then upload it."""
+        part_checksum = digest = None
+        if self.checksummer is not None:
+            digest = self.checksummer.digest(body)
+            part_checksum = PartChecksum(self.checksummer.param, encode(digest))
+        etag = self.transport.upload_part(
+            self.bucket, self.key, upload_id, number, body, extra=self.extra, checksum=part_checksum
+        )
+        return CompletedPart(number, etag, len(body), part_checksum, digest)
+
+
+class _Ledger:
+    """Counters and parts uploaded so far, shared by the writer and its worker threads."""
+
+    def __init__(self, on_progress: Callable[[Progress], None] | None) -> None:
+        self._lock = threading.Lock()
+        self._on_progress = on_progress
+        self.parts: dict[int, CompletedPart] = {}
+        self.digests: dict[int, tuple[bytes, int]] = {}
+        self.bytes_written = 0
+        self.bytes_uploaded = 0
+        self.part_size = 0
+
+    def progress(self, in_flight: int) -> Progress:
+        """A snapshot of the counters."""
+        return Progress(
+            bytes_written=self.bytes_written,
+            bytes_uploaded=self.bytes_uploaded,
+            parts_done=len(self.parts),
+            parts_in_flight=max(0, in_flight),
+            part_size=self.part_size,
+        )
+
+    def report(self, in_flight: int) -> None:
+        """Call ``on_progress``; a failing callback is logged, never fatal to the upload."""
+        if self._on_progress is None:
+            return
+        try:
+            self._on_progress(self.progress(in_flight))
+        except Exception as exc:  # noqa: BLE001  # a user's broken callback must not fail the upload
+            log.warning("on_progress callback failed: %r", exc)
+
+    def record(self, part: CompletedPart) -> None:
+        with self._lock:
+            self.parts[part.number] = part
+            if part.digest is not None:
+                self.digests[part.number] = (part.digest, part.size)
+            self.bytes_uploaded += part.size
+
+    @property
+    def count(self) -> int:
+        return len(self.parts)
+
+    def sorted_parts(self) -> list[CompletedPart]:
+        with self._lock:
+            return [self.parts[n] for n in sorted(self.parts)]
+
+
 class S3MultipartWriter(io.BufferedIOBase):
     """Stream bytes into ``s3://bucket/key``; see the module docstring for the lifecycle.
 
@@ -179,7 +255,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._checksummer = Checksummer(algorithm) if algorithm is not None else None
         self._if_none_match = if_none_match
         self._if_match = if_match
-        self._on_progress = on_progress
         self._abort_timeout = abort_timeout
         if transport is None:
             if client is None:
@@ -195,12 +270,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._buf: bytearray | None = None
         self._fill = 0
         self._next_part = 1
-        self._bytes_written = 0
-        self._bytes_uploaded = 0
         self._upload_id: str | None = None
-        self._parts: dict[int, CompletedPart] = {}
-        self._digests: dict[int, tuple[bytes, int]] = {}
-        self._futures: list[Future[CompletedPart]] = []
+        self._ledger = _Ledger(on_progress)
+        self._sender = _PartSender(
+            transport, self.bucket, self.key, self._part_extra, self._checksummer
+        )
         self._result: UploadResult | None = None
         self._started = time.monotonic()
 
@@ -225,7 +299,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def tell(self) -> int:
         """Bytes written so far (the position in an append-only stream)."""
         self._check_open()
-        return self._bytes_written
+        return self._ledger.bytes_written
 
     def flush(self) -> None:
         """Does nothing but check the state: S3 needs 5 MiB for every part but the last,
@@ -248,7 +322,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                     take = min(total - pos, len(buf) - self._fill)
                     buf[self._fill : self._fill + take] = flat[pos : pos + take]
                     self._fill += take
-                    self._bytes_written += take
+                    self._ledger.bytes_written += take
                     pos += take
                 if flat is not view:
                     flat.release()
@@ -265,6 +339,14 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._check_open()
             while max_bytes is None or total < max_bytes:
                 self._raise_failure()
+                if self._buf is not None and self._fill == len(self._buf):
+                    # The part is full: send it only once more data turns up (as write()
+                    # does), so a stream ending exactly here stays a single PutObject.
+                    probe = bytearray(1)
+                    if not source.readinto(memoryview(probe)):
+                        break
+                    total += self.write(probe)
+                    continue
                 buf = self._writable_buffer()
                 room = len(buf) - self._fill
                 if max_bytes is not None:
@@ -274,7 +356,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 if not n:
                     break
                 self._fill += n
-                self._bytes_written += n
+                self._ledger.bytes_written += n
                 total += n
         return total
 
@@ -292,7 +374,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def bytes_written(self) -> int:
         """Bytes accepted by write() so far."""
-        return self._bytes_written
+        return self._ledger.bytes_written
 
     @property
     def upload_id(self) -> str | None:
@@ -323,13 +405,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def progress(self) -> Progress:
         """A snapshot of the progress so far."""
-        return Progress(
-            bytes_written=self._bytes_written,
-            bytes_uploaded=self._bytes_uploaded,
-            parts_done=len(self._parts),
-            parts_in_flight=self._uploader.in_flight,
-            part_size=self._schedule.size_of(min(self._next_part, MAX_PARTS)),
-        )
+        return self._ledger.progress(self._uploader.in_flight)
 
     # -- buffering --------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -353,7 +429,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         if self._next_part > MAX_PARTS:
             exc = PartLimitError(
                 f"the stream outgrew {MAX_PARTS:,} parts "
-                f"({format_size(self._bytes_written)} written); pass a larger part size or "
+                f"({format_size(self._ledger.bytes_written)} written); pass a larger part size or "
                 "expected_size" + ("" if not self._schedule.fixed else ", or drop fixed part size"),
                 bucket=self.bucket,
                 key=self.key,
@@ -361,7 +437,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             )
             self._uploader.fail(exc)
             raise exc
-        self._buf = self._uploader.acquire_buffer(self._schedule.size_of(self._next_part))
+        size = self._schedule.size_of(self._next_part)
+        self._ledger.part_size = size
+        self._buf = self._uploader.acquire_buffer(size)
         self._fill = 0
         return self._buf
 
@@ -374,33 +452,22 @@ class S3MultipartWriter(io.BufferedIOBase):
             del buf[length:]  # the last part: shrink in place instead of copying a slice
         if self._upload_id is None:
             self._upload_id = self._create_upload()
+        # The task must not reference the writer: an unclosed writer has to stay
+        # collectable while its parts are in flight, so that garbage collection aborts.
+        sender, ledger, uploader = self._sender, self._ledger, self._uploader
+        upload_id = self._upload_id
 
         def on_done(future: Future[CompletedPart]) -> None:
             exc = future.exception()
             if exc is None:
-                part = future.result()
-                self._parts[number] = part
-                self._bytes_uploaded += part.size
+                ledger.record(future.result())
             else:
-                self._uploader.fail(exc)
-            self._uploader.release_buffer(buf, charge, reuse=length == charge)
-            if exc is None and self._on_progress is not None:
-                self._report_progress()
+                uploader.fail(exc)
+            uploader.release_buffer(buf, charge, reuse=length == charge)
+            if exc is None:
+                ledger.report(uploader.in_flight - 1)  # this part still holds its slot
 
-        upload_id = self._upload_id
-        self._futures.append(
-            self._uploader.submit(lambda: self._upload_part(upload_id, number, buf), on_done)
-        )
-
-    def _report_progress(self) -> None:
-        callback = self._on_progress
-        if callback is None:
-            return
-        try:
-            callback(self.progress())
-        except Exception as exc:  # noqa: BLE001  # a user's broken callback must not fail the upload
-
-            log.warning("on_progress callback failed: %r", exc)
+        uploader.submit(lambda: sender.send(upload_id, number, buf), on_done)
 
     def _create_upload(self) -> str:
         checksummer = self._checksummer
@@ -415,24 +482,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         except BaseException as exc:
             self._uploader.fail(exc)
             raise
-
-    def _upload_part(self, upload_id: str, number: int, body: bytearray) -> CompletedPart:
-        """Runs on a worker thread: checksum the part once, then send it."""
-        part_checksum = None
-        if self._checksummer is not None:
-            raw = self._checksummer.digest(body)
-            self._digests[number] = (raw, len(body))
-            part_checksum = PartChecksum(self._checksummer.param, _b64(raw))
-        etag = self._transport.upload_part(
-            self.bucket,
-            self.key,
-            upload_id,
-            number,
-            body,
-            extra=self._part_extra,
-            checksum=part_checksum,
-        )
-        return CompletedPart(number, etag, len(body), part_checksum)
 
     # -- completion -------------------------------------------------------------------
     def close(self) -> None:
@@ -471,14 +520,16 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _commit_options(self, checksum: str | None, *, multipart: bool) -> Commit:
         checksummer = self._checksummer
         sent = None
-        if checksummer is not None and checksum is not None and not checksum.endswith(
-            f"-{len(self._parts)}"
+        if (
+            checksummer is not None
+            and checksum is not None
+            and not checksum.endswith(f"-{self._ledger.count}")
         ):
             sent = PartChecksum(checksummer.param, checksum)
         return Commit(
             checksum=sent,
             checksum_type=checksummer.checksum_type if checksummer and multipart else None,
-            size=self._bytes_written if multipart else None,
+            size=self._ledger.bytes_written if multipart else None,
             if_none_match=self._if_none_match,
             if_match=self._if_match,
         )
@@ -490,7 +541,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             del body[length:]
         checksum = None
         if self._checksummer is not None:
-            checksum = _b64(self._checksummer.digest(body))
+            checksum = encode(self._checksummer.digest(body))
         try:
             stored = self._transport.put_object(
                 self.bucket,
@@ -502,16 +553,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         finally:
             if buf is not None:
                 self._uploader.release_buffer(buf, charge, reuse=False)
-        self._bytes_uploaded = length
+        self._ledger.bytes_uploaded = length
         return self._make_result(stored, parts=1, checksum=checksum)
 
     def _complete_multipart(self) -> UploadResult:
         upload_id = self._upload_id
         assert upload_id is not None  # noqa: S101  # only called after a part was sent
-        parts = [self._parts[n] for n in sorted(self._parts)]
+        parts = self._ledger.sorted_parts()
         checksum = None
         if self._checksummer is not None:
-            checksum = self._checksummer.combine([self._digests[p.number] for p in parts])
+            checksum = self._checksummer.combine([self._ledger.digests[p.number] for p in parts])
         commit = self._commit_options(checksum, multipart=True)
         try:
             stored = self._transport.complete_multipart_upload(
@@ -537,7 +588,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         except S3SinkError as exc:
             log.warning("could not check whether the object landed: %s", exc)
             return None
-        if info is None or info.size != self._bytes_written:
+        if info is None or info.size != self._ledger.bytes_written:
             return None
         if info.checksums.get(checksummer.param) != checksum:
             return None
@@ -556,7 +607,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             key=self.key,
             etag=stored.etag,
             version_id=stored.version_id,
-            size=self._bytes_written,
+            size=self._ledger.bytes_written,
             parts=parts,
             upload_id=self._upload_id,
             checksum_algorithm=checksummer.algorithm if checksummer else None,
@@ -678,11 +729,5 @@ class S3MultipartWriter(io.BufferedIOBase):
     def __repr__(self) -> str:
         return (
             f"<S3MultipartWriter s3://{self.bucket}/{self.key} {self._state.value} "
-            f"{self._bytes_written} bytes>"
+            f"{self._ledger.bytes_written} bytes>"
         )
-
-
-def _b64(raw: bytes) -> str:
-    from .checksum import encode  # noqa: PLC0415  # tiny; avoids a name clash above
-
-    return encode(raw)
