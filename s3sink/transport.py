@@ -221,6 +221,54 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class BufferBody:
+    """A seekable, read-only file over a part buffer, as botocore's request body.
+
+    botocore copies a bytes-like body whenever a stream is wanted (its CRT signer wraps it
+    in ``BytesIO``, a full copy of every part in flight); a file object is read in place,
+    and ``readinto`` lets the signer hash it without allocating. ``seek`` makes retries
+    re-send the same bytes.
+    """
+
+    def __init__(self, data: Body) -> None:
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return self._view.nbytes
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._view.nbytes if size is None or size < 0 else self._pos + size
+        chunk = self._view[self._pos : end].tobytes()
+        self._pos += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: memoryview) -> int:
+        with memoryview(buffer).cast("B") as target:
+            n = min(target.nbytes, self._view.nbytes - self._pos)
+            target[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = (0, self._pos, self._view.nbytes)[whence]
+        self._pos = max(0, min(self._view.nbytes, base + offset))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Release the view so the part buffer can be resized or reused."""
+        self._view.release()
+
+
 def _checksum_kwargs(checksum: PartChecksum | None) -> dict[str, str]:
     return {checksum.param: checksum.value} if checksum is not None else {}
 
@@ -267,12 +315,15 @@ class BotoTransport:
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
+        stream = BufferBody(body)
         try:
             response = self.client.put_object(
-                Bucket=bucket, Key=key, Body=body, **extra, **_commit_kwargs(commit)
+                Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
             )
         except Exception as exc:
             raise self._fail(exc, "PutObject", bucket=bucket, key=key, commit=True) from exc
+        finally:
+            stream.close()
         return _stored(response, commit)
 
     def create_multipart_upload(
@@ -306,13 +357,14 @@ class BotoTransport:
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
     ) -> str:
+        stream = BufferBody(body)
         try:
             response = self.client.upload_part(
                 Bucket=bucket,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=part_number,
-                Body=body,
+                Body=stream,
                 **extra,
                 **_checksum_kwargs(checksum),
             )
@@ -324,6 +376,8 @@ class BotoTransport:
                 upload_id=upload_id,
                 part_number=part_number,
             ) from exc
+        finally:
+            stream.close()
         return str(response["ETag"])
 
     def complete_multipart_upload(
