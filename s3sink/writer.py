@@ -222,7 +222,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         transport: Transport | None = None,
     ) -> None:
         super().__init__()
-        self._state = State.OPEN
+        # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
+        # (whose attributes it would miss) when a bad argument raises below.
+        self._state = State.ABORTED
         if not bucket or not key:
             raise UsageError("bucket and key must not be empty")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -239,10 +241,24 @@ class S3MultipartWriter(io.BufferedIOBase):
                 f"max_memory {format_size(max_memory)} is smaller than one part "
                 f"({format_size(part_size)})"
             )
-        ceiling = min(MAX_PART_SIZE, max_memory if max_memory is not None else MAX_PART_SIZE)
+        if max_memory is not None:
+            ceiling = min(MAX_PART_SIZE, max_memory)
+        else:
+            ceiling = DEFAULT_MAX_PART_SIZE
+            if expected_size is not None:
+                # The default budget grows to two of the hinted parts (see
+                # _default_max_memory), so a hint up to S3's maximum object may pick parts
+                # above 1 GiB instead of being refused for want of max_memory.
+                hinted = make_schedule(
+                    part_size=part_size,
+                    max_part_size=MAX_PART_SIZE,
+                    expected_size=expected_size,
+                    fixed=fixed_part_size,
+                )
+                ceiling = max(ceiling, hinted.base)
         self._schedule: PartSchedule = make_schedule(
             part_size=part_size,
-            max_part_size=ceiling if max_memory is not None else DEFAULT_MAX_PART_SIZE,
+            max_part_size=ceiling,
             expected_size=expected_size,
             fixed=fixed_part_size,
         )
@@ -277,6 +293,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         )
         self._result: UploadResult | None = None
         self._started = time.monotonic()
+        self._state = State.OPEN
 
     # -- io.BufferedIOBase -------------------------------------------------------------
     @property

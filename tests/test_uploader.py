@@ -1,0 +1,370 @@
+"""The bounded upload pool: back-pressure, the memory budget, first error wins, drain, shutdown."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from s3sink.uploader import Uploader
+
+WAIT = 10.0  # generous: only reached when a test is about to fail
+
+
+@pytest.fixture
+def uploaders() -> Iterator[list[Uploader]]:
+    """Uploaders made by a test, shut down afterwards."""
+    made: list[Uploader] = []
+    yield made
+    for uploader in made:
+        uploader.fail(RuntimeError("test over"))
+        uploader.shutdown()
+
+
+def noop(_future: Future[Any]) -> None:
+    """An on_done that does nothing."""
+
+
+def held(event: threading.Event) -> Callable[[], None]:
+    """A task that waits for ``event``."""
+
+    def task() -> None:
+        assert event.wait(WAIT)
+
+    return task
+
+
+def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, threading.Event]:
+    """Run ``fn`` on a thread; the Event is set once it returned (or raised)."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            fn()
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, done
+
+
+def test_submit_blocks_at_the_concurrency_limit(uploaders: list[Uploader]) -> None:
+    """submit() returns at once below the limit and blocks at it until a slot frees."""
+    uploader = Uploader(concurrency=2, max_memory=100)
+    uploaders.append(uploader)
+    gates = [threading.Event() for _ in range(3)]
+    uploader.submit(held(gates[0]), noop)
+    uploader.submit(held(gates[1]), noop)
+    assert uploader.in_flight == 2
+    thread, done = in_thread(lambda: uploader.submit(held(gates[2]), noop))
+    assert not done.wait(0.3), "the third submit should wait for a slot"
+    gates[0].set()
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    gates[1].set()
+    gates[2].set()
+    assert uploader.drain(WAIT)
+    assert uploader.peak_in_flight == 2
+
+
+def test_in_flight_never_exceeds_concurrency(uploaders: list[Uploader]) -> None:
+    """Measured inside the tasks under a lock, at most ``concurrency`` run at once."""
+    uploader = Uploader(concurrency=3, max_memory=100)
+    uploaders.append(uploader)
+    lock = threading.Lock()
+    running = peak = 0
+
+    def task() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.005)
+        with lock:
+            running -= 1
+
+    for _ in range(40):
+        uploader.submit(task, noop)
+    assert uploader.drain(WAIT)
+    assert peak == 3
+    assert uploader.peak_in_flight == 3
+
+
+def test_memory_budget_holds_when_buffers_grow(uploaders: list[Uploader]) -> None:
+    """As buffers grow, the bytes alive stay within max_memory and fewer run at once."""
+    budget = 40
+    uploader = Uploader(concurrency=4, max_memory=budget)
+    uploaders.append(uploader)
+    lock = threading.Lock()
+    alive = peak_alive = 0
+    running: dict[int, int] = {}  # size -> tasks of that size running now
+    peak_running: dict[int, int] = {}  # size -> most tasks of that size running at once
+    peak_bytes: list[int] = []  # bytes of all running tasks, whenever one started
+
+    def acquire(size: int) -> bytearray:
+        nonlocal alive, peak_alive
+        buf = uploader.acquire_buffer(size)
+        assert len(buf) == size
+        with lock:
+            alive += size
+            peak_alive = max(peak_alive, alive)
+        return buf
+
+    def submit(buf: bytearray) -> None:
+        size = len(buf)
+
+        def task() -> None:
+            with lock:
+                running[size] = running.get(size, 0) + 1
+                peak_running[size] = max(peak_running.get(size, 0), running[size])
+                peak_bytes.append(sum(s * n for s, n in running.items()))
+            time.sleep(0.02)
+            with lock:
+                running[size] -= 1
+
+        def on_done(_future: Future[None]) -> None:
+            nonlocal alive
+            uploader.release_buffer(buf, size, reuse=False)
+            with lock:
+                alive -= size
+
+        uploader.submit(task, on_done)
+
+    sizes = [5] * 12 + [10] * 8 + [20] * 6 + [40] * 3
+    for size in sizes:
+        submit(acquire(size))
+    assert uploader.drain(WAIT)
+    assert peak_alive <= budget
+    assert uploader.peak_charged <= budget
+    assert max(peak_bytes) <= budget
+    assert peak_running[5] == 4  # small buffers: the concurrency limit binds
+    assert peak_running[20] == 2  # large ones: the budget binds (40 // 20)
+    assert peak_running[40] == 1
+    assert uploader.charged == 0
+
+
+def test_acquire_reuses_a_pooled_buffer_of_the_same_size(uploaders: list[Uploader]) -> None:
+    """A released buffer kept for reuse comes back for the same size, still charged."""
+    uploader = Uploader(concurrency=1, max_memory=100)
+    uploaders.append(uploader)
+    buf = uploader.acquire_buffer(30)
+    uploader.release_buffer(buf, 30, reuse=True)
+    assert uploader.charged == 30
+    assert uploader.acquire_buffer(30) is buf
+    assert uploader.charged == 30
+
+
+def test_pooled_buffers_of_another_size_are_freed(uploaders: list[Uploader]) -> None:
+    """When parts grow, pooled buffers of the old size stop counting against the budget."""
+    uploader = Uploader(concurrency=1, max_memory=60)
+    uploaders.append(uploader)
+    a, b = uploader.acquire_buffer(20), uploader.acquire_buffer(20)
+    uploader.release_buffer(a, 20, reuse=True)
+    uploader.release_buffer(b, 20, reuse=True)
+    assert uploader.charged == 40
+    big = uploader.acquire_buffer(50)
+    assert len(big) == 50
+    assert uploader.charged == 50
+
+
+def test_acquire_blocks_until_memory_is_released(uploaders: list[Uploader]) -> None:
+    """acquire_buffer waits while the budget is spent and returns once a buffer is released."""
+    uploader = Uploader(concurrency=1, max_memory=50)
+    uploaders.append(uploader)
+    first = uploader.acquire_buffer(30)
+    got: list[bytearray] = []
+    thread, done = in_thread(lambda: got.append(uploader.acquire_buffer(30)))
+    assert not done.wait(0.3), "the budget is spent; acquire should wait"
+    uploader.release_buffer(first, 30, reuse=False)
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    assert len(got[0]) == 30
+    assert uploader.peak_charged == 30
+
+
+def test_buffer_larger_than_budget_is_refused(uploaders: list[Uploader]) -> None:
+    """A buffer that can never fit the budget raises instead of waiting forever."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    with pytest.raises(ValueError, match="does not fit"):
+        uploader.acquire_buffer(11)
+
+
+def test_first_error_wins(uploaders: list[Uploader]) -> None:
+    """Only the first recorded error is kept; later ones are ignored."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    first, second = OSError("first"), OSError("second")
+    uploader.fail(first)
+    uploader.fail(second)
+    assert uploader.error is first
+
+
+def test_blocked_submit_raises_the_error_instead_of_waiting(uploaders: list[Uploader]) -> None:
+    """A submit waiting for a slot wakes and raises once a part has failed."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    gate = threading.Event()
+    uploader.submit(held(gate), noop)
+    errors: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            uploader.submit(lambda: None, noop)
+        except OSError as exc:
+            errors.append(exc)
+
+    thread, done = in_thread(submit)
+    assert not done.wait(0.2)
+    boom = OSError("part failed")
+    uploader.fail(boom)
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    assert errors == [boom]
+    gate.set()
+
+
+def test_blocked_acquire_raises_the_error_instead_of_waiting(uploaders: list[Uploader]) -> None:
+    """An acquire_buffer waiting for memory wakes and raises once a part has failed."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    uploader.acquire_buffer(10)
+    errors: list[BaseException] = []
+
+    def acquire() -> None:
+        try:
+            uploader.acquire_buffer(10)
+        except OSError as exc:
+            errors.append(exc)
+
+    thread, done = in_thread(acquire)
+    assert not done.wait(0.2)
+    boom = OSError("part failed")
+    uploader.fail(boom)
+    assert done.wait(WAIT)
+    thread.join(WAIT)
+    assert errors == [boom]
+
+
+def test_on_done_runs_before_the_slot_is_freed(uploaders: list[Uploader]) -> None:
+    """Whoever is woken by a free slot sees the finished task's bookkeeping."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    seen: list[int] = []
+    done_count = 0
+
+    def on_done(_future: Future[None]) -> None:
+        nonlocal done_count
+        time.sleep(0.01)  # widen the window a wrong order would expose
+        done_count += 1
+
+    for _ in range(5):
+        uploader.submit(lambda: None, on_done)
+        seen.append(done_count)
+    assert uploader.drain(WAIT)
+    # Submitting task i waited for task i-1's slot, so task i-1's on_done had finished.
+    assert all(count >= i for i, count in enumerate(seen)), seen
+    assert done_count == 5
+
+
+def test_task_exception_reaches_on_done(uploaders: list[Uploader]) -> None:
+    """A task's exception (even a BaseException) is handed to on_done via the future."""
+    uploader = Uploader(concurrency=2, max_memory=10)
+    uploaders.append(uploader)
+    got: list[BaseException | None] = []
+
+    def boom() -> None:
+        raise KeyboardInterrupt
+
+    uploader.submit(boom, lambda f: got.append(f.exception()))
+    assert uploader.drain(WAIT)
+    assert len(got) == 1
+    assert isinstance(got[0], KeyboardInterrupt)
+
+
+def test_failing_on_done_frees_the_slot_and_records_the_error(uploaders: list[Uploader]) -> None:
+    """A bug in on_done fails the upload instead of leaking the slot and hanging drain()."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    bug = AttributeError("bookkeeping bug")
+
+    def on_done(_future: Future[None]) -> None:
+        raise bug
+
+    uploader.submit(lambda: None, on_done)
+    assert uploader.drain(WAIT), "the slot was never freed"
+    assert uploader.error is bug
+    with pytest.raises(AttributeError):
+        uploader.submit(lambda: None, noop)
+
+
+def test_drain_times_out_while_a_task_runs(uploaders: list[Uploader]) -> None:
+    """drain(timeout) reports False while a task is still running, True once it finished."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    gate = threading.Event()
+    uploader.submit(held(gate), noop)
+    assert uploader.drain(0.05) is False
+    gate.set()
+    assert uploader.drain(WAIT) is True
+
+
+def test_shutdown_stops_workers_and_frees_the_pool() -> None:
+    """After shutdown: no new tasks, the worker threads exit, pooled buffers are freed."""
+    uploader = Uploader(concurrency=3, max_memory=100, name="pool-under-test")
+    for _ in range(3):
+        uploader.submit(lambda: time.sleep(0.01), noop)
+    assert uploader.drain(WAIT)
+    buf = uploader.acquire_buffer(10)
+    uploader.release_buffer(buf, 10, reuse=True)
+    workers = [t for t in threading.enumerate() if t.name.startswith("pool-under-test-")]
+    assert 1 <= len(workers) <= 3
+    assert all(t.daemon for t in workers)
+    uploader.shutdown()
+    uploader.shutdown()  # idempotent
+    assert uploader.charged == 0
+    for thread in workers:
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    with pytest.raises(RuntimeError, match="shut down"):
+        uploader.submit(lambda: None, noop)
+
+
+def test_release_after_shutdown_does_not_pool(uploaders: list[Uploader]) -> None:
+    """A buffer released after shutdown (a part that outlived an abort) is not kept."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+    buf = uploader.acquire_buffer(10)
+    uploader.shutdown()
+    uploader.release_buffer(buf, 10, reuse=True)
+    assert uploader.charged == 0
+
+
+def test_idle_workers_do_not_keep_finished_tasks_alive(uploaders: list[Uploader]) -> None:
+    """An idle worker drops its last task, so objects the task referenced can be collected."""
+    uploader = Uploader(concurrency=1, max_memory=10)
+    uploaders.append(uploader)
+
+    class Owner:
+        """Stands in for the writer a task's closure refers to."""
+
+    owner = Owner()
+    ref = weakref.ref(owner)
+    uploader.submit(lambda o=owner: None, lambda f, o=owner: None)
+    assert uploader.drain(WAIT)
+    del owner
+    gc.collect()
+    assert ref() is None
+
+
+def test_concurrency_must_be_positive() -> None:
+    """A pool with no slots is refused."""
+    with pytest.raises(ValueError, match="at least 1"):
+        Uploader(concurrency=0, max_memory=10)

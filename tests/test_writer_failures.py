@@ -1,0 +1,478 @@
+"""S3MultipartWriter failure paths on the FakeS3: first error wins, every abort path,
+garbage collection, failed create/complete, lost responses and the part limit."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+
+import pytest
+
+from s3sink import (
+    AbortFailedError,
+    CompleteError,
+    PartLimitError,
+    PartUploadError,
+    PreconditionFailed,
+    S3MultipartWriter,
+    State,
+    UploadError,
+)
+from s3sink.policy import MAX_PARTS
+from s3sink.writer import ABORT_ATTEMPTS
+from tests.fakes import (
+    BUCKET,
+    KEY,
+    PART,
+    WAIT,
+    Background,
+    FakeClientError,
+    FakeS3,
+    MiB,
+    make_writer,
+    payload,
+    wait_until,
+)
+
+
+@pytest.fixture
+def fake() -> FakeS3:
+    """A fresh in-memory S3 with the real 5 MiB minimum part size."""
+    return FakeS3()
+
+
+def assert_nothing_published(fake: FakeS3) -> None:
+    """No object at the key and no upload left holding parts."""
+    assert (BUCKET, KEY) not in fake.objects
+    assert fake.live_uploads() == []
+    assert fake.count("complete_multipart_upload") == 0
+
+
+def fail_inside_with(w: S3MultipartWriter, data: bytes, exc: BaseException) -> None:
+    """Write ``data`` in a with block that then raises ``exc``."""
+    with w:
+        w.write(data)
+        raise exc
+
+
+def drop(writers: list[S3MultipartWriter]) -> None:
+    """Drop the only reference to the writers and collect garbage."""
+    writers.clear()
+    gc.collect()
+
+
+def cause_code(exc: BaseException) -> str:
+    """The S3 error code an s3sink error was chained from."""
+    cause = exc.__cause__
+    assert isinstance(cause, FakeClientError), repr(cause)
+    return cause.code
+
+
+# -- first error wins ---------------------------------------------------------------------
+def test_first_recorded_error_wins_and_poisons_the_writer(fake: FakeS3) -> None:
+    """Of two failing parts the first failure is raised, from every later write and close."""
+    fake.part_errors = {1: "SlowDown", 2: "InternalError"}
+    hold_1, hold_2 = fake.hold_parts(1), fake.hold_parts(2)
+    w = make_writer(fake, concurrency=4)
+    w.write(payload(2 * PART + 1))  # parts 1 and 2 are in flight, both held
+    hold_2.set()  # part 2 fails first ...
+    wait_until(lambda: w.progress().parts_in_flight == 1)
+    hold_1.set()  # ... then part 1
+    wait_until(lambda: w.progress().parts_in_flight == 0)
+    assert fake.wait_for_calls("upload_part", 2)
+    with pytest.raises(PartUploadError) as first:
+        w.write(b"more")
+    assert first.value.part_number == 2
+    assert cause_code(first.value) == "InternalError"
+    for _ in range(2):  # poisoned: the same error again, even for an empty write
+        with pytest.raises(PartUploadError) as again:
+            w.write(b"")
+        assert again.value is first.value
+    with pytest.raises(PartUploadError) as on_close:
+        w.close()
+    assert on_close.value is first.value
+    assert w.state is State.ABORTED
+    assert fake.count("abort_multipart_upload") == 1
+    assert_nothing_published(fake)
+
+
+def test_blocked_write_raises_when_a_part_fails(fake: FakeS3) -> None:
+    """A write() waiting for a slot wakes up with the part's error instead of hanging."""
+    fake.fail_all_parts = "InternalError"
+    hold = fake.hold_parts()
+    w = make_writer(fake, concurrency=1)
+    writing = Background(lambda: w.write(payload(3 * PART)))
+    assert fake.wait_for_in_flight(1)
+    assert not writing.done.wait(0.2)
+    hold.set()
+    with pytest.raises(PartUploadError) as info:
+        writing.join()
+    assert info.value.part_number == 1
+    with pytest.raises(PartUploadError):
+        w.close()
+    assert_nothing_published(fake)
+
+
+def test_part_failure_raises_from_close_naming_the_part(fake: FakeS3) -> None:
+    """A failed part makes close() raise PartUploadError (bucket, key, part, cause) and abort."""
+    fake.part_errors = {2: "InternalError"}
+    hold = fake.hold_parts(2)  # so that write() itself cannot see the failure yet
+    w = make_writer(fake)
+    w.write(payload(3 * PART))
+    hold.set()
+    with pytest.raises(PartUploadError) as info:
+        w.close()
+    error = info.value
+    assert (error.bucket, error.key, error.part_number) == (BUCKET, KEY, 2)
+    assert error.upload_id == w.upload_id is not None
+    assert f"s3://{BUCKET}/{KEY}" in str(error)
+    assert "part 2" in str(error)
+    assert cause_code(error) == "InternalError"
+    assert w.state is State.ABORTED
+    assert w.closed
+    assert not w.writable()
+    with pytest.raises(ValueError, match="aborted"):
+        w.write(b"x")
+    assert fake.count("abort_multipart_upload") == 1
+    assert_nothing_published(fake)
+
+
+# -- abort paths --------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [100, 2 * PART + 1], ids=["buffered", "multipart"])
+def test_exception_inside_with_aborts(fake: FakeS3, size: int) -> None:
+    """An exception in the with block aborts, publishes nothing and propagates unchanged."""
+    boom = RuntimeError("producer died")
+    w = make_writer(fake)
+    with pytest.raises(RuntimeError) as info:
+        fail_inside_with(w, payload(size), boom)
+    assert info.value is boom
+    assert w.state is State.ABORTED
+    assert fake.count("put_object") == 0
+    assert fake.count("abort_multipart_upload") == (1 if size > PART else 0)
+    assert_nothing_published(fake)
+
+
+def test_keyboard_interrupt_inside_with_aborts(fake: FakeS3) -> None:
+    """Ctrl-C (a BaseException, not an Exception) inside the with block aborts too."""
+    w = make_writer(fake)
+    with pytest.raises(KeyboardInterrupt):
+        fail_inside_with(w, payload(2 * PART + 1), KeyboardInterrupt())
+    assert w.state is State.ABORTED
+    assert fake.count("abort_multipart_upload") == 1
+    assert_nothing_published(fake)
+
+
+def test_abort_is_idempotent_and_waits_for_parts_in_flight(fake: FakeS3) -> None:
+    """abort() waits for running parts before ListParts; a second abort() does nothing."""
+    hold = fake.hold_parts(2)
+    fake.delay_part = lambda number: 0.2 if number == 2 else 0.0
+    fake.after["abort_multipart_upload"] = hold.set  # part 2 resumes only after the abort
+    w = make_writer(fake, concurrency=4)
+    w.write(payload(2 * PART + 1))
+    assert fake.wait_for_part(2)
+    w.abort()
+    assert fake.in_flight == 0
+    part_2 = next(c for c in fake.calls_of("upload_part") if c.part_number == 2)
+    list_call = fake.calls_of("list_parts")[0]
+    assert part_2.end is not None
+    assert part_2.end <= list_call.start
+    assert part_2.error == "NoSuchUpload"
+    calls = len(fake.calls)
+    w.abort()
+    assert len(fake.calls) == calls
+    assert w.state is State.ABORTED
+    with pytest.raises(ValueError, match="aborted"):
+        w.write(b"x")
+    assert_nothing_published(fake)
+
+
+def test_abort_repeats_when_a_part_in_flight_survived(fake: FakeS3) -> None:
+    """A part that lands after the first abort is found by ListParts and aborted again."""
+    fake.leaky_aborts = 1
+    hold = fake.hold_parts(2)
+    fake.after["abort_multipart_upload"] = hold.set
+    w = make_writer(fake, concurrency=4)
+    w.write(payload(2 * PART + 1))
+    upload_id = w.upload_id
+    assert upload_id is not None
+    assert fake.wait_for_part(2)  # in flight (held) when the first abort comes
+    assert fake.wait_until(lambda: fake.stored_parts(upload_id) == [1])
+    w.abort()
+    assert fake.count("abort_multipart_upload") == 2
+    assert fake.count("list_parts") == 2
+    part_2 = next(c for c in fake.calls_of("upload_part") if c.part_number == 2)
+    assert part_2.error is None  # it did land after the first abort
+    assert upload_id not in fake.uploads
+    assert_nothing_published(fake)
+
+
+def test_abort_retries_a_transient_abort_failure(fake: FakeS3) -> None:
+    """One failed AbortMultipartUpload is retried; the upload ends up gone."""
+    fake.fail_aborts = 1
+    w = make_writer(fake)
+    w.write(payload(PART + 1))
+    w.abort()
+    assert fake.count("abort_multipart_upload") == 2
+    assert_nothing_published(fake)
+
+
+def test_abort_failure_raises_abort_failed_error_naming_the_upload(fake: FakeS3) -> None:
+    """When every abort fails, AbortFailedError names the orphaned upload id."""
+    fake.fail_aborts = 100
+    w = make_writer(fake)
+    w.write(payload(PART + 1))
+    upload_id = w.upload_id
+    assert upload_id is not None
+    with pytest.raises(AbortFailedError) as info:
+        w.abort()
+    assert info.value.upload_id == upload_id
+    assert upload_id in str(info.value)
+    assert isinstance(info.value.__cause__, UploadError)
+    assert cause_code(info.value.__cause__) == "InternalError"
+    assert fake.count("abort_multipart_upload") == ABORT_ATTEMPTS
+    assert w.state is State.ABORTED
+    assert fake.live_uploads() == [upload_id]  # honestly orphaned, as the error says
+
+
+def test_abort_failure_inside_with_keeps_the_original_error(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed abort after an error in ``with`` keeps that error and logs the upload id."""
+    fake.fail_aborts = 100
+    w = make_writer(fake)
+    with caplog.at_level(logging.WARNING, logger="s3sink"), pytest.raises(RuntimeError):
+        fail_inside_with(w, payload(PART + 1), RuntimeError("producer died"))
+    assert w.upload_id is not None
+    assert w.upload_id in caplog.text
+    assert w.state is State.ABORTED
+
+
+def test_failed_close_with_failed_abort_raises_abort_failed_error(fake: FakeS3) -> None:
+    """Complete and abort both failing: close() raises AbortFailedError over the CompleteError."""
+    fake.fail_complete = "InternalError"
+    fake.fail_aborts = 100
+    w = make_writer(fake)
+    w.write(payload(PART + 1))
+    with pytest.raises(AbortFailedError) as info:
+        w.close()
+    assert isinstance(info.value.__context__, CompleteError)
+    assert w.state is State.ABORTED
+
+
+def test_abort_is_bounded_by_abort_timeout(fake: FakeS3, caplog: pytest.LogCaptureFixture) -> None:
+    """A part stuck in flight does not hold abort() beyond abort_timeout; it aborts again."""
+    hold = fake.hold_parts(2)
+    w = make_writer(fake, abort_timeout=0.2)
+    w.write(payload(2 * PART + 1))
+    upload_id = w.upload_id
+    assert fake.wait_for_part(2)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="s3sink"):
+        w.abort()
+    assert time.monotonic() - started < WAIT
+    assert f"{upload_id} still in flight" in caplog.text
+    assert fake.count("abort_multipart_upload") == 2
+    hold.set()  # the stuck part now fails with NoSuchUpload
+    assert fake.wait_for_calls("upload_part", 2)
+    assert_nothing_published(fake)
+
+
+def test_close_after_abort_is_a_no_op(fake: FakeS3) -> None:
+    """close() after abort() neither raises nor completes, and there is no result."""
+    w = make_writer(fake)
+    w.write(payload(PART + 1))
+    w.abort()
+    w.close()
+    assert fake.count("complete_multipart_upload") == 0
+    with pytest.raises(ValueError, match="no result"):
+        _ = w.result
+    assert_nothing_published(fake)
+
+
+# -- create / complete failures -------------------------------------------------------------
+def test_create_failure_raises_from_write_and_publishes_nothing(fake: FakeS3) -> None:
+    """A failed CreateMultipartUpload surfaces from the write that needed it."""
+    fake.fail_create = "AccessDenied"
+    with pytest.raises(UploadError) as info, make_writer(fake) as w:
+        w.write(payload(PART + 1))
+    assert cause_code(info.value) == "AccessDenied"
+    assert w.state is State.ABORTED
+    assert fake.count("upload_part") == 0
+    assert fake.count("abort_multipart_upload") == 0  # there is no upload to abort
+    assert_nothing_published(fake)
+
+
+def test_put_failure_raises_from_close(fake: FakeS3) -> None:
+    """A failed single PutObject raises CompleteError from close(); the writer is closed."""
+    fake.fail_put = "InternalError"
+    w = make_writer(fake)
+    w.write(b"small")
+    with pytest.raises(CompleteError) as info:
+        w.close()
+    assert cause_code(info.value) == "InternalError"
+    assert w.closed
+    assert w.state is State.ABORTED
+    assert (BUCKET, KEY) not in fake.objects
+
+
+def test_complete_failure_aborts(fake: FakeS3) -> None:
+    """A failed Complete (object not there) raises CompleteError and aborts the upload."""
+    fake.fail_complete = "InternalError"
+    w = make_writer(fake)
+    w.write(payload(2 * PART + 1))
+    with pytest.raises(CompleteError) as info:
+        w.close()
+    assert cause_code(info.value) == "InternalError"
+    assert fake.count("head_object") == 1  # it checked whether the object landed anyway
+    assert fake.count("abort_multipart_upload") == 1
+    assert w.state is State.ABORTED
+    assert (BUCKET, KEY) not in fake.objects
+    assert fake.live_uploads() == []
+
+
+def test_lost_complete_response_with_matching_object_succeeds(fake: FakeS3) -> None:
+    """A lost Complete response with our size and checksum at the key counts as success."""
+    fake.lose_complete_response = True
+    data = payload(2 * PART + 1)
+    with make_writer(fake) as w:
+        w.write(data)
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert w.result.etag == fake.objects[(BUCKET, KEY)].etag
+    assert w.result.size == len(data)
+    assert fake.count("abort_multipart_upload") == 0
+    assert w.state is State.COMPLETED
+
+
+def test_lost_complete_response_with_different_object_fails(fake: FakeS3) -> None:
+    """A same-size object with another checksum is not ours: close() fails and aborts."""
+    data = payload(2 * PART + 1)
+    other = fake.seed(BUCKET, KEY, payload(len(data), seed=99))
+    fake.fail_complete = "InternalError"
+    w = make_writer(fake)
+    w.write(data)
+    with pytest.raises(CompleteError):
+        w.close()
+    assert fake.objects[(BUCKET, KEY)] is other
+    assert fake.count("abort_multipart_upload") == 1
+    assert fake.live_uploads() == []
+
+
+def test_lost_complete_response_without_checksum_is_a_failure(fake: FakeS3) -> None:
+    """Without a checksum the writer cannot recognise its object, so it reports failure."""
+    fake.lose_complete_response = True
+    w = make_writer(fake, checksum=None)
+    w.write(payload(PART + 1))
+    with pytest.raises(CompleteError):
+        w.close()
+    assert fake.count("head_object") == 0
+    assert w.state is State.ABORTED
+
+
+@pytest.mark.parametrize("size", [100, PART + 1], ids=["put", "multipart"])
+def test_if_none_match_refuses_to_overwrite(fake: FakeS3, size: int) -> None:
+    """if_none_match="*" on an existing key raises PreconditionFailed and changes nothing."""
+    existing = fake.seed(BUCKET, KEY, b"precious")
+    w = make_writer(fake, if_none_match="*")
+    w.write(payload(size))
+    with pytest.raises(PreconditionFailed):
+        w.close()
+    assert fake.objects[(BUCKET, KEY)] is existing
+    assert fake.live_uploads() == []
+    assert w.state is State.ABORTED
+
+
+def test_if_match_replaces_only_the_expected_version(fake: FakeS3) -> None:
+    """if_match with the current ETag overwrites; with a stale one it is refused."""
+    existing = fake.seed(BUCKET, KEY, b"v1")
+    with make_writer(fake, if_match=existing.etag) as w:
+        w.write(b"v2")
+    assert fake.object_bytes(BUCKET, KEY) == b"v2"
+    w = make_writer(fake, if_match=existing.etag)
+    w.write(b"v3")
+    with pytest.raises(PreconditionFailed):
+        w.close()
+    assert fake.object_bytes(BUCKET, KEY) == b"v2"
+
+
+# -- garbage collection ---------------------------------------------------------------------
+@pytest.mark.parametrize("size", [100, 2 * PART + 1], ids=["buffered", "multipart"])
+def test_garbage_collected_writer_aborts_with_resource_warning(fake: FakeS3, size: int) -> None:
+    """An unclosed writer that is garbage-collected aborts, warns, and never publishes."""
+    writers = [make_writer(fake)]
+    writers[0].write(payload(size))
+    assert fake.wait_for_calls("upload_part", size // PART)
+    with pytest.warns(ResourceWarning, match="without close"):
+        drop(writers)
+    assert fake.count("put_object") == 0
+    assert fake.count("abort_multipart_upload") == (1 if size > PART else 0)
+    assert_nothing_published(fake)
+
+
+def test_garbage_collected_writer_with_part_in_flight_aborts(fake: FakeS3) -> None:
+    """Parts in flight do not keep an abandoned writer alive: it is collected and aborts."""
+    hold = fake.hold_parts(2)
+    fake.after["abort_multipart_upload"] = hold.set
+    writers = [make_writer(fake)]
+    writers[0].write(payload(2 * PART + 1))
+    assert fake.wait_for_part(2)
+    with pytest.warns(ResourceWarning):
+        drop(writers)
+    assert fake.count("abort_multipart_upload") >= 1
+    assert fake.in_flight == 0
+    assert_nothing_published(fake)
+
+
+# -- the part limit -------------------------------------------------------------------------
+class ZeroSource:
+    """A readinto() source of ``size`` bytes that never touches the buffer (no copying)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), self.left)
+        self.left -= n
+        return n
+
+
+@pytest.mark.slow
+def test_fixed_part_size_fills_exactly_10000_parts() -> None:
+    """Fixed 5 MiB parts take a stream of exactly 10,000 parts (48.8 GiB)."""
+    # The bytes are neither copied nor stored (a counting source and fake), so the real
+    # writer path runs 10,000 parts in about a second.
+    fake = FakeS3(store_bodies=False)
+    w = make_writer(fake, fixed_part_size=True, checksum=None, concurrency=2)
+    capacity = w.schedule.capacity
+    assert capacity == MAX_PARTS * PART
+    assert w.readinto_from(ZeroSource(capacity)) == capacity
+    w.close()
+    assert w.result.parts == MAX_PARTS
+    assert fake.objects[(BUCKET, KEY)].size == capacity
+
+
+@pytest.mark.slow
+def test_one_byte_past_10000_parts_raises_part_limit_error() -> None:
+    """The byte that would need part 10,001 raises PartLimitError; the upload is aborted."""
+    fake = FakeS3(store_bodies=False)
+    w = make_writer(fake, fixed_part_size=True, checksum=None, concurrency=2)
+    capacity = w.schedule.capacity
+    assert w.readinto_from(ZeroSource(capacity)) == capacity
+    with pytest.raises(PartLimitError, match="10,000 parts") as info:
+        w.write(b"x")
+    assert "drop fixed part size" in str(info.value)
+    assert info.value.upload_id == w.upload_id
+    with pytest.raises(PartLimitError):
+        w.close()
+    assert fake.count("complete_multipart_upload") == 0
+    assert fake.live_uploads() == []
+    assert (BUCKET, KEY) not in fake.objects
+
+
+def test_small_fixed_stream_is_far_from_the_part_limit(fake: FakeS3) -> None:
+    """Fixed mode does not change small streams: equal parts and a short tail."""
+    data = payload(3 * PART + MiB)
+    with make_writer(fake, fixed_part_size=True) as w:
+        w.write(data)
+    calls = sorted(fake.calls_of("upload_part"), key=lambda c: c.part_number or 0)
+    assert [c.size for c in calls] == [PART, PART, PART, MiB]
