@@ -32,6 +32,7 @@ from .errors import (
     AbortFailedError,
     CompleteError,
     PartLimitError,
+    PreconditionFailed,
     S3SinkError,
     UploadCancelled,
     UploadError,
@@ -585,15 +586,27 @@ class S3MultipartWriter(io.BufferedIOBase):
             stored = self._transport.complete_multipart_upload(
                 self.bucket, self.key, upload_id, parts, extra=self._part_extra, commit=commit
             )
-        except CompleteError as exc:
-            # A lost response to a Complete that succeeded makes the retry fail (S3 answers
-            # NoSuchUpload). The object may be there: check before declaring failure.
-            stored_or_none = self._landed_anyway(checksum)
-            if stored_or_none is None:
+        except (CompleteError, PreconditionFailed) as exc:
+            # A lost response to a Complete that succeeded makes the retry fail: S3 answers
+            # NoSuchUpload, or 412 when If-None-Match now sees our own object. The object
+            # may be there: check before declaring failure. A 412 counts as ours only if
+            # our upload is gone too (a genuine conflict leaves it in place).
+            landed = None
+            if not isinstance(exc, PreconditionFailed) or self._upload_gone(upload_id):
+                landed = self._landed_anyway(checksum)
+            if landed is None:
                 raise
             log.warning("CompleteMultipartUpload failed (%s) but the object landed intact", exc)
-            stored = stored_or_none
+            stored = landed
         return self._make_result(stored, parts=len(parts), checksum=checksum)
+
+    def _upload_gone(self, upload_id: str) -> bool:
+        """True when the multipart upload no longer exists (completed or aborted)."""
+        try:
+            return self._transport.list_parts(self.bucket, self.key, upload_id) is None
+        except S3SinkError as exc:
+            log.warning("could not check upload %s: %s", upload_id, exc)
+            return False
 
     def _landed_anyway(self, checksum: str | None) -> StoredObject | None:
         """The object, if one with exactly our size and whole-object checksum exists."""
@@ -634,8 +647,9 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     # -- abort ------------------------------------------------------------------------
     def abort(self) -> None:
-        """Discard everything: stop accepting data, wait (bounded) for parts in flight,
-        abort the multipart upload and confirm with ListParts, repeating if parts remain.
+        """Discard everything: stop accepting data, abort the multipart upload at once (so
+        parts still sending fail fast), wait (bounded) for parts in flight, then confirm
+        with ListParts and abort again while parts remain.
 
         Idempotent; a no-op after a successful close(). Raises AbortFailedError when the
         upload could not be aborted (its id is in the error, to clean up later).

@@ -171,7 +171,7 @@ class FakeS3:
         self.fail_put: str | None = None
         self.fail_create: str | None = None
         self.fail_complete: str | None = None
-        self.lose_complete_response = False
+        self.lose_complete_response: bool | str = False
         self.fail_aborts = 0
         self.leaky_aborts = 0
         self.before: dict[str, Callable[[], None]] = {}
@@ -551,7 +551,13 @@ class FakeS3:
                 )
                 del self.uploads[upload_id]
             if self.lose_complete_response:
-                fail("NoSuchUpload")  # what the SDK's retry sees after a lost response
+                # What the SDK's retry sees after a lost response: NoSuchUpload, or 412
+                # when If-None-Match now finds the object this very Complete published.
+                fail(
+                    self.lose_complete_response
+                    if isinstance(self.lose_complete_response, str)
+                    else "NoSuchUpload"
+                )
             return StoredObject(
                 obj.etag,
                 obj.version_id,

@@ -344,6 +344,30 @@ def test_lost_complete_response_with_matching_object_succeeds(fake: FakeS3) -> N
     assert w.state is State.COMPLETED
 
 
+def test_lost_complete_response_then_412_is_our_own_object(fake: FakeS3) -> None:
+    """With if_none_match, the retried Complete of a lost response gets 412 from our own
+    object: the upload is gone and the object matches, so this is success, not exit 4."""
+    fake.lose_complete_response = "PreconditionFailed"
+    data = payload(2 * PART + 1)
+    with make_writer(fake, if_none_match="*") as w:
+        w.write(data)
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert w.state is State.COMPLETED
+
+
+def test_genuine_412_on_complete_is_not_mistaken_for_ours(fake: FakeS3) -> None:
+    """A 412 while our upload still exists is a real conflict, even when the existing
+    object happens to have our bytes: PreconditionFailed, and the upload is aborted."""
+    data = payload(2 * PART + 1)
+    existing = fake.seed(BUCKET, KEY, data)
+    w = make_writer(fake, if_none_match="*")
+    w.write(data)
+    with pytest.raises(PreconditionFailed):
+        w.close()
+    assert fake.objects[(BUCKET, KEY)] is existing
+    assert fake.live_uploads() == []
+
+
 def test_lost_complete_response_with_different_object_fails(fake: FakeS3) -> None:
     """A same-size object with another checksum is not ours: close() fails and aborts."""
     data = payload(2 * PART + 1)
