@@ -49,11 +49,9 @@ class UploadError(S3SinkError):
         self.upload_id = upload_id
 
     def __str__(self) -> str:
-        text = f"s3://{self.bucket}/{self.key}: {self.args[0]}"
-        cause = self.__cause__
-        if cause is not None and str(cause) not in text:
-            text += f": {cause}"
-        return text
+        # The message already describes the cause (s3sink.transport.describe); the full
+        # foreign exception stays reachable as __cause__ without being printed twice.
+        return f"s3://{self.bucket}/{self.key}: {self.args[0]}"
 
 
 class PartUploadError(UploadError):

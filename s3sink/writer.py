@@ -702,9 +702,10 @@ class S3MultipartWriter(io.BufferedIOBase):
             if not remaining:
                 return
             last_error = None
+        reason = f" ({last_error.args[0]})" if last_error is not None else ""
         raise AbortFailedError(
-            f"could not abort multipart upload {upload_id}; it keeps its parts on the server "
-            f"until you run: s3sink uploads abort s3://{self.bucket}/{self.key} "
+            f"could not abort multipart upload {upload_id}{reason}; it keeps its parts on the "
+            f"server until you run: s3sink uploads abort s3://{self.bucket}/{self.key} "
             f"--upload-id {upload_id}",
             bucket=self.bucket,
             key=self.key,

@@ -1,0 +1,325 @@
+"""PostgreSQL dump round trips through the real ``s3sink`` CLI into a moto server.
+
+A module-scoped fixture builds a throwaway PostgreSQL cluster (``initdb`` into a temporary
+directory, listening on 127.0.0.1 only, on a free port, ``fsync=off``), loads a table big enough
+for several 5 MiB parts, and removes the cluster afterwards. Each test streams ``pg_dump -Fc -Z0``
+through ``s3sink`` (exec mode, or a named pipe with ``--fifo``), downloads the object, restores it
+with ``pg_restore`` into a fresh database and compares row count and a checksum of every row.
+
+The PostgreSQL server binaries come from Debian's ``postgresql`` package
+(``/usr/lib/postgresql/*/bin``); ``.ci/run`` installs it. Without them the module is skipped,
+except under CI (``CI=true``), where a missing server is a failure. As root, ``initdb``,
+``pg_ctl`` and ``postgres`` run as the ``postgres`` OS user (``runuser``), which owns the
+temporary directory; clients (``psql``, ``pg_dump``, ``pg_restore``) connect over TCP as the
+database user ``postgres`` with trust authentication.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, NoReturn
+
+import pytest
+
+from tests.support.motoserver import HOST, free_port, server_env
+
+pytestmark = pytest.mark.slow
+
+MiB = 1024 * 1024
+#: ~48k rows of 512 hex characters: about 25 MiB of table data, ~26 MiB as an uncompressed dump.
+ROWS = 48_000
+MIN_DUMP_SIZE = 10 * MiB
+PG_GLOB = "/usr/lib/postgresql/*/bin"
+SOURCE_DB = "s3sink_source"
+TOOL_TIMEOUT = 60.0
+
+_restore_names = (f"s3sink_restored_{n}" for n in itertools.count(1))
+
+
+class Fingerprint(NamedTuple):
+    """What a table holds: its row count and an md5 over every row in id order."""
+
+    rows: int
+    digest: str
+
+
+@dataclass(frozen=True)
+class PgCluster:
+    """A running throwaway cluster: where its binaries are and how to reach it over TCP."""
+
+    bin_dir: Path
+    port: int
+    root: Path
+
+    def tool(self, name: str) -> str:
+        """Absolute path of a client program of the same major version as the server."""
+        return str(self.bin_dir / name)
+
+    @property
+    def conn_args(self) -> list[str]:
+        """libpq options for a TCP connection as the ``postgres`` superuser."""
+        return ["-h", HOST, "-p", str(self.port), "-U", "postgres"]
+
+    def psql(self, sql: str, *, db: str = "postgres") -> str:
+        """Run SQL (stopping at the first error) and return the unaligned, tuples-only output."""
+        argv = [self.tool("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
+        argv += [*self.conn_args, "-d", db, "-c", sql]
+        return _run(argv).stdout.strip()
+
+    def fingerprint(self, db: str) -> Fingerprint:
+        """Row count and md5 of every ``id:payload`` row of ``db``'s table ``t``, in id order."""
+        out = self.psql(
+            "SELECT count(*), md5(string_agg(id::text || ':' || payload, ',' ORDER BY id)) FROM t",
+            db=db,
+        )
+        rows, digest = out.split("|")
+        return Fingerprint(int(rows), digest)
+
+
+def _run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a helper program; on failure raise with its stderr in the message."""
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False, **kwargs
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stderr}{proc.stdout}"
+        )
+    return proc
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip, or fail under CI, whose ``.ci/run`` installs PostgreSQL first."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI=true: .ci/run should have installed the postgresql package)")
+    pytest.skip(f"{reason}; install the postgresql package (apt-get install -y postgresql)")
+
+
+def _find_bin_dir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/N/bin`` that has every program we use."""
+    needed = ("initdb", "pg_ctl", "postgres", "psql", "pg_dump", "pg_restore")
+    candidates = [
+        path
+        for path in Path("/").glob(PG_GLOB.lstrip("/"))
+        if all((path / name).is_file() for name in needed)
+    ]
+
+    def major(path: Path) -> tuple[int, str]:
+        version = path.parent.name
+        return (int(version) if version.isdigit() else -1, version)
+
+    return max(candidates, key=major, default=None)
+
+
+def _as_postgres_prefix() -> list[str]:
+    """Command prefix that runs the server programs as ``postgres`` when we are root."""
+    if os.geteuid() != 0:
+        return []
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        _unavailable("runuser is missing: cannot run the PostgreSQL server as a non-root user")
+    return [str(runuser), "-u", "postgres", "--"]
+
+
+def _stop_cluster(as_pg: list[str], pg_ctl: str, data: Path, root: Path) -> None:
+    """Stop the server if it is running (fast, then immediate, then SIGKILL by pid)."""
+    pid_file = data / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    for mode in ("fast", "immediate"):
+        argv = [*as_pg, pg_ctl, "stop", "-D", str(data), "-m", mode, "-w", "-t", "20"]
+        proc = subprocess.run(argv, capture_output=True, cwd=root, timeout=30, check=False)
+        if proc.returncode == 0 or not pid_file.exists():
+            return
+    pid = int(pid_file.read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)  # our own postmaster, by the pid it recorded
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1:free port; stopped and deleted afterwards."""
+    bin_dir = _find_bin_dir()
+    if bin_dir is None:
+        _unavailable(f"PostgreSQL server binaries not found ({PG_GLOB}/pg_ctl)")
+    as_pg = _as_postgres_prefix()
+    owner = None
+    if as_pg:
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            _unavailable("there is no `postgres` OS user to run the server as")
+    root = Path(tempfile.mkdtemp(prefix="s3sink-pg-"))
+    data = root / "data"
+    pg_ctl = str(bin_dir / "pg_ctl")
+    try:
+        if owner is not None:
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+        initdb = [
+            *as_pg, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
+            "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync",
+        ]  # fmt: skip
+        _run(initdb, cwd=root)
+        port = free_port()
+        server_options = (
+            f"-c listen_addresses={HOST} -p {port} -k {root}"
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        log_file = root / "server.log"
+        start = [
+            *as_pg, pg_ctl, "start", "-D", str(data), "-l", str(log_file), "-w", "-t", "30",
+            "-o", server_options,
+        ]  # fmt: skip
+        try:
+            _run(start, cwd=root)
+        except RuntimeError as exc:
+            log = log_file.read_text(errors="replace") if log_file.exists() else ""
+            raise RuntimeError(f"{exc}\nserver log:\n{log}") from None
+        yield PgCluster(bin_dir=bin_dir, port=port, root=root)
+    finally:
+        try:
+            _stop_cluster(as_pg, pg_ctl, data, root)
+        finally:
+            shutil.rmtree(root)
+
+
+@pytest.fixture(scope="module")
+def pg_source(pg_cluster: PgCluster) -> Fingerprint:
+    """A database with table ``t`` of ~25 MiB of md5 text; returns its fingerprint."""
+    pg_cluster.psql(f"CREATE DATABASE {SOURCE_DB}")
+    # 16 different md5s per row: 512 hex characters that neither repeat nor compress much.
+    payload = " || ".join(f"md5(i::text || '/{salt}')" for salt in range(16))
+    # S608: the SQL is built from module constants only, no outside input.
+    insert = f"INSERT INTO t SELECT i, {payload} FROM generate_series(1, {ROWS}) AS i"  # noqa: S608
+    pg_cluster.psql(
+        f"CREATE TABLE t (id integer PRIMARY KEY, payload text NOT NULL); {insert}; ANALYZE t;",
+        db=SOURCE_DB,
+    )
+    fingerprint = pg_cluster.fingerprint(SOURCE_DB)
+    assert fingerprint.rows == ROWS
+    return fingerprint
+
+
+def _s3sink(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``s3sink`` console script with dummy AWS credentials."""
+    script = Path(sys.executable).with_name("s3sink")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "s3sink"]
+    # server_env: our environment minus proxies/profiles/endpoints, plus dummy credentials.
+    return subprocess.run(
+        [*argv, *args],
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT,
+        check=False,
+    )
+
+
+def _restore(pg: PgCluster, s3_client: Any, bucket: str, key: str, work: Path) -> str:
+    """Download the dump, check its size, restore it into a new database; return that name."""
+    dump = work / f"{key}.downloaded"
+    s3_client.download_file(bucket, key, str(dump))
+    assert dump.stat().st_size > MIN_DUMP_SIZE, "the dump should span several 5 MiB parts"
+    target = next(_restore_names)
+    pg.psql(f"CREATE DATABASE {target}")
+    _run([
+        pg.tool("pg_restore"), "--exit-on-error", "--no-owner", *pg.conn_args,
+        "-d", target, str(dump),
+    ])  # fmt: skip
+    return target
+
+
+def _pending_uploads(s3_client: Any, bucket: str) -> list[Any]:
+    """Multipart uploads still open in ``bucket``."""
+    uploads: list[Any] = s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return uploads
+
+
+def test_exec_mode_dump_round_trips(
+    pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """pg_dump -Fc run by s3sink lands as a multipart object that pg_restore restores intact."""
+    proc = _s3sink(
+        f"s3://{bucket}/db.dump",
+        "--part-size", "5MiB",
+        "--endpoint-url", s3_endpoint,
+        "--",
+        pg_cluster.tool("pg_dump"), "-Fc", "-Z0", *pg_cluster.conn_args, SOURCE_DB,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    etag = s3_client.head_object(Bucket=bucket, Key="db.dump")["ETag"].strip('"')
+    assert "-" in etag, f"expected a multipart ETag, got {etag}"
+    assert int(etag.rsplit("-", 1)[1]) >= 3  # several 5 MiB parts
+    restored = _restore(pg_cluster, s3_client, bucket, "db.dump", tmp_path)
+    assert pg_cluster.fingerprint(restored) == pg_source
+    assert _pending_uploads(s3_client, bucket) == []
+
+
+def test_fifo_dump_round_trips(
+    pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """pg_dump -f into s3sink's --fifo round-trips intact, and the fifo is removed afterwards."""
+    fifo = tmp_path / "db.fifo"
+    proc = _s3sink(
+        f"s3://{bucket}/db2.dump",
+        "--part-size", "5MiB",
+        "--endpoint-url", s3_endpoint,
+        "--fifo", str(fifo),
+        "--",
+        pg_cluster.tool("pg_dump"), "-Fc", "-Z0", "--no-sync", "-f", str(fifo),
+        *pg_cluster.conn_args, SOURCE_DB,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert not os.path.lexists(fifo)
+    restored = _restore(pg_cluster, s3_client, bucket, "db2.dump", tmp_path)
+    assert pg_cluster.fingerprint(restored) == pg_source
+    assert _pending_uploads(s3_client, bucket) == []
+
+
+def test_failed_dump_exits_with_its_status_and_writes_nothing(
+    pg_cluster: PgCluster, s3_endpoint: str, s3_client: Any, bucket: str
+) -> None:
+    """pg_dump of a missing database: s3sink exits 1 and leaves no object and no open upload."""
+    proc = _s3sink(
+        f"s3://{bucket}/missing.dump",
+        "--endpoint-url", s3_endpoint,
+        "--",
+        pg_cluster.tool("pg_dump"), "-Fc", *pg_cluster.conn_args, "s3sink_no_such_db",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "s3sink_no_such_db" in proc.stderr  # pg_dump's own message reaches the user
+    assert "s3sink: error:" in proc.stderr
+    assert proc.stdout == ""
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert _pending_uploads(s3_client, bucket) == []
+
+
+def test_failed_fifo_dump_exits_with_its_status_and_removes_the_fifo(
+    pg_cluster: PgCluster, s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """pg_dump -f FIFO of a missing database: exit 1, no object, no open upload, fifo gone."""
+    fifo = tmp_path / "missing.fifo"
+    proc = _s3sink(
+        f"s3://{bucket}/missing2.dump",
+        "--endpoint-url", s3_endpoint,
+        "--fifo", str(fifo),
+        "--",
+        pg_cluster.tool("pg_dump"), "-Fc", "--no-sync", "-f", str(fifo),
+        *pg_cluster.conn_args, "s3sink_no_such_db",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "s3sink_no_such_db" in proc.stderr
+    assert not os.path.lexists(fifo)
+    assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert _pending_uploads(s3_client, bucket) == []
