@@ -1,0 +1,1480 @@
+"""A discard S3 endpoint for benchmarks: it speaks enough S3, drops every payload byte, counts them.
+
+Clients (boto3, the AWS CLI, s5cmd, smart_open, obstore, s3sink) upload to it as if it were S3.
+Every request body is read into one reused buffer per connection and thrown away; only the
+number of payload bytes is kept: per PutObject, per part, and per object at
+CompleteMultipartUpload (the sum of the parts listed there, which must all exist). The counts
+answer ``GET /__stats`` (JSON) and :meth:`DiscardS3Server.stats`, so a benchmark can check that
+each upload arrived whole.
+
+Handled on the wire: keep-alive, ``Expect: 100-continue``, ``Transfer-Encoding: chunked``,
+``Content-Encoding: aws-chunked`` (signed or unsigned chunks, trailers; only decoded payload
+bytes count, checked against ``x-amz-decoded-content-length``), path-style and
+virtual-host-style addressing, any credentials. HTTPS uses a throw-away CA and a certificate
+for 127.0.0.1/::1/localhost made at start (``cryptography`` if importable, else ``openssl``).
+
+One thread per connection; it listens on loopback only. Run as a script it prints one JSON
+line (url, port, ca_file, pid) on stdout once ready and serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import email.utils
+import faulthandler
+import hashlib
+import html
+import ipaddress
+import itertools
+import json
+import os
+import re
+import resource
+import selectors
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zlib
+from contextlib import suppress
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote
+from xml.sax.saxutils import escape
+
+KiB = 1024
+MiB = 1024 * KiB
+DEFAULT_RECV_BUFFER = 1 * MiB
+MAX_LINE = 64 * KiB
+MAX_HEAD = 256 * KiB
+MAX_SMALL_BODY = 16 * MiB
+S3_MIN_PART_SIZE = 5 * MiB
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+CHECKSUM_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ProtocolError(Exception):
+    """The client broke HTTP framing; the connection is closed."""
+
+
+class IncompleteBodyError(ProtocolError):
+    """The connection ended before the body did."""
+
+
+class S3Error(Exception):
+    """An S3 error answer: status, code and message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class _Source(Protocol):
+    """A byte stream that can hand out lines and skip bytes without copying them."""
+
+    def read_line_part(self, limit: int) -> bytes:
+        """Return bytes up to and including the next LF, at most ``limit``; b"" at the end."""
+        ...
+
+    def skip(self, n: int) -> None:
+        """Drop exactly ``n`` bytes; raise IncompleteBodyError if the stream ends first."""
+        ...
+
+    def drain(self) -> int:
+        """Drop everything up to the end of the stream and return how many bytes that was."""
+        ...
+
+
+def read_line(source: _Source, limit: int = MAX_LINE) -> bytes:
+    """Read one LF-terminated line (or what is left before the end) from ``source``."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        part = source.read_line_part(limit - total)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+        if part.endswith(b"\n"):
+            break
+        if total >= limit:
+            raise ProtocolError("line too long")
+    return b"".join(parts)
+
+
+class _SocketReader:
+    """Buffered reads from a socket; ``skip`` drops bulk bytes through one reused buffer."""
+
+    __slots__ = ("_buf", "_end", "_size", "_sock", "_start", "_view")
+
+    def __init__(self, sock: socket.socket, size: int) -> None:
+        self._sock = sock
+        self._size = size
+        self._buf = bytearray(size)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+
+    def release(self) -> None:
+        """Free the buffer view so the bytearray can be collected."""
+        self._view.release()
+
+    def _fill(self) -> bool:
+        """Receive more bytes after the pending ones; False at end of stream."""
+        if self._start == self._end:
+            self._start = self._end = 0
+        elif self._end == self._size:
+            if self._start == 0:
+                raise ProtocolError("line longer than the receive buffer")
+            pending = self._end - self._start
+            self._buf[:pending] = self._buf[self._start : self._end]
+            self._start, self._end = 0, pending
+        got = self._sock.recv_into(self._view[self._end :])
+        if not got:
+            return False
+        self._end += got
+        return True
+
+    def read_line_part(self, limit: int) -> bytes:
+        """Return bytes up to and including the next LF, at most ``limit``; b"" at the end."""
+        if self._start == self._end and not self._fill():
+            return b""
+        stop = min(self._end, self._start + limit)
+        newline = self._buf.find(b"\n", self._start, stop)
+        end = newline + 1 if newline >= 0 else stop
+        out = bytes(self._view[self._start : end])
+        self._start = end
+        return out
+
+    def skip(self, n: int) -> None:
+        """Drop exactly ``n`` bytes; bytes past them stay buffered for the next request."""
+        pending = self._end - self._start
+        if pending >= n:
+            self._start += n
+            return
+        n -= pending
+        self._start = self._end = 0
+        view, size, recv_into = self._view, self._size, self._sock.recv_into
+        while n >= size:
+            got = recv_into(view, size)
+            if not got:
+                raise IncompleteBodyError("connection closed inside a body")
+            n -= got
+        while n > 0:
+            got = recv_into(view)
+            if not got:
+                raise IncompleteBodyError("connection closed inside a body")
+            if got <= n:
+                n -= got
+            else:
+                self._start, self._end, n = n, got, 0
+
+    def drain(self) -> int:
+        """Not meaningful for a whole connection; bodies use their own framing."""
+        raise ProtocolError("a connection has no end to drain to")
+
+
+class _LengthBody:
+    """A body of known Content-Length."""
+
+    __slots__ = ("_left", "_reader", "trailers")
+
+    def __init__(self, reader: _SocketReader, length: int) -> None:
+        self._reader = reader
+        self._left = length
+        self.trailers: dict[str, str] = {}
+
+    def read_line_part(self, limit: int) -> bytes:
+        """Return the next line part within the body; b"" at its end."""
+        if self._left == 0:
+            return b""
+        part = self._reader.read_line_part(min(limit, self._left))
+        if not part:
+            raise IncompleteBodyError("connection closed inside a body")
+        self._left -= len(part)
+        return part
+
+    def skip(self, n: int) -> None:
+        """Drop ``n`` body bytes."""
+        if n > self._left:
+            raise IncompleteBodyError("aws-chunked framing runs past Content-Length")
+        self._reader.skip(n)
+        self._left -= n
+
+    def drain(self) -> int:
+        """Drop the rest of the body."""
+        left = self._left
+        self._reader.skip(left)
+        self._left = 0
+        return left
+
+
+class _ChunkedBody:
+    """A ``Transfer-Encoding: chunked`` body; its trailers end up in ``trailers``."""
+
+    __slots__ = ("_done", "_left", "_need_crlf", "_reader", "trailers")
+
+    def __init__(self, reader: _SocketReader) -> None:
+        self._reader = reader
+        self._left = 0
+        self._done = False
+        self._need_crlf = False
+        self.trailers: dict[str, str] = {}
+
+    def _next_chunk(self) -> bool:
+        """Read the next chunk header; False after the last chunk and the trailers."""
+        if self._need_crlf:
+            if read_line(self._reader).strip():
+                raise ProtocolError("chunk data not followed by CRLF")
+            self._need_crlf = False
+        line = read_line(self._reader)
+        if not line:
+            raise IncompleteBodyError("connection closed inside a chunked body")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError as exc:
+            raise ProtocolError(f"bad chunk size line {line[:40]!r}") from exc
+        if size == 0:
+            self.trailers.update(_read_trailers(self._reader))
+            self._done = True
+            return False
+        self._left = size
+        self._need_crlf = True
+        return True
+
+    def read_line_part(self, limit: int) -> bytes:
+        """Return the next line part of the decoded body; b"" at its end."""
+        if self._left == 0 and (self._done or not self._next_chunk()):
+            return b""
+        part = self._reader.read_line_part(min(limit, self._left))
+        if not part:
+            raise IncompleteBodyError("connection closed inside a chunk")
+        self._left -= len(part)
+        return part
+
+    def skip(self, n: int) -> None:
+        """Drop ``n`` decoded body bytes."""
+        while n:
+            if self._left == 0 and (self._done or not self._next_chunk()):
+                raise IncompleteBodyError("aws-chunked framing runs past the chunked body")
+            take = min(n, self._left)
+            self._reader.skip(take)
+            self._left -= take
+            n -= take
+
+    def drain(self) -> int:
+        """Drop the rest of the decoded body, trailers included."""
+        total = 0
+        while not self._done:
+            if self._left == 0 and not self._next_chunk():
+                break
+            total += self._left
+            self._reader.skip(self._left)
+            self._left = 0
+        return total
+
+
+def _read_trailers(source: _Source) -> dict[str, str]:
+    """Read ``name: value`` lines up to a blank line (or the end) into a lower-cased dict."""
+    trailers: dict[str, str] = {}
+    while True:
+        line = read_line(source)
+        if not line.strip():
+            return trailers
+        name, _, value = line.decode("latin-1").partition(":")
+        trailers[name.strip().lower()] = value.strip()
+
+
+def decode_aws_chunked(source: _Source) -> tuple[int, dict[str, str]]:
+    """Drop an aws-chunked payload; return (decoded payload bytes, trailers)."""
+    total = 0
+    while True:
+        line = read_line(source)
+        if not line:
+            raise IncompleteBodyError("aws-chunked payload ended without a final chunk")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError as exc:
+            raise ProtocolError(f"bad aws-chunked size line {line[:40]!r}") from exc
+        if size == 0:
+            break
+        source.skip(size)
+        total += size
+        if read_line(source).strip():
+            raise ProtocolError("aws-chunked data not followed by CRLF")
+    trailers = _read_trailers(source)
+    source.drain()
+    return total, trailers
+
+
+@dataclass
+class Request:
+    """One parsed request head."""
+
+    method: str
+    target: str
+    version: str
+    headers: dict[str, str]
+    path: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+
+    def header(self, name: str, default: str = "") -> str:
+        """Return a header by lower-case name."""
+        return self.headers.get(name, default)
+
+
+def read_request_head(reader: _SocketReader) -> Request | None:
+    """Read a request line and headers; None when the client closed between requests."""
+    line = read_line(reader)
+    while line in (b"\r\n", b"\n"):
+        line = read_line(reader)
+    if not line:
+        return None
+    try:
+        method, target, version = line.decode("latin-1").split()
+    except ValueError as exc:
+        raise ProtocolError(f"bad request line {line[:80]!r}") from exc
+    headers: dict[str, str] = {}
+    size = len(line)
+    while True:
+        line = read_line(reader)
+        size += len(line)
+        if size > MAX_HEAD:
+            raise ProtocolError("request head too large")
+        if not line:
+            raise IncompleteBodyError("connection closed inside a request head")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise ProtocolError(f"bad header line {line[:80]!r}")
+        key = name.strip().lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    path, _, query = target.partition("?")
+    if path.startswith(("http://", "https://")):
+        path = "/" + path.split("/", 3)[3] if path.count("/") >= 3 else "/"
+    return Request(
+        method=method.upper(),
+        target=target,
+        version=version,
+        headers=headers,
+        path=unquote(path),
+        query=dict(parse_qsl(query, keep_blank_values=True)),
+    )
+
+
+@dataclass
+class PartRecord:
+    """One uploaded part of a multipart upload."""
+
+    size: int
+    etag: str
+    checksums: dict[str, str]
+
+
+@dataclass
+class UploadRecord:
+    """An in-progress multipart upload."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: float
+    checksum_algorithm: str = ""
+    checksum_type: str = ""
+    parts: dict[int, PartRecord] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectRecord:
+    """What is known of a stored (discarded) object."""
+
+    size: int
+    etag: str
+    kind: str
+    parts: int
+    completed: float
+    checksums: dict[str, str]
+
+    def as_json(self) -> dict[str, object]:
+        """Return the record as JSON-ready data."""
+        return {
+            "size": self.size,
+            "etag": self.etag,
+            "kind": self.kind,
+            "parts": self.parts,
+            "completed": self.completed,
+            "checksums": self.checksums,
+        }
+
+
+class _State:
+    """Objects, uploads and counters, guarded by one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: set[str] = set()
+        self.objects: dict[tuple[str, str], ObjectRecord] = {}
+        self.uploads: dict[str, UploadRecord] = {}
+        self.counters: dict[str, int] = {}
+        self.operations: dict[str, int] = {}
+
+    def bump(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to a counter (caller need not hold the lock)."""
+        with self.lock:
+            self.counters[name] = self.counters.get(name, 0) + amount
+
+    def reset(self) -> None:
+        """Forget all objects, uploads and counters."""
+        with self.lock:
+            self.buckets.clear()
+            self.objects.clear()
+            self.uploads.clear()
+            self.counters.clear()
+            self.operations.clear()
+
+
+def _fake_md5(*parts: object) -> str:
+    """Return a deterministic hex digest that looks like an MD5 ETag."""
+    text = "\x00".join(str(p) for p in parts).encode()
+    return hashlib.md5(text, usedforsecurity=False).hexdigest()
+
+
+def _checksum_fields(headers: dict[str, str]) -> dict[str, str]:
+    """Pick ``x-amz-checksum-<algorithm>: value`` entries (not -algorithm/-type/-mode)."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.startswith("x-amz-checksum-"):
+            algorithm = name.removeprefix("x-amz-checksum-")
+            if algorithm in CHECKSUM_SIZES:
+                out[algorithm] = value
+    return out
+
+
+def _composite_checksum(algorithm: str, values: list[str]) -> str:
+    """Return a well-formed (not S3-exact) composite checksum of part checksums: "b64-N"."""
+    raw = b"".join(base64.b64decode(v + "==", validate=False) for v in values)
+    digest = zlib.crc32(raw).to_bytes(4, "big")
+    width = CHECKSUM_SIZES.get(algorithm, 4)
+    body = (digest * (width // 4 + 1))[:width]
+    return f"{base64.b64encode(body).decode()}-{len(values)}"
+
+
+def _payload_hash_kind(value: str) -> str:
+    """Classify x-amz-content-sha256: sha256 (payload hashed), UNSIGNED-PAYLOAD, STREAMING-…"""
+    if re.fullmatch(r"[0-9A-F]{64}", value):
+        return "sha256"
+    return value or "absent"
+
+
+def _xml_checksum_name(algorithm: str) -> str:
+    """Map "crc32c" to the XML element name "ChecksumCRC32C"."""
+    return "Checksum" + algorithm.upper()
+
+
+def _iso(ts: float) -> str:
+    """Format a timestamp the way S3 XML does."""
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+_PART_RE = re.compile(r"<Part>(.*?)</Part>", re.S)
+_TAG_RE = re.compile(r"<(PartNumber|ETag|Checksum[A-Z0-9]+)>(.*?)</\1>", re.S)
+_OBJECT_KEY_RE = re.compile(r"<Object>.*?<Key>(.*?)</Key>.*?</Object>", re.S)
+
+
+def parse_complete_body(body: bytes) -> list[dict[str, str]]:
+    """Parse a CompleteMultipartUpload body into a list of {PartNumber, ETag, Checksum*}."""
+    text = body.decode("utf-8", errors="replace")
+    return [dict(_TAG_RE.findall(chunk)) for chunk in _PART_RE.findall(text)]
+
+
+class _Connection:
+    """Serves one client connection until it closes."""
+
+    def __init__(self, server: DiscardS3Server, sock: socket.socket, peer: str) -> None:
+        self.server = server
+        self.sock = sock
+        self.peer = peer
+        self.keep_alive = True
+
+    def run(self) -> None:
+        """Serve requests until the client closes or breaks the protocol."""
+        state = self.server.state
+        reader: _SocketReader | None = None
+        try:
+            tls = self.server.tls_context
+            if tls is not None:
+                self.sock.settimeout(30)
+                wrapped = tls.wrap_socket(self.sock, server_side=True)
+                self.server.replace_socket(self.sock, wrapped)
+                self.sock = wrapped
+                self.sock.settimeout(None)
+            reader = _SocketReader(self.sock, self.server.recv_buffer)
+            while self.keep_alive and not self.server.stopping.is_set():
+                request = read_request_head(reader)
+                if request is None:
+                    break
+                self.handle(request, reader)
+        except ProtocolError as exc:
+            state.bump("protocol_errors")
+            self.server.log(f"{self.peer}: {exc}")
+        except (OSError, ValueError) as exc:
+            # Resets, TLS failures, and shutdown() from stop() end up here.
+            if not self.server.stopping.is_set():
+                state.bump("connection_errors")
+                self.server.log(f"{self.peer}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a server bug is counted and shown, not hidden
+            state.bump("internal_errors")
+            print(f"discard-s3: {self.peer}: internal error {exc!r}", file=sys.stderr, flush=True)
+        finally:
+            if reader is not None:
+                reader.release()
+            self.server.forget(self.sock)
+            with suppress(OSError):
+                self.sock.close()
+
+    # --- responses -------------------------------------------------------------------------
+
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        content_type: str = "application/xml",
+        head_only: bool = False,
+        content_length: int | None = None,
+    ) -> None:
+        """Send a full response."""
+        request_id = uuid.uuid4().hex[:16].upper()
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            f"Date: {email.utils.formatdate(usegmt=True)}",
+            "Server: s3sink-bench-discard",
+            f"x-amz-request-id: {request_id}",
+            f"x-amz-id-2: {request_id}",
+        ]
+        if status != HTTPStatus.NO_CONTENT:
+            length = len(body) if content_length is None else content_length
+            lines.append(f"Content-Type: {content_type}")
+            lines.append(f"Content-Length: {length}")
+        lines.extend(f"{k}: {v}" for k, v in (headers or {}).items())
+        if not self.keep_alive:
+            lines.append("Connection: close")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if not head_only:
+            data += body
+        self.sock.sendall(data)
+
+    def send_error(self, error: S3Error, resource_name: str, *, head_only: bool = False) -> None:
+        """Send an S3 error document."""
+        self.server.state.bump("s3_errors")
+        self.server.log(f"{self.peer}: {resource_name}: {error}")
+        body = (
+            f"{XML_HEAD}<Error><Code>{error.code}</Code>"
+            f"<Message>{escape(error.message)}</Message>"
+            f"<Resource>{escape(resource_name)}</Resource>"
+            f"<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+        ).encode()
+        self.send(error.status, body, head_only=head_only)
+
+    # --- request handling ------------------------------------------------------------------
+
+    def handle(self, request: Request, reader: _SocketReader) -> None:
+        """Dispatch one request; the body is always consumed so keep-alive stays in sync."""
+        state = self.server.state
+        state.bump("requests")
+        connection = request.header("connection").lower()
+        if request.version == "HTTP/1.0":
+            self.keep_alive = "keep-alive" in connection
+        elif "close" in connection:
+            self.keep_alive = False
+        body = self._body_source(request, reader)
+        if body is not None and request.header("expect").lower() == "100-continue":
+            self.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        bucket, key = self.server.route(request)
+        resource_name = f"/{bucket}/{key}" if key else f"/{bucket}"
+        try:
+            self._dispatch(request, body, bucket, key)
+        except S3Error as error:
+            if body is not None:
+                body.drain()
+            self.send_error(error, resource_name, head_only=request.method == "HEAD")
+
+    def _body_source(self, request: Request, reader: _SocketReader) -> _Source | None:
+        """Return the request body as a source, or None when there is none."""
+        if "chunked" in request.header("transfer-encoding").lower():
+            return _ChunkedBody(reader)
+        length_text = request.header("content-length")
+        if not length_text:
+            return None
+        try:
+            length = int(length_text)
+        except ValueError as exc:
+            raise ProtocolError(f"bad Content-Length {length_text!r}") from exc
+        return _LengthBody(reader, length) if length > 0 else None
+
+    def _small_body(self, body: _Source | None) -> bytes:
+        """Read a small body (XML) into memory."""
+        if body is None:
+            return b""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            part = body.read_line_part(MAX_LINE)
+            if not part:
+                return b"".join(parts)
+            total += len(part)
+            if total > MAX_SMALL_BODY:
+                raise S3Error(400, "MaxMessageLengthExceeded", "request body too large")
+            parts.append(part)
+
+    def _payload(self, request: Request, body: _Source | None) -> tuple[int, dict[str, str]]:
+        """Drop an object/part payload; return (payload bytes, checksum fields sent)."""
+        checksums = _checksum_fields(request.headers)
+        if body is None:
+            return 0, checksums
+        encoding = request.header("content-encoding").lower()
+        sha = request.header("x-amz-content-sha256").upper()
+        trailers: dict[str, str] = {}
+        if "aws-chunked" in encoding or sha.startswith("STREAMING-"):
+            size, trailers = decode_aws_chunked(body)
+            declared = request.header("x-amz-decoded-content-length")
+            if declared and int(declared) != size:
+                self.server.state.bump("payload_bytes", size)
+                raise S3Error(
+                    400,
+                    "IncompleteBody",
+                    f"decoded {size} bytes but x-amz-decoded-content-length is {declared}",
+                )
+        else:
+            size = body.drain()
+        trailers.update(getattr(body, "trailers", {}))
+        checksums.update(_checksum_fields(trailers))
+        self.server.state.bump("payload_bytes", size)
+        self.server.state.bump(f"payload_hash:{_payload_hash_kind(sha)}")
+        return size, checksums
+
+    def _dispatch(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+        """Route to the operation named by method, path and query."""
+        method, query = request.method, request.query
+        if request.path.startswith("/__"):
+            self._internal(request, body)
+            return
+        if not bucket:
+            self._count("ListBuckets")
+            self._drain(body)
+            self._list_buckets()
+            return
+        if not key:
+            self._bucket_operation(request, body, bucket)
+            return
+        if method == "PUT" and "x-amz-copy-source" in request.headers:
+            self._drain(body)
+            raise S3Error(501, "NotImplemented", "the discard server keeps no data to copy")
+        if method == "PUT" and "partNumber" in query and "uploadId" in query:
+            self._upload_part(request, body, bucket, key)
+        elif method == "PUT":
+            self._put_object(request, body, bucket, key)
+        elif method == "POST" and "uploads" in query:
+            self._drain(body)
+            self._create_upload(request, bucket, key)
+        elif method == "POST" and "uploadId" in query:
+            self._complete_upload(request, self._small_body(body), bucket, key)
+        elif method == "DELETE" and "uploadId" in query:
+            self._drain(body)
+            self._abort_upload(query["uploadId"], bucket, key)
+        elif method == "GET" and "uploadId" in query:
+            self._drain(body)
+            self._list_parts(query, bucket, key)
+        elif method in ("HEAD", "GET") and not query:
+            self._drain(body)
+            self._head_object(bucket, key, head_only=method == "HEAD")
+        elif method == "DELETE":
+            self._drain(body)
+            self._count("DeleteObject")
+            with self.server.state.lock:
+                self.server.state.objects.pop((bucket, key), None)
+            self.send(204)
+        else:
+            self._drain(body)
+            raise S3Error(501, "NotImplemented", f"{method} {request.target} is not supported")
+
+    def _count(self, operation: str) -> None:
+        """Count one call of an S3 operation."""
+        state = self.server.state
+        with state.lock:
+            state.operations[operation] = state.operations.get(operation, 0) + 1
+
+    def _drain(self, body: _Source | None) -> None:
+        """Drop a body that carries nothing we need."""
+        if body is not None:
+            body.drain()
+
+    def _internal(self, request: Request, body: _Source | None) -> None:
+        """Serve /__stats, /__reset and /__health."""
+        self._drain(body)
+        if request.path == "/__stats":
+            data = self.server.stats(request.query.get("object"))
+            self.send(200, json.dumps(data).encode(), content_type="application/json")
+        elif request.path == "/__reset" and request.method == "POST":
+            self.server.state.reset()
+            self.send(200, b"{}", content_type="application/json")
+        elif request.path == "/__health":
+            self.send(200, b'{"ok": true}', content_type="application/json")
+        else:
+            raise S3Error(404, "NoSuchKey", "unknown internal path")
+
+    def _list_buckets(self) -> None:
+        """Answer ListBuckets with the buckets seen so far."""
+        with self.server.state.lock:
+            names = sorted(self.server.state.buckets)
+        now = _iso(time.time())
+        entries = "".join(
+            f"<Bucket><Name>{escape(n)}</Name><CreationDate>{now}</CreationDate></Bucket>"
+            for n in names
+        )
+        body = (
+            f'{XML_HEAD}<ListAllMyBucketsResult xmlns="{S3_NS}"><Owner><ID>bench</ID>'
+            f"<DisplayName>bench</DisplayName></Owner><Buckets>{entries}</Buckets>"
+            "</ListAllMyBucketsResult>"
+        )
+        self.send(200, body.encode())
+
+    def _bucket_operation(self, request: Request, body: _Source | None, bucket: str) -> None:
+        """Every bucket exists; answer the bucket-level calls clients make."""
+        method, query = request.method, request.query
+        state = self.server.state
+        with state.lock:
+            state.buckets.add(bucket)
+        if method == "POST" and "delete" in query:
+            self._count("DeleteObjects")
+            text = self._small_body(body).decode("utf-8", errors="replace")
+            keys = [html.unescape(k) for k in _OBJECT_KEY_RE.findall(text)]
+            with state.lock:
+                for k in keys:
+                    state.objects.pop((bucket, k), None)
+            deleted = "".join(f"<Deleted><Key>{escape(k)}</Key></Deleted>" for k in keys)
+            self.send(
+                200, f'{XML_HEAD}<DeleteResult xmlns="{S3_NS}">{deleted}</DeleteResult>'.encode()
+            )
+            return
+        self._drain(body)
+        if method == "PUT" and not query:
+            self._count("CreateBucket")
+            self.send(200, headers={"Location": f"/{bucket}"})
+        elif method == "HEAD":
+            self._count("HeadBucket")
+            self.send(200, headers={"x-amz-bucket-region": "us-east-1"}, head_only=True)
+        elif method == "DELETE" and not query:
+            self._count("DeleteBucket")
+            self.send(204)
+        elif method == "GET" and "location" in query:
+            self._count("GetBucketLocation")
+            self.send(200, f'{XML_HEAD}<LocationConstraint xmlns="{S3_NS}"/>'.encode())
+        elif method == "GET" and "uploads" in query:
+            self._list_uploads(bucket, query)
+        elif method == "GET" and (not query or "list-type" in query or "prefix" in query):
+            self._list_objects(bucket, query)
+        else:
+            raise S3Error(501, "NotImplemented", f"{method} {request.target} is not supported")
+
+    def _list_uploads(self, bucket: str, query: dict[str, str]) -> None:
+        """Answer ListMultipartUploads (no paging)."""
+        self._count("ListMultipartUploads")
+        prefix = query.get("prefix", "")
+        with self.server.state.lock:
+            uploads = sorted(
+                (u for u in self.server.state.uploads.values() if u.bucket == bucket),
+                key=lambda u: (u.key, u.initiated),
+            )
+        entries = "".join(
+            f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
+            "<Initiator><ID>bench</ID><DisplayName>bench</DisplayName></Initiator>"
+            "<Owner><ID>bench</ID><DisplayName>bench</DisplayName></Owner>"
+            f"<StorageClass>STANDARD</StorageClass><Initiated>{_iso(u.initiated)}</Initiated>"
+            "</Upload>"
+            for u in uploads
+            if u.key.startswith(prefix)
+        )
+        body = (
+            f'{XML_HEAD}<ListMultipartUploadsResult xmlns="{S3_NS}"><Bucket>{escape(bucket)}'
+            f"</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>"
+            f"<NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker>"
+            f"<Prefix>{escape(prefix)}</Prefix><MaxUploads>1000</MaxUploads>"
+            f"<IsTruncated>false</IsTruncated>{entries}</ListMultipartUploadsResult>"
+        )
+        self.send(200, body.encode())
+
+    def _list_objects(self, bucket: str, query: dict[str, str]) -> None:
+        """Answer ListObjects(V2) with the counted objects (no paging)."""
+        self._count("ListObjects")
+        prefix = query.get("prefix", "")
+        with self.server.state.lock:
+            items = sorted(
+                (k, rec)
+                for (b, k), rec in self.server.state.objects.items()
+                if b == bucket and k.startswith(prefix)
+            )
+        contents = "".join(
+            f"<Contents><Key>{escape(k)}</Key><LastModified>{_iso(rec.completed)}"
+            f"</LastModified><ETag>&quot;{rec.etag}&quot;</ETag><Size>{rec.size}</Size>"
+            "<StorageClass>STANDARD</StorageClass></Contents>"
+            for k, rec in items
+        )
+        v2 = f"<KeyCount>{len(items)}</KeyCount>" if query.get("list-type") == "2" else ""
+        body = (
+            f'{XML_HEAD}<ListBucketResult xmlns="{S3_NS}"><Name>{escape(bucket)}</Name>'
+            f"<Prefix>{escape(prefix)}</Prefix>{v2}<MaxKeys>1000</MaxKeys>"
+            f"<IsTruncated>false</IsTruncated>{contents}</ListBucketResult>"
+        )
+        self.send(200, body.encode())
+
+    def _store(self, request: Request, bucket: str, key: str, record: ObjectRecord) -> None:
+        """Record a finished object, honouring If-None-Match: * (412 when it exists)."""
+        state = self.server.state
+        with state.lock:
+            if request.header("if-none-match") == "*" and (bucket, key) in state.objects:
+                raise S3Error(412, "PreconditionFailed", "the object already exists")
+            state.buckets.add(bucket)
+            state.objects[(bucket, key)] = record
+
+    def _put_object(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+        """PutObject: count the payload as the whole object."""
+        self._count("PutObject")
+        size, checksums = self._payload(request, body)
+        etag = _fake_md5(bucket, key, size, time.time_ns())
+        self._store(
+            request, bucket, key, ObjectRecord(size, etag, "put", 0, time.time(), checksums)
+        )
+        headers = {"ETag": f'"{etag}"'}
+        headers.update({f"x-amz-checksum-{a}": v for a, v in checksums.items()})
+        if checksums:
+            headers["x-amz-checksum-type"] = "FULL_OBJECT"
+        self.send(200, headers=headers)
+
+    def _upload_part(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+        """UploadPart: count the payload under its part number."""
+        self._count("UploadPart")
+        upload_id = request.query["uploadId"]
+        try:
+            number = int(request.query["partNumber"])
+        except ValueError as exc:
+            self._drain(body)
+            raise S3Error(400, "InvalidArgument", "partNumber must be an integer") from exc
+        size, checksums = self._payload(request, body)
+        if not 1 <= number <= 10000:
+            raise S3Error(400, "InvalidArgument", "partNumber must be within 1..10000")
+        etag = _fake_md5(upload_id, number, size)
+        state = self.server.state
+        with state.lock:
+            upload = state.uploads.get(upload_id)
+            if upload is None or (upload.bucket, upload.key) != (bucket, key):
+                raise S3Error(404, "NoSuchUpload", f"no upload {upload_id} for {bucket}/{key}")
+            upload.parts[number] = PartRecord(size, etag, checksums)
+        headers = {"ETag": f'"{etag}"'}
+        headers.update({f"x-amz-checksum-{a}": v for a, v in checksums.items()})
+        self.send(200, headers=headers)
+
+    def _create_upload(self, request: Request, bucket: str, key: str) -> None:
+        """CreateMultipartUpload: hand out an upload id."""
+        self._count("CreateMultipartUpload")
+        upload_id = base64.urlsafe_b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        upload_id = upload_id.rstrip("=")
+        algorithm = request.header("x-amz-checksum-algorithm").lower()
+        checksum_type = request.header("x-amz-checksum-type").upper()
+        state = self.server.state
+        with state.lock:
+            state.buckets.add(bucket)
+            state.uploads[upload_id] = UploadRecord(
+                upload_id, bucket, key, time.time(), algorithm, checksum_type
+            )
+        headers: dict[str, str] = {}
+        if algorithm:
+            headers["x-amz-checksum-algorithm"] = algorithm.upper()
+            headers["x-amz-checksum-type"] = checksum_type or "COMPOSITE"
+        body = (
+            f'{XML_HEAD}<InitiateMultipartUploadResult xmlns="{S3_NS}">'
+            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+            f"<UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>"
+        )
+        self.send(200, body.encode(), headers)
+
+    def _complete_upload(self, request: Request, body: bytes, bucket: str, key: str) -> None:
+        """CompleteMultipartUpload: check the listed parts and count their sum as the object."""
+        self._count("CompleteMultipartUpload")
+        upload_id = request.query["uploadId"]
+        listed = parse_complete_body(body)
+        if not listed:
+            raise S3Error(400, "MalformedXML", "CompleteMultipartUpload lists no parts")
+        state = self.server.state
+        with state.lock:
+            upload = state.uploads.get(upload_id)
+            if upload is None or (upload.bucket, upload.key) != (bucket, key):
+                raise S3Error(404, "NoSuchUpload", f"no upload {upload_id} for {bucket}/{key}")
+            parts = self._check_parts(upload, listed)
+        size = sum(p.size for p in parts)
+        etag = _fake_md5(*(p.etag for p in parts)) + f"-{len(parts)}"
+        checksums = _checksum_fields(request.headers)
+        checksum_type = "FULL_OBJECT" if checksums else ""
+        if not checksums:
+            checksum_type = self._composite_checksums(parts, checksums)
+        record = ObjectRecord(size, etag, "multipart", len(parts), time.time(), checksums)
+        self._store(request, bucket, key, record)
+        with state.lock:
+            state.uploads.pop(upload_id, None)
+        fields = "".join(
+            f"<{_xml_checksum_name(a)}>{v}</{_xml_checksum_name(a)}>" for a, v in checksums.items()
+        )
+        if checksum_type:
+            fields += f"<ChecksumType>{checksum_type}</ChecksumType>"
+        host = request.header("host", "127.0.0.1")
+        scheme = "https" if self.server.tls_context is not None else "http"
+        result = (
+            f'{XML_HEAD}<CompleteMultipartUploadResult xmlns="{S3_NS}">'
+            f"<Location>{scheme}://{escape(host)}/{escape(bucket)}/{escape(key)}</Location>"
+            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key>"
+            f"<ETag>&quot;{etag}&quot;</ETag>{fields}</CompleteMultipartUploadResult>"
+        )
+        headers = {f"x-amz-checksum-{a}": v for a, v in checksums.items()}
+        self.send(200, result.encode(), headers)
+
+    def _check_parts(self, upload: UploadRecord, listed: list[dict[str, str]]) -> list[PartRecord]:
+        """Return the listed parts; every one must exist, ascend, match its ETag, be >= min."""
+        parts: list[PartRecord] = []
+        previous = 0
+        for entry in listed:
+            try:
+                number = int(entry.get("PartNumber", ""))
+            except ValueError as exc:
+                raise S3Error(400, "MalformedXML", "a Part has no valid PartNumber") from exc
+            if number <= previous:
+                raise S3Error(400, "InvalidPartOrder", "parts must be listed in ascending order")
+            previous = number
+            part = upload.parts.get(number)
+            if part is None:
+                raise S3Error(400, "InvalidPart", f"part {number} was never uploaded")
+            etag = html.unescape(entry.get("ETag", "")).strip().strip('"')
+            if etag and etag != part.etag:
+                raise S3Error(400, "InvalidPart", f"part {number} has ETag {part.etag}")
+            parts.append(part)
+        minimum = self.server.min_part_size
+        for number, part in enumerate(parts[:-1], start=1):
+            if part.size < minimum:
+                raise S3Error(
+                    400, "EntityTooSmall", f"part #{number} has {part.size} bytes (< {minimum})"
+                )
+        return parts
+
+    @staticmethod
+    def _composite_checksums(parts: list[PartRecord], checksums: dict[str, str]) -> str:
+        """Fill ``checksums`` with composite values when every part carried one."""
+        algorithms = set(parts[0].checksums) if parts else set()
+        for part in parts[1:]:
+            algorithms &= set(part.checksums)
+        for algorithm in sorted(algorithms):
+            values = [p.checksums[algorithm] for p in parts]
+            checksums[algorithm] = _composite_checksum(algorithm, values)
+        return "COMPOSITE" if algorithms else ""
+
+    def _abort_upload(self, upload_id: str, bucket: str, key: str) -> None:
+        """AbortMultipartUpload: forget the upload and its parts."""
+        self._count("AbortMultipartUpload")
+        state = self.server.state
+        with state.lock:
+            upload = state.uploads.get(upload_id)
+            if upload is None or (upload.bucket, upload.key) != (bucket, key):
+                raise S3Error(404, "NoSuchUpload", f"no upload {upload_id} for {bucket}/{key}")
+            del state.uploads[upload_id]
+            state.counters["aborted_uploads"] = state.counters.get("aborted_uploads", 0) + 1
+        self.send(204)
+
+    def _list_parts(self, query: dict[str, str], bucket: str, key: str) -> None:
+        """ListParts with max-parts / part-number-marker paging."""
+        self._count("ListParts")
+        upload_id = query["uploadId"]
+        marker = int(query.get("part-number-marker") or 0)
+        max_parts = int(query.get("max-parts") or 1000)
+        state = self.server.state
+        with state.lock:
+            upload = state.uploads.get(upload_id)
+            if upload is None or (upload.bucket, upload.key) != (bucket, key):
+                raise S3Error(404, "NoSuchUpload", f"no upload {upload_id} for {bucket}/{key}")
+            numbers = sorted(n for n in upload.parts if n > marker)
+            page = [(n, upload.parts[n]) for n in numbers[:max_parts]]
+            truncated = len(numbers) > max_parts
+        now = _iso(time.time())
+        entries = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><LastModified>{now}</LastModified>"
+            f"<ETag>&quot;{p.etag}&quot;</ETag><Size>{p.size}</Size>"
+            + "".join(
+                f"<{_xml_checksum_name(a)}>{v}</{_xml_checksum_name(a)}>"
+                for a, v in p.checksums.items()
+            )
+            + "</Part>"
+            for n, p in page
+        )
+        next_marker = page[-1][0] if page else marker
+        body = (
+            f'{XML_HEAD}<ListPartsResult xmlns="{S3_NS}"><Bucket>{escape(bucket)}</Bucket>'
+            f"<Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
+            f"<PartNumberMarker>{marker}</PartNumberMarker>"
+            f"<NextPartNumberMarker>{next_marker}</NextPartNumberMarker>"
+            f"<MaxParts>{max_parts}</MaxParts><IsTruncated>{str(truncated).lower()}"
+            f"</IsTruncated><StorageClass>STANDARD</StorageClass>{entries}</ListPartsResult>"
+        )
+        self.send(200, body.encode())
+
+    def _head_object(self, bucket: str, key: str, *, head_only: bool) -> None:
+        """HeadObject answers with the counted size; GetObject has no data to give."""
+        self._count("HeadObject" if head_only else "GetObject")
+        with self.server.state.lock:
+            record = self.server.state.objects.get((bucket, key))
+        if record is None:
+            raise S3Error(404, "NoSuchKey", "the object does not exist")
+        if not head_only:
+            raise S3Error(501, "NotImplemented", "the discard server keeps no object data")
+        headers = {
+            "ETag": f'"{record.etag}"',
+            "Last-Modified": email.utils.formatdate(record.completed, usegmt=True),
+            "Accept-Ranges": "bytes",
+        }
+        self.send(
+            200,
+            headers=headers,
+            head_only=True,
+            content_length=record.size,
+            content_type="binary/octet-stream",
+        )
+
+
+class DiscardS3Server:
+    """A threaded discard S3 endpoint on loopback; use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        recv_buffer: int = DEFAULT_RECV_BUFFER,
+        min_part_size: int = S3_MIN_PART_SIZE,
+        verbose: bool = False,
+    ) -> None:
+        if host not in LOOPBACK_HOSTS and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"the discard server listens on loopback only, not {host!r}")
+        self.host = host
+        self.requested_port = port
+        self.tls_context = tls_context
+        self.recv_buffer = recv_buffer
+        self.min_part_size = min_part_size
+        self.verbose = verbose
+        self.state = _State()
+        self.stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._threads: set[threading.Thread] = set()
+        self._connection_ids = itertools.count(1)
+        self.port = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL to give clients."""
+        scheme = "https" if self.tls_context is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    def start(self) -> DiscardS3Server:
+        """Bind, listen and start accepting in a background thread."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.requested_port))
+        listener.listen(128)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name="discard-s3-accept", daemon=True
+        )
+        self._accept_thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, cut every connection and join all threads."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        if self._wake_w is not None:
+            with suppress(OSError):
+                self._wake_w.send(b"x")
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        with self._lock:
+            sockets = list(self._sockets)
+            threads = list(self._threads)
+        for sock in sockets:
+            with suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for own in (self._listener, self._wake_r, self._wake_w):
+            if own is not None:
+                own.close()
+
+    def __enter__(self) -> DiscardS3Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        """Accept connections and give each its own thread."""
+        assert self._listener is not None  # noqa: S101 - set by start()
+        assert self._wake_r is not None  # noqa: S101 - set by start()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.stopping.is_set():
+                events = selector.select()
+                if any(key.fileobj is self._wake_r for key, _ in events):
+                    return
+                try:
+                    sock, address = self._listener.accept()
+                except OSError:
+                    continue
+                self._start_connection(sock, address)
+
+    def _start_connection(self, sock: socket.socket, address: tuple[str, int]) -> None:
+        """Register a connection and start its thread."""
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.state.bump("connections")
+        peer = f"conn{next(self._connection_ids)}@{address[0]}:{address[1]}"
+        connection = _Connection(self, sock, peer)
+        thread = threading.Thread(target=self._run_connection, args=(connection,), daemon=True)
+        with self._lock:
+            if self.stopping.is_set():
+                sock.close()
+                return
+            self._sockets.add(sock)
+            self._threads.add(thread)
+        thread.start()
+
+    def _run_connection(self, connection: _Connection) -> None:
+        """Thread body: serve, then deregister."""
+        try:
+            connection.run()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def replace_socket(self, old: socket.socket, new: socket.socket) -> None:
+        """Track the TLS socket that replaced a raw one."""
+        with self._lock:
+            self._sockets.discard(old)
+            self._sockets.add(new)
+        if self.stopping.is_set():
+            with suppress(OSError):
+                socket.socket.shutdown(new, socket.SHUT_RDWR)
+
+    def forget(self, sock: socket.socket) -> None:
+        """Stop tracking a closed connection socket."""
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def log(self, message: str) -> None:
+        """Print a diagnostic to stderr when verbose."""
+        if self.verbose:
+            print(f"discard-s3: {message}", file=sys.stderr, flush=True)
+
+    # --- routing and results ---------------------------------------------------------------
+
+    def route(self, request: Request) -> tuple[str, str]:
+        """Return (bucket, key) for path-style or virtual-host-style addressing."""
+        path = request.path
+        host = request.header("host").lower()
+        if host.startswith("["):
+            host = host[1:].split("]", 1)[0]
+        else:
+            host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        bucket = _virtual_host_bucket(host)
+        if bucket is not None:
+            return bucket, path.lstrip("/")
+        bucket, _, key = path.lstrip("/").partition("/")
+        return bucket, key
+
+    def stats(self, object_name: str | None = None) -> dict[str, object]:
+        """Counts so far; with ``object_name`` ("bucket/key") only that object's record."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with self.state.lock:
+            objects = {f"{b}/{k}": rec.as_json() for (b, k), rec in self.state.objects.items()}
+            data: dict[str, object] = {
+                "counters": dict(self.state.counters),
+                "operations": dict(self.state.operations),
+                "open_uploads": len(self.state.uploads),
+                "cpu": {"user": usage.ru_utime, "system": usage.ru_stime},
+                "maxrss_kib": usage.ru_maxrss,
+            }
+        with self._lock:
+            data["active_connections"] = len(self._sockets)
+        if object_name is not None:
+            data["object"] = objects.get(object_name)
+        else:
+            data["objects"] = objects
+        return data
+
+    def object_size(self, bucket: str, key: str) -> int | None:
+        """The counted size of a completed object, or None."""
+        with self.state.lock:
+            record = self.state.objects.get((bucket, key))
+        return None if record is None else record.size
+
+
+def _virtual_host_bucket(host: str) -> str | None:
+    """Return the bucket named by a virtual-host-style Host header, or None for path style."""
+    if not host or host == "localhost" or "." not in host:
+        return None
+    with suppress(ValueError):
+        ipaddress.ip_address(host)
+        return None
+    label, _, rest = host.partition(".")
+    if rest.startswith(("s3.", "s3-")) or rest in ("localhost", "s3.amazonaws.com"):
+        return label
+    return label if rest.endswith("localhost") else None
+
+
+# --- certificates ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A throw-away CA and a server certificate signed by it."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        """An SSL server context serving the certificate over HTTP/1.1."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert_file, self.key_file)
+        context.set_alpn_protocols(["http/1.1"])
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL client context that trusts the CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def make_certificates(directory: Path) -> TlsFiles:
+    """Write ca.pem, cert.pem and key.pem for 127.0.0.1/::1/localhost into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        return _make_certificates_openssl(directory)
+    return _make_certificates_cryptography(directory)
+
+
+def _make_certificates_cryptography(directory: Path) -> TlsFiles:
+    """Make the CA and server certificate with the cryptography package."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=2)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s3sink bench throw-away CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    san = x509.SubjectAlternativeName(
+        [
+            x509.DNSName("localhost"),
+            x509.DNSName("*.localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.IPAddress(ipaddress.ip_address("::1")),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(san, critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    files.ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    files.key_file.chmod(0o600)
+    return files
+
+
+def _make_certificates_openssl(directory: Path) -> TlsFiles:
+    """Make the CA and server certificate with the openssl command."""
+    files = TlsFiles(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    ca_key, csr, ext = directory / "ca.key", directory / "server.csr", directory / "server.ext"
+    ext.write_text(
+        "subjectAltName=DNS:localhost,DNS:*.localhost,IP:127.0.0.1,IP:::1\n"
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid\n"
+    )
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    commands = [
+        ["openssl", "req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(files.ca_file),
+         "-days", "2", "-subj", "/CN=s3sink bench throw-away CA",
+         "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
+         "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign"],
+        ["openssl", "req", "-new", *ec, "-keyout", str(files.key_file), "-out", str(csr),
+         "-subj", "/CN=localhost"],
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(files.ca_file),
+         "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(files.cert_file),
+         "-days", "2", "-sha256", "-extfile", str(ext)],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True)
+    return files
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
+    parser.add_argument("--https", action="store_true", help="serve TLS with a throw-away CA")
+    parser.add_argument("--cert-dir", type=Path, help="where to write ca.pem/cert.pem/key.pem")
+    parser.add_argument("--recv-buffer", type=int, default=DEFAULT_RECV_BUFFER)
+    parser.add_argument("--verbose", action="store_true", help="log connection errors")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT/SIGHUP; print the endpoint as one JSON line first."""
+    args = _parse_args(argv)
+    stop_event = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        print(f"discard-s3: stopping on signal {signum}", file=sys.stderr, flush=True)
+        stop_event.set()
+
+    faulthandler.enable()
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    with tempfile.TemporaryDirectory(prefix="discard-s3-") as scratch:
+        tls_files = make_certificates(args.cert_dir or Path(scratch)) if args.https else None
+        server = DiscardS3Server(
+            args.host,
+            args.port,
+            tls_context=tls_files.server_context() if tls_files else None,
+            recv_buffer=args.recv_buffer,
+            verbose=args.verbose,
+        )
+        with server:
+            ready = {
+                "url": server.url,
+                "port": server.port,
+                "pid": os.getpid(),
+                "ca_file": str(tls_files.ca_file) if tls_files else None,
+            }
+            print(json.dumps(ready), flush=True)
+            stop_event.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

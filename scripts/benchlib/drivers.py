@@ -1,0 +1,133 @@
+"""Library-based uploaders for the benchmark: each copies stdin to s3://BUCKET/KEY and exits.
+
+Run with the bench venv's Python, e.g.
+``cat FILE | python drivers.py boto3 --endpoint-url URL --bucket bench --key K``.
+Credentials, region and the CA bundle come from the environment the harness sets
+(AWS_ACCESS_KEY_ID, AWS_DEFAULT_REGION, AWS_CA_BUNDLE); obstore gets them passed explicitly.
+Every driver reads stdin in COPY_CHUNK pieces, so the Python-side copy loop is the same for all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+COPY_CHUNK = 1024 * 1024
+
+
+def _boto_client(args: argparse.Namespace) -> Any:
+    """A boto3 S3 client for the endpoint, path-style, with a pool sized to the concurrency."""
+    import boto3
+    from botocore.config import Config
+
+    pool = max(10, args.concurrency or 0)
+    config = Config(s3={"addressing_style": "path"}, max_pool_connections=pool)
+    return boto3.client("s3", endpoint_url=args.endpoint_url, config=config)
+
+
+def run_boto3(args: argparse.Namespace) -> None:
+    """boto3's managed upload (s3transfer, classic client) straight from stdin."""
+    from boto3.s3.transfer import TransferConfig
+
+    client = _boto_client(args)
+    config = TransferConfig(
+        multipart_threshold=args.part_size,
+        multipart_chunksize=args.part_size,
+        max_concurrency=args.concurrency or 10,
+        preferred_transfer_client="classic",
+    )
+    client.upload_fileobj(sys.stdin.buffer, args.bucket, args.key, Config=config)
+
+
+def run_s3sink_lib(args: argparse.Namespace) -> None:
+    """s3sink.S3MultipartWriter fed by shutil.copyfileobj."""
+    import s3sink
+
+    client = _boto_client(args)
+    writer_cls = s3sink.S3MultipartWriter
+    params = inspect.signature(writer_cls).parameters
+    kwargs: dict[str, Any] = {}
+    if "part_size" in params:
+        kwargs["part_size"] = args.part_size
+    if args.concurrency:
+        for name in ("concurrency", "max_concurrency", "max_in_flight"):
+            if name in params:
+                kwargs[name] = args.concurrency
+                break
+    with writer_cls(args.bucket, args.key, client=client, **kwargs) as writer:
+        shutil.copyfileobj(sys.stdin.buffer, writer, COPY_CHUNK)
+
+
+def run_smart_open(args: argparse.Namespace) -> None:
+    """smart_open's S3 writer (sequential part uploads) fed by shutil.copyfileobj."""
+    import smart_open
+
+    params = {"client": _boto_client(args), "min_part_size": args.part_size}
+    uri = f"s3://{args.bucket}/{args.key}"
+    with smart_open.open(uri, "wb", compression="disable", transport_params=params) as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, COPY_CHUNK)
+
+
+def run_obstore(args: argparse.Namespace) -> None:
+    """obstore.open_writer (object_store's BufWriter; buffer_size is the part size)."""
+    import obstore
+    from obstore.store import S3Store
+
+    client_options: dict[str, Any] = {}
+    if args.endpoint_url.startswith("http://"):
+        client_options["allow_http"] = True
+    ca_file = os.environ.get("AWS_CA_BUNDLE")
+    if ca_file:
+        client_options["root_certificate"] = Path(ca_file).read_text()
+    store = S3Store(
+        args.bucket,
+        endpoint=args.endpoint_url,
+        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+        secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        virtual_hosted_style_request=False,
+        unsigned_payload=args.unsigned_payload,
+        client_options=client_options,
+    )
+    stdin = sys.stdin.buffer
+    with obstore.open_writer(
+        store, args.key, buffer_size=args.part_size, max_concurrency=args.concurrency or 12
+    ) as writer:
+        while chunk := stdin.read(COPY_CHUNK):
+            writer.write(chunk)
+
+
+DRIVERS = {
+    "boto3": run_boto3,
+    "s3sink-lib": run_s3sink_lib,
+    "smart_open": run_smart_open,
+    "obstore": run_obstore,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run one driver."""
+    parser = argparse.ArgumentParser(description="Copy stdin to S3 with one library.")
+    parser.add_argument("driver", choices=sorted(DRIVERS))
+    parser.add_argument("--endpoint-url", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--part-size", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--concurrency", type=int, default=0, help="0: the library's default")
+    parser.add_argument(
+        "--unsigned-payload",
+        action="store_true",
+        help="obstore: skip SHA-256 of payloads (botocore tools take it from AWS_CONFIG_FILE)",
+    )
+    args = parser.parse_args(argv)
+    DRIVERS[args.driver](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

