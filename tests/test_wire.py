@@ -295,3 +295,36 @@ def test_sha256_is_composite(s3_client: Any, bucket: str) -> None:
     expected = base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode() + "-3"
     assert w.result.checksum == expected
     assert read(s3_client, bucket, "k") == data
+
+
+def test_checksum_off_sends_no_checksum_headers(
+    s3_endpoint: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checksum=None with a client built for it (request_checksum_calculation
+    "when_required") sends no checksum header on any request, small or multipart."""
+    from s3sink.transport import build_client
+
+    # Dummy credentials, and never ask an instance metadata service for real ones.
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    client = build_client(concurrency=2, checksum=False, endpoint_url=s3_endpoint)
+    seen: list[tuple[str, list[str]]] = []
+
+    def before_send(request: Any, event_name: str, **_: Any) -> None:
+        names = [k.lower() for k in request.headers]
+        seen.append((event_name.rsplit(".", 1)[-1], [n for n in names if "checksum" in n]))
+
+    client.meta.events.register("before-send.s3", before_send)
+    for key, size in (("small", 100), ("multi", 11 * MiB)):
+        with S3MultipartWriter(bucket, key, client=client, part_size=5 * MiB, checksum=None) as w:
+            w.write(os.urandom(size))
+        assert w.result.checksum is None
+    ops = [op for op, _ in seen]
+    assert "PutObject" in ops
+    assert "UploadPart" in ops
+    assert "CompleteMultipartUpload" in ops
+    assert [headers for _, headers in seen if headers] == []
+    client.close()
