@@ -3,6 +3,7 @@ garbage collection, failed create/complete, lost responses and the part limit.""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import time
@@ -500,3 +501,44 @@ def test_small_fixed_stream_is_far_from_the_part_limit(fake: FakeS3) -> None:
         w.write(data)
     calls = sorted(fake.calls_of("upload_part"), key=lambda c: c.part_number or 0)
     assert [c.size for c in calls] == [PART, PART, PART, MiB]
+
+
+class _Corrupting:
+    """Delegates to a FakeS3 but corrupts what the store receives: one byte of part 2's
+    body in transit, or the whole-object size claimed at Complete."""
+
+    def __init__(self, fake: FakeS3, *, body: bool = False, size: bool = False) -> None:
+        self._fake = fake
+        self._body = body
+        self._size = size
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fake, name)
+
+    def upload_part(self, *args: object, **kwargs: object) -> str:
+        bucket, key, upload_id, number, body = args
+        if self._body and number == 2:
+            body = bytearray(body)  # type: ignore[arg-type]
+            body[123] ^= 0xFF
+        return self._fake.upload_part(bucket, key, upload_id, number, body, **kwargs)  # type: ignore[arg-type]
+
+    def complete_multipart_upload(self, *args: object, **kwargs: object) -> object:
+        commit = kwargs["commit"]
+        if self._size:
+            kwargs["commit"] = dataclasses.replace(commit, size=commit.size + 1)  # type: ignore[type-var, operator, union-attr]
+        return self._fake.complete_multipart_upload(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("corrupt", ["body", "size"])
+def test_store_rejects_corrupted_bytes_or_size(fake: FakeS3, corrupt: str) -> None:
+    """A part corrupted in transit (per-part checksum) or a wrong size claim (MpuObjectSize)
+    is rejected by a validating store (the FakeS3, since moto validates neither): the upload
+    fails, is aborted, and nothing is published."""
+    transport = _Corrupting(fake, body=corrupt == "body", size=corrupt == "size")
+    w = S3MultipartWriter(BUCKET, KEY, transport=transport, part_size=PART)  # type: ignore[arg-type]
+    w.write(payload(2 * PART + 1))
+    with pytest.raises(UploadError):
+        w.close()
+    assert (BUCKET, KEY) not in fake.objects
+    assert fake.live_uploads() == []
+    assert w.state is State.ABORTED
