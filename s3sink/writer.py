@@ -16,6 +16,7 @@ garbage collection of an open writer aborts and emits a ResourceWarning.
 from __future__ import annotations
 
 import enum
+import errno
 import io
 import logging
 import threading
@@ -74,6 +75,15 @@ class Readable(Protocol):
     """What ``readinto_from`` reads: anything with ``readinto`` (raw or buffered files)."""
 
     def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _read_blocking(source: Readable, view: memoryview) -> int:
+    """``source.readinto(view)``; a non-blocking source with no data yet (None) is an
+    error, not end of stream: taking it for EOF would publish a truncated object."""
+    n = source.readinto(view)
+    if n is None:
+        raise BlockingIOError(errno.EAGAIN, "readinto_from needs a blocking source")
+    return n
 
 
 class State(enum.Enum):
@@ -361,7 +371,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                     # The part is full: send it only once more data turns up (as write()
                     # does), so a stream ending exactly here stays a single PutObject.
                     probe = bytearray(1)
-                    if not source.readinto(memoryview(probe)):
+                    if not _read_blocking(source, memoryview(probe)):
                         break
                     total += self.write(probe)
                     continue
@@ -370,7 +380,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 if max_bytes is not None:
                     room = min(room, max_bytes - total)
                 with memoryview(buf) as view:
-                    n = source.readinto(view[self._fill : self._fill + room])
+                    n = _read_blocking(source, view[self._fill : self._fill + room])
                 if not n:
                     break
                 self._fill += n

@@ -400,6 +400,7 @@ def test_failed_abort_exits_3_with_upload_id(
     assert result.exit_code == 3, result.stderr
     (orphan,) = pending_uploads(s3_client, bucket)
     line = error_lines(result)[0]
+    assert "part 2 failed: InvalidArgument" in line  # the first error, then the orphan
     assert orphan["UploadId"] in line
     assert "s3sink uploads abort" in line
     fault_proxy.clear_rules()

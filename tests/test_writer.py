@@ -635,3 +635,20 @@ def test_readinto_from_a_real_pipe(fake: FakeS3) -> None:
         assert w.readinto_from(source) == len(data)
     feeder.join()
     assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_readinto_from_refuses_non_blocking_source(fake: FakeS3) -> None:
+    """A source whose readinto() answers None (no data yet) raises BlockingIOError instead
+    of being taken for end of stream; the ``with`` block then aborts, nothing published."""
+
+    class NotReady(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: object) -> None:
+            return None
+
+    with pytest.raises(BlockingIOError), make_writer(fake) as w:
+        w.write(b"some data first")
+        w.readinto_from(NotReady())
+    assert fake.objects == {}
