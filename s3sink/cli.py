@@ -32,7 +32,8 @@ from urllib.parse import quote, urlencode
 
 import typer
 import typer.core
-from typer._click.core import Context as ClickContext  # typer vendors click; no public alias
+from typer._click.core import Command as ClickCommand  # typer vendors click; no public alias
+from typer._click.core import Context as ClickContext
 
 from . import __version__
 from .errors import (
@@ -114,7 +115,31 @@ def _main_one_line_errors(call: Callable[[], Any], *, standalone: bool, help_hin
     return code
 
 
-class SinkCommand(typer.core.TyperCommand):
+class _OneLineErrors(ClickCommand):
+    """Runs click's main in non-standalone mode so usage errors print as one line."""
+
+    help_hint = "s3sink"
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        # The concrete main comes from the typer class after this mixin in the MRO; mypy
+        # sees only click's stub of Command.main here, hence the Any.
+        parent: Any = super()
+        return _main_one_line_errors(
+            lambda: parent.main(args, prog_name, complete_var, False, windows_expand_args, **extra),
+            standalone=standalone_mode,
+            help_hint=self.help_hint,
+        )
+
+
+class SinkCommand(_OneLineErrors, typer.core.TyperCommand):
     """The sink command: everything after the first ``--`` is the exec-mode command,
     kept away from option parsing (``-- tar -czf - DIR`` must not meet ``-c``)."""
 
@@ -128,43 +153,11 @@ class SinkCommand(typer.core.TyperCommand):
     def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
         return [*super().collect_usage_pieces(ctx), "[-- COMMAND [ARG...]]"]
 
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        return _main_one_line_errors(
-            lambda: super(SinkCommand, self).main(
-                args, prog_name, complete_var, False, windows_expand_args, **extra
-            ),
-            standalone=standalone_mode,
-            help_hint="s3sink",
-        )
 
-
-class UploadsGroup(typer.core.TyperGroup):
+class UploadsGroup(_OneLineErrors, typer.core.TyperGroup):
     """``s3sink uploads``: the same one-line errors as the sink command."""
 
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        windows_expand_args: bool = True,
-        **extra: Any,
-    ) -> Any:
-        return _main_one_line_errors(
-            lambda: super(UploadsGroup, self).main(
-                args, prog_name, complete_var, False, windows_expand_args, **extra
-            ),
-            standalone=standalone_mode,
-            help_hint="s3sink uploads",
-        )
+    help_hint = "s3sink uploads"
 
 
 _SINK_EPILOG = (
