@@ -134,6 +134,15 @@ class PartSchedule:
         raise ValueError(f"{size} bytes exceed the schedule's capacity {self.capacity}")
 
 
+def hinted_part_size(expected_size: int | None, part_size: int) -> int:
+    """The base part of an expected-size schedule: the smallest MiB-aligned size (at least
+    ``part_size``, at most 5 GiB) that fits ``expected_size`` in ``HINT_FLAT_PARTS`` parts."""
+    if expected_size is None:
+        return part_size
+    fitted = _round_up(-(-expected_size // HINT_FLAT_PARTS), MiB)
+    return max(part_size, min(MAX_PART_SIZE, fitted))
+
+
 def make_schedule(
     *,
     part_size: int = DEFAULT_PART_SIZE,
@@ -167,7 +176,7 @@ def make_schedule(
         return schedule
     if expected_size is None or expected_size <= FLAT_PARTS * part_size:
         return PartSchedule(part_size, max_part, FLAT_PARTS, GROWTH_EVERY)
-    base = max(part_size, min(MAX_PART_SIZE, _round_up(-(-expected_size // HINT_FLAT_PARTS), MiB)))
+    base = hinted_part_size(expected_size, part_size)
     if base > max_part:
         raise UsageError(
             f"expected size {format_size(expected_size)} needs parts of "

@@ -16,7 +16,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -42,7 +42,6 @@ class Uploader:
         self._closed = False
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._running: set[Future[Any]] = set()
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -137,7 +136,6 @@ class Uploader:
                 raise RuntimeError("uploader is shut down")
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
-            self._running.add(future)
             if len(self._threads) < min(self.concurrency, self._in_flight):
                 thread = threading.Thread(
                     target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
@@ -162,7 +160,6 @@ class Uploader:
                     # drain() forever, and the exception would have killed this worker.
                     with self._cond:
                         self._in_flight -= 1
-                        self._running.discard(future)
                         self._cond.notify_all()
 
         self._tasks.put(run)

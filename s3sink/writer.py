@@ -20,7 +20,6 @@ import errno
 import io
 import logging
 import threading
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
@@ -45,6 +44,7 @@ from .policy import (
     MAX_PART_SIZE,
     MAX_PARTS,
     PartSchedule,
+    hinted_part_size,
     make_schedule,
 )
 from .sizes import format_size
@@ -164,7 +164,6 @@ class _Ledger:
         self._lock = threading.Lock()
         self._on_progress = on_progress
         self.parts: dict[int, CompletedPart] = {}
-        self.digests: dict[int, tuple[bytes, int]] = {}
         self.bytes_written = 0
         self.bytes_uploaded = 0
         self.part_size = 0
@@ -191,8 +190,6 @@ class _Ledger:
     def record(self, part: CompletedPart) -> None:
         with self._lock:
             self.parts[part.number] = part
-            if part.digest is not None:
-                self.digests[part.number] = (part.digest, part.size)
             self.bytes_uploaded += part.size
 
     @property
@@ -255,18 +252,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         if max_memory is not None:
             ceiling = min(MAX_PART_SIZE, max_memory)
         else:
-            ceiling = DEFAULT_MAX_PART_SIZE
-            if expected_size is not None:
-                # The default budget grows to two of the hinted parts (see
-                # _default_max_memory), so a hint up to S3's maximum object may pick parts
-                # above 1 GiB instead of being refused for want of max_memory.
-                hinted = make_schedule(
-                    part_size=part_size,
-                    max_part_size=MAX_PART_SIZE,
-                    expected_size=expected_size,
-                    fixed=fixed_part_size,
-                )
-                ceiling = max(ceiling, hinted.base)
+            # The default budget grows to two of the hinted parts (see _default_max_memory),
+            # so a hint up to S3's maximum object may pick parts above 1 GiB instead of
+            # being refused for want of max_memory.
+            ceiling = max(DEFAULT_MAX_PART_SIZE, hinted_part_size(expected_size, part_size))
         self._schedule: PartSchedule = make_schedule(
             part_size=part_size,
             max_part_size=ceiling,
@@ -303,7 +292,6 @@ class S3MultipartWriter(io.BufferedIOBase):
             transport, self.bucket, self.key, self._part_extra, self._checksummer
         )
         self._result: UploadResult | None = None
-        self._started = time.monotonic()
         self._state = State.OPEN
 
     # -- io.BufferedIOBase -------------------------------------------------------------
@@ -548,11 +536,12 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _commit_options(self, checksum: str | None, *, multipart: bool) -> Commit:
         checksummer = self._checksummer
         sent = None
-        if (
-            checksummer is not None
-            and checksum is not None
-            and not checksum.endswith(f"-{self._ledger.count}")
-        ):
+        # A COMPOSITE checksum-of-checksums is not a value the request can carry; the
+        # store verifies each part's checksum instead.
+        composite = (
+            multipart and checksummer is not None and checksummer.checksum_type == "COMPOSITE"
+        )
+        if checksummer is not None and checksum is not None and not composite:
             sent = PartChecksum(checksummer.param, checksum)
         return Commit(
             checksum=sent,
@@ -590,7 +579,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         parts = self._ledger.sorted_parts()
         checksum = None
         if self._checksummer is not None:
-            checksum = self._checksummer.combine([self._ledger.digests[p.number] for p in parts])
+            checksum = self._checksummer.combine([(p.digest or b"", p.size) for p in parts])
         commit = self._commit_options(checksum, multipart=True)
         try:
             stored = self._transport.complete_multipart_upload(
