@@ -609,6 +609,18 @@ PART = 5 * MiB  # the smallest part S3 allows; every writer test uses it unless 
 WAIT = 10.0  # generous timeout for things that must happen; only reached on failure
 
 
+class ZeroSource:
+    """A readinto() source of ``size`` bytes that never touches the buffer (no copying)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readinto(self, buffer: memoryview) -> int:
+        n = min(len(buffer), self.left)
+        self.left -= n
+        return n
+
+
 def payload(size: int, seed: int = 0) -> bytes:
     """``size`` reproducible random (incompressible) bytes."""
     return random.Random(seed).randbytes(size)

@@ -24,6 +24,7 @@ from tests.fakes import (
     Background,
     FakeS3,
     MiB,
+    ZeroSource,
     checksum_of,
     make_writer,
     payload,
@@ -488,18 +489,6 @@ def test_peak_memory_is_concurrency_plus_one_parts(fake: FakeS3) -> None:
     w.close()
     assert w.peak_in_flight == 2
     assert w.peak_memory <= 3 * PART
-
-
-class ZeroSource:
-    """A readinto() source of ``size`` bytes that never touches the buffer (no copying)."""
-
-    def __init__(self, size: int) -> None:
-        self.left = size
-
-    def readinto(self, buffer: memoryview) -> int:
-        n = min(len(buffer), self.left)
-        self.left -= n
-        return n
 
 
 @pytest.mark.slow

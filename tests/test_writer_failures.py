@@ -31,6 +31,7 @@ from tests.fakes import (
     FakeClientError,
     FakeS3,
     MiB,
+    ZeroSource,
     make_writer,
     payload,
     wait_until,
@@ -449,18 +450,6 @@ def test_garbage_collected_writer_with_part_in_flight_aborts(fake: FakeS3) -> No
 
 
 # -- the part limit -------------------------------------------------------------------------
-class ZeroSource:
-    """A readinto() source of ``size`` bytes that never touches the buffer (no copying)."""
-
-    def __init__(self, size: int) -> None:
-        self.left = size
-
-    def readinto(self, buffer: memoryview) -> int:
-        n = min(len(buffer), self.left)
-        self.left -= n
-        return n
-
-
 @pytest.mark.slow
 def test_fixed_part_size_fills_exactly_10000_parts() -> None:
     """Fixed 5 MiB parts take a stream of exactly 10,000 parts (48.8 GiB)."""
