@@ -14,9 +14,8 @@ import base64
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
-
-from awscrt import checksums as _crt
 
 from .errors import UsageError
 
@@ -34,11 +33,17 @@ class _Crc:
     combine: Callable[[int, int, int], int]
 
 
-_CRCS: dict[str, _Crc] = {
-    "crc64nvme": _Crc(8, _crt.crc64nvme, _crt.combine_crc64nvme),
-    "crc32c": _Crc(4, _crt.crc32c, _crt.combine_crc32c),
-    "crc32": _Crc(4, _crt.crc32, _crt.combine_crc32),
-}
+@cache
+def _crcs() -> dict[str, _Crc]:
+    """The CRCs by name. awscrt's native module takes ~50 ms to load, so ``import s3sink``
+    and ``s3sink --help`` do not pay for it; the first checksum does."""
+    from awscrt import checksums as crt  # noqa: PLC0415
+
+    return {
+        "crc64nvme": _Crc(8, crt.crc64nvme, crt.combine_crc64nvme),
+        "crc32c": _Crc(4, crt.crc32c, crt.combine_crc32c),
+        "crc32": _Crc(4, crt.crc32, crt.combine_crc32),
+    }
 
 
 def resolve_algorithm(name: str | None) -> Algorithm | None:
@@ -76,7 +81,7 @@ class Checksummer:
 
     def digest(self, data: Buffer) -> bytes:
         """The raw checksum of ``data``."""
-        crc = _CRCS.get(self.algorithm)
+        crc = _crcs().get(self.algorithm)
         if crc is None:
             return hashlib.sha256(data).digest()
         return crc.compute(data, 0).to_bytes(crc.width, "big")
@@ -84,7 +89,7 @@ class Checksummer:
     def combine(self, parts: Sequence[tuple[bytes, int]]) -> str:
         """The whole-object value, in the store's encoding, from ``(digest, length)``
         pairs in part order (as HeadObject with ChecksumMode=ENABLED reports it)."""
-        crc = _CRCS.get(self.algorithm)
+        crc = _crcs().get(self.algorithm)
         if crc is None:
             composite = hashlib.sha256(b"".join(raw for raw, _ in parts)).digest()
             return f"{encode(composite)}-{len(parts)}"

@@ -487,6 +487,9 @@ def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
     )
 
 
+DEFAULT_MAX_ATTEMPTS = 10
+
+
 def build_client(
     *,
     concurrency: int,
@@ -494,24 +497,46 @@ def build_client(
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    sign_payload: bool | None = None,
 ) -> BaseClient:
     """An S3 client with settings fit for streaming: a connection per part in flight,
-    botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
+    botocore's standard retries (backoff with jitter; ``max_attempts`` counts the first
+    try) and timeouts that catch stalls.
 
     With ``checksum=False`` botocore sends no checksum headers of its own either
     (``when_required``), for S3-compatible stores that reject them.
+
+    ``sign_payload=None`` (the default) signs payloads only when no checksum is sent:
+    s3sink sends every part's CRC itself, and the store refuses a part whose bytes do not
+    match it, so a SHA-256 of every byte for the signature (botocore's choice whenever it
+    did not compute the checksum itself, and always over plain HTTP) costs ~1 CPU second
+    per GiB and adds no integrity. ``True`` keeps SHA-256 signing, the one thing it adds
+    being tamper-evidence on plain-HTTP networks. A ``payload_signing_enabled`` in the
+    AWS config file's ``s3`` section wins over the automatic choice.
     """
-    import boto3  # noqa: PLC0415  # slow to import; only needed once a client is built
+    # botocore alone, not boto3: boto3 adds nothing a client needs here, and its import
+    # (s3transfer, multiprocessing) costs start-up time and memory.
+    import botocore.session  # noqa: PLC0415  # slow to import; only needed once a client is built
     from botocore.config import Config  # noqa: PLC0415
 
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+    session = botocore.session.Session(profile=profile)
+    s3: dict[str, Any] = {}
+    if sign_payload is not None:
+        s3["payload_signing_enabled"] = sign_payload
+    elif "payload_signing_enabled" not in (session.get_config_variable("s3") or {}):
+        # Auto, unless the user's AWS config file chose: sign only without a checksum.
+        s3["payload_signing_enabled"] = not checksum
     config = Config(
         max_pool_connections=concurrency + 2,
-        retries={"mode": "standard", "max_attempts": 10},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=120,
         tcp_keepalive=True,
         request_checksum_calculation="when_supported" if checksum else "when_required",
         response_checksum_validation="when_supported" if checksum else "when_required",
+        s3=s3,
     )
-    session = boto3.session.Session(profile_name=profile, region_name=region)
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    return session.create_client("s3", region_name=region, endpoint_url=endpoint_url, config=config)

@@ -328,3 +328,114 @@ def test_checksum_off_sends_no_checksum_headers(
     assert "CompleteMultipartUpload" in ops
     assert [headers for _, headers in seen if headers] == []
     client.close()
+
+
+@pytest.fixture
+def dummy_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """Dummy credentials and region, no instance metadata, and an AWS config file of our own
+    (returned) so the user's ~/.aws/config cannot change what a built client does."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    return config
+
+
+def content_sha256_by_operation(client: Any) -> dict[str, set[str]]:
+    """Record the x-amz-content-sha256 header of every request, by operation."""
+    seen: dict[str, set[str]] = {}
+
+    def before_send(request: Any, event_name: str, **_: Any) -> None:
+        value = request.headers.get("X-Amz-Content-SHA256", b"")
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        seen.setdefault(event_name.rsplit(".", 1)[-1], set()).add(text)
+
+    client.meta.events.register("before-send.s3", before_send)
+    return seen
+
+
+def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 a signed payload carries."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("checksum", "sign_payload", "signed"),
+    [
+        ("crc64nvme", None, False),  # the CRC guards the bytes: no SHA-256 of every byte
+        ("crc64nvme", True, True),
+        (None, None, True),  # no checksum at all: the signature is the only guard
+        ("crc32c", False, False),
+    ],
+)
+def test_built_client_signs_payloads_only_when_nothing_else_guards_them(
+    s3_endpoint: str,
+    bucket: str,
+    s3_client: Any,
+    dummy_credentials: Any,
+    checksum: str | None,
+    sign_payload: bool | None,
+    signed: bool,
+) -> None:
+    """Over plain HTTP botocore hashes every payload byte for SigV4 unless told not to;
+    the built client skips it when each part carries a checksum the store verifies."""
+    from s3sink.transport import build_client
+
+    client = build_client(
+        concurrency=2,
+        checksum=checksum is not None,
+        endpoint_url=s3_endpoint,
+        sign_payload=sign_payload,
+    )
+    seen = content_sha256_by_operation(client)
+    data = os.urandom(11 * MiB)
+    with S3MultipartWriter(bucket, "k", client=client, part_size=5 * MiB, checksum=checksum) as w:
+        w.write(data)
+    parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    expected = {sha256_hex(p) for p in parts} if signed else {"UNSIGNED-PAYLOAD"}
+    assert seen["UploadPart"] == expected
+    assert read(s3_client, bucket, "k") == data
+    client.close()
+
+
+def test_aws_config_file_choice_of_payload_signing_wins(
+    s3_endpoint: str, bucket: str, dummy_credentials: Any
+) -> None:
+    """payload_signing_enabled in the AWS config file overrides the automatic choice."""
+    from s3sink.transport import build_client
+
+    dummy_credentials.write_text("[default]\ns3 =\n    payload_signing_enabled = true\n")
+    client = build_client(concurrency=2, checksum=True, endpoint_url=s3_endpoint)
+    seen = content_sha256_by_operation(client)
+    with S3MultipartWriter(bucket, "k", client=client, part_size=5 * MiB) as w:
+        w.write(b"x" * 100)
+    assert seen["PutObject"] == {sha256_hex(b"x" * 100)}
+    client.close()
+
+
+def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> None:
+    """max_attempts is the total number of tries: 1 means no retry at all."""
+    import socket
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from s3sink.transport import build_client
+
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for attempts in (1, 3):
+        client = build_client(
+            concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=attempts
+        )
+        tries: list[str] = []
+        client.meta.events.register("before-send.s3", lambda **_: tries.append("x"))
+        with pytest.raises(EndpointConnectionError):
+            client.head_bucket(Bucket="b")
+        assert len(tries) == attempts
+        client.close()
+    with pytest.raises(ValueError, match="max_attempts"):
+        build_client(concurrency=1, max_attempts=0)
