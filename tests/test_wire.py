@@ -416,26 +416,64 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     client.close()
 
 
-def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> None:
-    """max_attempts is the total number of tries: 1 means no retry at all."""
+def tries_against_a_closed_port(max_attempts: int) -> int:
+    """How many requests a built client sends to a port that refuses connections."""
     import socket
 
     from botocore.exceptions import EndpointConnectionError
 
     from s3sink.transport import build_client
 
-    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+    with socket.socket() as probe:  # bound, never listening: connections are refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    for attempts in (1, 3):
         client = build_client(
-            concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=attempts
+            concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=max_attempts
         )
         tries: list[str] = []
         client.meta.events.register("before-send.s3", lambda **_: tries.append("x"))
         with pytest.raises(EndpointConnectionError):
             client.head_bucket(Bucket="b")
-        assert len(tries) == attempts
         client.close()
+    return len(tries)
+
+
+def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> None:
+    """max_attempts is the total number of tries: 1 means no retry at all."""
+    from s3sink.transport import build_client
+
+    assert tries_against_a_closed_port(1) == 1
+    assert tries_against_a_closed_port(3) == 3
     with pytest.raises(ValueError, match="max_attempts"):
         build_client(concurrency=1, max_attempts=0)
+
+
+def test_botocore_computing_its_own_checksum_reads_the_body_correctly(
+    s3_client: Any, bucket: str
+) -> None:
+    """With checksum=None on a default client, botocore computes a CRC32 of its own by
+    reading the body (views of the part buffer); the header must match the bytes."""
+    sent: list[tuple[bytes, str]] = []
+
+    def before_send(request: Any, **_: Any) -> None:
+        value = request.headers.get("x-amz-checksum-crc32")
+        if value is not None:
+            body = request.body
+            body.seek(0)
+            sent.append((b"".join(bytes(c) for c in iter(lambda: body.read(MiB), b"")), value))
+            body.seek(0)
+
+    s3_client.meta.events.register("before-send.s3.UploadPart", before_send)
+    data = os.urandom(11 * MiB + 3)
+    try:
+        with S3MultipartWriter(
+            bucket, "k", client=s3_client, part_size=5 * MiB, checksum=None
+        ) as w:
+            w.write(data)
+    finally:
+        s3_client.meta.events.unregister("before-send.s3.UploadPart", before_send)
+    assert read(s3_client, bucket, "k") == data
+    assert sorted(len(part) for part, _ in sent) == [MiB + 3, 5 * MiB, 5 * MiB]
+    for part, value in sent:
+        expected = base64.b64encode(checksums.crc32(part).to_bytes(4, "big")).decode()
+        assert (value.decode() if isinstance(value, bytes) else value) == expected
