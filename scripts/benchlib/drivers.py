@@ -10,7 +10,6 @@ Every driver reads stdin in COPY_CHUNK pieces, so the Python-side copy loop is t
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import shutil
 import sys
@@ -45,21 +44,14 @@ def run_boto3(args: argparse.Namespace) -> None:
 
 
 def run_s3sink_lib(args: argparse.Namespace) -> None:
-    """s3sink.S3MultipartWriter fed by shutil.copyfileobj."""
+    """s3sink.S3MultipartWriter at its defaults (it builds its own client: the endpoint comes
+    from AWS_ENDPOINT_URL) fed by shutil.copyfileobj."""
     import s3sink
 
-    client = _boto_client(args)
-    writer_cls = s3sink.S3MultipartWriter
-    params = inspect.signature(writer_cls).parameters
-    kwargs: dict[str, Any] = {}
-    if "part_size" in params:
-        kwargs["part_size"] = args.part_size
+    kwargs: dict[str, Any] = {"part_size": args.part_size}
     if args.concurrency:
-        for name in ("concurrency", "max_concurrency", "max_in_flight"):
-            if name in params:
-                kwargs[name] = args.concurrency
-                break
-    with writer_cls(args.bucket, args.key, client=client, **kwargs) as writer:
+        kwargs["concurrency"] = args.concurrency
+    with s3sink.S3MultipartWriter(args.bucket, args.key, **kwargs) as writer:
         shutil.copyfileobj(sys.stdin.buffer, writer, COPY_CHUNK)
 
 

@@ -341,8 +341,8 @@ def build_tools(
             tool.unavailable = "" if ok else "import s3sink failed: " + last_error_line(out)
             tool.argv = _driver(settings, name)
             tool.config = (
-                f"`S3MultipartWriter(bucket, key, client=boto3_client{{, part_size={part}}})` "
-                "(part_size/concurrency passed only if the signature has them) + "
+                f"`S3MultipartWriter(bucket, key, part_size={part})` (the writer builds its own "
+                "client; the endpoint from AWS_ENDPOINT_URL) + "
                 "`shutil.copyfileobj(stdin, w, 1 MiB)`"
             )
         elif name == "awscli":
@@ -1120,8 +1120,11 @@ def report_notes(
         notes.append(
             "- With awscrt installed (s3sink depends on it, so the bench venv has it) botocore "
             "signs with its CRT signer, which hashes payloads whenever the endpoint is plain "
-            "HTTP. `--unsigned-payload` sets `payload_signing_enabled = false` in the AWS "
-            "config file for every botocore tool (and obstore's unsigned_payload)."
+            "HTTP, and over HTTPS too unless botocore computed the request's checksum itself. "
+            "s3sink's own clients send each part's CRC64NVME and sign no payload (the store "
+            "verifies the CRC); the other tools run at their defaults. `--unsigned-payload` "
+            "sets `payload_signing_enabled = false` in the AWS config file for every botocore "
+            "tool (and obstore's unsigned_payload)."
         )
     if "s5cmd" in tools:
         notes.append(
