@@ -9,6 +9,7 @@ against a real HTTP server.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -501,12 +502,15 @@ def build_client(
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int | None = None,
     sign_payload: bool | None = None,
 ) -> BaseClient:
     """An S3 client with settings fit for streaming: a connection per part in flight,
-    botocore's standard retries (backoff with jitter; ``max_attempts`` counts the first
-    try) and timeouts that catch stalls.
+    botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
+
+    ``max_attempts`` counts every try of a request. Without it, ``AWS_MAX_ATTEMPTS`` or the
+    AWS config file's ``max_attempts`` apply if set, else 10; ``AWS_RETRY_MODE`` /
+    ``retry_mode`` likewise replace the standard mode.
 
     With ``checksum=False`` botocore sends no checksum headers of its own either
     (``when_required``), for S3-compatible stores that reject them.
@@ -524,9 +528,17 @@ def build_client(
     import botocore.session  # noqa: PLC0415  # slow to import; only needed once a client is built
     from botocore.config import Config  # noqa: PLC0415
 
-    if max_attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
     session = botocore.session.Session(profile=profile)
+    # Only what the user did not configure: an explicit Config value would override them.
+    retries: dict[str, Any] = {}
+    if not _user_configured(session, "retry_mode", "AWS_RETRY_MODE"):
+        retries["mode"] = "standard"
+    if max_attempts is not None:
+        retries["total_max_attempts"] = max_attempts
+    elif not _user_configured(session, "max_attempts", "AWS_MAX_ATTEMPTS"):
+        retries["total_max_attempts"] = DEFAULT_MAX_ATTEMPTS
     s3: dict[str, Any] = {}
     if sign_payload is not None:
         s3["payload_signing_enabled"] = sign_payload
@@ -535,7 +547,7 @@ def build_client(
         s3["payload_signing_enabled"] = not checksum
     config = Config(
         max_pool_connections=concurrency + 2,
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        retries=retries,
         connect_timeout=10,
         read_timeout=120,
         tcp_keepalive=True,
@@ -544,3 +556,8 @@ def build_client(
         s3=s3,
     )
     return session.create_client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _user_configured(session: Any, name: str, env_var: str) -> bool:
+    """Whether the environment or the profile in the AWS config file sets ``name``."""
+    return bool(os.environ.get(env_var)) or name in session.get_scoped_config()

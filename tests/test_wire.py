@@ -416,7 +416,7 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     client.close()
 
 
-def tries_against_a_closed_port(max_attempts: int) -> int:
+def tries_against_a_closed_port(max_attempts: int | None) -> int:
     """How many requests a built client sends to a port that refuses connections."""
     import socket
 
@@ -446,6 +446,19 @@ def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> N
     assert tries_against_a_closed_port(3) == 3
     with pytest.raises(ValueError, match="max_attempts"):
         build_client(concurrency=1, max_attempts=0)
+
+
+def test_built_client_takes_max_attempts_from_the_environment_unless_given(
+    dummy_credentials: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_MAX_ATTEMPTS (and the config file's max_attempts) stay botocore's settings: they
+    replace s3sink's default of 10, and an explicit max_attempts replaces them."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    assert tries_against_a_closed_port(None) == 2
+    assert tries_against_a_closed_port(1) == 1
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+    dummy_credentials.write_text("[default]\nmax_attempts = 3\n")
+    assert tries_against_a_closed_port(None) == 3
 
 
 def test_botocore_computing_its_own_checksum_reads_the_body_correctly(
