@@ -11,15 +11,17 @@ stdout carries only the result (``--json``); progress, the summary, warnings and
 stderr. Exit codes (CONVENTIONS §5): 0 committed, 1 failed and aborted, 2 usage, 3 the abort
 failed too (upload id printed), 4 precondition failed, 128+N after aborting on signal N, and in
 exec mode the command's own status. This is the only module that imports typer; rich is
-imported only for a live bar and boto3 only when a client is built.
+imported only for a live bar and botocore only when a client is built.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -28,7 +30,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import typer
 import typer.core
@@ -36,8 +38,10 @@ from typer._click.core import Command as ClickCommand  # typer vendors click; no
 from typer._click.core import Context as ClickContext
 
 from . import __version__
+from .arguments import HEADER_UNSAFE_RE, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS
 from .errors import (
     AbortFailedError,
+    InvalidLocationError,
     PreconditionFailed,
     S3SinkError,
     UploadError,
@@ -76,6 +80,9 @@ EXIT_USAGE = 2
 EXIT_ABORT_FAILED = 3
 EXIT_PRECONDITION = 4
 STOP_GRACE = 5.0  # seconds a producer gets to exit after a signal or a failed upload
+# botocore's own check of region names (it skips it for an empty one, which then breaks
+# request signing with an obscure error).
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
 
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "off"]
 Sse = Literal["AES256", "aws:kms", "aws:kms:dsse"]
@@ -270,6 +277,8 @@ class SinkOptions:
     checksum: str = "crc64nvme"
     fixed_part_size: bool = False
     if_match: str | None = None
+    max_attempts: int | None = None
+    sign_payload: bool = False
     fifo: str | None = None
     json_output: bool = False
     quiet: bool = False
@@ -401,6 +410,25 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             help="Replace the object only if its ETag still matches (else exit 4).",
         ),
     ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            envvar="S3SINK_MAX_ATTEMPTS",
+            show_default=False,
+            help="Tries per request, the first included [default: AWS_MAX_ATTEMPTS, else 10].",
+        ),
+    ] = None,
+    sign_payload: Annotated[
+        bool,
+        typer.Option(
+            "--sign-payload",
+            envvar="S3SINK_SIGN_PAYLOAD",
+            help="SHA-256 every byte for the request signatures (tamper-evidence on plain "
+            "HTTP); by default the parts' checksums guard the bytes.",
+        ),
+    ] = False,
     fifo: Annotated[
         str | None,
         typer.Option(
@@ -467,6 +495,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         checksum=checksum,
         fixed_part_size=fixed_part_size,
         if_match=if_match,
+        max_attempts=max_attempts,
+        sign_payload=sign_payload,
         fifo=fifo,
         json_output=json_output,
         quiet=quiet,
@@ -479,7 +509,10 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
 
 # -- validation -------------------------------------------------------------------------------
 def _pairs(values: Sequence[str], what: str) -> list[tuple[str, str]]:
-    """``KEY=VALUE`` strings as pairs; a missing ``=``, an empty or a repeated key is refused."""
+    """``KEY=VALUE`` strings as pairs; a missing ``=``, an empty or a repeated key is refused.
+
+    Metadata names and values are checked by the writer (HTTP header rules).
+    """
     pairs: list[tuple[str, str]] = []
     seen: set[str] = set()
     for item in values:
@@ -490,6 +523,20 @@ def _pairs(values: Sequence[str], what: str) -> list[tuple[str, str]]:
             raise UsageError(f"{what} key {key!r} given twice")
         seen.add(key)
         pairs.append((key, value))
+    return pairs
+
+
+def _tags(values: Sequence[str]) -> list[tuple[str, str]]:
+    """``--tag`` pairs within S3's limits; the store would refuse them only after the stream."""
+    pairs = _pairs(values, "--tag")
+    if len(pairs) > MAX_TAGS:
+        raise UsageError(f"{len(pairs)} --tag options given; S3 allows at most {MAX_TAGS} tags")
+    for key, value in pairs:
+        if len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise UsageError(
+                f"invalid --tag {f'{key}={value}'!r}: S3 allows keys of at most {MAX_TAG_KEY} "
+                f"characters and values of at most {MAX_TAG_VALUE}"
+            )
     return pairs
 
 
@@ -515,7 +562,7 @@ def extra_args(opts: SinkOptions) -> dict[str, Any]:
         extra["Metadata"] = dict(_pairs(opts.metadata, "--metadata"))
     if opts.tags:
         # S3 takes tags as a URL query string; %20 (not '+') for spaces is the safe encoding.
-        extra["Tagging"] = urlencode(_pairs(opts.tags, "--tag"), quote_via=quote, safe="")
+        extra["Tagging"] = urlencode(_tags(opts.tags), quote_via=quote, safe="")
     return extra
 
 
@@ -523,6 +570,11 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
     """Keyword arguments for S3MultipartWriter (no client); raises UsageError."""
     part_size = opts.part_size if opts.part_size is not None else DEFAULT_PART_SIZE
     check_part_size(part_size)
+    if opts.max_memory is not None and opts.max_memory < part_size:
+        raise UsageError(
+            f"--max-memory {format_size(opts.max_memory)} cannot hold one part of "
+            f"{format_size(part_size)} (--part-size); raise --max-memory or lower --part-size"
+        )
     return {
         "part_size": part_size,
         "concurrency": opts.concurrency,
@@ -540,11 +592,21 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
+def _stdin_is_write_only() -> bool:
+    """fd 0 opened for writing only (``s3sink URI 0>file``): every read would fail."""
+    try:
+        flags = fcntl.fcntl(sys.stdin.fileno(), fcntl.F_GETFL)
+    except (OSError, ValueError, AttributeError):  # CliRunner's stdin has no descriptor
+        return False
+    return flags & os.O_ACCMODE == os.O_WRONLY
+
+
 def _check_input(opts: SinkOptions) -> None:
     if opts.command and not opts.command[0]:
         raise UsageError("the command after -- is empty")
     if opts.command or opts.fifo:
         return
+    # (stdin a directory never gets here: the interpreter refuses to start.)
     if sys.stdin is None:
         raise UsageError("stdin is closed; pipe data into s3sink or use exec mode")
     if _stdin_is_terminal():
@@ -552,6 +614,62 @@ def _check_input(opts: SinkOptions) -> None:
             "stdin is a terminal; pipe data in (tar c DIR | s3sink s3://BUCKET/KEY) "
             "or let s3sink run the producer (s3sink s3://BUCKET/KEY -- COMMAND ARGS)"
         )
+    if _stdin_is_write_only():
+        raise UsageError("stdin is open for writing only; pipe data into s3sink or use exec mode")
+
+
+def _check_target(location: S3Location) -> None:
+    """The sink writes one object: a key ending in '/' names a folder, not a file."""
+    if location.key.endswith("/"):
+        raise InvalidLocationError(
+            f"invalid S3 location {location.uri!r}: the key ends with '/', which S3 tools show "
+            f"as a folder; name the object, e.g. {location.uri}NAME"
+        )
+
+
+def _check_connection_options(
+    *, endpoint_url: str | None, region: str | None, profile: str | None
+) -> None:
+    """Refuse what botocore would accept here and fail on later, in a request (an empty
+    region breaks request signing; an ftp:// endpoint fails endpoint resolution)."""
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # a port that is not a number or out of range
+            port_ok = False
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+            raise UsageError(
+                f"invalid --endpoint-url {endpoint_url!r}: expected http(s)://HOST[:PORT], "
+                "e.g. https://s3.eu-west-1.amazonaws.com"
+            )
+    if region is not None and _REGION_RE.fullmatch(region) is None:
+        raise UsageError(
+            f"invalid --region {region!r}: expected a region name such as us-east-1 "
+            "(letters, digits and '-')"
+        )
+    if profile is not None and not profile.strip():
+        raise UsageError("--profile is empty; give a profile name or leave it out")
+
+
+def _check_values(opts: SinkOptions) -> None:
+    """Options that name something cannot be empty: S3 would reject or ignore them later."""
+    named = {
+        "--content-type": opts.content_type,
+        "--content-encoding": opts.content_encoding,
+        "--storage-class": opts.storage_class,
+        "--sse-kms-key-id": opts.sse_kms_key_id,
+        "--if-match": opts.if_match,
+    }
+    for option, value in named.items():
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty; give a value or leave the option out")
+        if value is not None and HEADER_UNSAFE_RE.search(value):
+            # The writer refuses them too, but in terms of its extra_args.
+            raise UsageError(
+                f"invalid {option} {value!r}: a control character or an undecodable byte "
+                "cannot travel in an HTTP header"
+            )
 
 
 # -- client -----------------------------------------------------------------------------------
@@ -562,9 +680,11 @@ def make_client(
     endpoint_url: str | None,
     region: str | None,
     profile: str | None,
+    max_attempts: int | None = None,
+    sign_payload: bool = False,
 ) -> BaseClient:
-    """Build the boto3 client; configuration errors become UsageError (exit 2)."""
-    from .transport import build_client  # noqa: PLC0415  # imports boto3: slow, so only now
+    """Build the S3 client; configuration errors become UsageError (exit 2)."""
+    from .transport import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
 
     try:
         return build_client(
@@ -573,6 +693,9 @@ def make_client(
             endpoint_url=endpoint_url,
             region=region,
             profile=profile,
+            max_attempts=max_attempts,
+            # Only ever forced on: without it, built clients decide (and the config file).
+            sign_payload=True if sign_payload else None,
         )
     except Exception as exc:
         from botocore.exceptions import BotoCoreError  # noqa: PLC0415
@@ -867,6 +990,11 @@ def run_sink(opts: SinkOptions) -> int:
     with _logging(opts.debug):
         try:
             location = parse_location(opts.uri)
+            _check_target(location)
+            _check_connection_options(
+                endpoint_url=opts.endpoint_url, region=opts.region, profile=opts.profile
+            )
+            _check_values(opts)
             options = writer_options(opts)
             _check_input(opts)
             client = make_client(
@@ -875,6 +1003,8 @@ def run_sink(opts: SinkOptions) -> int:
                 endpoint_url=opts.endpoint_url,
                 region=opts.region,
                 profile=opts.profile,
+                max_attempts=opts.max_attempts,
+                sign_payload=opts.sign_payload,
             )
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
@@ -910,6 +1040,7 @@ def _housekeeping(
     with _logging(debug):
         try:
             location = parse_location(uri, allow_empty_key=True)
+            _check_connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
             client = make_client(
                 concurrency=1,
                 checksum=True,
@@ -992,6 +1123,8 @@ def abort_pending(
     """Abort the selected unfinished uploads; prints each; 1 if any abort failed."""
     from .transport import BotoTransport  # noqa: PLC0415
 
+    if upload_id is not None and not upload_id.strip():
+        raise UsageError("--upload-id is empty; give the id that 's3sink uploads list' shows")
     transport = BotoTransport(client)
     now = dt.datetime.now(dt.timezone.utc)
     selected = [

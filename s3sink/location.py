@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from s3sink.errors import InvalidLocationError
 
-__all__ = ["S3Location", "parse_location"]
+__all__ = ["S3Location", "check_bucket_and_key", "parse_location"]
 
 _SCHEME = "s3://"
 _EXPECTED_FORM = "expected the form s3://BUCKET/KEY"
@@ -26,6 +26,9 @@ _RESERVED_PREFIXES = ("xn--",)
 _RESERVED_SUFFIXES = ("--ol-s3",)
 # Control characters break the XML of ListObjects responses and confuse terminals.
 _CONTROL_CHAR_RE = re.compile(r"[\x00-\x1f\x7f]")
+# What botocore itself lets through as a bucket (besides ARNs): looser than today's naming
+# rules, because buckets made before 2018 in us-east-1 may hold capitals and underscores.
+_LEGACY_BUCKET_RE = re.compile(r"[A-Za-z0-9._-]{1,255}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +114,36 @@ def _key_problem(key: str, *, allow_empty: bool) -> str | None:
     return None
 
 
+def _require_str(what: str, value: object) -> None:
+    # Typed callers never get here; untyped ones passing bytes would otherwise get a
+    # misleading message (b"s3://..." "does not start with s3://") or an AttributeError.
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+
+
 def _location_error(uri: str, problem: str) -> InvalidLocationError:
     # repr() escapes lone surrogates and control characters, so the message always prints.
     return InvalidLocationError(f"invalid S3 location {uri!r}: {problem}; {_EXPECTED_FORM}")
+
+
+def check_bucket_and_key(bucket: str, key: str) -> None:
+    """Check a bucket and key given separately (the library's ``S3MultipartWriter``).
+
+    The key follows the same rules as in a URI. The bucket is checked only as far as botocore
+    would (legacy names with capitals or ``_``, access point ARNs and aliases all pass), so
+    that a URI or a path given as the bucket fails here, before any request. Raises
+    :class:`TypeError` for non-strings and :class:`InvalidLocationError` naming the problem.
+    """
+    _require_str("the bucket", bucket)
+    _require_str("the key", key)
+    if not bucket.startswith("arn:") and _LEGACY_BUCKET_RE.fullmatch(bucket) is None:
+        problem = "the bucket name is missing" if not bucket else f"{bucket!r} is not a bucket name"
+        if "/" in bucket:
+            problem += "; pass the bucket and the key separately, or a URI to s3sink.open()"
+        raise InvalidLocationError(f"invalid S3 bucket: {problem}")
+    key_problem = _key_problem(key, allow_empty=False)
+    if key_problem is not None:
+        raise InvalidLocationError(f"invalid S3 key {key!r}: {key_problem}")
 
 
 def parse_location(uri: str, *, allow_empty_key: bool = False) -> S3Location:
@@ -121,8 +151,10 @@ def parse_location(uri: str, *, allow_empty_key: bool = False) -> S3Location:
 
     The scheme is case-insensitive; the bucket ends at the first ``/`` and the rest is the key,
     verbatim. ``allow_empty_key`` admits ``s3://bucket`` and ``s3://bucket/prefix/`` for
-    listings. Raises :class:`InvalidLocationError` naming the problem.
+    listings. Raises :class:`InvalidLocationError` naming the problem (:class:`TypeError`
+    for a non-string: ``b"s3://..."`` would otherwise be reported as a missing scheme).
     """
+    _require_str("an S3 URI", uri)
     if uri[: len(_SCHEME)].lower() != _SCHEME:
         raise _location_error(uri, "it does not start with s3://")
     bucket, _, key = uri[len(_SCHEME) :].partition("/")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .arguments import check_writer_options
 from .checksum import DEFAULT_ALGORITHM, Checksummer, encode, resolve_algorithm
 from .errors import (
     AbortFailedError,
@@ -36,8 +37,8 @@ from .errors import (
     S3SinkError,
     UploadCancelled,
     UploadError,
-    UsageError,
 )
+from .location import check_bucket_and_key
 from .policy import (
     DEFAULT_MAX_PART_SIZE,
     DEFAULT_PART_SIZE,
@@ -49,7 +50,6 @@ from .policy import (
 )
 from .sizes import format_size
 from .transport import (
-    ALLOWED_EXTRA_ARGS,
     BotoTransport,
     Commit,
     CompletedPart,
@@ -233,22 +233,21 @@ class S3MultipartWriter(io.BufferedIOBase):
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
         # (whose attributes it would miss) when a bad argument raises below.
         self._state = State.ABORTED
-        if not bucket or not key:
-            raise UsageError("bucket and key must not be empty")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise UsageError(f"concurrency must be a whole number of at least 1 ({concurrency!r})")
-        unknown = sorted(set(extra_args or {}) - ALLOWED_EXTRA_ARGS)
-        if unknown:
-            raise UsageError(f"unsupported extra_args: {', '.join(unknown)}")
-        if if_none_match is not None and if_match is not None:
-            raise UsageError("if_none_match and if_match cannot be combined")
+        check_bucket_and_key(bucket, key)
+        check_writer_options(
+            part_size=part_size,
+            concurrency=concurrency,
+            max_memory=max_memory,
+            expected_size=expected_size,
+            extra_args=extra_args,
+            on_progress=on_progress,
+            checksum=checksum,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            abort_timeout=abort_timeout,
+        )
         self.bucket = bucket
         self.key = key
-        if max_memory is not None and max_memory < part_size:
-            raise UsageError(
-                f"max_memory {format_size(max_memory)} is smaller than one part "
-                f"({format_size(part_size)})"
-            )
         if max_memory is not None:
             ceiling = min(MAX_PART_SIZE, max_memory)
         else:

@@ -738,3 +738,24 @@ def test_command_stop_escalates_to_kill() -> None:
         )
         time.sleep(0.2)  # let the shell install its trap
         assert command.stop(grace=0.2) == -signal.SIGKILL
+
+
+def test_retry_and_signing_options_reach_the_client(
+    captured: list[cli.SinkOptions], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--max-attempts / S3SINK_MAX_ATTEMPTS and --sign-payload are handed to build_client;
+    without them build_client decides (AWS_MAX_ATTEMPTS, the checksum)."""
+    assert invoke("s3://bkt/k", "--max-attempts", "2", "--sign-payload").exit_code == 0
+    assert (captured[0].max_attempts, captured[0].sign_payload) == (2, True)
+    assert invoke("s3://bkt/k", env={"S3SINK_MAX_ATTEMPTS": "5"}).exit_code == 0
+    assert (captured[1].max_attempts, captured[1].sign_payload) == (5, False)
+    assert invoke("s3://bkt/k", "--max-attempts", "0").exit_code == 2
+
+    import s3sink.transport
+
+    built: list[dict[str, Any]] = []
+    monkeypatch.setattr(s3sink.transport, "build_client", lambda **kw: built.append(kw))
+    common = {"concurrency": 1, "checksum": True, "endpoint_url": None, "region": None}
+    cli.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
+    cli.make_client(**common, profile=None)
+    assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (None, None)]

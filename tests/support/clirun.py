@@ -1,0 +1,80 @@
+"""Run the installed ``s3sink`` command as a real process, and read the server's state back.
+
+Shared by the end-to-end tests that need nothing more than a process, its exit code and its
+output: the environment has dummy credentials, no AWS profiles or config files and no proxies,
+so the only server a child can reach is the one on 127.0.0.1 its arguments name.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.motoserver import server_env
+
+TIMEOUT = 60  # seconds: the bound on every s3sink process
+
+
+def _s3sink_command() -> list[str]:
+    script = Path(sys.executable).with_name("s3sink")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "s3sink"]
+
+
+#: The console script of the venv running the tests (``python -m s3sink`` without one).
+S3SINK = _s3sink_command()
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of s3sink processes: no S3SINK_* settings from the caller, and UTF-8
+    mode, so that undecodable argv bytes reach s3sink as lone surrogates whatever the locale."""
+    env = {k: v for k, v in server_env().items() if not k.startswith("S3SINK_")}
+    env["PYTHONUTF8"] = "1"
+    return env
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], *, data: bytes | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``s3sink ARGS`` to completion (bounded by TIMEOUT), ``data`` on its stdin."""
+    if data is None:
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(
+        [*S3SINK, *args],
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=TIMEOUT,
+        check=False,
+        **kwargs,
+    )
+
+
+def error_lines(stderr: bytes) -> list[str]:
+    """The ``s3sink: error:`` lines of a process's stderr."""
+    text = stderr.decode("utf-8", "replace")
+    return [line for line in text.splitlines() if line.startswith("s3sink: error: ")]
+
+
+def pending(client: Any, bucket: str) -> list[dict[str, Any]]:
+    """Unfinished multipart uploads on the server."""
+    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return uploads
+
+
+def keys(client: Any, bucket: str) -> list[str]:
+    """Object keys on the server."""
+    return [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def body(client: Any, bucket: str, key: str) -> bytes:
+    """An object's bytes."""
+    data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return data
+
+
+def assert_nothing_written(client: Any, bucket: str) -> None:
+    """No object and no unfinished upload remain on the server."""
+    assert keys(client, bucket) == []
+    assert pending(client, bucket) == []
