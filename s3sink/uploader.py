@@ -128,20 +128,6 @@ class Uploader:
         freed, so its bookkeeping is visible to anyone woken by the slot.
         """
         future: Future[T] = Future()
-        with self._cond:
-            while self._in_flight >= self.concurrency and self._error is None:
-                self._cond.wait()
-            self._raise_error()
-            if self._closed:
-                raise RuntimeError("uploader is shut down")
-            self._in_flight += 1
-            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
-            if len(self._threads) < min(self.concurrency, self._in_flight):
-                thread = threading.Thread(
-                    target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
 
         def run() -> None:
             try:
@@ -162,7 +148,27 @@ class Uploader:
                         self._in_flight -= 1
                         self._cond.notify_all()
 
-        self._tasks.put(run)
+        with self._cond:
+            while self._in_flight >= self.concurrency and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            if self._closed:
+                raise RuntimeError("uploader is shut down")
+            if len(self._threads) < min(self.concurrency, self._in_flight + 1):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
+                )
+                thread.start()  # before the slot is taken: if it raises, no slot is held
+                self._threads.append(thread)
+            # A slot taken but never queued would make drain() wait for nothing: a signal's
+            # exception (raised in this, the main thread) must give it back.
+            self._in_flight += 1
+            try:
+                self._tasks.put(run)
+            except BaseException:
+                self._in_flight -= 1
+                raise
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         return future
 
     def _work(self) -> None:

@@ -368,3 +368,42 @@ def test_concurrency_must_be_positive() -> None:
     """A pool with no slots is refused."""
     with pytest.raises(ValueError, match="at least 1"):
         Uploader(concurrency=0, max_memory=10)
+
+
+def test_an_interrupt_while_a_worker_starts_holds_no_slot(
+    uploaders: list[Uploader], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """KeyboardInterrupt raised as submit() starts a worker thread (a signal in the main
+    thread) leaves nothing in flight: drain() returns at once instead of waiting it out."""
+    uploader = Uploader(concurrency=2, max_memory=1024)
+    uploaders.append(uploader)
+
+    def interrupted(self: threading.Thread) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(threading.Thread, "start", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            uploader.submit(lambda: None, noop)
+    assert uploader.in_flight == 0
+    assert uploader.drain(timeout=0.1)
+    assert uploader.submit(lambda: 7, noop).result(WAIT) == 7  # and it still works
+
+
+def test_an_interrupt_while_a_task_is_queued_holds_no_slot(uploaders: list[Uploader]) -> None:
+    """The same for an exception while the task goes onto the queue."""
+    uploader = Uploader(concurrency=2, max_memory=1024)
+    uploaders.append(uploader)
+    assert uploader.submit(lambda: 1, noop).result(WAIT) == 1  # a worker exists now
+    assert uploader.drain(timeout=WAIT)
+
+    class InterruptingQueue:
+        def put(self, item: object) -> None:
+            raise KeyboardInterrupt
+
+    real, uploader._tasks = uploader._tasks, InterruptingQueue()  # type: ignore[assignment]
+    with pytest.raises(KeyboardInterrupt):
+        uploader.submit(lambda: None, noop)
+    uploader._tasks = real
+    assert uploader.in_flight == 0
+    assert uploader.drain(timeout=0.1)
