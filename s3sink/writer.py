@@ -201,6 +201,21 @@ class _Ledger:
             return [self.parts[n] for n in sorted(self.parts)]
 
 
+def _warn_if_capacity_capped(schedule: PartSchedule, part_size: int, max_memory: int) -> None:
+    """A max_memory too small for the parts to grow as usual caps the stream's length: say so
+    now, not at part 10,001 after hours of streaming."""
+    usual = make_schedule(part_size=part_size).capacity
+    if schedule.capacity < usual:
+        log.warning(
+            "a memory budget (max_memory) of %s keeps parts at %s or less, so the stream can "
+            "reach %s (%s with the default budget)",
+            format_size(max_memory),
+            format_size(schedule.max_part),
+            format_size(schedule.capacity),
+            format_size(usual),
+        )
+
+
 class S3MultipartWriter(io.BufferedIOBase):
     """Stream bytes into ``s3://bucket/key``; see the module docstring for the lifecycle.
 
@@ -263,6 +278,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         )
         if max_memory is None:
             max_memory = _default_max_memory(self._schedule.base)
+        elif expected_size is None and not fixed_part_size:
+            _warn_if_capacity_capped(self._schedule, part_size, max_memory)
         self.max_memory = max_memory
         self._extra = dict(extra_args or {})
         self._part_extra = per_request(self._extra)

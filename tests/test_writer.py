@@ -641,3 +641,30 @@ def test_readinto_from_refuses_non_blocking_source(fake: FakeS3) -> None:
         w.write(b"some data first")
         w.readinto_from(NotReady())
     assert fake.objects == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "warned"),
+    [
+        ({"part_size": 16 * MiB, "max_memory": 64 * MiB}, True),  # parts can never grow past 64 MiB
+        ({"part_size": 16 * MiB, "max_memory": 2 * 1024 * MiB}, False),  # room to grow
+        ({"part_size": 16 * MiB}, False),  # the default budget
+        ({"part_size": 16 * MiB, "max_memory": 64 * MiB, "fixed_part_size": True}, False),
+        ({"part_size": 16 * MiB, "max_memory": 64 * MiB, "expected_size": 100 * MiB}, False),
+    ],
+)
+def test_a_budget_that_caps_the_stream_length_is_announced(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture, options: dict[str, int], warned: bool
+) -> None:
+    """A max_memory too small for parts to grow shortens the longest possible stream: the
+    writer says so at construction (with both lengths), not at part 10,001."""
+    with caplog.at_level(logging.WARNING, logger="s3sink"):
+        w = make_writer(fake, **options)
+        w.abort()
+    messages = [r.getMessage() for r in caplog.records if "max_memory" in r.getMessage()]
+    if warned:
+        (message,) = messages
+        assert "keeps parts at 64 MiB or less" in message
+        assert "with the default budget" in message
+    else:
+        assert messages == []
