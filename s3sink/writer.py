@@ -669,12 +669,17 @@ class S3MultipartWriter(io.BufferedIOBase):
         Idempotent; a no-op after a successful close(). Raises AbortFailedError when the
         upload could not be aborted (its id is in the error, to clean up later).
         """
+        cancelled = UploadCancelled(
+            "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload_id
+        )
+        if self._state is State.OPEN:
+            # Called from another thread while write() waits for a free slot or buffer (with
+            # the lock held): failing the pool wakes it, it raises and lets go of the lock.
+            # Not once close() is completing: that one is allowed to finish.
+            self._uploader.fail(cancelled)
         with self._lock:
             if self._state in (State.ABORTED, State.COMPLETED, State.ABORTING):
                 return
-            cancelled = UploadCancelled(
-                "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload_id
-            )
             self._abort_after(cancelled)
 
     def _abort_after(self, cause: BaseException) -> None:

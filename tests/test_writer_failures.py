@@ -18,6 +18,7 @@ from s3sink import (
     PreconditionFailed,
     S3MultipartWriter,
     State,
+    UploadCancelled,
     UploadError,
 )
 from s3sink.policy import MAX_PARTS
@@ -531,3 +532,24 @@ def test_store_rejects_corrupted_bytes_or_size(fake: FakeS3, corrupt: str) -> No
     assert (BUCKET, KEY) not in fake.objects
     assert fake.live_uploads() == []
     assert w.state is State.ABORTED
+
+
+def test_abort_from_another_thread_wakes_a_write_blocked_on_back_pressure() -> None:
+    """A watchdog thread's abort() does not wait for the blocked write() to get a slot (which
+    could take as long as a stalled part's retries): the write raises UploadCancelled at once,
+    and the abort goes ahead."""
+    fake = FakeS3()
+    hold = fake.hold_parts()
+    w = make_writer(fake, concurrency=1, abort_timeout=WAIT)
+    writing = Background(lambda: w.write(payload(3 * PART)))  # part 1 held, part 2 waits
+    assert fake.wait_for_in_flight(1)
+    assert not writing.done.wait(0.2)  # blocked on back-pressure, holding the writer's lock
+    aborting = Background(w.abort)
+    assert writing.done.wait(WAIT)
+    with pytest.raises(UploadCancelled):
+        writing.join()
+    hold.set()  # the part in flight may now finish; the abort confirms and returns
+    aborting.join()
+    assert w.state is State.ABORTED
+    assert fake.live_uploads() == []
+    assert fake.objects == {}
