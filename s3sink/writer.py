@@ -531,6 +531,11 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._result = self._complete()
                 self._state = State.COMPLETED
             except BaseException as exc:
+                if self._result is not None:
+                    # Interrupted, but the object was published first: nothing to abort,
+                    # and the interrupt still reaches the caller.
+                    self._state = State.COMPLETED
+                    raise
                 self._abort_after(exc)
                 raise
             finally:
@@ -583,11 +588,30 @@ class S3MultipartWriter(io.BufferedIOBase):
                 extra=self._extra,
                 commit=self._commit_options(checksum, multipart=False),
             )
+        except BaseException as exc:
+            self._check_interrupted_commit(exc, None, checksum, parts=1)
+            raise
         finally:
             if buf is not None:
                 self._uploader.release_buffer(buf, charge, reuse=False)
         self._ledger.bytes_uploaded = length
         return self._make_result(stored, parts=1, checksum=checksum)
+
+    def _check_interrupted_commit(
+        self, exc: BaseException, upload_id: str | None, checksum: str | None, *, parts: int
+    ) -> None:
+        """An interrupt (KeyboardInterrupt, a signal's exception) during the request that
+        publishes the object may come after the store acted on it. Reporting "nothing was
+        written" then would be false: if the upload is gone and an object with exactly our
+        size and checksum is there, keep the result, so that close() reports it."""
+        if isinstance(exc, Exception):
+            return  # a failed request: handled by the caller
+        if upload_id is not None and not self._upload_gone(upload_id):
+            return
+        landed = self._landed_anyway(checksum)
+        if landed is not None:
+            log.warning("interrupted, but the object had already been published")
+            self._result = self._make_result(landed, parts=parts, checksum=checksum)
 
     def _complete_multipart(self) -> UploadResult:
         upload_id = self._upload_id
@@ -613,6 +637,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                 raise
             log.warning("CompleteMultipartUpload failed (%s) but the object landed intact", exc)
             stored = landed
+        except BaseException as exc:
+            self._check_interrupted_commit(exc, upload_id, checksum, parts=len(parts))
+            raise
         return self._make_result(stored, parts=len(parts), checksum=checksum)
 
     def _upload_gone(self, upload_id: str) -> bool:

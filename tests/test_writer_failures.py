@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import logging
 import time
+from typing import Any
 
 import pytest
 
@@ -553,3 +554,36 @@ def test_abort_from_another_thread_wakes_a_write_blocked_on_back_pressure() -> N
     assert w.state is State.ABORTED
     assert fake.live_uploads() == []
     assert fake.objects == {}
+
+
+@pytest.mark.parametrize("size", [PART + 1, 100], ids=["multipart", "single-put"])
+@pytest.mark.parametrize("reached_store", [True, False], ids=["after-commit", "before-commit"])
+def test_interrupt_during_the_commit_request_reports_what_happened(
+    monkeypatch: pytest.MonkeyPatch, size: int, reached_store: bool
+) -> None:
+    """Ctrl-C while CompleteMultipartUpload (or PutObject) is in flight: if the store had
+    already published the object, close() still raises the interrupt but the writer says
+    COMPLETED, with the result; if it had not, the upload is aborted and nothing exists."""
+    fake = FakeS3()
+    op = "complete_multipart_upload" if size > PART else "put_object"
+    real = getattr(fake, op)
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        if reached_store:
+            real(*args, **kwargs)  # the store acted; the response is what got interrupted
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, op, interrupted)
+    data = payload(size)
+    w = make_writer(fake)
+    w.write(data)
+    with pytest.raises(KeyboardInterrupt):
+        w.close()
+    assert fake.live_uploads() == []
+    if reached_store:
+        assert w.state is State.COMPLETED
+        assert w.result.size == size
+        assert fake.object_bytes(BUCKET, KEY) == data
+    else:
+        assert w.state is State.ABORTED
+        assert fake.objects == {}
