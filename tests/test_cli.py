@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from s3sink import cli, execmode
+from s3sink import S3MultipartWriter, cli, execmode
 from s3sink.errors import UsageError
 from s3sink.execmode import Command, Fifo, Interrupted, SignalGuard
 from s3sink.progress import PlainDisplay, choose_mode, format_line
@@ -759,3 +759,54 @@ def test_retry_and_signing_options_reach_the_client(
     cli.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
     cli.make_client(**common, profile=None)
     assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (None, None)]
+
+
+class GcRecorder:
+    """Stands in for the gc module in cli: records what main() asks of the collector."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.enabled = True
+
+    def disable(self) -> None:
+        self.enabled = False
+        self.events.append("disable")
+
+    def enable(self) -> None:
+        self.enabled = True
+        self.events.append("enable")
+
+    def isenabled(self) -> bool:
+        return self.enabled
+
+    def freeze(self) -> None:
+        self.events.append("freeze")
+
+
+def test_collector_is_off_during_start_up_and_on_while_streaming(
+    aws_env: None, s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """main() keeps the cyclic collector off while botocore and the client are built, then
+    freezes that start-up state and turns it back on before any data flows."""
+    events: list[str] = []
+    monkeypatch.setattr(cli, "gc", GcRecorder(events))
+    real_make_client = cli.make_client
+
+    def make_client(**kwargs: Any) -> Any:
+        events.append("client")
+        return real_make_client(**kwargs)
+
+    real_readinto_from = S3MultipartWriter.readinto_from
+
+    def readinto_from(self: S3MultipartWriter, *args: Any, **kwargs: Any) -> int:
+        events.append("stream")
+        return real_readinto_from(self, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "make_client", make_client)
+    monkeypatch.setattr(S3MultipartWriter, "readinto_from", readinto_from)
+    uri, endpoint = f"s3://{bucket}/k", s3_client.meta.endpoint_url
+    with CliRunner().isolation(input=b"x" * 1000), pytest.raises(SystemExit) as exit_info:
+        cli.main([uri, "--endpoint-url", endpoint, "-q"])
+    assert exit_info.value.code == 0
+    assert events == ["disable", "client", "freeze", "enable", "stream", "enable"]
+    assert s3_client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x" * 1000
