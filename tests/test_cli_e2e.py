@@ -24,19 +24,12 @@ from typing import Any
 
 import pytest
 
+from tests.support.clirun import S3SINK, TIMEOUT, body, keys, pending
+from tests.support.clirun import run_cli as run
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import free_port, server_env
 
 MiB = 1024 * 1024
-TIMEOUT = 60  # seconds: the bound on every s3sink process
-
-
-def _s3sink_command() -> list[str]:
-    script = Path(sys.executable).with_name("s3sink")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "s3sink"]
-
-
-S3SINK = _s3sink_command()
 
 # Writes 11 MiB (two 5 MiB parts), then trickles for up to a minute, keeping the pipe open.
 SLOW_PRODUCER = """
@@ -64,23 +57,6 @@ def endpoint(s3_client: Any) -> str:
     """The (reset) moto server's endpoint URL."""
     url: str = s3_client.meta.endpoint_url
     return url
-
-
-def run(
-    args: list[str], env: dict[str, str], *, data: bytes | None = None, **kwargs: Any
-) -> subprocess.CompletedProcess[bytes]:
-    """Run s3sink with ``args`` to completion (bounded by TIMEOUT)."""
-    if data is None:
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run(
-        [*S3SINK, *args],
-        input=data,
-        capture_output=True,
-        env=env,
-        timeout=TIMEOUT,
-        check=False,
-        **kwargs,
-    )
 
 
 def spawn(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -118,23 +94,6 @@ class StderrTail:
         """Everything written to stderr (call once the process has exited)."""
         self._thread.join(timeout=10)
         return self.data
-
-
-def pending(client: Any, bucket: str) -> list[dict[str, Any]]:
-    """Unfinished multipart uploads on the server."""
-    uploads: list[dict[str, Any]] = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-    return uploads
-
-
-def keys(client: Any, bucket: str) -> list[str]:
-    """Object keys on the server."""
-    return [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
-
-
-def body(client: Any, bucket: str, key: str) -> bytes:
-    """An object's bytes."""
-    data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return data
 
 
 def stored_parts(client: Any, bucket: str) -> int:
