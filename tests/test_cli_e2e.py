@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.clirun import S3SINK, TIMEOUT, body, keys, pending
+from tests.support.clirun import S3SINK, TIMEOUT, body, keys, pending, wait_or_dump
 from tests.support.clirun import run_cli as run
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import free_port, server_env
@@ -363,7 +363,7 @@ def test_signal_mid_stream_aborts(
         wait_for(lambda: stored_parts(s3_client, bucket) >= 2 and b" read, " in stderr.data)
         children = Path(f"/proc/{sink.pid}/task/{sink.pid}/children").read_text().split()
         sink.send_signal(signum)
-        sink.wait(timeout=TIMEOUT)
+        wait_or_dump(sink)
         err = stderr.join()
     finally:
         for process in (sink, producer):

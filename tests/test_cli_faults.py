@@ -27,13 +27,13 @@ import pytest
 
 from tests.support.clirun import (
     S3SINK,
-    TIMEOUT,
     body,
     cli_env,
     error_lines,
     keys,
     pending,
     run_cli,
+    wait_or_dump,
 )
 from tests.support.faultproxy import FaultProxy
 
@@ -135,7 +135,7 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     try:
         wait_for(lambda: any(1 in parts for parts in stored_parts(fault_proxy).values()))
         fault_proxy.refuse_all()
-        sink.wait(timeout=TIMEOUT)
+        wait_or_dump(sink)
     finally:
         finish(sink, feeder)
     err = (tmp_path / "stderr").read_bytes()

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.support.motoserver import server_env
 
 TIMEOUT = 60  # seconds: the bound on every s3sink process
@@ -78,3 +80,24 @@ def assert_nothing_written(client: Any, bucket: str) -> None:
     """No object and no unfinished upload remain on the server."""
     assert keys(client, bucket) == []
     assert pending(client, bucket) == []
+
+
+def wait_or_dump(process: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> int:
+    """Wait for ``process``; if it is still running after ``timeout``, fail the test with its
+    threads' stacks (py-spy, when installed) so that a hang explains itself."""
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        spy = Path(sys.executable).with_name("py-spy")
+        dump = "(py-spy is not installed: no stacks)"
+        if spy.exists():
+            result = subprocess.run(
+                [str(spy), "dump", "--pid", str(process.pid)],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            dump = (result.stdout + result.stderr).decode("utf-8", "replace")
+        process.kill()
+        process.wait(timeout=10)
+        pytest.fail(f"s3sink still running after {timeout} s; its threads:\n{dump}")
