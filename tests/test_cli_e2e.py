@@ -59,11 +59,28 @@ def endpoint(s3_client: Any) -> str:
     return url
 
 
+# Runs argv[1:] with SIGINT at its default disposition. A test suite started in the
+# background of a non-interactive shell (as CI may do) inherits SIGINT ignored, and s3sink
+# rightly leaves ignored signals ignored (nohup): a Ctrl-C test must start from a terminal's
+# defaults. exec keeps a default disposition as it is.
+WITH_DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def spawn(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
-    """Start s3sink with ``args`` in the background, stdout and stderr piped."""
+    """Start s3sink with ``args`` in the background (SIGINT at its default disposition),
+    stdout and stderr piped."""
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     return subprocess.Popen(
-        [*S3SINK, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, **kwargs
+        [*WITH_DEFAULT_SIGINT, *S3SINK, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        **kwargs,
     )
 
 
