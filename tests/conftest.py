@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.clirun import cli_env
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import MotoServer, make_client
 
@@ -49,3 +50,10 @@ def fault_proxy(s3_endpoint: str) -> Iterator[FaultProxy]:
     """A FaultProxy in front of the (reset) moto server; stopped, all threads joined, after."""
     with FaultProxy(s3_endpoint) as proxy:
         yield proxy
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    """The environment of s3sink processes: dummy credentials, no profiles or proxies, no
+    S3SINK_* settings from the caller, UTF-8 mode."""
+    return cli_env()

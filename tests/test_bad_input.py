@@ -26,7 +26,6 @@ from tests.support.clirun import (
     S3SINK,
     TIMEOUT,
     assert_nothing_written,
-    cli_env,
     error_lines,
     keys,
     pending,
@@ -298,12 +297,6 @@ CLI_CASES = [
     case(["{uri}"], "stdin is open for writing only", stdin="write-only", id="stdin-write-only"),
     case(["{uri}"], "stdin is a terminal", stdin="tty", id="stdin-tty"),
 ]
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    """The environment of s3sink processes (dummy credentials, UTF-8 mode)."""
-    return cli_env()
 
 
 @pytest.fixture(scope="module")

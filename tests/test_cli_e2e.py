@@ -18,13 +18,22 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.clirun import S3SINK, TIMEOUT, body, keys, pending, wait_or_dump
+from tests.support.clirun import (
+    S3SINK,
+    TIMEOUT,
+    assert_nothing_written,
+    body,
+    pattern,
+    pending,
+    wait_for,
+    wait_or_dump,
+)
 from tests.support.clirun import run_cli as run
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import free_port, server_env
@@ -43,13 +52,6 @@ except BrokenPipeError:
     pass
 os._exit(0)
 """
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    """The environment of s3sink processes: dummy credentials, no profiles, no proxies."""
-    base = server_env()
-    return {k: v for k, v in base.items() if not k.startswith("S3SINK_")}
 
 
 @pytest.fixture
@@ -84,15 +86,6 @@ def spawn(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Pop
     )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.05)
-
-
 class StderrTail:
     """Collects a process's stderr on a thread, so a test can wait for a line while it runs."""
 
@@ -121,17 +114,6 @@ def stored_parts(client: Any, bucket: str) -> int:
     upload = uploads[0]
     listed = client.list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
     return len(listed.get("Parts", []))
-
-
-def assert_nothing_written(client: Any, bucket: str) -> None:
-    """No object and no unfinished upload remain on the server."""
-    assert keys(client, bucket) == []
-    assert pending(client, bucket) == []
-
-
-def pattern(size: int) -> bytes:
-    """Deterministic, incompressible-enough bytes (a producer can regenerate them)."""
-    return random.Random(size).randbytes(size)
 
 
 # -- the unreachable endpoint (botocore retries ~25 s): started first, checked last ----------
@@ -294,7 +276,7 @@ def test_fifo_with_separate_writer(
     data = pattern(7 * MiB)
     sink = spawn([f"s3://{bucket}/f", "--endpoint-url", endpoint, "--fifo", str(fifo)], env)
     try:
-        wait_for(fifo.exists)
+        wait_for(fifo.exists, timeout=20.0)
         writer = (
             f"import random; open({str(fifo)!r}, 'wb')"
             f".write(random.Random({len(data)}).randbytes({len(data)}))"
@@ -377,7 +359,10 @@ def test_signal_mid_stream_aborts(
         producer.stdout.close()
     stderr = StderrTail(sink)
     try:
-        wait_for(lambda: stored_parts(s3_client, bucket) >= 2 and b" read, " in stderr.data)
+        wait_for(
+            lambda: stored_parts(s3_client, bucket) >= 2 and b" read, " in stderr.data,
+            timeout=20.0,
+        )
         children = Path(f"/proc/{sink.pid}/task/{sink.pid}/children").read_text().split()
         sink.send_signal(signum)
         wait_or_dump(sink)

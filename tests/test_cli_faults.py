@@ -13,46 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import re
 import subprocess
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from tests.support.clirun import (
     S3SINK,
     body,
-    cli_env,
     error_lines,
     keys,
+    pattern,
     pending,
     run_cli,
+    wait_for,
     wait_or_dump,
 )
 from tests.support.faultproxy import FaultProxy
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    """The environment of s3sink processes: dummy credentials, no profiles, no proxies."""
-    return cli_env()
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.05)
 
 
 def stored_parts(proxy: FaultProxy) -> dict[str, set[int]]:
@@ -64,11 +45,6 @@ def stored_parts(proxy: FaultProxy) -> dict[str, set[int]]:
             upload_id = query["uploadId"][0]
             stored.setdefault(upload_id, set()).add(int(query["partNumber"][0]))
     return stored
-
-
-def pattern(size: int) -> bytes:
-    """Deterministic, incompressible bytes."""
-    return random.Random(size).randbytes(size)
 
 
 class Feeder:
@@ -133,7 +109,9 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     args = [uri, "--endpoint-url", fault_proxy.endpoint_url, "--part-size", "5MiB", "-j", "2"]
     sink, feeder = start(S3SINK, [*args, "--max-attempts", "2"], env, tmp_path)
     try:
-        wait_for(lambda: any(1 in parts for parts in stored_parts(fault_proxy).values()))
+        wait_for(
+            lambda: any(1 in parts for parts in stored_parts(fault_proxy).values()), timeout=30.0
+        )
         fault_proxy.refuse_all()
         wait_or_dump(sink)
     finally:
@@ -209,7 +187,7 @@ def test_sigkill_mid_stream_leaves_the_upload_for_uploads_list(
     where = ["--endpoint-url", fault_proxy.endpoint_url]
     sink, feeder = start(S3SINK, [uri, *where, "--part-size", "5MiB", "-j", "2"], env, tmp_path)
     try:
-        wait_for(lambda: bool(stored_parts(fault_proxy)))
+        wait_for(lambda: bool(stored_parts(fault_proxy)), timeout=30.0)
         sink.kill()
         sink.wait(timeout=10)
     finally:

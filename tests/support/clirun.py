@@ -7,8 +7,11 @@ so the only server a child can reach is the one on 127.0.0.1 its arguments name.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,20 @@ def run_cli(
         check=False,
         **kwargs,
     )
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(0.05)
+
+
+def pattern(size: int) -> bytes:
+    """Deterministic, incompressible bytes (a producer can regenerate them)."""
+    return random.Random(size).randbytes(size)
 
 
 def error_lines(stderr: bytes) -> list[str]:
