@@ -7,6 +7,7 @@ memory and publishes the object only on ``close()``; anything else aborts the up
 from __future__ import annotations
 
 from ._open import open
+from ._writer import Progress, S3MultipartWriter, State, UploadResult
 from .errors import (
     AbortFailedError,
     CompleteError,
@@ -19,7 +20,6 @@ from .errors import (
     UploadError,
     UsageError,
 )
-from .writer import Progress, S3MultipartWriter, State, UploadResult
 
 __version__ = "0.1.0.dev0"
 

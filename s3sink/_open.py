@@ -6,9 +6,9 @@ import io
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
+from ._location import parse_location
+from ._writer import S3MultipartWriter
 from .errors import UsageError
-from .location import parse_location
-from .writer import S3MultipartWriter
 
 
 class AbortingTextWriter(io.TextIOWrapper):

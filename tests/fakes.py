@@ -1,6 +1,6 @@
 """FakeS3: an in-memory, thread-safe S3 with real multipart semantics, for unit tests.
 
-It implements :class:`s3sink.transport.Transport` and raises the s3sink errors that
+It implements :class:`s3sink._transport.Transport` and raises the s3sink errors that
 ``BotoTransport`` raises for the same S3 error codes, each chained (``__cause__``) to a
 :class:`FakeClientError` carrying the code, as botocore's ClientError would be.
 
@@ -12,7 +12,7 @@ What it enforces, like S3:
   stored with the listed ETag and checksum (InvalidPart), every part but the last at
   least ``min_part_size`` (EntityTooSmall), ``MpuObjectSize`` equal to the assembled size,
   and the whole-object checksum equal to one computed here independently (zlib, the
-  crc32c package, awscrt, hashlib — never s3sink.checksum) over the assembled bytes;
+  crc32c package, awscrt, hashlib — never s3sink._checksum) over the assembled bytes;
 * every part's checksum is verified against its bytes (BadDigest);
 * abort frees the parts; afterwards ListParts answers NoSuchUpload (``None``) and parts
   still in flight fail with NoSuchUpload;
@@ -50,8 +50,7 @@ from typing import Any, NoReturn
 import crc32c as _crc32c
 from awscrt import checksums as _crt
 
-from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, UploadError
-from s3sink.transport import (
+from s3sink._transport import (
     Body,
     Commit,
     CompletedPart,
@@ -59,12 +58,13 @@ from s3sink.transport import (
     PartChecksum,
     StoredObject,
 )
-from s3sink.writer import S3MultipartWriter
+from s3sink._writer import S3MultipartWriter
+from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, UploadError
 
 MiB = 1024 * 1024
 HOLD_TIMEOUT = 30.0  # a held part gives up (fails) after this long, so no test hangs
 
-# Raw digests per botocore parameter, computed without s3sink.checksum.
+# Raw digests per botocore parameter, computed without s3sink._checksum.
 DIGESTS: dict[str, Callable[[bytes], bytes]] = {
     "ChecksumCRC64NVME": lambda data: _crt.crc64nvme(data).to_bytes(8, "big"),
     "ChecksumCRC32C": lambda data: _crc32c.crc32c(data).to_bytes(4, "big"),

@@ -23,12 +23,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from s3sink import S3MultipartWriter, cli, execmode
+import s3sink
+from s3sink import S3MultipartWriter, _pipes, _producer, _signals, cli
+from s3sink._fifo import Fifo
+from s3sink._producer import Command
+from s3sink._signals import Interrupted, SignalGuard
+from s3sink._transport import PendingUpload
+from s3sink._writer import Progress
+from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.errors import UsageError
-from s3sink.execmode import Command, Fifo, Interrupted, SignalGuard
-from s3sink.progress import PlainDisplay, choose_mode, format_line
-from s3sink.transport import PendingUpload
-from s3sink.writer import Progress
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS
 
@@ -99,7 +102,7 @@ def test_version_prints_version_on_stdout() -> None:
     """--version prints the version on stdout and exits 0."""
     result = invoke("--version")
     assert result.exit_code == 0
-    assert result.stdout == f"s3sink {cli.__version__}\n"
+    assert result.stdout == f"s3sink {s3sink.__version__}\n"
 
 
 def test_help_shows_exec_mode_and_exit_codes() -> None:
@@ -181,7 +184,7 @@ def test_metadata_tags_and_sse_become_request_parameters() -> None:
         content_type="application/x-tar",
         storage_class="STANDARD_IA",
     )
-    assert cli.extra_args(opts) == {
+    assert cli._options.extra_args(opts) == {
         "Metadata": {"owner": "ops team", "empty": ""},
         "Tagging": "team=data%20ops&path=a%2Fb%26c",
         "SSEKMSKeyId": "alias/backup",
@@ -193,7 +196,7 @@ def test_metadata_tags_and_sse_become_request_parameters() -> None:
 
 def test_no_overwrite_sends_if_none_match() -> None:
     """--no-overwrite becomes If-None-Match: * on the final request."""
-    options = cli.writer_options(cli.SinkOptions(uri="s3://bkt/k", no_overwrite=True))
+    options = cli._options.writer_options(cli.SinkOptions(uri="s3://bkt/k", no_overwrite=True))
     assert options["if_none_match"] == "*"
     assert options["if_match"] is None
 
@@ -224,7 +227,7 @@ def test_usage_errors_exit_2_with_one_line(
     aws_env: None, args: list[str], needle: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bad input exits 2 with exactly one 's3sink: error:' line and no traceback."""
-    monkeypatch.setattr(cli, "make_client", _no_client)
+    monkeypatch.setattr(cli._sink, "make_client", _no_client)
     result = invoke(*args)
     assert result.exit_code == 2, result.stderr
     lines = error_lines(result)
@@ -243,7 +246,7 @@ def test_terminal_stdin_is_refused_with_a_hint(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A terminal on stdin is refused (exit 2) with a hint at pipes and exec mode."""
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli._sink, "_stdin_is_terminal", lambda: True)
     result = invoke("s3://bkt/k")
     assert result.exit_code == 2
     assert "stdin is a terminal" in result.stderr
@@ -266,7 +269,7 @@ def test_invalid_endpoint_is_a_usage_error(aws_env: None) -> None:
 
 def test_scrub_hides_credentials_in_urls() -> None:
     """user:password in a URL never reaches an error line."""
-    assert cli._scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
+    assert cli._report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
         "cannot reach http://***@127.0.0.1:9/x"
     )
 
@@ -534,7 +537,7 @@ def test_uploads_abort_selects_by_age(
     """--older-than selects by upload age (moto reports a fixed 2010 date, so faked here)."""
     initiated = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
     upload = PendingUpload(key="k", upload_id="id-1", initiated=initiated)
-    monkeypatch.setattr(cli, "_pending", lambda location, client: [upload])
+    monkeypatch.setattr(cli._uploads, "_pending", lambda location, client: [upload])
     result = invoke_uploads(
         "abort", "s3://bucket", "--older-than", older_than, "--dry-run",
         "--endpoint-url", "http://127.0.0.1:9",
@@ -629,14 +632,14 @@ def test_plain_display_prints_periodically() -> None:
 # -- process plumbing -------------------------------------------------------------------------
 def test_exit_status_like_a_shell() -> None:
     """A returncode -N (killed by signal N) maps to 128+N; others stay."""
-    assert execmode.exit_status(-signal.SIGKILL) == 137
-    assert execmode.exit_status(3) == 3
+    assert _producer.exit_status(-signal.SIGKILL) == 137
+    assert _producer.exit_status(3) == 3
 
 
 @pytest.fixture
 def restore_signals() -> Iterator[None]:
     """Put back the handlers of the forwarded signals after the test."""
-    saved = {s: signal.getsignal(s) for s in execmode.FORWARDED_SIGNALS}
+    saved = {s: signal.getsignal(s) for s in _signals.FORWARDED_SIGNALS}
     yield
     for signum, handler in saved.items():
         signal.signal(signum, handler)
@@ -677,8 +680,8 @@ def test_grow_pipe_sets_one_mebibyte() -> None:
     """grow_pipe gives a pipe a 1 MiB buffer."""
     read_fd, write_fd = os.pipe()
     try:
-        execmode.grow_pipe(read_fd)
-        assert fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ) == execmode.PIPE_SIZE
+        _pipes.grow_pipe(read_fd)
+        assert fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ) == _pipes.PIPE_SIZE
     finally:
         os.close(read_fd)
         os.close(write_fd)
@@ -689,7 +692,7 @@ def test_nonblocking_input_waits_instead_of_ending() -> None:
     """An O_NONBLOCK stdin with no data yet is waited on, not taken for EOF."""
     read_fd, write_fd = os.pipe()
     os.set_blocking(read_fd, False)
-    reader = execmode.reader_for_fd(read_fd, closefd=True)
+    reader = _pipes.reader_for_fd(read_fd, closefd=True)
     timer = threading.Timer(0.1, os.write, (write_fd, b"late"))
     timer.start()
     buf = bytearray(16)
@@ -751,13 +754,13 @@ def test_retry_and_signing_options_reach_the_client(
     assert (captured[1].max_attempts, captured[1].sign_payload) == (5, False)
     assert invoke("s3://bkt/k", "--max-attempts", "0").exit_code == 2
 
-    import s3sink.transport
+    import s3sink._transport
 
     built: list[dict[str, Any]] = []
-    monkeypatch.setattr(s3sink.transport, "build_client", lambda **kw: built.append(kw))
+    monkeypatch.setattr(s3sink._transport, "build_client", lambda **kw: built.append(kw))
     common = {"concurrency": 1, "checksum": True, "endpoint_url": None, "region": None}
-    cli.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
-    cli.make_client(**common, profile=None)
+    cli._options.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
+    cli._options.make_client(**common, profile=None)
     assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (None, None)]
 
 
@@ -789,8 +792,8 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
     """main() keeps the cyclic collector off while botocore and the client are built, then
     freezes that start-up state and turns it back on before any data flows."""
     events: list[str] = []
-    monkeypatch.setattr(cli, "gc", GcRecorder(events))
-    real_make_client = cli.make_client
+    monkeypatch.setattr(cli._startup, "gc", GcRecorder(events))
+    real_make_client = cli._sink.make_client
 
     def make_client(**kwargs: Any) -> Any:
         events.append("client")
@@ -802,7 +805,7 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
         events.append("stream")
         return real_readinto_from(self, *args, **kwargs)
 
-    monkeypatch.setattr(cli, "make_client", make_client)
+    monkeypatch.setattr(cli._sink, "make_client", make_client)
     monkeypatch.setattr(S3MultipartWriter, "readinto_from", readinto_from)
     uri, endpoint = f"s3://{bucket}/k", s3_client.meta.endpoint_url
     with CliRunner().isolation(input=b"x" * 1000), pytest.raises(SystemExit) as exit_info:

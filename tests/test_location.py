@@ -1,4 +1,4 @@
-"""Tests for s3sink.location: s3:// URI parsing and S3's bucket and key rules."""
+"""Tests for s3sink._location: s3:// URI parsing and S3's bucket and key rules."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s3sink._location import S3Location, parse_location
 from s3sink.errors import InvalidLocationError, UsageError
-from s3sink.location import S3Location, parse_location
 
 EXPECTED_FORM = "expected the form s3://BUCKET/KEY"
 

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sink.errors import UsageError
-from s3sink.policy import (
+from s3sink._policy import (
     FLAT_PARTS,
     GROWTH_EVERY,
     HINT_FLAT_PARTS,
@@ -22,6 +21,7 @@ from s3sink.policy import (
     check_part_size,
     make_schedule,
 )
+from s3sink.errors import UsageError
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -1,4 +1,4 @@
-"""Tests for s3sink.sizes: parsing and formatting of byte sizes and durations."""
+"""Tests for s3sink._sizes: parsing and formatting of byte sizes and durations."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from s3sink._sizes import format_duration, format_size, parse_duration, parse_size
 from s3sink.errors import UsageError
-from s3sink.sizes import format_duration, format_size, parse_duration, parse_size
 
 KiB = 1024
 MiB = 1024**2

@@ -23,7 +23,7 @@ T = TypeVar("T")
 _Task = Callable[[], None]
 
 
-class Uploader:
+class PartPool:
     """Runs ``submit``-ted callables on worker threads within a count and a byte budget."""
 
     def __init__(self, *, concurrency: int, max_memory: int, name: str = "s3sink") -> None:
@@ -74,7 +74,7 @@ class Uploader:
         with self._cond:
             return self._peak_charged
 
-    def fail(self, exc: BaseException) -> None:
+    def record_error(self, exc: BaseException) -> None:
         """Record ``exc`` unless an earlier error was recorded; wake every waiter."""
         with self._cond:
             if self._error is None:
@@ -140,7 +140,7 @@ class Uploader:
                 try:
                     on_done(future)
                 except BaseException as exc:  # noqa: BLE001  # recorded: a bookkeeping bug must fail the upload, not hang it
-                    self.fail(exc)
+                    self.record_error(exc)
                 finally:
                     # Always free the slot: a slot lost here would block submit() and
                     # drain() forever, and the exception would have killed this worker.
@@ -153,7 +153,7 @@ class Uploader:
                 self._cond.wait()
             self._raise_error()
             if self._closed:
-                raise RuntimeError("uploader is shut down")
+                raise RuntimeError("part pool is shut down")
             if len(self._threads) < min(self.concurrency, self._in_flight + 1):
                 thread = threading.Thread(
                     target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
-from s3sink.uploader import Uploader
+from s3sink._pool import PartPool
 
 WAIT = 10.0  # generous: only reached when a test is about to fail
 
 
 @pytest.fixture
-def uploaders() -> Iterator[list[Uploader]]:
+def uploaders() -> Iterator[list[PartPool]]:
     """Uploaders made by a test, shut down afterwards."""
-    made: list[Uploader] = []
+    made: list[PartPool] = []
     yield made
     for uploader in made:
-        uploader.fail(RuntimeError("test over"))
+        uploader.record_error(RuntimeError("test over"))
         uploader.shutdown()
 
 
@@ -55,9 +55,9 @@ def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, threading.Eve
     return thread, done
 
 
-def test_submit_blocks_at_the_concurrency_limit(uploaders: list[Uploader]) -> None:
+def test_submit_blocks_at_the_concurrency_limit(uploaders: list[PartPool]) -> None:
     """submit() returns at once below the limit and blocks at it until a slot frees."""
-    uploader = Uploader(concurrency=2, max_memory=100)
+    uploader = PartPool(concurrency=2, max_memory=100)
     uploaders.append(uploader)
     gates = [threading.Event() for _ in range(3)]
     uploader.submit(held(gates[0]), noop)
@@ -74,9 +74,9 @@ def test_submit_blocks_at_the_concurrency_limit(uploaders: list[Uploader]) -> No
     assert uploader.peak_in_flight == 2
 
 
-def test_in_flight_never_exceeds_concurrency(uploaders: list[Uploader]) -> None:
+def test_in_flight_never_exceeds_concurrency(uploaders: list[PartPool]) -> None:
     """Measured inside the tasks under a lock, at most ``concurrency`` run at once."""
-    uploader = Uploader(concurrency=3, max_memory=100)
+    uploader = PartPool(concurrency=3, max_memory=100)
     uploaders.append(uploader)
     lock = threading.Lock()
     running = peak = 0
@@ -97,10 +97,10 @@ def test_in_flight_never_exceeds_concurrency(uploaders: list[Uploader]) -> None:
     assert uploader.peak_in_flight == 3
 
 
-def test_memory_budget_holds_when_buffers_grow(uploaders: list[Uploader]) -> None:
+def test_memory_budget_holds_when_buffers_grow(uploaders: list[PartPool]) -> None:
     """As buffers grow, the bytes alive stay within max_memory and fewer run at once."""
     budget = 40
-    uploader = Uploader(concurrency=4, max_memory=budget)
+    uploader = PartPool(concurrency=4, max_memory=budget)
     uploaders.append(uploader)
     lock = threading.Lock()
     alive = peak_alive = 0
@@ -150,9 +150,9 @@ def test_memory_budget_holds_when_buffers_grow(uploaders: list[Uploader]) -> Non
     assert uploader.charged == 0
 
 
-def test_acquire_reuses_a_pooled_buffer_of_the_same_size(uploaders: list[Uploader]) -> None:
+def test_acquire_reuses_a_pooled_buffer_of_the_same_size(uploaders: list[PartPool]) -> None:
     """A released buffer kept for reuse comes back for the same size, still charged."""
-    uploader = Uploader(concurrency=1, max_memory=100)
+    uploader = PartPool(concurrency=1, max_memory=100)
     uploaders.append(uploader)
     buf = uploader.acquire_buffer(30)
     uploader.release_buffer(buf, 30, reuse=True)
@@ -161,9 +161,9 @@ def test_acquire_reuses_a_pooled_buffer_of_the_same_size(uploaders: list[Uploade
     assert uploader.charged == 30
 
 
-def test_pooled_buffers_of_another_size_are_freed(uploaders: list[Uploader]) -> None:
+def test_pooled_buffers_of_another_size_are_freed(uploaders: list[PartPool]) -> None:
     """When parts grow, pooled buffers of the old size stop counting against the budget."""
-    uploader = Uploader(concurrency=1, max_memory=60)
+    uploader = PartPool(concurrency=1, max_memory=60)
     uploaders.append(uploader)
     a, b = uploader.acquire_buffer(20), uploader.acquire_buffer(20)
     uploader.release_buffer(a, 20, reuse=True)
@@ -174,9 +174,9 @@ def test_pooled_buffers_of_another_size_are_freed(uploaders: list[Uploader]) -> 
     assert uploader.charged == 50
 
 
-def test_acquire_blocks_until_memory_is_released(uploaders: list[Uploader]) -> None:
+def test_acquire_blocks_until_memory_is_released(uploaders: list[PartPool]) -> None:
     """acquire_buffer waits while the budget is spent and returns once a buffer is released."""
-    uploader = Uploader(concurrency=1, max_memory=50)
+    uploader = PartPool(concurrency=1, max_memory=50)
     uploaders.append(uploader)
     first = uploader.acquire_buffer(30)
     got: list[bytearray] = []
@@ -189,27 +189,27 @@ def test_acquire_blocks_until_memory_is_released(uploaders: list[Uploader]) -> N
     assert uploader.peak_charged == 30
 
 
-def test_buffer_larger_than_budget_is_refused(uploaders: list[Uploader]) -> None:
+def test_buffer_larger_than_budget_is_refused(uploaders: list[PartPool]) -> None:
     """A buffer that can never fit the budget raises instead of waiting forever."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     with pytest.raises(ValueError, match="does not fit"):
         uploader.acquire_buffer(11)
 
 
-def test_first_error_wins(uploaders: list[Uploader]) -> None:
+def test_first_error_wins(uploaders: list[PartPool]) -> None:
     """Only the first recorded error is kept; later ones are ignored."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     first, second = OSError("first"), OSError("second")
-    uploader.fail(first)
-    uploader.fail(second)
+    uploader.record_error(first)
+    uploader.record_error(second)
     assert uploader.error is first
 
 
-def test_blocked_submit_raises_the_error_instead_of_waiting(uploaders: list[Uploader]) -> None:
+def test_blocked_submit_raises_the_error_instead_of_waiting(uploaders: list[PartPool]) -> None:
     """A submit waiting for a slot wakes and raises once a part has failed."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     gate = threading.Event()
     uploader.submit(held(gate), noop)
@@ -224,16 +224,16 @@ def test_blocked_submit_raises_the_error_instead_of_waiting(uploaders: list[Uplo
     thread, done = in_thread(submit)
     assert not done.wait(0.2)
     boom = OSError("part failed")
-    uploader.fail(boom)
+    uploader.record_error(boom)
     assert done.wait(WAIT)
     thread.join(WAIT)
     assert errors == [boom]
     gate.set()
 
 
-def test_blocked_acquire_raises_the_error_instead_of_waiting(uploaders: list[Uploader]) -> None:
+def test_blocked_acquire_raises_the_error_instead_of_waiting(uploaders: list[PartPool]) -> None:
     """An acquire_buffer waiting for memory wakes and raises once a part has failed."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     uploader.acquire_buffer(10)
     errors: list[BaseException] = []
@@ -247,15 +247,15 @@ def test_blocked_acquire_raises_the_error_instead_of_waiting(uploaders: list[Upl
     thread, done = in_thread(acquire)
     assert not done.wait(0.2)
     boom = OSError("part failed")
-    uploader.fail(boom)
+    uploader.record_error(boom)
     assert done.wait(WAIT)
     thread.join(WAIT)
     assert errors == [boom]
 
 
-def test_on_done_runs_before_the_slot_is_freed(uploaders: list[Uploader]) -> None:
+def test_on_done_runs_before_the_slot_is_freed(uploaders: list[PartPool]) -> None:
     """Whoever is woken by a free slot sees the finished task's bookkeeping."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     seen: list[int] = []
     done_count = 0
@@ -274,9 +274,9 @@ def test_on_done_runs_before_the_slot_is_freed(uploaders: list[Uploader]) -> Non
     assert done_count == 5
 
 
-def test_task_exception_reaches_on_done(uploaders: list[Uploader]) -> None:
+def test_task_exception_reaches_on_done(uploaders: list[PartPool]) -> None:
     """A task's exception (even a BaseException) is handed to on_done via the future."""
-    uploader = Uploader(concurrency=2, max_memory=10)
+    uploader = PartPool(concurrency=2, max_memory=10)
     uploaders.append(uploader)
     got: list[BaseException | None] = []
 
@@ -289,9 +289,9 @@ def test_task_exception_reaches_on_done(uploaders: list[Uploader]) -> None:
     assert isinstance(got[0], KeyboardInterrupt)
 
 
-def test_failing_on_done_frees_the_slot_and_records_the_error(uploaders: list[Uploader]) -> None:
+def test_failing_on_done_frees_the_slot_and_records_the_error(uploaders: list[PartPool]) -> None:
     """A bug in on_done fails the upload instead of leaking the slot and hanging drain()."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     bug = AttributeError("bookkeeping bug")
 
@@ -305,9 +305,9 @@ def test_failing_on_done_frees_the_slot_and_records_the_error(uploaders: list[Up
         uploader.submit(lambda: None, noop)
 
 
-def test_drain_times_out_while_a_task_runs(uploaders: list[Uploader]) -> None:
+def test_drain_times_out_while_a_task_runs(uploaders: list[PartPool]) -> None:
     """drain(timeout) reports False while a task is still running, True once it finished."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     gate = threading.Event()
     uploader.submit(held(gate), noop)
@@ -318,7 +318,7 @@ def test_drain_times_out_while_a_task_runs(uploaders: list[Uploader]) -> None:
 
 def test_shutdown_stops_workers_and_frees_the_pool() -> None:
     """After shutdown: no new tasks, the worker threads exit, pooled buffers are freed."""
-    uploader = Uploader(concurrency=3, max_memory=100, name="pool-under-test")
+    uploader = PartPool(concurrency=3, max_memory=100, name="pool-under-test")
     for _ in range(3):
         uploader.submit(lambda: time.sleep(0.01), noop)
     assert uploader.drain(WAIT)
@@ -337,9 +337,9 @@ def test_shutdown_stops_workers_and_frees_the_pool() -> None:
         uploader.submit(lambda: None, noop)
 
 
-def test_release_after_shutdown_does_not_pool(uploaders: list[Uploader]) -> None:
+def test_release_after_shutdown_does_not_pool(uploaders: list[PartPool]) -> None:
     """A buffer released after shutdown (a part that outlived an abort) is not kept."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
     buf = uploader.acquire_buffer(10)
     uploader.shutdown()
@@ -347,9 +347,9 @@ def test_release_after_shutdown_does_not_pool(uploaders: list[Uploader]) -> None
     assert uploader.charged == 0
 
 
-def test_idle_workers_do_not_keep_finished_tasks_alive(uploaders: list[Uploader]) -> None:
+def test_idle_workers_do_not_keep_finished_tasks_alive(uploaders: list[PartPool]) -> None:
     """An idle worker drops its last task, so objects the task referenced can be collected."""
-    uploader = Uploader(concurrency=1, max_memory=10)
+    uploader = PartPool(concurrency=1, max_memory=10)
     uploaders.append(uploader)
 
     class Owner:
@@ -367,15 +367,15 @@ def test_idle_workers_do_not_keep_finished_tasks_alive(uploaders: list[Uploader]
 def test_concurrency_must_be_positive() -> None:
     """A pool with no slots is refused."""
     with pytest.raises(ValueError, match="at least 1"):
-        Uploader(concurrency=0, max_memory=10)
+        PartPool(concurrency=0, max_memory=10)
 
 
 def test_an_interrupt_while_a_worker_starts_holds_no_slot(
-    uploaders: list[Uploader], monkeypatch: pytest.MonkeyPatch
+    uploaders: list[PartPool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """KeyboardInterrupt raised as submit() starts a worker thread (a signal in the main
     thread) leaves nothing in flight: drain() returns at once instead of waiting it out."""
-    uploader = Uploader(concurrency=2, max_memory=1024)
+    uploader = PartPool(concurrency=2, max_memory=1024)
     uploaders.append(uploader)
 
     def interrupted(self: threading.Thread) -> None:
@@ -390,9 +390,9 @@ def test_an_interrupt_while_a_worker_starts_holds_no_slot(
     assert uploader.submit(lambda: 7, noop).result(WAIT) == 7  # and it still works
 
 
-def test_an_interrupt_while_a_task_is_queued_holds_no_slot(uploaders: list[Uploader]) -> None:
+def test_an_interrupt_while_a_task_is_queued_holds_no_slot(uploaders: list[PartPool]) -> None:
     """The same for an exception while the task goes onto the queue."""
-    uploader = Uploader(concurrency=2, max_memory=1024)
+    uploader = PartPool(concurrency=2, max_memory=1024)
     uploaders.append(uploader)
     assert uploader.submit(lambda: 1, noop).result(WAIT) == 1  # a worker exists now
     assert uploader.drain(timeout=WAIT)

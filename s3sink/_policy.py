@@ -25,8 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ._sizes import format_size
 from .errors import UsageError
-from .sizes import format_size
 
 KiB = 1024
 MiB = 1024 * KiB

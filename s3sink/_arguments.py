@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ._sizes import format_size
+from ._transport import ALLOWED_EXTRA_ARGS
 from .errors import UsageError
-from .sizes import format_size
-from .transport import ALLOWED_EXTRA_ARGS
 
 # S3's limits on user metadata (keys and values, in bytes) and on tags.
 MAX_METADATA_BYTES = 2048

@@ -27,8 +27,29 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .arguments import check_writer_options
-from .checksum import DEFAULT_ALGORITHM, Checksummer, encode, resolve_algorithm
+from ._arguments import check_writer_options
+from ._checksum import DEFAULT_ALGORITHM, Checksummer, encode, resolve_algorithm
+from ._location import check_bucket_and_key
+from ._policy import (
+    DEFAULT_MAX_PART_SIZE,
+    DEFAULT_PART_SIZE,
+    MAX_PART_SIZE,
+    MAX_PARTS,
+    PartSchedule,
+    hinted_part_size,
+    make_schedule,
+)
+from ._pool import PartPool
+from ._sizes import format_size
+from ._transport import (
+    BotoTransport,
+    Commit,
+    CompletedPart,
+    PartChecksum,
+    StoredObject,
+    Transport,
+    per_request,
+)
 from .errors import (
     AbortFailedError,
     CompleteError,
@@ -38,27 +59,6 @@ from .errors import (
     UploadCancelled,
     UploadError,
 )
-from .location import check_bucket_and_key
-from .policy import (
-    DEFAULT_MAX_PART_SIZE,
-    DEFAULT_PART_SIZE,
-    MAX_PART_SIZE,
-    MAX_PARTS,
-    PartSchedule,
-    hinted_part_size,
-    make_schedule,
-)
-from .sizes import format_size
-from .transport import (
-    BotoTransport,
-    Commit,
-    CompletedPart,
-    PartChecksum,
-    StoredObject,
-    Transport,
-    per_request,
-)
-from .uploader import Uploader
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -290,12 +290,12 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._abort_timeout = abort_timeout
         if transport is None:
             if client is None:
-                from .transport import build_client  # noqa: PLC0415  # boto3 is slow to import
+                from ._transport import build_client  # noqa: PLC0415  # boto3 is slow to import
 
                 client = build_client(concurrency=concurrency, checksum=algorithm is not None)
             transport = BotoTransport(client)
         self._transport = transport
-        self._uploader = Uploader(
+        self._pool = PartPool(
             concurrency=concurrency, max_memory=max_memory, name=f"s3sink-{key[:20]}"
         )
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
@@ -421,12 +421,12 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def peak_memory(self) -> int:
         """The most part-buffer bytes that were alive at once."""
-        return self._uploader.peak_charged
+        return self._pool.peak_charged
 
     @property
     def peak_in_flight(self) -> int:
         """The most parts that were in flight at once."""
-        return self._uploader.peak_in_flight
+        return self._pool.peak_in_flight
 
     @property
     def result(self) -> UploadResult:
@@ -437,7 +437,7 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     def progress(self) -> Progress:
         """A snapshot of the progress so far."""
-        return self._ledger.progress(self._uploader.in_flight)
+        return self._ledger.progress(self._pool.in_flight)
 
     # -- buffering --------------------------------------------------------------------
     def _check_open(self) -> None:
@@ -445,7 +445,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             raise ValueError(f"I/O operation on a {self._state.value} S3MultipartWriter")
 
     def _raise_failure(self) -> None:
-        error = self._uploader.error
+        error = self._pool.error
         if error is not None:
             raise error
 
@@ -467,11 +467,11 @@ class S3MultipartWriter(io.BufferedIOBase):
                 key=self.key,
                 upload_id=self._upload_id,
             )
-            self._uploader.fail(exc)
+            self._pool.record_error(exc)
             raise exc
         size = self._schedule.size_of(self._next_part)
         self._ledger.part_size = size
-        self._buf = self._uploader.acquire_buffer(size)
+        self._buf = self._pool.acquire_buffer(size)
         self._fill = 0
         return self._buf
 
@@ -486,7 +486,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._upload_id = self._create_upload()
         # The task must not reference the writer: an unclosed writer has to stay
         # collectable while its parts are in flight, so that garbage collection aborts.
-        sender, ledger, uploader = self._sender, self._ledger, self._uploader
+        sender, ledger, pool = self._sender, self._ledger, self._pool
         upload_id = self._upload_id
 
         def on_done(future: Future[CompletedPart]) -> None:
@@ -494,12 +494,12 @@ class S3MultipartWriter(io.BufferedIOBase):
             if exc is None:
                 ledger.record(future.result())
             else:
-                uploader.fail(exc)
-            uploader.release_buffer(buf, charge, reuse=length == charge)
+                pool.record_error(exc)
+            pool.release_buffer(buf, charge, reuse=length == charge)
             if exc is None:
-                ledger.report(uploader.in_flight - 1)  # this part still holds its slot
+                ledger.report(pool.in_flight - 1)  # this part still holds its slot
 
-        uploader.submit(lambda: sender.send(upload_id, number, buf), on_done)
+        pool.submit(lambda: sender.send(upload_id, number, buf), on_done)
 
     def _create_upload(self) -> str:
         checksummer = self._checksummer
@@ -512,7 +512,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 checksum_type=checksummer.checksum_type if checksummer else None,
             )
         except BaseException as exc:
-            self._uploader.fail(exc)
+            self._pool.record_error(exc)
             raise
 
     # -- completion -------------------------------------------------------------------
@@ -539,7 +539,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._abort_after(exc)
                 raise
             finally:
-                self._uploader.shutdown()
+                self._pool.shutdown()
 
     def _complete(self) -> UploadResult:
         buf, length = self._buf, self._fill
@@ -549,8 +549,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         if buf is not None and length:
             self._submit(buf, length)
         elif buf is not None:
-            self._uploader.release_buffer(buf, len(buf), reuse=False)
-        self._uploader.drain()
+            self._pool.release_buffer(buf, len(buf), reuse=False)
+        self._pool.drain()
         self._raise_failure()
         return self._complete_multipart()
 
@@ -593,7 +593,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             raise
         finally:
             if buf is not None:
-                self._uploader.release_buffer(buf, charge, reuse=False)
+                self._pool.release_buffer(buf, charge, reuse=False)
         self._ledger.bytes_uploaded = length
         return self._make_result(stored, parts=1, checksum=checksum)
 
@@ -703,7 +703,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             # Called from another thread while write() waits for a free slot or buffer (with
             # the lock held): failing the pool wakes it, it raises and lets go of the lock.
             # Not once close() is completing: that one is allowed to finish.
-            self._uploader.fail(cancelled)
+            self._pool.record_error(cancelled)
         with self._lock:
             if self._state in (State.ABORTED, State.COMPLETED, State.ABORTING):
                 return
@@ -712,7 +712,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _abort_after(self, cause: BaseException) -> None:
         """Abort because of ``cause``; raise AbortFailedError (chained) if that fails."""
         self._state = State.ABORTING
-        self._uploader.fail(cause)
+        self._pool.record_error(cause)
         try:
             self._abort_upload()
         except AbortFailedError as exc:
@@ -722,8 +722,8 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._state = State.ABORTED
             buf, self._buf = self._buf, None
             if buf is not None:
-                self._uploader.release_buffer(buf, len(buf), reuse=False)
-            self._uploader.shutdown()
+                self._pool.release_buffer(buf, len(buf), reuse=False)
+            self._pool.shutdown()
 
     def _abort_upload(self) -> None:
         upload_id = self._upload_id
@@ -735,7 +735,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         for attempt in range(ABORT_ATTEMPTS):
             try:
                 self._transport.abort_multipart_upload(self.bucket, self.key, upload_id)
-                if attempt == 0 and not self._uploader.drain(self._abort_timeout):
+                if attempt == 0 and not self._pool.drain(self._abort_timeout):
                     log.warning(
                         "parts of upload %s still in flight after %.0fs; aborting again",
                         upload_id,

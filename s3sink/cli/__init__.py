@@ -1,0 +1,301 @@
+"""The ``s3sink`` command: stream stdin, a command's output or a named pipe into one S3 object.
+
+::
+
+    tar c DIR | s3sink s3://BUCKET/KEY                        # stdin to EOF
+    s3sink s3://BUCKET/KEY -- pg_dump -Fc mydb                # exec mode: commit iff exit 0
+    s3sink s3://BUCKET/KEY --fifo /tmp/db.fifo -- pg_dump -Fc --no-sync -f /tmp/db.fifo mydb
+    s3sink uploads list|abort s3://BUCKET[/PREFIX]            # housekeeping
+
+stdout carries only the result (``--json``); progress, the summary, warnings and errors go to
+stderr. The package is the only place that imports typer; rich is imported only when a live
+bar is shown (``_progress``) and botocore only when a client is built. Its modules:
+``_options`` (declarations and validation), ``_sink`` (one run), ``_report`` (exit codes,
+errors, output), ``_uploads`` (housekeeping), ``_app`` (click plumbing), ``_progress``,
+``_startup``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from .._policy import DEFAULT_PART_SIZE
+from .._sizes import format_size
+from .._writer import DEFAULT_CONCURRENCY
+from . import _startup
+from ._app import SinkCommand
+from ._options import (
+    CannedAcl,
+    Checksum,
+    DebugOption,
+    EndpointOption,
+    JsonOption,
+    ProfileOption,
+    RegionOption,
+    SinkOptions,
+    Sse,
+    print_version,
+    size_option,
+)
+from ._progress import PLAIN_INTERVAL
+from ._report import EXIT_USAGE, error_line
+from ._sink import run_sink
+from ._uploads import uploads_app
+
+__all__ = ["app", "main", "uploads_app"]
+
+_SINK_EPILOG = (
+    "\b\n"
+    "Exit codes: 0 committed, 1 failed (upload aborted), 2 usage error,\n"
+    "3 the abort failed too (the upload id is printed), 4 precondition failed,\n"
+    "130/143/129 aborted on SIGINT/SIGTERM/SIGHUP; in exec mode a failed\n"
+    "command's own status (127: command not found).\n"
+    "\b\n"
+    "AWS settings stay botocore's: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,\n"
+    "credentials. Housekeeping: s3sink uploads list|abort s3://BUCKET[/PREFIX]."
+)
+
+app = typer.Typer(
+    name="s3sink",
+    add_completion=False,
+    rich_markup_mode=None,  # plain click help: no rich import just to print --help
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+
+
+@app.command(cls=SinkCommand, epilog=_SINK_EPILOG, no_args_is_help=False)
+def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
+    ctx: typer.Context,
+    uri: Annotated[
+        str,
+        typer.Argument(metavar="s3://BUCKET/KEY", show_default=False, help="Where to write."),
+    ],
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    part_size: Annotated[
+        int | None,
+        typer.Option(
+            parser=size_option,
+            metavar="SIZE",
+            envvar="S3SINK_PART_SIZE",
+            help=f"First part size, 5MiB..5GiB; parts grow on long streams "
+            f"[default: {format_size(DEFAULT_PART_SIZE)}].",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-j",
+            min=1,
+            metavar="N",
+            envvar="S3SINK_CONCURRENCY",
+            help="Parts uploaded in parallel.",
+        ),
+    ] = DEFAULT_CONCURRENCY,
+    max_memory: Annotated[
+        int | None,
+        typer.Option(
+            parser=size_option,
+            metavar="SIZE",
+            envvar="S3SINK_MAX_MEMORY",
+            help="Cap on part buffers alive at once [default: 1GiB].",
+        ),
+    ] = None,
+    expected_size: Annotated[
+        int | None,
+        typer.Option(
+            parser=size_option,
+            metavar="SIZE",
+            envvar="S3SINK_EXPECTED_SIZE",
+            help="Rough stream size, to pick the part size (an estimate is fine).",
+        ),
+    ] = None,
+    content_type: Annotated[
+        str | None, typer.Option(envvar="S3SINK_CONTENT_TYPE", metavar="TYPE", help="Content-Type.")
+    ] = None,
+    content_encoding: Annotated[
+        str | None,
+        typer.Option(
+            envvar="S3SINK_CONTENT_ENCODING", metavar="ENCODING", help="Content-Encoding."
+        ),
+    ] = None,
+    storage_class: Annotated[
+        str | None,
+        typer.Option(
+            envvar="S3SINK_STORAGE_CLASS", metavar="CLASS", help="e.g. STANDARD_IA, GLACIER_IR."
+        ),
+    ] = None,
+    acl: Annotated[
+        CannedAcl | None,
+        typer.Option(
+            envvar="S3SINK_ACL",
+            metavar="ACL",
+            help="Canned ACL: private, public-read, bucket-owner-full-control, ...",
+        ),
+    ] = None,
+    sse: Annotated[
+        Sse | None, typer.Option(envvar="S3SINK_SSE", help="Server-side encryption.")
+    ] = None,
+    sse_kms_key_id: Annotated[
+        str | None,
+        typer.Option(
+            envvar="S3SINK_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key (implies --sse aws:kms)."
+        ),
+    ] = None,
+    metadata: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE", envvar="S3SINK_METADATA", help="User metadata (repeatable)."
+        ),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", envvar="S3SINK_TAG", help="Object tag (repeatable)."),
+    ] = None,
+    no_overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--no-overwrite",
+            envvar="S3SINK_NO_OVERWRITE",
+            help="Fail (exit 4) instead of replacing an existing object (If-None-Match: *).",
+        ),
+    ] = False,
+    checksum: Annotated[
+        Checksum,
+        typer.Option(
+            envvar="S3SINK_CHECKSUM",
+            case_sensitive=False,
+            help="Full-object checksum the store verifies.",
+        ),
+    ] = "crc64nvme",
+    fixed_part_size: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-part-size",
+            envvar="S3SINK_FIXED_PART_SIZE",
+            help="Never grow parts (stores that need equal parts); fails at 10,000 parts.",
+        ),
+    ] = False,
+    if_match: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ETAG",
+            envvar="S3SINK_IF_MATCH",
+            help="Replace the object only if its ETag still matches (else exit 4).",
+        ),
+    ] = None,
+    max_attempts: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            metavar="N",
+            envvar="S3SINK_MAX_ATTEMPTS",
+            show_default=False,
+            help="Tries per request, the first included [default: AWS_MAX_ATTEMPTS, else 10].",
+        ),
+    ] = None,
+    sign_payload: Annotated[
+        bool,
+        typer.Option(
+            "--sign-payload",
+            envvar="S3SINK_SIGN_PAYLOAD",
+            help="SHA-256 every byte for the request signatures (tamper-evidence on plain "
+            "HTTP); by default the parts' checksums guard the bytes.",
+        ),
+    ] = False,
+    fifo: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            envvar="S3SINK_FIFO",
+            help="Create a named pipe (0600) at PATH, upload what is written into it, "
+            "remove it afterwards. With exec mode, the command's stdout goes to stderr.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No progress, no summary."),
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            envvar="S3SINK_PROGRESS",
+            show_default=False,
+            help="Progress on stderr [default: a bar when stderr is a terminal].",
+        ),
+    ] = None,
+    progress_interval: Annotated[
+        float,
+        typer.Option(envvar="S3SINK_PROGRESS_INTERVAL", hidden=True, min=0.01),
+    ] = PLAIN_INTERVAL,
+    debug: DebugOption = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Stream stdin (or COMMAND's stdout, or a named pipe) into s3://BUCKET/KEY.
+
+    The object appears only when the whole stream arrived: on any failure, signal or a
+    failed COMMAND the multipart upload is aborted and nothing is written.
+    """
+    command = ctx.meta.get("s3sink.command")
+    if command == []:
+        error_line("nothing after '--': give the COMMAND to run (see 's3sink --help')")
+        raise typer.Exit(EXIT_USAGE)
+    options = SinkOptions(
+        uri=uri,
+        command=tuple(command or ()),
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        part_size=part_size,
+        concurrency=concurrency,
+        max_memory=max_memory,
+        expected_size=expected_size,
+        content_type=content_type,
+        content_encoding=content_encoding,
+        storage_class=storage_class,
+        acl=acl,
+        sse=sse,
+        sse_kms_key_id=sse_kms_key_id,
+        metadata=tuple(metadata or ()),
+        tags=tuple(tag or ()),
+        no_overwrite=no_overwrite,
+        checksum=checksum,
+        fixed_part_size=fixed_part_size,
+        if_match=if_match,
+        max_attempts=max_attempts,
+        sign_payload=sign_payload,
+        fifo=fifo,
+        json_output=json_output,
+        quiet=quiet,
+        progress=progress,
+        progress_interval=progress_interval,
+        debug=debug,
+    )
+    raise typer.Exit(run_sink(options))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The console entry point (also ``python -m s3sink``).
+
+    A positional URI and subcommands clash in click, so ``uploads`` is dispatched here.
+    """
+    _startup.begin()
+    try:
+        args = list(sys.argv[1:] if argv is None else argv)
+        if args[:1] == ["uploads"]:
+            uploads_app(args=args[1:], prog_name="s3sink uploads")
+        else:
+            app(args=args, prog_name="s3sink")
+    finally:
+        _startup.end()

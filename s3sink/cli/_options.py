@@ -1,0 +1,306 @@
+"""The command's options: typer declarations shared by subcommands, the parsed options of the
+sink command, and their validation (plain functions over plain values: testable without
+typer), down to the writer's keyword arguments and the client.
+
+The writer checks its own arguments (``s3sink._arguments``); the checks here are the ones
+only a command line needs (``KEY=VALUE`` pairs, empty values, stdin) or phrase the same rules
+in terms of options.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import quote, urlencode, urlsplit
+
+import typer
+
+from .. import __version__
+from .._arguments import HEADER_UNSAFE_RE, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS
+from .._location import S3Location
+from .._policy import DEFAULT_PART_SIZE, check_part_size
+from .._sizes import format_size, parse_duration, parse_size
+from .._writer import DEFAULT_CONCURRENCY
+from ..errors import InvalidLocationError, UsageError
+from ._progress import PLAIN_INTERVAL
+from ._report import EXIT_OK
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+# botocore's own check of region names (it skips it for an empty one, which then breaks
+# request signing with an obscure error).
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
+
+Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "off"]
+Sse = Literal["AES256", "aws:kms", "aws:kms:dsse"]
+CannedAcl = Literal[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+]
+
+
+def size_option(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def duration_option(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"s3sink {__version__}\n")
+        raise typer.Exit(EXIT_OK)
+
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        envvar="S3SINK_ENDPOINT_URL",
+        metavar="URL",
+        help="S3 endpoint, for S3-compatible stores [default: botocore's, e.g. AWS_ENDPOINT_URL].",
+    ),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="S3SINK_REGION",
+        metavar="REGION",
+        help="AWS region [default: botocore's, AWS_REGION].",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="S3SINK_PROFILE",
+        metavar="NAME",
+        help="AWS profile [default: botocore's, AWS_PROFILE].",
+    ),
+]
+DebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug", envvar="S3SINK_DEBUG", help="Debug logging; tracebacks on errors (no locals)."
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", envvar="S3SINK_JSON", help="Print the result as JSON on stdout.")
+]
+
+
+@dataclass(frozen=True)
+class SinkOptions:
+    """Everything the sink command was given, parsed but not yet validated together."""
+
+    uri: str
+    command: tuple[str, ...] = ()
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    part_size: int | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_memory: int | None = None
+    expected_size: int | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    storage_class: str | None = None
+    acl: str | None = None
+    sse: str | None = None
+    sse_kms_key_id: str | None = None
+    metadata: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    no_overwrite: bool = False
+    checksum: str = "crc64nvme"
+    fixed_part_size: bool = False
+    if_match: str | None = None
+    max_attempts: int | None = None
+    sign_payload: bool = False
+    fifo: str | None = None
+    json_output: bool = False
+    quiet: bool = False
+    progress: bool | None = None
+    progress_interval: float = PLAIN_INTERVAL
+    debug: bool = False
+
+
+# -- validation -------------------------------------------------------------------------------
+def _pairs(values: Sequence[str], what: str) -> list[tuple[str, str]]:
+    """``KEY=VALUE`` strings as pairs; a missing ``=``, an empty or a repeated key is refused.
+
+    Metadata names and values are checked by the writer (HTTP header rules).
+    """
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid {what} {item!r}: expected KEY=VALUE")
+        if key in seen:
+            raise UsageError(f"{what} key {key!r} given twice")
+        seen.add(key)
+        pairs.append((key, value))
+    return pairs
+
+
+def _tags(values: Sequence[str]) -> list[tuple[str, str]]:
+    """``--tag`` pairs within S3's limits; the store would refuse them only after the stream."""
+    pairs = _pairs(values, "--tag")
+    if len(pairs) > MAX_TAGS:
+        raise UsageError(f"{len(pairs)} --tag options given; S3 allows at most {MAX_TAGS} tags")
+    for key, value in pairs:
+        if len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+            raise UsageError(
+                f"invalid --tag {f'{key}={value}'!r}: S3 allows keys of at most {MAX_TAG_KEY} "
+                f"characters and values of at most {MAX_TAG_VALUE}"
+            )
+    return pairs
+
+
+def extra_args(opts: SinkOptions) -> dict[str, Any]:
+    """The writer's ``extra_args`` (S3 request parameters) for the options given."""
+    extra: dict[str, Any] = {}
+    simple = {
+        "ContentType": opts.content_type,
+        "ContentEncoding": opts.content_encoding,
+        "StorageClass": opts.storage_class,
+        "ACL": opts.acl,
+    }
+    extra.update({name: value for name, value in simple.items() if value is not None})
+    sse = opts.sse
+    if opts.sse_kms_key_id is not None:
+        if sse == "AES256":
+            raise UsageError("--sse-kms-key-id needs --sse aws:kms or aws:kms:dsse, not AES256")
+        sse = sse or "aws:kms"
+        extra["SSEKMSKeyId"] = opts.sse_kms_key_id
+    if sse is not None:
+        extra["ServerSideEncryption"] = sse
+    if opts.metadata:
+        extra["Metadata"] = dict(_pairs(opts.metadata, "--metadata"))
+    if opts.tags:
+        # S3 takes tags as a URL query string; %20 (not '+') for spaces is the safe encoding.
+        extra["Tagging"] = urlencode(_tags(opts.tags), quote_via=quote, safe="")
+    return extra
+
+
+def writer_options(opts: SinkOptions) -> dict[str, Any]:
+    """Keyword arguments for S3MultipartWriter (no client); raises UsageError."""
+    part_size = opts.part_size if opts.part_size is not None else DEFAULT_PART_SIZE
+    check_part_size(part_size)
+    if opts.max_memory is not None and opts.max_memory < part_size:
+        raise UsageError(
+            f"--max-memory {format_size(opts.max_memory)} cannot hold one part of "
+            f"{format_size(part_size)} (--part-size); raise --max-memory or lower --part-size"
+        )
+    return {
+        "part_size": part_size,
+        "concurrency": opts.concurrency,
+        "max_memory": opts.max_memory,
+        "expected_size": opts.expected_size,
+        "extra_args": extra_args(opts),
+        "checksum": opts.checksum,
+        "fixed_part_size": opts.fixed_part_size,
+        "if_none_match": "*" if opts.no_overwrite else None,
+        "if_match": opts.if_match,
+    }
+
+
+def check_target(location: S3Location) -> None:
+    """The sink writes one object: a key ending in '/' names a folder, not a file."""
+    if location.key.endswith("/"):
+        raise InvalidLocationError(
+            f"invalid S3 location {location.uri!r}: the key ends with '/', which S3 tools show "
+            f"as a folder; name the object, e.g. {location.uri}NAME"
+        )
+
+
+def check_connection_options(
+    *, endpoint_url: str | None, region: str | None, profile: str | None
+) -> None:
+    """Refuse what botocore would accept here and fail on later, in a request (an empty
+    region breaks request signing; an ftp:// endpoint fails endpoint resolution)."""
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # a port that is not a number or out of range
+            port_ok = False
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+            raise UsageError(
+                f"invalid --endpoint-url {endpoint_url!r}: expected http(s)://HOST[:PORT], "
+                "e.g. https://s3.eu-west-1.amazonaws.com"
+            )
+    if region is not None and _REGION_RE.fullmatch(region) is None:
+        raise UsageError(
+            f"invalid --region {region!r}: expected a region name such as us-east-1 "
+            "(letters, digits and '-')"
+        )
+    if profile is not None and not profile.strip():
+        raise UsageError("--profile is empty; give a profile name or leave it out")
+
+
+def check_values(opts: SinkOptions) -> None:
+    """Options that name something cannot be empty: S3 would reject or ignore them later."""
+    named = {
+        "--content-type": opts.content_type,
+        "--content-encoding": opts.content_encoding,
+        "--storage-class": opts.storage_class,
+        "--sse-kms-key-id": opts.sse_kms_key_id,
+        "--if-match": opts.if_match,
+    }
+    for option, value in named.items():
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty; give a value or leave the option out")
+        if value is not None and HEADER_UNSAFE_RE.search(value):
+            # The writer refuses them too, but in terms of its extra_args.
+            raise UsageError(
+                f"invalid {option} {value!r}: a control character or an undecodable byte "
+                "cannot travel in an HTTP header"
+            )
+
+
+def make_client(
+    *,
+    concurrency: int,
+    checksum: bool,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    max_attempts: int | None = None,
+    sign_payload: bool = False,
+) -> BaseClient:
+    """Build the S3 client; configuration errors become UsageError (exit 2)."""
+    from .._transport import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
+
+    try:
+        return build_client(
+            concurrency=concurrency,
+            checksum=checksum,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            max_attempts=max_attempts,
+            # Only ever forced on: without it, built clients decide (and the config file).
+            sign_payload=True if sign_payload else None,
+        )
+    except Exception as exc:
+        from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+
+        if isinstance(exc, (BotoCoreError, ValueError)):  # ProfileNotFound, bad endpoint URL
+            raise UsageError(f"cannot set up the S3 client: {exc}") from exc
+        raise
