@@ -7,7 +7,9 @@ memory and publishes the object only on ``close()``; anything else aborts the up
 from __future__ import annotations
 
 from ._open import open
-from ._writer import Progress, S3MultipartWriter, State, UploadResult
+from ._results import Progress, UploadResult
+from ._state import State
+from ._writer import S3MultipartWriter
 from .errors import (
     AbortFailedError,
     CompleteError,

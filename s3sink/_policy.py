@@ -124,15 +124,6 @@ class PartSchedule:
         steps = -(-(part - self.flat_parts) // self.growth_every)
         return min(MAX_PARTS, self.flat_parts + steps * self.growth_every)
 
-    def parts_for(self, size: int) -> int:
-        """How many parts a stream of ``size`` bytes uses (at least one)."""
-        total = 0
-        for first, part_size, count in self.tiers():
-            if total + part_size * count >= size:
-                return first + max(0, -(-(size - total) // part_size) - 1)
-            total += part_size * count
-        raise ValueError(f"{size} bytes exceed the schedule's capacity {self.capacity}")
-
 
 def hinted_part_size(expected_size: int | None, part_size: int) -> int:
     """The base part of an expected-size schedule: the smallest MiB-aligned size (at least
@@ -184,3 +175,49 @@ def make_schedule(
             f"({format_size(max_part)} per part); raise max_memory"
         )
     return PartSchedule(base, max_part, HINT_FLAT_PARTS, HINT_GROWTH_EVERY)
+
+
+DEFAULT_MAX_MEMORY = 1 * GiB
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """The schedule a writer uses and the budget its part buffers live in."""
+
+    schedule: PartSchedule
+    max_memory: int
+    warning: str | None  # set when the budget caps how long the stream can grow
+
+
+def plan_memory(
+    *,
+    part_size: int,
+    max_memory: int | None,
+    expected_size: int | None,
+    fixed: bool,
+) -> MemoryPlan:
+    """The schedule under a memory budget. Without ``max_memory`` the budget is 1 GiB, raised
+    to two of the hinted parts, so a hint up to S3's largest object picks parts above 1 GiB
+    instead of being refused for want of max_memory."""
+    if max_memory is not None:
+        ceiling = min(MAX_PART_SIZE, max_memory)
+    else:
+        ceiling = max(DEFAULT_MAX_PART_SIZE, hinted_part_size(expected_size, part_size))
+    schedule = make_schedule(
+        part_size=part_size, max_part_size=ceiling, expected_size=expected_size, fixed=fixed
+    )
+    warning = None
+    if max_memory is None:
+        # Room for the largest part of an expected-size schedule plus one in flight.
+        max_memory = max(DEFAULT_MAX_MEMORY, 2 * schedule.base)
+    elif expected_size is None and not fixed:
+        usual = make_schedule(part_size=part_size).capacity
+        if schedule.capacity < usual:
+            # Said at construction, not at part 10,001 after hours of streaming.
+            warning = (
+                f"a memory budget (max_memory) of {format_size(max_memory)} keeps parts at "
+                f"{format_size(schedule.max_part)} or less, so the stream can reach "
+                f"{format_size(schedule.capacity)} ({format_size(usual)} with the default "
+                "budget)"
+            )
+    return MemoryPlan(schedule, max_memory, warning)

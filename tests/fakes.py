@@ -50,6 +50,7 @@ from typing import Any, NoReturn
 import crc32c as _crc32c
 from awscrt import checksums as _crt
 
+from s3sink._policy import MAX_PARTS, PartSchedule
 from s3sink._transport import (
     Body,
     Commit,
@@ -666,3 +667,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.001)
+
+
+def parts_for(schedule: PartSchedule, size: int) -> int:
+    """How many parts a stream of ``size`` bytes uses, by walking the parts one by one."""
+    total = 0
+    for n in range(1, MAX_PARTS + 1):
+        total += schedule.size_of(n)
+        if total >= size:
+            return n
+    raise ValueError("too big")

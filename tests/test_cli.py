@@ -24,12 +24,11 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import s3sink
-from s3sink import S3MultipartWriter, _pipes, _producer, _signals, cli
+from s3sink import Progress, S3MultipartWriter, _pipes, _producer, _signals, cli
 from s3sink._fifo import Fifo
 from s3sink._producer import Command
 from s3sink._signals import Interrupted, SignalGuard
 from s3sink._transport import PendingUpload
-from s3sink._writer import Progress
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.errors import UsageError
 from tests.support.faultproxy import FaultProxy

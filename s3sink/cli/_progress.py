@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
+from .._results import Progress
 from .._sizes import format_duration, format_size
-from .._writer import Progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgressBar

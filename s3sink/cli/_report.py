@@ -25,7 +25,7 @@ from .._transport import describe, error_code, http_status
 from ..errors import AbortFailedError, PreconditionFailed, UploadError, UsageError
 
 if TYPE_CHECKING:
-    from .._writer import UploadResult
+    from .._results import UploadResult
 
 log = logging.getLogger("s3sink")
 
