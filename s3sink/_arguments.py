@@ -9,8 +9,8 @@ part size at the first write, a bytes key at ``close()``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from ._sizes import format_size
@@ -68,7 +68,7 @@ def check_writer_options(
     for name, size in (("part_size", part_size), ("max_memory", max_memory)):
         if size is not None and size < 0:  # format_size() in later messages refuses them
             raise UsageError(f"{name} must not be negative ({size})")
-    if max_memory is not None and max_memory < part_size:
+    if max_memory is not None and not budget_holds_a_part(part_size, max_memory):
         raise UsageError(
             f"max_memory {format_size(max_memory)} is smaller than one part "
             f"({format_size(part_size)})"
@@ -77,6 +77,23 @@ def check_writer_options(
         raise UsageError(f"abort_timeout must be a finite number of seconds ({abort_timeout})")
     check_extra_args(extra_args or {})
     _check_conditions(if_none_match, if_match)
+
+
+def budget_holds_a_part(part_size: int, max_memory: int) -> bool:
+    """The memory budget can hold one part (the rule the writer and the command share)."""
+    return max_memory >= part_size
+
+
+def tag_problem(tags: Sequence[tuple[str, str]]) -> Literal["count", "key", "length"] | None:
+    """Which of S3's tag rules ``tags`` break: more than MAX_TAGS (``count``), a repeated or
+    empty key (``key``), a key or value too long (``length``); None when they keep them."""
+    if len(tags) > MAX_TAGS:
+        return "count"
+    if len({k for k, _ in tags}) != len(tags) or any(not k for k, _ in tags):
+        return "key"
+    if any(len(k) > MAX_TAG_KEY or len(v) > MAX_TAG_VALUE for k, v in tags):
+        return "length"
+    return None
 
 
 def _check_types(table: tuple[tuple[str, object, _Kind, str], ...]) -> None:
@@ -140,12 +157,7 @@ def _check_metadata(metadata: object) -> None:
 def _check_tagging(tagging: object) -> None:
     if not isinstance(tagging, str):
         raise TypeError("extra_args['Tagging'] must be a URL-encoded str (k1=v1&k2=v2)")
-    tags = parse_qsl(tagging, keep_blank_values=True)
-    if (
-        len(tags) > MAX_TAGS
-        or len({k for k, _ in tags}) != len(tags)
-        or any(not 1 <= len(k) <= MAX_TAG_KEY or len(v) > MAX_TAG_VALUE for k, v in tags)
-    ):
+    if tag_problem(parse_qsl(tagging, keep_blank_values=True)) is not None:
         raise UsageError(
             f"extra_args['Tagging'] {tagging!r}: S3 takes at most {MAX_TAGS} tags with "
             f"distinct keys of 1 to {MAX_TAG_KEY} characters and values of at most "

@@ -25,7 +25,7 @@ log = logging.getLogger("s3sink")
 
 
 class PartSender:
-    """Checksums and sends one part."""
+    """Creates the multipart upload, and checksums and sends each part."""
 
     def __init__(
         self,
@@ -40,6 +40,17 @@ class PartSender:
         self.key = key
         self.extra = extra
         self.checksummer = checksummer
+
+    def create_upload(self, extra: Mapping[str, Any]) -> str:
+        """CreateMultipartUpload with the object's arguments and the checksum algorithm."""
+        checksummer = self.checksummer
+        return self.transport.create_multipart_upload(
+            self.bucket,
+            self.key,
+            extra=extra,
+            checksum_algorithm=checksummer.boto_name if checksummer else None,
+            checksum_type=checksummer.checksum_type if checksummer else None,
+        )
 
     def send(self, upload_id: str, number: int, body: bytearray) -> CompletedPart:
         """Runs on a worker thread: checksum the part once, then upload it."""

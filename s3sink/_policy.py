@@ -7,11 +7,12 @@ stream of unknown length cannot use one fixed part size: 8 MiB parts die at part
 * **Unknown length** (the default): ``FLAT_PARTS`` parts of ``part_size`` (32 GiB at the
   default 16 MiB, so ordinary streams use flat memory), then the size doubles every
   ``GROWTH_EVERY`` parts, capped at ``max_part_size``. At the defaults (16 MiB, cap 1 GiB)
-  the schedule covers 6.0 TiB;
-  any part size from 5 MiB covers more than 5 TiB.
+  the schedule covers 6.0 TiB; any part size from 5 MiB covers more than 5 TiB.
 * **Expected size**: when the caller knows roughly how much is coming, the base part is the
   smallest MiB-aligned size that fits the stream in ``HINT_FLAT_PARTS`` equal parts; the
-  remaining parts still grow, so an underestimate does not fail.
+  remaining parts still grow, so an underestimate has some room. That room can be far
+  less than the schedule without a hint gives: a hint well below the real size can make a
+  long stream fail at part 10,001.
 * **Fixed**: every part has the same size (some S3-compatible stores require equal parts);
   the stream fails with a clear error before part 10,001.
 

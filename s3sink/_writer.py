@@ -14,27 +14,28 @@ The writer owns the io surface, the state machine and buffering; it composes the
 
 from __future__ import annotations
 
-import errno
 import io
 import logging
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ._abort import abort_upload
 from ._arguments import check_writer_options
+from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_algorithm
 from ._commit import Committer
 from ._location import check_bucket_and_key
 from ._parts import PartLedger, PartSender, submit_part
+from ._pipes import Readable, read_blocking
 from ._policy import DEFAULT_PART_SIZE, MAX_PARTS, PartSchedule, plan_memory
 from ._pool import PartPool
 from ._results import Progress, UploadResult
 from ._sizes import format_size
 from ._state import Lifecycle, State
-from ._transport import BotoTransport, Transport, per_request
+from ._transport import Transport, per_request
 from .errors import AbortFailedError, PartLimitError, UploadCancelled
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "Progress",
-    "Readable",
     "S3MultipartWriter",
     "State",
     "UploadResult",
@@ -53,21 +53,6 @@ __all__ = [
 log = logging.getLogger("s3sink")
 
 DEFAULT_CONCURRENCY = 4
-
-
-class Readable(Protocol):
-    """What ``readinto_from`` reads: anything with ``readinto`` (raw or buffered files)."""
-
-    def readinto(self, buffer: memoryview, /) -> int | None: ...
-
-
-def _read_blocking(source: Readable, view: memoryview) -> int:
-    """``source.readinto(view)``; a non-blocking source with no data yet (None) is an
-    error, not end of stream: taking it for EOF would publish a truncated object."""
-    n = source.readinto(view)
-    if n is None:
-        raise BlockingIOError(errno.EAGAIN, "readinto_from needs a blocking source")
-    return n
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -133,7 +118,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._abort_timeout = abort_timeout
         if transport is None:
             if client is None:
-                from ._transport import build_client  # noqa: PLC0415  # botocore is slow to import
+                from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
 
                 client = build_client(concurrency=concurrency, checksum=algorithm is not None)
             transport = BotoTransport(client)
@@ -231,7 +216,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                     # The part is full: send it only once more data turns up (as write()
                     # does), so a stream ending exactly here stays a single PutObject.
                     probe = bytearray(1)
-                    if not _read_blocking(source, memoryview(probe)):
+                    if not read_blocking(source, memoryview(probe)):
                         break
                     total += self.write(probe)
                     continue
@@ -240,7 +225,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 if max_bytes is not None:
                     room = min(room, max_bytes - total)
                 with memoryview(buf) as view:
-                    n = _read_blocking(source, view[self._fill : self._fill + room])
+                    n = read_blocking(source, view[self._fill : self._fill + room])
                 if not n:
                     break
                 self._fill += n
@@ -357,15 +342,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         )
 
     def _create_upload(self) -> str:
-        checksummer = self._checksummer
         try:
-            return self._transport.create_multipart_upload(
-                self.bucket,
-                self.key,
-                extra=self._extra,
-                checksum_algorithm=checksummer.boto_name if checksummer else None,
-                checksum_type=checksummer.checksum_type if checksummer else None,
-            )
+            return self._sender.create_upload(self._extra)
         except BaseException as exc:
             self._record_error(exc)
             raise

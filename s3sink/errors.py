@@ -13,7 +13,7 @@
         ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
         └── AbortFailedError   the abort itself failed: the upload id is orphaned
 
-Foreign exceptions (botocore's) are translated in :mod:`s3sink._transport` only, and always
+Foreign exceptions (botocore's) are translated in :mod:`s3sink._boto` only, and always
 chained with ``raise ... from exc`` so the original cause stays visible.
 """
 
@@ -49,7 +49,7 @@ class UploadError(S3SinkError):
         self.upload_id = upload_id
 
     def __str__(self) -> str:
-        # The message already describes the cause (s3sink._transport.describe); the full
+        # The message already describes the cause (s3sink._boto.describe); the full
         # foreign exception stays reachable as __cause__ without being printed twice.
         return f"s3://{self.bucket}/{self.key}: {self.args[0]}"
 

@@ -753,10 +753,10 @@ def test_retry_and_signing_options_reach_the_client(
     assert (captured[1].max_attempts, captured[1].sign_payload) == (5, False)
     assert invoke("s3://bkt/k", "--max-attempts", "0").exit_code == 2
 
-    import s3sink._transport
+    import s3sink._client
 
     built: list[dict[str, Any]] = []
-    monkeypatch.setattr(s3sink._transport, "build_client", lambda **kw: built.append(kw))
+    monkeypatch.setattr(s3sink._client, "build_client", lambda **kw: built.append(kw))
     common = {"concurrency": 1, "checksum": True, "endpoint_url": None, "region": None}
     cli._options.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
     cli._options.make_client(**common, profile=None)

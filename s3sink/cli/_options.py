@@ -19,7 +19,14 @@ from urllib.parse import quote, urlencode, urlsplit
 import typer
 
 from .. import __version__
-from .._arguments import HEADER_UNSAFE_RE, MAX_TAG_KEY, MAX_TAG_VALUE, MAX_TAGS
+from .._arguments import (
+    HEADER_UNSAFE_RE,
+    MAX_TAG_KEY,
+    MAX_TAG_VALUE,
+    MAX_TAGS,
+    budget_holds_a_part,
+    tag_problem,
+)
 from .._location import S3Location
 from .._policy import DEFAULT_PART_SIZE, check_part_size
 from .._sizes import format_size, parse_duration, parse_size
@@ -160,11 +167,12 @@ def _pairs(values: Sequence[str], what: str) -> list[tuple[str, str]]:
 
 def _tags(values: Sequence[str]) -> list[tuple[str, str]]:
     """``--tag`` pairs within S3's limits; the store would refuse them only after the stream."""
-    pairs = _pairs(values, "--tag")
-    if len(pairs) > MAX_TAGS:
+    pairs = _pairs(values, "--tag")  # refuses empty and repeated keys
+    problem = tag_problem(pairs)
+    if problem == "count":
         raise UsageError(f"{len(pairs)} --tag options given; S3 allows at most {MAX_TAGS} tags")
     for key, value in pairs:
-        if len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+        if problem == "length" and tag_problem([(key, value)]) is not None:
             raise UsageError(
                 f"invalid --tag {f'{key}={value}'!r}: S3 allows keys of at most {MAX_TAG_KEY} "
                 f"characters and values of at most {MAX_TAG_VALUE}"
@@ -202,7 +210,7 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
     """Keyword arguments for S3MultipartWriter (no client); raises UsageError."""
     part_size = opts.part_size if opts.part_size is not None else DEFAULT_PART_SIZE
     check_part_size(part_size)
-    if opts.max_memory is not None and opts.max_memory < part_size:
+    if opts.max_memory is not None and not budget_holds_a_part(part_size, opts.max_memory):
         raise UsageError(
             f"--max-memory {format_size(opts.max_memory)} cannot hold one part of "
             f"{format_size(part_size)} (--part-size); raise --max-memory or lower --part-size"
@@ -285,7 +293,7 @@ def make_client(
     sign_payload: bool = False,
 ) -> BaseClient:
     """Build the S3 client; configuration errors become UsageError (exit 2)."""
-    from .._transport import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
+    from .._client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
 
     try:
         return build_client(

@@ -18,10 +18,10 @@ import traceback
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from .._boto import describe, error_code, http_status
 from .._producer import CommandError, ProducerFailed, exit_status
 from .._signals import Interrupted, signal_name
 from .._sizes import format_duration, format_size
-from .._transport import describe, error_code, http_status
 from ..errors import AbortFailedError, PreconditionFailed, UploadError, UsageError
 
 if TYPE_CHECKING:

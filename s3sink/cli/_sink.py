@@ -15,10 +15,10 @@ from typing import cast
 
 from .._fifo import Fifo
 from .._location import S3Location, parse_location
-from .._pipes import reader_for_fd
+from .._pipes import Readable, reader_for_fd
 from .._producer import Command, ProducerFailed, open_pipe_from
 from .._signals import Interrupted, SignalGuard
-from .._writer import Readable, S3MultipartWriter, State
+from .._writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
 from ._options import (

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from .._boto import BotoTransport
 from .._location import S3Location, parse_location
 from .._sizes import format_duration
 from ..errors import S3SinkError, UploadError, UsageError
@@ -102,8 +103,6 @@ def _initiated(upload: PendingUpload) -> str:
 
 
 def _pending(location: S3Location, client: BaseClient) -> list[PendingUpload]:
-    from .._transport import BotoTransport  # noqa: PLC0415  # the transport wants botocore
-
     # Listed completely before anything is aborted: aborting shifts the paging markers.
     return list(BotoTransport(client).list_uploads(location.bucket, location.key))
 
@@ -153,8 +152,6 @@ def abort_pending(
     dry_run: bool,
 ) -> int:
     """Abort the selected unfinished uploads; prints each; 1 if any abort failed."""
-    from .._transport import BotoTransport  # noqa: PLC0415
-
     if upload_id is not None and not upload_id.strip():
         raise UsageError("--upload-id is empty; give the id that 's3sink uploads list' shows")
     transport = BotoTransport(client)
