@@ -8,8 +8,9 @@ open writer aborts and emits a ResourceWarning. The lifecycle is an explicit sta
 (``s3sink._state``).
 
 The writer owns the io surface, the state machine and buffering; it composes the part pool
-(``_pool``), part sending and bookkeeping (``_parts``), publishing (``_commit``) and aborting
-(``_abort``).
+(``_pool``, which also keeps the memory budget of its buffers) and the store side
+(``_upload``: part sending and bookkeeping in ``_parts``, publishing in ``_commit``,
+aborting in ``_abort``).
 """
 
 from __future__ import annotations
@@ -22,20 +23,19 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._abort import abort_upload
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_algorithm
-from ._commit import Committer
 from ._location import check_bucket_and_key
-from ._parts import PartLedger, PartSender, submit_part
+from ._parts import PartLedger
 from ._pipes import Readable, read_blocking
 from ._policy import DEFAULT_PART_SIZE, MAX_PARTS, PartSchedule, plan_memory
 from ._pool import PartPool
 from ._results import Progress, UploadResult
 from ._sizes import format_size
 from ._state import Lifecycle, State
-from ._transport import Transport, per_request
+from ._transport import Transport
+from ._upload import Upload
 from .errors import AbortFailedError, PartLimitError, UploadCancelled
 
 if TYPE_CHECKING:
@@ -112,40 +112,35 @@ class S3MultipartWriter(io.BufferedIOBase):
             log.warning("%s", plan.warning)
         self._schedule: PartSchedule = plan.schedule
         self.max_memory = plan.max_memory
-        extra = dict(extra_args or {})
         algorithm = resolve_algorithm(checksum)
-        checksummer = Checksummer(algorithm) if algorithm is not None else None
-        self._abort_timeout = abort_timeout
         if transport is None:
             if client is None:
                 from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
 
                 client = build_client(concurrency=concurrency, checksum=algorithm is not None)
             transport = BotoTransport(client)
-        self._transport = transport
-        self._checksummer = checksummer
-        self._extra = extra
         self._pool = PartPool(
             concurrency=concurrency, max_memory=self.max_memory, name=f"s3sink-{key[:20]}"
         )
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
         self._buf: bytearray | None = None
         self._fill = 0
-        self._next_part = 1
-        self._upload_id: str | None = None
         self._ledger = PartLedger(on_progress)
-        self._sender = PartSender(transport, bucket, key, per_request(extra), checksummer)
-        self._committer = Committer(
+        life = Lifecycle(State.OPEN)
+        self._upload = Upload(
             transport,
             bucket,
             key,
-            extra=extra,
-            part_extra=per_request(extra),
-            checksummer=checksummer,
+            extra=dict(extra_args or {}),
+            checksummer=Checksummer(algorithm) if algorithm is not None else None,
+            pool=self._pool,
+            ledger=self._ledger,
+            lifecycle=life,
             if_none_match=if_none_match,
             if_match=if_match,
+            abort_timeout=abort_timeout,
         )
-        self._life = Lifecycle(State.OPEN)
+        self._life = life
 
     @property
     def _state(self) -> State:
@@ -252,7 +247,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def upload_id(self) -> str | None:
         """The multipart upload id, once the first part created one."""
-        return self._upload_id
+        return self._upload.upload_id
 
     @property
     def schedule(self) -> PartSchedule:
@@ -272,7 +267,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def result(self) -> UploadResult:
         """What was published; only after a successful close()."""
-        result = self._committer.published
+        result = self._upload.committer.published
         if result is None or self._state is not State.COMPLETED:
             raise ValueError(f"no result: the writer is {self._state.value}")
         return result
@@ -291,10 +286,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         if error is not None:
             raise error
 
-    def _record_error(self, exc: BaseException) -> None:
-        self._pool.record_error(exc)
-        self._life.fail(exc)
-
     def _writable_buffer(self) -> bytearray:
         """The current part buffer with room in it, submitting a full one first."""
         buf = self._buf
@@ -302,51 +293,24 @@ class S3MultipartWriter(io.BufferedIOBase):
             return buf
         if buf is not None:
             # The buffer is full and more data is coming: it is not the last part.
-            self._submit(buf, self._fill)
+            self._upload.send(buf, self._fill)
             self._buf = None
-        if self._next_part > MAX_PARTS:
+        if self._upload.next_part > MAX_PARTS:
             exc = PartLimitError(
                 f"the stream outgrew {MAX_PARTS:,} parts "
                 f"({format_size(self._ledger.bytes_written)} written); pass a larger part size or "
                 "expected_size" + ("" if not self._schedule.fixed else ", or drop fixed part size"),
                 bucket=self.bucket,
                 key=self.key,
-                upload_id=self._upload_id,
+                upload_id=self._upload.upload_id,
             )
-            self._record_error(exc)
+            self._upload.record_error(exc)
             raise exc
-        size = self._schedule.size_of(self._next_part)
+        size = self._schedule.size_of(self._upload.next_part)
         self._ledger.part_size = size
         self._buf = self._pool.acquire_buffer(size)
         self._fill = 0
         return self._buf
-
-    def _submit(self, buf: bytearray, length: int) -> None:
-        """Hand a part to the pool (creating the multipart upload first if needed)."""
-        number = self._next_part
-        self._next_part += 1
-        charge = len(buf)
-        if length < charge:
-            del buf[length:]  # the last part: shrink in place instead of copying a slice
-        if self._upload_id is None:
-            self._upload_id = self._create_upload()
-        submit_part(
-            pool=self._pool,
-            sender=self._sender,
-            ledger=self._ledger,
-            lifecycle=self._life,
-            upload_id=self._upload_id,
-            number=number,
-            buf=buf,
-            charge=charge,
-        )
-
-    def _create_upload(self) -> str:
-        try:
-            return self._sender.create_upload(self._extra)
-        except BaseException as exc:
-            self._record_error(exc)
-            raise
 
     # -- completion -------------------------------------------------------------------
     def close(self) -> None:
@@ -361,10 +325,11 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._life.move(State.COMPLETING)
             try:
                 self._raise_failure()
-                self._complete()
+                buf, self._buf = self._buf, None
+                self._upload.publish(buf, self._fill)
                 self._life.move(State.COMPLETED)
             except BaseException as exc:
-                if self._committer.published is not None:
+                if self._upload.committer.published is not None:
                     # Interrupted, but the object was published first: nothing to abort,
                     # and the interrupt still reaches the caller.
                     self._life.move(State.COMPLETED)
@@ -373,34 +338,6 @@ class S3MultipartWriter(io.BufferedIOBase):
                 raise
             finally:
                 self._pool.shutdown()
-
-    def _complete(self) -> None:
-        buf, length = self._buf, self._fill
-        self._buf = None
-        if self._upload_id is None:
-            self._put_single(buf, length)
-            return
-        if buf is not None and length:
-            self._submit(buf, length)
-        elif buf is not None:
-            self._pool.release_buffer(buf, len(buf), reuse=False)
-        self._pool.drain()
-        self._raise_failure()
-        self._committer.complete(
-            self._upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
-        )
-
-    def _put_single(self, buf: bytearray | None, length: int) -> None:
-        body: bytearray = buf if buf is not None else bytearray()
-        charge = len(body)
-        if length < len(body):
-            del body[length:]
-        try:
-            self._committer.put_single(body)
-        finally:
-            if buf is not None:
-                self._pool.release_buffer(buf, charge, reuse=False)
-        self._ledger.bytes_uploaded = length
 
     # -- abort ------------------------------------------------------------------------
     def abort(self) -> None:
@@ -412,13 +349,13 @@ class S3MultipartWriter(io.BufferedIOBase):
         upload could not be aborted (its id is in the error, to clean up later).
         """
         cancelled = UploadCancelled(
-            "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload_id
+            "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
         )
         if self._life.accepting:
             # Called from another thread while write() waits for a free slot or buffer (with
             # the lock held): failing the pool wakes it, it raises and lets go of the lock.
             # Not once close() is completing: that one is allowed to finish.
-            self._record_error(cancelled)
+            self._upload.record_error(cancelled)
         with self._lock:
             if self._state in (State.ABORTED, State.COMPLETED, State.ABORTING):
                 return
@@ -429,18 +366,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._life.move(State.ABORTING)
         self._pool.record_error(cause)
         try:
-            if self._upload_id is not None:
-                abort_upload(
-                    self._transport,
-                    self._pool,
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=self._upload_id,
-                    timeout=self._abort_timeout,
-                )
-        except AbortFailedError as exc:
-            exc.__context__ = cause
-            raise
+            self._upload.abort(cause)
         finally:
             self._life.move(State.ABORTED)
             buf, self._buf = self._buf, None
@@ -482,7 +408,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                     "writer garbage-collected without close()",
                     bucket=self.bucket,
                     key=self.key,
-                    upload_id=self._upload_id,
+                    upload_id=self._upload.upload_id,
                 )
             )
         except AbortFailedError as exc:

@@ -1,0 +1,143 @@
+"""The store side of one writer: the multipart upload, created with the first part; parts
+sent on the pool; then one commit or one abort.
+
+The writer fills part buffers and hands each full one to :meth:`Upload.send`, which owns it
+from then on (it goes back to the pool once sent). This keeps the writer to its io surface,
+its state machine and its buffering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._abort import abort_upload
+from ._checksum import Checksummer
+from ._commit import Committer
+from ._parts import PartLedger, PartSender, submit_part
+from ._pool import PartPool
+from ._state import Lifecycle
+from ._transport import Transport, per_request
+from .errors import AbortFailedError
+
+__all__ = ["Upload"]
+
+
+class Upload:
+    """Creates, feeds and ends one multipart upload (or publishes one PutObject)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksummer: Checksummer | None,
+        pool: PartPool,
+        ledger: PartLedger,
+        lifecycle: Lifecycle,
+        if_none_match: str | None,
+        if_match: str | None,
+        abort_timeout: float,
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self._transport = transport
+        self._extra = extra
+        self._pool = pool
+        self._ledger = ledger
+        self._life = lifecycle
+        self._abort_timeout = abort_timeout
+        self._sender = PartSender(transport, bucket, key, per_request(extra), checksummer)
+        self.committer = Committer(
+            transport,
+            bucket,
+            key,
+            extra=extra,
+            part_extra=per_request(extra),
+            checksummer=checksummer,
+            if_none_match=if_none_match,
+            if_match=if_match,
+        )
+        self.upload_id: str | None = None
+        self.next_part = 1
+
+    def record_error(self, exc: BaseException) -> None:
+        """The first error wins: recorded in the pool (waking every waiter), and the writer
+        becomes FAILED."""
+        self._pool.record_error(exc)
+        self._life.fail(exc)
+
+    def send(self, buf: bytearray, length: int) -> None:
+        """Send the next part: the first ``length`` bytes of ``buf`` (creating the multipart
+        upload first if needed). Blocks while the pool is full."""
+        number = self.next_part
+        self.next_part += 1
+        charge = len(buf)
+        if length < charge:
+            del buf[length:]  # the last part: shrink in place instead of copying a slice
+        if self.upload_id is None:
+            try:
+                self.upload_id = self._sender.create_upload(self._extra)
+            except BaseException as exc:
+                self.record_error(exc)
+                raise
+        submit_part(
+            pool=self._pool,
+            sender=self._sender,
+            ledger=self._ledger,
+            lifecycle=self._life,
+            upload_id=self.upload_id,
+            number=number,
+            buf=buf,
+            charge=charge,
+        )
+
+    def publish(self, tail: bytearray | None, length: int) -> None:
+        """Send the tail (``length`` bytes of ``tail``), wait for every part and publish;
+        a stream that never filled a part becomes one PutObject."""
+        if self.upload_id is None:
+            self._put_single(tail, length)
+            return
+        if tail is not None and length:
+            self.send(tail, length)
+        elif tail is not None:
+            self._pool.release_buffer(tail, len(tail), reuse=False)
+        self._pool.drain()
+        error = self._pool.error
+        if error is not None:
+            raise error
+        self.committer.complete(
+            self.upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
+        )
+
+    def _put_single(self, buf: bytearray | None, length: int) -> None:
+        body: bytearray = buf if buf is not None else bytearray()
+        charge = len(body)
+        if length < len(body):
+            del body[length:]
+        try:
+            self.committer.put_single(body)
+        finally:
+            if buf is not None:
+                self._pool.release_buffer(buf, charge, reuse=False)
+        self._ledger.bytes_uploaded = length
+
+    def abort(self, cause: BaseException) -> None:
+        """Abort the multipart upload, if one was created, because of ``cause``; raise
+        AbortFailedError (with ``cause`` as its context) when that fails."""
+        if self.upload_id is None:
+            return
+        try:
+            abort_upload(
+                self._transport,
+                self._pool,
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=self.upload_id,
+                timeout=self._abort_timeout,
+            )
+        except AbortFailedError as exc:
+            exc.__context__ = cause
+            raise
