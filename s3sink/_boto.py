@@ -15,6 +15,7 @@ from ._transport import (
     CompletedPart,
     ObjectInfo,
     PartChecksum,
+    PartReceipt,
     PendingUpload,
     StoredObject,
 )
@@ -52,6 +53,27 @@ def is_precondition_failure(exc: BaseException) -> bool:
     """412 PreconditionFailed, or 409 ConditionalRequestConflict from a conditional write."""
     code = error_code(exc)
     return code in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) == 412
+
+
+# What stores answer when a request's bytes do not match what was sent with them: S3 and
+# SeaweedFS (checksums, Content-MD5), Ceph RGW (Content-MD5, the SigV4 payload hash).
+DIGEST_MISMATCH = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
+)
+
+
+def is_unsupported(exc: BaseException) -> bool:
+    """The store does not implement the operation (405 or 501, as minimal stores answer)."""
+    return http_status(exc) in (405, 501) or error_code(exc) in (
+        "NotImplemented",
+        "MethodNotAllowed",
+    )
+
+
+def _upload_is_gone(exc: BaseException) -> bool:
+    """The multipart upload does not exist (any more). S3 says NoSuchUpload; Ceph RGW answers
+    ListParts of an aborted upload with NoSuchKey; any 404 means the same here."""
+    return error_code(exc) in ("NoSuchUpload", "NoSuchKey") or http_status(exc) == 404
 
 
 def describe(exc: BaseException) -> str:
@@ -124,6 +146,12 @@ def _checksum_kwargs(checksum: PartChecksum | None) -> dict[str, str]:
 
 def _commit_kwargs(commit: Commit) -> dict[str, Any]:
     kwargs: dict[str, Any] = _checksum_kwargs(commit.checksum)
+    if commit.content_md5 is not None:
+        kwargs["ContentMD5"] = commit.content_md5
+    if commit.checksum_algorithm is not None:
+        # With the value, boto3's own PutObject sends x-amz-sdk-checksum-algorithm: some
+        # stores (moto) keep the checksum only then. botocore keeps the value we give.
+        kwargs["ChecksumAlgorithm"] = commit.checksum_algorithm
     if commit.if_none_match is not None:
         kwargs["IfNoneMatch"] = commit.if_none_match
     if commit.if_match is not None:
@@ -149,6 +177,12 @@ class BotoTransport:
     ) -> S3SinkError:
         """Translate a botocore exception into the s3sink error that describes it."""
         text = f"{what} failed: {describe(exc)}"
+        if is_unsupported(exc):
+            text += (
+                f"; this store does not implement {what}, so s3sink cannot abort or list "
+                "unfinished uploads there: remove them with the store's own tools, or let a "
+                "lifecycle rule expire them"
+            )
         if commit and is_precondition_failure(exc):
             return PreconditionFailed(
                 f"{what} refused by a precondition ({describe(exc)}); "
@@ -205,8 +239,10 @@ class BotoTransport:
         *,
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
-    ) -> str:
+        content_md5: str | None = None,
+    ) -> PartReceipt:
         stream = BufferBody(body)
+        md5 = {"ContentMD5": content_md5} if content_md5 is not None else {}
         try:
             response = self.client.upload_part(
                 Bucket=bucket,
@@ -216,6 +252,7 @@ class BotoTransport:
                 Body=stream,
                 **extra,
                 **_checksum_kwargs(checksum),
+                **md5,
             )
         except Exception as exc:
             raise PartUploadError(
@@ -224,10 +261,16 @@ class BotoTransport:
                 key=key,
                 upload_id=upload_id,
                 part_number=part_number,
+                received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
             ) from exc
         finally:
             stream.close()
-        return str(response["ETag"])
+        echoed = response.get(checksum.param) if checksum is not None else None
+        return PartReceipt(
+            etag=str(response["ETag"]),
+            checksum=str(echoed) if echoed is not None else None,
+            etag_is_md5=_etag_is_md5(response),
+        )
 
     def complete_multipart_upload(
         self,
@@ -272,11 +315,18 @@ class BotoTransport:
         try:
             self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception as exc:
-            if error_code(exc) == "NoSuchUpload":
+            if _upload_is_gone(exc):
                 return  # already gone: that is what we wanted
             raise self._fail(
                 exc, "AbortMultipartUpload", bucket=bucket, key=key, upload_id=upload_id
             ) from exc
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        version = {"VersionId": version_id} if version_id else {}
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key, **version)
+        except Exception as exc:
+            raise self._fail(exc, "DeleteObject", bucket=bucket, key=key) from exc
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
         numbers: list[int] = []
@@ -285,7 +335,7 @@ class BotoTransport:
             for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
                 numbers.extend(int(p["PartNumber"]) for p in page.get("Parts", []))
         except Exception as exc:
-            if error_code(exc) == "NoSuchUpload":
+            if _upload_is_gone(exc):
                 return None
             raise self._fail(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
         return numbers
@@ -324,6 +374,13 @@ def _is_checksum_field(name: str) -> bool:
     return name.startswith("Checksum") and name != "ChecksumType"
 
 
+def _etag_is_md5(response: Mapping[str, Any]) -> bool:
+    """Under SSE-KMS and SSE-C the ETag is not the MD5 of the bytes (S3's documented rule;
+    the response names the encryption even when a bucket default chose it)."""
+    kms = response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse")
+    return not kms and not response.get("SSECustomerAlgorithm")
+
+
 def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
     checksum = None
     if commit.checksum is not None:
@@ -333,4 +390,5 @@ def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
         version_id=response.get("VersionId"),
         checksum=str(checksum) if checksum is not None else None,
         checksum_type=response.get("ChecksumType"),
+        etag_is_md5=_etag_is_md5(response),
     )

@@ -20,7 +20,7 @@ from typing import Literal
 from .errors import UsageError
 
 Algorithm = Literal["crc64nvme", "crc32c", "crc32", "sha256"]
-ALGORITHMS: tuple[str, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "off")
+ALGORITHMS: tuple[str, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "md5", "off")
 DEFAULT_ALGORITHM: Algorithm = "crc64nvme"
 
 Buffer = bytes | bytearray | memoryview
@@ -56,6 +56,33 @@ def resolve_algorithm(name: str | None) -> Algorithm | None:
     if lowered in ("crc64nvme", "crc32c", "crc32", "sha256"):
         return lowered  # type: ignore[return-value]  # narrowed by the membership test
     raise UsageError(f"unknown checksum {name!r}; choose one of {', '.join(ALGORITHMS)}")
+
+
+def resolve_mode(name: str | None) -> tuple[Algorithm | None, bool]:
+    """A user's ``checksum=`` value as (flexible checksum algorithm, Content-MD5 on every
+    part). ``md5`` is no flexible checksum: it sends Content-MD5 and compares ETags, for
+    stores that echo checksums without checking them."""
+    if name is not None and name.lower() == "md5":
+        return None, True
+    return resolve_algorithm(name), False
+
+
+def md5_digest(data: Buffer) -> bytes:
+    """The MD5 of ``data``: what S3-compatible stores put in a part's ETag (without SSE-KMS
+    or SSE-C), and what Content-MD5 carries."""
+    return hashlib.md5(data).digest()  # noqa: S324  # S3's ETag and Content-MD5 are MD5s
+
+
+def etag_md5(etag: str) -> bytes | None:
+    """The MD5 an ETag holds (``"<32 hex digits>"``), or None when it is no plain MD5 (a
+    multipart ETag ``-N``, or another store's format)."""
+    text = etag.strip().strip('"')
+    if len(text) != 32:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ def build_client(
     profile: str | None = None,
     max_attempts: int | None = None,
     sign_payload: bool | None = None,
+    content_md5: bool = False,
 ) -> BaseClient:
     """An S3 client with settings fit for streaming: a connection per part in flight,
     botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
@@ -31,6 +32,10 @@ def build_client(
     ``max_attempts`` counts every try of a request. Without it, ``AWS_MAX_ATTEMPTS`` or the
     AWS config file's ``max_attempts`` apply if set, else 10; ``AWS_RETRY_MODE`` /
     ``retry_mode`` likewise replace the standard mode.
+
+    ``content_md5=True`` is ``checksum="md5"``: no checksum headers (as with
+    ``checksum=False``), but every part carries Content-MD5, so payloads are not signed
+    either.
 
     With ``checksum=False`` botocore sends no checksum headers of its own either
     (``when_required``), for S3-compatible stores that reject them.
@@ -63,8 +68,9 @@ def build_client(
     if sign_payload is not None:
         s3["payload_signing_enabled"] = sign_payload
     elif "payload_signing_enabled" not in (session.get_config_variable("s3") or {}):
-        # Auto, unless the user's AWS config file chose: sign only without a checksum.
-        s3["payload_signing_enabled"] = not checksum
+        # Auto, unless the user's AWS config file chose: sign only when nothing else
+        # guards the bytes (no checksum header, no Content-MD5).
+        s3["payload_signing_enabled"] = not (checksum or content_md5)
     config = Config(
         max_pool_connections=concurrency + 2,
         retries=retries,

@@ -14,17 +14,38 @@ known to be published, so the writer never aborts (or reports "nothing written")
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from ._checksum import Checksummer, encode
+from ._checksum import Checksummer, encode, md5_digest
+from ._parts import VERIFY_ATTEMPTS, verify_receipt
 from ._results import UploadResult
-from ._transport import Commit, CompletedPart, PartChecksum, StoredObject, Transport
+from ._transport import (
+    Commit,
+    CompletedPart,
+    Integrity,
+    PartChecksum,
+    StoredObject,
+    Transport,
+)
 from .errors import CompleteError, PreconditionFailed, S3SinkError
 
-__all__ = ["Committer"]
+__all__ = ["Committer", "bare_etag", "weakest"]
 
 log = logging.getLogger("s3sink")
+
+_STRENGTH: tuple[Integrity, ...] = ("unverified", "etag-md5", "store-checksum")
+
+
+def weakest(verdicts: Iterable[Integrity]) -> Integrity:
+    """The object is only as verified as its least verified part."""
+    return min(verdicts, key=_STRENGTH.index, default="unverified")
+
+
+def bare_etag(etag: str) -> str:
+    """An ETag without its quotes (and without a weak ``W/`` prefix), for comparing."""
+    return etag.strip().removeprefix("W/").strip('"')
 
 
 class Committer:
@@ -41,6 +62,7 @@ class Committer:
         checksummer: Checksummer | None,
         if_none_match: str | None,
         if_match: str | None,
+        content_md5: bool = False,
     ) -> None:
         self._transport = transport
         self.bucket = bucket
@@ -49,8 +71,44 @@ class Committer:
         self._part_extra = part_extra
         self._checksummer = checksummer
         self._if_none_match = if_none_match
-        self._if_match = if_match
+        # Sent quoted, as S3 documents it; see _with_if_match_forms.
+        self._if_match = f'"{bare_etag(if_match)}"' if if_match is not None else None
+        self._content_md5 = content_md5
         self.published: UploadResult | None = None
+
+    def check_conditions(self) -> None:
+        """Check If-None-Match / If-Match with HeadObject before any byte is read, and
+        raise PreconditionFailed at once when they do not hold. Some stores ignore the
+        condition on CompleteMultipartUpload (Ceph RGW): this check still refuses there;
+        the condition on the final request covers a change during the upload."""
+        if self._if_none_match is None and self._if_match is None:
+            return
+        try:
+            info = self._transport.head_object(self.bucket, self.key)
+        except S3SinkError as exc:
+            log.warning(
+                "could not check the condition on s3://%s/%s before streaming (%s); only the "
+                "store's check of the final request applies",
+                self.bucket,
+                self.key,
+                exc,
+            )
+            return
+        if self._if_none_match is not None and info is not None:
+            raise PreconditionFailed(
+                "the object exists (HeadObject, If-None-Match: *), so nothing was written",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        if self._if_match is not None and (
+            info is None or bare_etag(info.etag) != bare_etag(self._if_match)
+        ):
+            now = f"has ETag {info.etag}" if info is not None else "does not exist"
+            raise PreconditionFailed(
+                f"the object {now}, not {self._if_match} (If-Match), so nothing was written",
+                bucket=self.bucket,
+                key=self.key,
+            )
 
     def checksum_type(self, *, multipart: bool) -> str | None:
         """The checksum type the object gets: a single PutObject's checksum covers the whole
@@ -59,7 +117,9 @@ class Committer:
             return None
         return self._checksummer.checksum_type if multipart else "FULL_OBJECT"
 
-    def _commit_options(self, checksum: str | None, size: int, *, multipart: bool) -> Commit:
+    def _commit_options(
+        self, checksum: str | None, size: int, *, multipart: bool, md5: bytes | None = None
+    ) -> Commit:
         checksummer = self._checksummer
         sent = None
         # A COMPOSITE checksum-of-checksums is not a value the request can carry; the
@@ -73,26 +133,84 @@ class Committer:
             size=size if multipart else None,
             if_none_match=self._if_none_match,
             if_match=self._if_match,
+            content_md5=encode(md5) if md5 is not None and not multipart else None,
+            checksum_algorithm=checksummer.boto_name if checksummer and not multipart else None,
         )
 
     def put_single(self, body: bytearray) -> UploadResult:
-        """Publish ``body`` (the whole stream) with one PutObject."""
+        """Publish ``body`` (the whole stream) with one PutObject, and verify what the store
+        received as a part's is verified (``_parts.verify_receipt``).
+
+        A PutObject publishes as it lands, so a store that did not check the bytes has
+        already published a corrupted object when its ETag shows it: s3sink replaces it
+        (If-Match on that ETag, so nothing else is overwritten) and, if that keeps failing,
+        deletes that version and raises.
+        """
         checksum = None
         if self._checksummer is not None:
             checksum = encode(self._checksummer.digest(body))
+        md5 = md5_digest(body) if self._content_md5 else None
         size = len(body)
-        try:
-            stored = self._transport.put_object(
+        commit = self._commit_options(checksum, size, multipart=False, md5=md5)
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            try:
+                stored = self._with_if_match_forms(
+                    commit,
+                    lambda c: self._transport.put_object(
+                        self.bucket, self.key, body, extra=self._extra, commit=c
+                    ),
+                )
+            except BaseException as exc:
+                self._check_interrupted(exc, None, checksum, size, parts=1)
+                raise
+            integrity, md5 = verify_receipt(stored, commit.checksum, body, md5)
+            if integrity == "unverified":
+                log.warning(
+                    "s3://%s/%s could not be verified: the store confirmed no checksum and "
+                    "the ETag is not an MD5 (SSE-KMS or SSE-C)",
+                    self.bucket,
+                    self.key,
+                )
+            if integrity is not None:
+                return self._publish(
+                    stored, None, size, parts=1, checksum=checksum, integrity=integrity
+                )
+            log.warning(
+                "PutObject of s3://%s/%s: the store received other bytes than were sent "
+                "(ETag %s, MD5 %s)%s",
                 self.bucket,
                 self.key,
-                body,
-                extra=self._extra,
-                commit=self._commit_options(checksum, size, multipart=False),
+                stored.etag,
+                md5.hex() if md5 else "-",
+                "; replacing the object it published" if attempt < VERIFY_ATTEMPTS else "",
             )
-        except BaseException as exc:
-            self._check_interrupted(exc, None, checksum, size, parts=1)
-            raise
-        return self._publish(stored, None, size, parts=1, checksum=checksum)
+            commit = replace(commit, if_none_match=None, if_match=stored.etag)
+        self._transport.delete_object(self.bucket, self.key, stored.version_id)
+        raise CompleteError(
+            f"the store received other bytes than were sent, {VERIFY_ATTEMPTS} times; the "
+            "corrupted object it published was deleted, so nothing was written",
+            bucket=self.bucket,
+            key=self.key,
+        )
+
+    def _with_if_match_forms(
+        self, commit: Commit, send: Callable[[Commit], StoredObject]
+    ) -> StoredObject:
+        """``send(commit)``; when If-Match is refused although the object still has that
+        ETag, once more with the ETag unquoted. S3 takes the quoted form (RFC 9110); Ceph
+        RGW compares the bare digest and refuses the quoted one."""
+        try:
+            return send(commit)
+        except PreconditionFailed:
+            if commit.if_match is None or not commit.if_match.startswith('"'):
+                raise
+            try:
+                info = self._transport.head_object(self.bucket, self.key)
+            except S3SinkError:
+                info = None
+            if info is None or bare_etag(info.etag) != bare_etag(commit.if_match):
+                raise
+            return send(replace(commit, if_match=bare_etag(commit.if_match)))
 
     def complete(self, upload_id: str, parts: Sequence[CompletedPart], size: int) -> UploadResult:
         """Publish the multipart upload from ``parts`` (sorted by number), ``size`` bytes."""
@@ -101,8 +219,11 @@ class Committer:
             checksum = self._checksummer.combine([(p.digest or b"", p.size) for p in parts])
         commit = self._commit_options(checksum, size, multipart=True)
         try:
-            stored = self._transport.complete_multipart_upload(
-                self.bucket, self.key, upload_id, parts, extra=self._part_extra, commit=commit
+            stored = self._with_if_match_forms(
+                commit,
+                lambda c: self._transport.complete_multipart_upload(
+                    self.bucket, self.key, upload_id, parts, extra=self._part_extra, commit=c
+                ),
             )
         except (CompleteError, PreconditionFailed) as exc:
             # The object may be there (a lost response, see the module docstring): check
@@ -118,7 +239,20 @@ class Committer:
         except BaseException as exc:
             self._check_interrupted(exc, upload_id, checksum, size, parts=len(parts))
             raise
-        return self._publish(stored, upload_id, size, parts=len(parts), checksum=checksum)
+        integrity = weakest(p.integrity for p in parts)
+        if integrity == "unverified":
+            unverified = sum(p.integrity == "unverified" for p in parts)
+            log.warning(
+                "s3://%s/%s: %d of %d parts could not be verified: the store confirmed no "
+                "checksum for them and their ETags are not MD5s (SSE-KMS or SSE-C)",
+                self.bucket,
+                self.key,
+                unverified,
+                len(parts),
+            )
+        return self._publish(
+            stored, upload_id, size, parts=len(parts), checksum=checksum, integrity=integrity
+        )
 
     def _check_interrupted(
         self,
@@ -172,6 +306,7 @@ class Committer:
         *,
         parts: int,
         checksum: str | None,
+        integrity: Integrity = "unverified",
     ) -> UploadResult:
         checksummer = self._checksummer
         self.published = UploadResult(
@@ -182,9 +317,12 @@ class Committer:
             size=size,
             parts=parts,
             upload_id=upload_id,
-            checksum_algorithm=checksummer.algorithm if checksummer else None,
+            checksum_algorithm=(
+                checksummer.algorithm if checksummer else "md5" if self._content_md5 else None
+            ),
             checksum=stored.checksum or checksum,
             checksum_type=stored.checksum_type
             or self.checksum_type(multipart=upload_id is not None),
+            integrity=integrity,
         )
         return self.published

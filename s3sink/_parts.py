@@ -13,15 +13,25 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from ._checksum import Checksummer, encode
+from ._checksum import Buffer, Checksummer, encode, etag_md5, md5_digest
 from ._pool import PartPool
 from ._results import Progress
 from ._state import Lifecycle
-from ._transport import CompletedPart, PartChecksum, Transport
+from ._transport import (
+    CompletedPart,
+    Integrity,
+    PartChecksum,
+    PartReceipt,
+    StoredObject,
+    Transport,
+)
+from .errors import PartUploadError
 
-__all__ = ["PartLedger", "PartSender", "submit_part"]
+__all__ = ["VERIFY_ATTEMPTS", "PartLedger", "PartSender", "submit_part", "verify_receipt"]
 
 log = logging.getLogger("s3sink")
+
+VERIFY_ATTEMPTS = 3  # sends of a part whose ETag shows other bytes before giving up
 
 
 class PartSender:
@@ -34,12 +44,15 @@ class PartSender:
         key: str,
         extra: Mapping[str, Any],
         checksummer: Checksummer | None,
+        *,
+        content_md5: bool = False,
     ) -> None:
         self.transport = transport
         self.bucket = bucket
         self.key = key
         self.extra = extra
         self.checksummer = checksummer
+        self.content_md5 = content_md5
 
     def create_upload(self, extra: Mapping[str, Any]) -> str:
         """CreateMultipartUpload with the object's arguments and the checksum algorithm."""
@@ -53,15 +66,92 @@ class PartSender:
         )
 
     def send(self, upload_id: str, number: int, body: bytearray) -> CompletedPart:
-        """Runs on a worker thread: checksum the part once, then upload it."""
-        part_checksum = digest = None
+        """Runs on a worker thread: checksum the part once, upload it, and verify that the
+        store received these bytes before the buffer is let go; re-send on a mismatch."""
+        part_checksum = digest = md5 = None
         if self.checksummer is not None:
             digest = self.checksummer.digest(body)
             part_checksum = PartChecksum(self.checksummer.param, encode(digest))
-        etag = self.transport.upload_part(
-            self.bucket, self.key, upload_id, number, body, extra=self.extra, checksum=part_checksum
+        if self.content_md5:
+            md5 = md5_digest(body)
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            try:
+                receipt = self.transport.upload_part(
+                    self.bucket,
+                    self.key,
+                    upload_id,
+                    number,
+                    body,
+                    extra=self.extra,
+                    checksum=part_checksum,
+                    content_md5=encode(md5) if self.content_md5 and md5 is not None else None,
+                )
+            except PartUploadError as exc:
+                # The store checked and refused: the bytes changed on the way. botocore does
+                # not retry a 400, but another send may well arrive intact.
+                if not exc.received_other_bytes or attempt == VERIFY_ATTEMPTS:
+                    raise
+                log.warning(
+                    "%s; sending part %d again (attempt %d of %d)",
+                    exc,
+                    number,
+                    attempt + 1,
+                    VERIFY_ATTEMPTS,
+                )
+                continue
+            integrity, md5 = verify_receipt(receipt, part_checksum, body, md5)
+            if integrity is not None:
+                return CompletedPart(
+                    number, receipt.etag, len(body), part_checksum, digest, integrity
+                )
+            if attempt == VERIFY_ATTEMPTS:
+                break
+            log.warning(
+                "part %d of s3://%s/%s: the store received other bytes than were sent "
+                "(ETag %s, MD5 of the part %s); sending it again (attempt %d of %d)",
+                number,
+                self.bucket,
+                self.key,
+                receipt.etag,
+                md5.hex() if md5 else "-",
+                attempt + 1,
+                VERIFY_ATTEMPTS,
+            )
+        raise PartUploadError(
+            f"part {number}: the store received other bytes than were sent, "
+            f"{VERIFY_ATTEMPTS} times (ETag {receipt.etag}, MD5 of the part "
+            f"{md5.hex() if md5 else '-'}); the data is corrupted on the way to the store",
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=upload_id,
+            part_number=number,
         )
-        return CompletedPart(number, etag, len(body), part_checksum, digest)
+
+
+def verify_receipt(
+    receipt: PartReceipt | StoredObject,
+    sent: PartChecksum | None,
+    body: Buffer,
+    md5: bytes | None,
+) -> tuple[Integrity | None, bytes | None]:
+    """How the store's answer shows it received ``body``: ``store-checksum`` when it echoed
+    the checksum sent, ``etag-md5`` when the ETag is the body's MD5, ``unverified`` when
+    neither can tell (the ETag of SSE-KMS or SSE-C, or of another form); None when the ETag
+    shows other bytes arrived. Also returns the body's MD5 if it had to be computed.
+
+    An echo is trusted as the store's word (AWS and SeaweedFS verify before they echo);
+    a store that echoes without checking (moto) needs ``checksum="md5"``.
+    """
+    if sent is not None and receipt.checksum is not None:
+        if receipt.checksum == sent.value:
+            return "store-checksum", md5
+        return None, md5  # the store computed another checksum over what it received
+    expected = etag_md5(receipt.etag) if receipt.etag_is_md5 else None
+    if expected is None:
+        return "unverified", md5
+    if md5 is None:
+        md5 = md5_digest(body)
+    return ("etag-md5" if md5 == expected else None), md5
 
 
 class PartLedger:

@@ -21,6 +21,11 @@ class UploadResult:
     checksum_algorithm: str | None = None
     checksum: str | None = None
     checksum_type: str | None = None
+    # How s3sink knows the store holds exactly the bytes written: "store-checksum" (the store
+    # confirmed every part's checksum, and the whole object's where it echoes it), "etag-md5"
+    # (s3sink compared each ETag with the MD5 of what it sent), or "unverified" (neither was
+    # possible for some part, e.g. SSE-KMS on a store that confirms no checksums).
+    integrity: str = "unverified"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     pass
@@ -34,6 +34,19 @@ class CompletedPart:
     size: int
     checksum: PartChecksum | None = None
     digest: bytes | None = None  # the raw checksum, for the whole-object combination
+    integrity: Integrity = "unverified"  # how s3sink knows the store received these bytes
+
+
+Integrity = Literal["store-checksum", "etag-md5", "unverified"]
+
+
+@dataclass(frozen=True)
+class PartReceipt:
+    """What the store answered to UploadPart."""
+
+    etag: str
+    checksum: str | None = None  # the value the store echoed for the checksum sent, if any
+    etag_is_md5: bool = True  # False under SSE-KMS or SSE-C: the ETag is then no MD5
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,8 @@ class Commit:
     size: int | None = None  # MpuObjectSize: the store checks the assembled size
     if_none_match: str | None = None
     if_match: str | None = None
+    content_md5: str | None = None  # PutObject only: base64 MD5 of the body
+    checksum_algorithm: str | None = None  # PutObject only: x-amz-sdk-checksum-algorithm
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,9 @@ class StoredObject:
 
     etag: str
     version_id: str | None
-    checksum: str | None = None
+    checksum: str | None = None  # the whole-object value the store echoed, if any
     checksum_type: str | None = None
+    etag_is_md5: bool = True  # False under SSE-KMS or SSE-C
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,8 @@ class Transport(Protocol):
         *,
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
-    ) -> str: ...
+        content_md5: str | None = None,
+    ) -> PartReceipt: ...
 
     def complete_multipart_upload(
         self,
@@ -118,6 +135,10 @@ class Transport(Protocol):
     ) -> StoredObject: ...
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        """Delete the object (that version of it, when the store named one)."""
+        ...
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
         """Part numbers still stored; ``None`` once the upload no longer exists."""

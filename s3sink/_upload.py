@@ -34,6 +34,7 @@ class Upload:
         *,
         extra: Mapping[str, Any],
         checksummer: Checksummer | None,
+        content_md5: bool,
         pool: PartPool,
         ledger: PartLedger,
         lifecycle: Lifecycle,
@@ -49,7 +50,9 @@ class Upload:
         self._ledger = ledger
         self._life = lifecycle
         self._abort_timeout = abort_timeout
-        self._sender = PartSender(transport, bucket, key, per_request(extra), checksummer)
+        self._sender = PartSender(
+            transport, bucket, key, per_request(extra), checksummer, content_md5=content_md5
+        )
         self.committer = Committer(
             transport,
             bucket,
@@ -59,6 +62,7 @@ class Upload:
             checksummer=checksummer,
             if_none_match=if_none_match,
             if_match=if_match,
+            content_md5=content_md5,
         )
         self.upload_id: str | None = None
         self.next_part = 1

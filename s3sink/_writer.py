@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
-from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_algorithm
+from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
 from ._location import check_bucket_and_key
 from ._parts import PartLedger
 from ._pipes import Readable, read_blocking
@@ -112,12 +112,16 @@ class S3MultipartWriter(io.BufferedIOBase):
             log.warning("%s", plan.warning)
         self._schedule: PartSchedule = plan.schedule
         self.max_memory = plan.max_memory
-        algorithm = resolve_algorithm(checksum)
+        algorithm, content_md5 = resolve_mode(checksum)
         if transport is None:
             if client is None:
                 from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
 
-                client = build_client(concurrency=concurrency, checksum=algorithm is not None)
+                client = build_client(
+                    concurrency=concurrency,
+                    checksum=algorithm is not None,
+                    content_md5=content_md5,
+                )
             transport = BotoTransport(client)
         self._pool = PartPool(
             concurrency=concurrency, max_memory=self.max_memory, name=f"s3sink-{key[:20]}"
@@ -133,6 +137,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             key,
             extra=dict(extra_args or {}),
             checksummer=Checksummer(algorithm) if algorithm is not None else None,
+            content_md5=content_md5,
             pool=self._pool,
             ledger=self._ledger,
             lifecycle=life,
@@ -140,6 +145,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             if_match=if_match,
             abort_timeout=abort_timeout,
         )
+        self._conditions_checked = False
         self._life = life
 
     @property
@@ -180,6 +186,8 @@ class S3MultipartWriter(io.BufferedIOBase):
             raise TypeError("write() needs a bytes-like object, not str")
         with self._lock:
             self._check_open()
+            if not self._conditions_checked:
+                self.check_conditions()
             self._raise_failure()
             with memoryview(data) as view:
                 flat = view if view.format == "B" and view.ndim == 1 else view.cast("B")
@@ -205,6 +213,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         total = 0
         with self._lock:
             self._check_open()
+            if not self._conditions_checked:
+                self.check_conditions()
             while max_bytes is None or total < max_bytes:
                 self._raise_failure()
                 if self._buf is not None and self._fill == len(self._buf):
@@ -276,6 +286,22 @@ class S3MultipartWriter(io.BufferedIOBase):
         """A snapshot of the progress so far."""
         return self._ledger.progress(self._pool.in_flight)
 
+    def check_conditions(self) -> None:
+        """Check ``if_none_match`` / ``if_match`` against the store now (HeadObject), and
+        raise :class:`PreconditionFailed` when they do not hold. Done once; the first
+        write(), readinto_from() or close() does it if the caller did not, so that no byte
+        is read for an upload that cannot be published."""
+        with self._lock:
+            self._check_open()
+            if self._conditions_checked:
+                return
+            self._conditions_checked = True
+            try:
+                self._upload.committer.check_conditions()
+            except BaseException as exc:
+                self._upload.record_error(exc)
+                raise
+
     # -- buffering --------------------------------------------------------------------
     def _check_open(self) -> None:
         if not self._life.accepting:
@@ -324,6 +350,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                 return
             self._life.move(State.COMPLETING)
             try:
+                if not self._conditions_checked:
+                    self._conditions_checked = True
+                    self._upload.committer.check_conditions()
                 self._raise_failure()
                 buf, self._buf = self._buf, None
                 self._upload.publish(buf, self._fill)

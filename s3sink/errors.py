@@ -55,7 +55,9 @@ class UploadError(S3SinkError):
 
 
 class PartUploadError(UploadError):
-    """A part still failed after retries."""
+    """A part still failed after retries. ``received_other_bytes``: the store refused it
+    because its bytes did not match the checksum, Content-MD5 or signature sent with it
+    (corrupted on the way), so sending it again may succeed."""
 
     def __init__(
         self,
@@ -65,9 +67,11 @@ class PartUploadError(UploadError):
         key: str,
         part_number: int,
         upload_id: str | None = None,
+        received_other_bytes: bool = False,
     ) -> None:
         super().__init__(message, bucket=bucket, key=key, upload_id=upload_id)
         self.part_number = part_number
+        self.received_other_bytes = received_other_bytes
 
 
 class CompleteError(UploadError):

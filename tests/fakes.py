@@ -57,6 +57,7 @@ from s3sink._transport import (
     CompletedPart,
     ObjectInfo,
     PartChecksum,
+    PartReceipt,
     StoredObject,
 )
 from s3sink._writer import S3MultipartWriter
@@ -91,6 +92,7 @@ class FakeClientError(Exception):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
+        self.response = {"Error": {"Code": code}}
 
 
 @dataclass
@@ -178,6 +180,16 @@ class FakeS3:
         self.before: dict[str, Callable[[], None]] = {}
         self.after: dict[str, Callable[[], None]] = {}
         self._holds: list[tuple[frozenset[int] | None, threading.Event]] = []
+        # What the store does with checksums: "aws" validates and echoes them, "ignore"
+        # neither (Ceph RGW 16), "echo-unchecked" echoes what was sent without checking
+        # (moto with x-amz-sdk-checksum-algorithm).
+        self.checksum_mode = "aws"
+        self.checks_content_md5 = True
+        # Bytes flipped on the way in: part number -> how many sends of it arrive corrupted;
+        # corrupt_puts: how many PutObjects do.
+        self.corrupt_parts: dict[int, int] = {}
+        self.corrupt_puts = 0
+        self.sse_kms = False  # ETags are then no MD5s, as under SSE-KMS
 
     # -- helpers for tests ------------------------------------------------------------
     def hold_parts(self, *numbers: int) -> threading.Event:
@@ -305,6 +317,7 @@ class FakeS3:
                 key=key,
                 upload_id=upload_id,
                 part_number=part_number,
+                received_other_bytes=code in ("BadDigest", "InvalidDigest"),
             )
         elif commit and code in ("PreconditionFailed", "ConditionalRequestConflict"):
             error = PreconditionFailed(text, bucket=bucket, key=key, upload_id=upload_id)
@@ -330,20 +343,52 @@ class FakeS3:
         self.objects[(bucket, key)] = obj
         return obj
 
+    def _arrived(self, data: bytes, *, corrupt: bool) -> bytes:
+        """The bytes as the store receives them: one flipped in the middle if ``corrupt``."""
+        if not corrupt or not data:
+            return data
+        flipped = bytearray(data)
+        flipped[len(flipped) // 2] ^= 0xFF
+        return bytes(flipped)
+
+    def _etag(self, md5: bytes) -> str:
+        return f'"{md5.hex()}"' if not self.sse_kms else f'"kms{md5.hex()[3:]}"'
+
+    def _check_content_md5(
+        self, data: bytes, content_md5: str | None, fail: Callable[[str], NoReturn]
+    ) -> None:
+        md5 = hashlib.md5(data).digest()  # noqa: S324  # Content-MD5
+        if content_md5 is not None and self.checks_content_md5 and content_md5 != b64(md5):
+            fail("BadDigest")
+
     # -- Transport --------------------------------------------------------------------
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        with self._record("delete_object"), self._cond:
+            obj = self.objects.get((bucket, key))
+            if obj is not None and version_id in (None, obj.version_id):
+                del self.objects[(bucket, key)]
+
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
-        data = bytes(body)
+        with self._cond:
+            corrupt = self.corrupt_puts > 0
+            self.corrupt_puts -= corrupt
+        data = self._arrived(bytes(body), corrupt=corrupt)
         with self._record("put_object", size=len(data)):
             if self.fail_put is not None:
                 self._raise(self.fail_put, "PutObject", bucket, key, commit=True)
+
+            def fail(code: str) -> NoReturn:
+                self._raise(code, "PutObject", bucket, key, commit=True)
+
+            self._check_content_md5(data, commit.content_md5, fail)
             checksums: dict[str, str] = {}
-            if commit.checksum is not None:
+            if commit.checksum is not None and self.checksum_mode != "ignore":
                 expected = checksum_of(commit.checksum.param, data)
-                if commit.checksum.value != expected:
-                    self._raise("BadDigest", "PutObject", bucket, key, commit=True)
-                checksums[commit.checksum.param] = expected
+                if commit.checksum.value != expected and self.checksum_mode == "aws":
+                    fail("BadDigest")
+                checksums[commit.checksum.param] = commit.checksum.value
             with self._cond:
                 self._precondition(bucket, key, commit, "PutObject")
                 obj = self._publish(
@@ -351,7 +396,7 @@ class FakeS3:
                     key,
                     data,
                     size=len(data),
-                    etag=f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324  # S3's ETag
+                    etag=self._etag(hashlib.md5(data).digest()),  # noqa: S324  # S3's ETag
                     checksums=checksums,
                     checksum_type="FULL_OBJECT" if checksums else None,
                     extra=dict(extra),
@@ -359,8 +404,9 @@ class FakeS3:
             return StoredObject(
                 obj.etag,
                 obj.version_id,
-                commit.checksum.value if commit.checksum else None,
+                checksums.get(commit.checksum.param) if commit.checksum else None,
                 obj.checksum_type,
+                etag_is_md5=not self.sse_kms,
             )
 
     def create_multipart_upload(
@@ -402,7 +448,8 @@ class FakeS3:
         *,
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
-    ) -> str:
+        content_md5: str | None = None,
+    ) -> PartReceipt:
         size = len(body)
         with self._record("upload_part", part_number=part_number, size=size) as call:
             with self._cond:
@@ -414,7 +461,13 @@ class FakeS3:
                 self._cond.notify_all()
             try:
                 return self._upload_part(
-                    bucket, key, upload_id, part_number, body=body, checksum=checksum
+                    bucket,
+                    key,
+                    upload_id,
+                    part_number,
+                    body=body,
+                    checksum=checksum,
+                    content_md5=content_md5,
                 )
             finally:
                 with self._cond:
@@ -431,7 +484,8 @@ class FakeS3:
         *,
         body: Body,
         checksum: PartChecksum | None,
-    ) -> str:
+        content_md5: str | None,
+    ) -> PartReceipt:
         def fail(code: str) -> NoReturn:
             self._raise(code, "UploadPart", bucket, key, upload_id, part_number=number)
 
@@ -457,21 +511,36 @@ class FakeS3:
             fail("InvalidRequest")  # the upload was created with a checksum algorithm
         data: bytes | None = None
         digest = None
+        echo = None
+        with self._cond:
+            corrupt = self.corrupt_parts.get(number, 0) > 0
+            if corrupt:
+                self.corrupt_parts[number] -= 1
         if self.store_bodies:
-            data = bytes(body)  # copied only now: the body must not change while in flight
+            # Copied only now: the body must not change while in flight.
+            data = self._arrived(bytes(body), corrupt=corrupt)
             md5 = hashlib.md5(data).digest()  # noqa: S324  # S3's ETag
-            if checksum is not None:
+            self._check_content_md5(data, content_md5, fail)
+            if checksum is not None and self.checksum_mode == "aws":
                 digest = DIGESTS[checksum.param](data)
                 if b64(digest) != checksum.value:
                     fail("BadDigest")
+                echo = checksum.value
+            elif checksum is not None and self.checksum_mode == "echo-unchecked":
+                digest = DIGESTS[checksum.param](bytes(body))  # what was sent, unchecked
+                echo = checksum.value
         else:
             md5 = hashlib.md5(f"{upload_id}:{number}:{len(body)}".encode()).digest()  # noqa: S324
-        part = StoredPart(number, len(body), f'"{md5.hex()}"', md5, data, digest)
+            echo = checksum.value if checksum is not None else None
+        # Without bodies the ETag cannot be the MD5 of the bytes: give it a form no writer
+        # mistakes for one (the part is then unverified unless its checksum was echoed).
+        etag = self._etag(md5) if self.store_bodies else f'"{md5.hex()}-unhashed"'
+        part = StoredPart(number, len(body), etag, md5, data, digest)
         with self._cond:
             if self.uploads.get(upload_id) is not upload:
                 fail("NoSuchUpload")  # aborted while this part was in flight
             upload.parts[number] = part
-        return part.etag
+        return PartReceipt(part.etag, echo, etag_is_md5=not self.sse_kms)
 
     def complete_multipart_upload(
         self,
@@ -523,7 +592,11 @@ class FakeS3:
                     fail("InvalidRequest")
                 data = b"".join(p.data or b"" for p in stored) if self.store_bodies else None
                 checksums: dict[str, str] = {}
-                if upload.algorithm is not None and data is not None:
+                if (
+                    upload.algorithm is not None
+                    and data is not None
+                    and self.checksum_mode == "aws"
+                ):
                     if upload.checksum_type == "COMPOSITE":
                         joined = b"".join(p.digest or b"" for p in stored)
                         whole = b64(DIGESTS[upload.algorithm](joined))
@@ -535,7 +608,7 @@ class FakeS3:
                         commit.checksum.param != upload.algorithm or commit.checksum.value != whole
                     ):
                         fail("BadDigest")
-                elif commit.checksum is not None and self.store_bodies:
+                elif commit.checksum is not None and self.store_bodies and not upload.algorithm:
                     fail("InvalidRequest")  # a checksum for an upload created without one
                 self._precondition(bucket, key, commit, what)
                 etag = hashlib.md5(b"".join(p.md5 for p in stored)).hexdigest()  # noqa: S324
@@ -562,8 +635,9 @@ class FakeS3:
             return StoredObject(
                 obj.etag,
                 obj.version_id,
-                commit.checksum.value if commit.checksum else None,
+                checksums.get(commit.checksum.param) if commit.checksum else None,
                 obj.checksum_type,
+                etag_is_md5=not self.sse_kms,
             )
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:

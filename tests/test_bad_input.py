@@ -271,7 +271,7 @@ CLI_CASES = [
     ),
     case(["{uri}", "--sse", "rot13"], "'rot13' is not one of", id="sse-unknown"),
     case(["{uri}", "--acl", "everyone"], "'everyone' is not one of", id="acl-unknown"),
-    case(["{uri}", "--checksum", "md5"], "'md5' is not one of", id="checksum-unknown"),
+    case(["{uri}", "--checksum", "adler32"], "'adler32' is not one of", id="checksum-unknown"),
     case(["{uri}", "--if-match", ""], "--if-match is empty", id="if-match-empty"),
     case(
         ["{uri}", "--no-overwrite", "--if-match", "abc"],
@@ -742,7 +742,9 @@ LIBRARY_CASES = [
         writer(extra_args={"Tagging": {"a": "1"}}), TypeError, "URL-encoded str", id="tagging-dict"
     ),
     # checksums, conditions, timeouts, callbacks
-    lib(writer(checksum="md5"), UsageError, "unknown checksum 'md5'", id="checksum-unknown"),
+    lib(
+        writer(checksum="adler32"), UsageError, "unknown checksum 'adler32'", id="checksum-unknown"
+    ),
     lib(writer(checksum=32), TypeError, "checksum must be a str or None", id="checksum-int"),
     lib(
         writer(if_none_match="etag"),

@@ -213,7 +213,7 @@ def test_no_overwrite_sends_if_none_match() -> None:
         (["s3://bkt/k", "--tag", "a=1", "--tag", "a=2"], "given twice"),
         (["s3://bkt/k", "--sse", "AES256", "--sse-kms-key-id", "k"], "needs --sse aws:kms"),
         (["s3://bkt/k", "--no-overwrite", "--if-match", "abc"], "cannot be combined"),
-        (["s3://bkt/k", "--checksum", "md5"], "'md5' is not one of"),
+        (["s3://bkt/k", "--checksum", "adler32"], "'adler32' is not one of"),
         (["s3://bkt/k", "-j", "0"], "--concurrency"),
         (["s3://bkt/k", "--bogus"], "--bogus"),
         (["s3://bkt/k", "extra"], "unexpected extra argument"),

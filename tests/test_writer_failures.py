@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
 import logging
 import time
 from typing import Any
@@ -361,11 +362,12 @@ def test_lost_complete_response_then_412_is_our_own_object(fake: FakeS3) -> None
 
 def test_genuine_412_on_complete_is_not_mistaken_for_ours(fake: FakeS3) -> None:
     """A 412 while our upload still exists is a real conflict, even when the existing
-    object happens to have our bytes: PreconditionFailed, and the upload is aborted."""
+    object (written by someone else during the upload) happens to have our bytes:
+    PreconditionFailed, and the upload is aborted."""
     data = payload(2 * PART + 1)
-    existing = fake.seed(BUCKET, KEY, data)
     w = make_writer(fake, if_none_match="*")
     w.write(data)
+    existing = fake.seed(BUCKET, KEY, data)
     with pytest.raises(PreconditionFailed):
         w.close()
     assert fake.objects[(BUCKET, KEY)] is existing
@@ -399,15 +401,50 @@ def test_lost_complete_response_without_checksum_is_a_failure(fake: FakeS3) -> N
 
 @pytest.mark.parametrize("size", [100, PART + 1], ids=["put", "multipart"])
 def test_if_none_match_refuses_to_overwrite(fake: FakeS3, size: int) -> None:
-    """if_none_match="*" on an existing key raises PreconditionFailed and changes nothing."""
-    existing = fake.seed(BUCKET, KEY, b"precious")
+    """if_none_match="*" on a key created during the upload: the final request's condition
+    raises PreconditionFailed and changes nothing."""
     w = make_writer(fake, if_none_match="*")
     w.write(payload(size))
+    existing = fake.seed(BUCKET, KEY, b"precious")
     with pytest.raises(PreconditionFailed):
         w.close()
     assert fake.objects[(BUCKET, KEY)] is existing
     assert fake.live_uploads() == []
     assert w.state is State.ABORTED
+
+
+@pytest.mark.parametrize("how", ["write", "readinto_from", "close", "explicit"])
+def test_conditions_are_checked_before_the_first_byte(fake: FakeS3, how: str) -> None:
+    """An existing key with if_none_match (or another ETag with if_match) is refused by a
+    HeadObject before any byte is taken: nothing created, sent or published, whatever
+    the store would do with the condition on the final request."""
+    existing = fake.seed(BUCKET, KEY, b"precious")
+    for options in ({"if_none_match": "*"}, {"if_match": '"0123456789abcdef0123456789abcdef"'}):
+        fake.calls.clear()
+        w = make_writer(fake, **options)
+        with pytest.raises(PreconditionFailed, match="nothing was written"):
+            if how == "write":
+                w.write(payload(2 * PART + 1))
+            elif how == "readinto_from":
+                w.readinto_from(io.BytesIO(payload(2 * PART + 1)))
+            elif how == "close":
+                w.close()
+            else:
+                w.check_conditions()
+        w.abort()  # nothing to abort: no upload was created
+        assert fake.ops() == ["head_object"]
+        assert w.state is State.ABORTED
+        assert fake.objects[(BUCKET, KEY)] is existing
+
+
+@pytest.mark.parametrize("given", ["quoted", "bare"])
+def test_if_match_takes_the_etag_with_or_without_quotes(fake: FakeS3, given: str) -> None:
+    """if_match works whether the ETag is given as HeadObject shows it or without quotes."""
+    existing = fake.seed(BUCKET, KEY, b"v1")
+    etag = existing.etag if given == "quoted" else existing.etag.strip('"')
+    with make_writer(fake, if_match=etag) as w:
+        w.write(b"v2")
+    assert fake.object_bytes(BUCKET, KEY) == b"v2"
 
 
 def test_if_match_replaces_only_the_expected_version(fake: FakeS3) -> None:
@@ -417,10 +454,16 @@ def test_if_match_replaces_only_the_expected_version(fake: FakeS3) -> None:
         w.write(b"v2")
     assert fake.object_bytes(BUCKET, KEY) == b"v2"
     w = make_writer(fake, if_match=existing.etag)
-    w.write(b"v3")
-    with pytest.raises(PreconditionFailed):
-        w.close()
+    with pytest.raises(PreconditionFailed):  # refused before the first byte
+        w.write(b"v3")
+    w.abort()
     assert fake.object_bytes(BUCKET, KEY) == b"v2"
+    w = make_writer(fake, if_match=fake.objects[(BUCKET, KEY)].etag)
+    w.write(b"v4")
+    fake.seed(BUCKET, KEY, b"changed during the upload")
+    with pytest.raises(PreconditionFailed):  # refused by the final request
+        w.close()
+    assert fake.object_bytes(BUCKET, KEY) == b"changed during the upload"
 
 
 # -- garbage collection ---------------------------------------------------------------------

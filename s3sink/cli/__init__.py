@@ -56,7 +56,8 @@ _SINK_EPILOG = (
     "command's own status (127: command not found).\n"
     "\b\n"
     "AWS settings stay botocore's: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,\n"
-    "credentials. Housekeeping: s3sink uploads list|abort s3://BUCKET[/PREFIX]."
+    "credentials. Housekeeping: s3sink uploads list|abort s3://BUCKET[/PREFIX].\n"
+    "What a store checks, and the settings for it: s3sink doctor s3://BUCKET."
 )
 
 app = typer.Typer(
@@ -171,7 +172,9 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         typer.Option(
             envvar="S3SINK_CHECKSUM",
             case_sensitive=False,
-            help="Full-object checksum the store verifies.",
+            help="Checksum sent with every part (the store verifies it where it can; s3sink "
+            "checks what the store confirms, else the ETag); md5: Content-MD5 and ETags, for "
+            "stores that echo checksums without checking them; off: no checksum header.",
         ),
     ] = "crc64nvme",
     fixed_part_size: Annotated[
@@ -288,13 +291,18 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
 def main(argv: Sequence[str] | None = None) -> None:
     """The console entry point (also ``python -m s3sink``).
 
-    A positional URI and subcommands clash in click, so ``uploads`` is dispatched here.
+    A positional URI and subcommands clash in click, so ``uploads`` and ``doctor`` are
+    dispatched here.
     """
     _startup.begin()
     try:
         args = list(sys.argv[1:] if argv is None else argv)
         if args[:1] == ["uploads"]:
             uploads_app(args=args[1:], prog_name="s3sink uploads")
+        elif args[:1] == ["doctor"]:
+            from ._doctor import doctor_app  # noqa: PLC0415  # the probe is not start-up's cost
+
+            doctor_app(args=args[1:], prog_name="s3sink doctor")
         else:
             app(args=args, prog_name="s3sink")
     finally:

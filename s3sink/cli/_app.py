@@ -14,7 +14,7 @@ from typer._click.core import Context as ClickContext
 
 from ._report import EXIT_OK, error_line
 
-__all__ = ["SinkCommand", "UploadsGroup"]
+__all__ = ["DoctorCommand", "SinkCommand", "UploadsGroup"]
 
 
 def _main_one_line_errors(call: Callable[[], Any], *, standalone: bool, help_hint: str) -> Any:
@@ -73,3 +73,9 @@ class UploadsGroup(_OneLineErrors, typer.core.TyperGroup):
     """``s3sink uploads``: the same one-line errors as the sink command."""
 
     help_hint = "s3sink uploads"
+
+
+class DoctorCommand(_OneLineErrors, typer.core.TyperCommand):
+    """``s3sink doctor``: the same one-line usage errors."""
+
+    help_hint = "s3sink doctor"

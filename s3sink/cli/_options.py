@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 # request signing with an obscure error).
 _REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
 
-Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "off"]
+Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "md5", "off"]
 Sse = Literal["AES256", "aws:kms", "aws:kms:dsse"]
 CannedAcl = Literal[
     "private",
@@ -291,6 +291,7 @@ def make_client(
     profile: str | None,
     max_attempts: int | None = None,
     sign_payload: bool = False,
+    content_md5: bool = False,
 ) -> BaseClient:
     """Build the S3 client; configuration errors become UsageError (exit 2)."""
     from .._client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
@@ -305,6 +306,7 @@ def make_client(
             max_attempts=max_attempts,
             # Only ever forced on: without it, built clients decide (and the config file).
             sign_payload=True if sign_payload else None,
+            content_md5=content_md5,
         )
     except Exception as exc:
         from botocore.exceptions import BotoCoreError  # noqa: PLC0415

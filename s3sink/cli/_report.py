@@ -145,6 +145,7 @@ def print_success(
             "checksum_algorithm": result.checksum_algorithm,
             "checksum": result.checksum,
             "checksum_type": result.checksum_type,
+            "integrity": result.integrity,
         }
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()

@@ -115,6 +115,8 @@ class SinkRun:
         return None
 
     def _stream(self, cleanup: contextlib.ExitStack, display: Display) -> None:
+        # Before anything is read or started: a write that cannot be published stops here.
+        self.writer.check_conditions()
         if self.opts.fifo is not None:
             # Before the command starts: it must find a FIFO, not create a regular file.
             self.fifo = cleanup.enter_context(Fifo(self.opts.fifo))
@@ -216,7 +218,8 @@ def run_sink(opts: SinkOptions) -> int:
             _check_input(opts)
             client = make_client(
                 concurrency=opts.concurrency,
-                checksum=opts.checksum != "off",
+                checksum=opts.checksum not in ("off", "md5"),
+                content_md5=opts.checksum == "md5",
                 endpoint_url=opts.endpoint_url,
                 region=opts.region,
                 profile=opts.profile,

@@ -5,34 +5,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._boto import BotoTransport
-from .._location import S3Location, parse_location
+from .._location import S3Location
 from .._sizes import format_duration
-from ..errors import S3SinkError, UploadError, UsageError
+from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
+from ._bucket import run_on_bucket
 from ._options import (
     DebugOption,
     EndpointOption,
     JsonOption,
     ProfileOption,
     RegionOption,
-    check_connection_options,
     duration_option,
-    make_client,
 )
 from ._report import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
-    command_logging,
     describe_upload_error,
     error_line,
-    report_failure,
 )
 
 if TYPE_CHECKING:
@@ -58,40 +54,6 @@ PrefixArgument = Annotated[
         metavar="s3://BUCKET[/PREFIX]", show_default=False, help="Bucket and optional key prefix."
     ),
 ]
-
-
-def _housekeeping(
-    uri: str,
-    work: Callable[[S3Location, BaseClient], int],
-    *,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-    debug: bool,
-) -> NoReturn:
-    """Shared setup and error handling of the uploads subcommands."""
-    with command_logging(debug):
-        try:
-            location = parse_location(uri, allow_empty_key=True)
-            check_connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
-            client = make_client(
-                concurrency=1,
-                checksum=True,
-                endpoint_url=endpoint_url,
-                region=region,
-                profile=profile,
-            )
-            code = work(location, client)
-        except UsageError as exc:
-            report_failure(exc, str(exc), debug=debug)
-            code = EXIT_USAGE
-        except UploadError as exc:
-            report_failure(exc, describe_upload_error(exc), debug=debug)
-            code = EXIT_FAILED
-        except S3SinkError as exc:
-            report_failure(exc, str(exc), debug=debug)
-            code = EXIT_FAILED
-    raise typer.Exit(code)
 
 
 def _age(upload: PendingUpload, now: dt.datetime) -> float:
@@ -194,7 +156,7 @@ def uploads_list(  # noqa: PLR0917  # typer maps parameters to options
     debug: DebugOption = False,
 ) -> None:
     """List unfinished multipart uploads: key, upload id, initiated, age."""
-    _housekeeping(
+    run_on_bucket(
         uri,
         lambda location, client: list_pending(location, client, as_json=json_output),
         endpoint_url=endpoint_url,
@@ -228,7 +190,7 @@ def uploads_abort(  # noqa: PLR0917  # typer maps parameters to options
     debug: DebugOption = False,
 ) -> None:
     """Abort unfinished multipart uploads under a prefix (prints each one)."""
-    _housekeeping(
+    run_on_bucket(
         uri,
         lambda location, client: abort_pending(
             location, client, older_than=older_than, upload_id=upload_id, dry_run=dry_run

@@ -1,0 +1,62 @@
+"""What the subcommands that work on a bucket (``uploads``, ``doctor``) share: the client,
+and errors as one line and an exit code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from .._location import S3Location, parse_location
+from ..errors import S3SinkError, UploadError, UsageError
+from ._options import check_connection_options, make_client
+from ._report import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    command_logging,
+    describe_upload_error,
+    report_failure,
+)
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+__all__ = ["run_on_bucket"]
+
+
+def run_on_bucket(
+    uri: str,
+    work: Callable[[S3Location, BaseClient], int],
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    debug: bool,
+    max_attempts: int | None = None,
+) -> NoReturn:
+    """Parse ``s3://BUCKET[/PREFIX]``, build the client, run ``work``; exit with its code, or
+    with 2 (usage) or 1 (failed) and one error line."""
+    with command_logging(debug):
+        try:
+            location = parse_location(uri, allow_empty_key=True)
+            check_connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
+            client = make_client(
+                concurrency=1,
+                checksum=True,
+                endpoint_url=endpoint_url,
+                region=region,
+                profile=profile,
+                max_attempts=max_attempts,
+            )
+            code = work(location, client)
+        except UsageError as exc:
+            report_failure(exc, str(exc), debug=debug)
+            code = EXIT_USAGE
+        except UploadError as exc:
+            report_failure(exc, describe_upload_error(exc), debug=debug)
+            code = EXIT_FAILED
+        except S3SinkError as exc:
+            report_failure(exc, str(exc), debug=debug)
+            code = EXIT_FAILED
+    raise typer.Exit(code)
