@@ -192,7 +192,13 @@ class BotoTransport:
                 upload_id=upload_id,
             )
         if commit:
-            return CompleteError(text, bucket=bucket, key=key, upload_id=upload_id)
+            return CompleteError(
+                text,
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
+            )
         return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
 
     def put_object(

@@ -29,7 +29,7 @@ from ._transport import (
     StoredObject,
     Transport,
 )
-from .errors import CompleteError, PreconditionFailed, S3SinkError
+from .errors import CompleteError, PreconditionFailed, S3SinkError, UploadError
 
 __all__ = ["Committer", "bare_etag", "weakest"]
 
@@ -152,46 +152,88 @@ class Committer:
         md5 = md5_digest(body) if self._content_md5 else None
         size = len(body)
         commit = self._commit_options(checksum, size, multipart=False, md5=md5)
-        for attempt in range(1, VERIFY_ATTEMPTS + 1):
-            try:
-                stored = self._with_if_match_forms(
-                    commit,
-                    lambda c: self._transport.put_object(
-                        self.bucket, self.key, body, extra=self._extra, commit=c
-                    ),
+        corrupted: StoredObject | None = None  # what the store published from corrupted bytes
+        try:
+            for attempt in range(1, VERIFY_ATTEMPTS + 1):
+                stored = self._put_once(body, commit, checksum, last=attempt == VERIFY_ATTEMPTS)
+                if stored is None:
+                    continue  # refused as corrupted: nothing was published
+                integrity, md5 = verify_receipt(
+                    stored, commit.checksum, body, md5, check_etag_too=True
                 )
-            except BaseException as exc:
-                self._check_interrupted(exc, None, checksum, size, parts=1)
-                raise
-            integrity, md5 = verify_receipt(stored, commit.checksum, body, md5)
-            if integrity == "unverified":
+                if integrity == "unverified":
+                    log.warning(
+                        "s3://%s/%s could not be verified: the store confirmed no checksum "
+                        "and the ETag is not an MD5 (SSE-KMS or SSE-C)",
+                        self.bucket,
+                        self.key,
+                    )
+                if integrity is not None:
+                    corrupted = None  # replaced by this very PutObject
+                    return self._publish(
+                        stored, None, size, parts=1, checksum=checksum, integrity=integrity
+                    )
+                corrupted = stored
                 log.warning(
-                    "s3://%s/%s could not be verified: the store confirmed no checksum and "
-                    "the ETag is not an MD5 (SSE-KMS or SSE-C)",
+                    "PutObject of s3://%s/%s: the store received other bytes than were sent "
+                    "(ETag %s, MD5 %s)%s",
                     self.bucket,
                     self.key,
+                    stored.etag,
+                    md5.hex() if md5 else "-",
+                    "; replacing the object it published" if attempt < VERIFY_ATTEMPTS else "",
                 )
-            if integrity is not None:
-                return self._publish(
-                    stored, None, size, parts=1, checksum=checksum, integrity=integrity
-                )
-            log.warning(
-                "PutObject of s3://%s/%s: the store received other bytes than were sent "
-                "(ETag %s, MD5 %s)%s",
+                commit = replace(commit, if_none_match=None, if_match=stored.etag)
+            raise CompleteError(
+                f"the store received other bytes than were sent, {VERIFY_ATTEMPTS} times, so "
+                "nothing was written",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        finally:
+            if corrupted is not None:
+                self._delete_corrupted(corrupted)
+
+    def _put_once(
+        self, body: bytearray, commit: Commit, checksum: str | None, *, last: bool
+    ) -> StoredObject | None:
+        """One PutObject; None when the store refused it as corrupted (send it again)."""
+        try:
+            return self._with_if_match_forms(
+                commit,
+                lambda c: self._transport.put_object(
+                    self.bucket, self.key, body, extra=self._extra, commit=c
+                ),
+            )
+        except UploadError as exc:
+            if not exc.received_other_bytes or last:
+                raise
+            log.warning("%s; sending it again", exc)
+            return None
+        except BaseException as exc:
+            self._check_interrupted(exc, None, checksum, len(body), parts=1)
+            raise
+
+    def _delete_corrupted(self, stored: StoredObject) -> None:
+        """Remove the object the store published from corrupted bytes (that version of it,
+        so that on a versioned bucket the previous version is current again)."""
+        failure: S3SinkError | None = None
+        try:
+            self._transport.delete_object(self.bucket, self.key, stored.version_id)
+        except S3SinkError as exc:
+            failure = exc
+        if failure is not None:
+            log.error(
+                "s3://%s/%s holds corrupted bytes (ETag %s, version %s) and deleting it "
+                "failed: %s; delete it before anyone reads it",
                 self.bucket,
                 self.key,
                 stored.etag,
-                md5.hex() if md5 else "-",
-                "; replacing the object it published" if attempt < VERIFY_ATTEMPTS else "",
+                stored.version_id,
+                failure,
             )
-            commit = replace(commit, if_none_match=None, if_match=stored.etag)
-        self._transport.delete_object(self.bucket, self.key, stored.version_id)
-        raise CompleteError(
-            f"the store received other bytes than were sent, {VERIFY_ATTEMPTS} times; the "
-            "corrupted object it published was deleted, so nothing was written",
-            bucket=self.bucket,
-            key=self.key,
-        )
+            return
+        log.warning("deleted the corrupted object the store published (ETag %s)", stored.etag)
 
     def _with_if_match_forms(
         self, commit: Commit, send: Callable[[Commit], StoredObject]
@@ -239,6 +281,8 @@ class Committer:
         except BaseException as exc:
             self._check_interrupted(exc, upload_id, checksum, size, parts=len(parts))
             raise
+        if not stored.etag.strip('"'):
+            stored = self._with_etag_from_head(stored)
         integrity = weakest(p.integrity for p in parts)
         if integrity == "unverified":
             unverified = sum(p.integrity == "unverified" for p in parts)
@@ -253,6 +297,18 @@ class Committer:
         return self._publish(
             stored, upload_id, size, parts=len(parts), checksum=checksum, integrity=integrity
         )
+
+    def _with_etag_from_head(self, stored: StoredObject) -> StoredObject:
+        """Ceph RGW answers CompleteMultipartUpload with an empty ETag: ask HeadObject, so the
+        result names the object that was published."""
+        try:
+            info = self._transport.head_object(self.bucket, self.key)
+        except S3SinkError as exc:
+            log.warning("the store returned no ETag, and HeadObject failed: %s", exc)
+            return stored
+        if info is None:
+            return stored
+        return replace(stored, etag=info.etag, version_id=stored.version_id or info.version_id)
 
     def _check_interrupted(
         self,

@@ -133,6 +133,8 @@ def verify_receipt(
     sent: PartChecksum | None,
     body: Buffer,
     md5: bytes | None,
+    *,
+    check_etag_too: bool = False,
 ) -> tuple[Integrity | None, bytes | None]:
     """How the store's answer shows it received ``body``: ``store-checksum`` when it echoed
     the checksum sent, ``etag-md5`` when the ETag is the body's MD5, ``unverified`` when
@@ -140,18 +142,25 @@ def verify_receipt(
     shows other bytes arrived. Also returns the body's MD5 if it had to be computed.
 
     An echo is trusted as the store's word (AWS and SeaweedFS verify before they echo);
-    a store that echoes without checking (moto) needs ``checksum="md5"``.
+    a store that echoes without checking (moto) needs ``checksum="md5"``, unless
+    ``check_etag_too`` asks for the ETag comparison even after an echo (cheap for one
+    small PutObject, the one request a false echo would let publish corrupted bytes).
     """
+    echoed = False
     if sent is not None and receipt.checksum is not None:
-        if receipt.checksum == sent.value:
-            return "store-checksum", md5
-        return None, md5  # the store computed another checksum over what it received
+        if receipt.checksum != sent.value:
+            return None, md5  # the store computed another checksum over what it received
+        echoed = True
+    if echoed and not check_etag_too:
+        return "store-checksum", md5
     expected = etag_md5(receipt.etag) if receipt.etag_is_md5 else None
     if expected is None:
-        return "unverified", md5
+        return ("store-checksum" if echoed else "unverified"), md5
     if md5 is None:
         md5 = md5_digest(body)
-    return ("etag-md5" if md5 == expected else None), md5
+    if md5 != expected:
+        return None, md5
+    return ("store-checksum" if echoed else "etag-md5"), md5
 
 
 class PartLedger:

@@ -33,7 +33,11 @@ class InvalidLocationError(UsageError):
 
 
 class UploadError(S3SinkError):
-    """An upload failed; names the bucket, key and (when one exists) the upload id."""
+    """An upload failed; names the bucket, key and (when one exists) the upload id.
+
+    ``received_other_bytes``: the store refused the request because its bytes did not match
+    the checksum, Content-MD5 or signature sent with them (corrupted on the way), so sending
+    it again may succeed."""
 
     def __init__(
         self,
@@ -42,11 +46,13 @@ class UploadError(S3SinkError):
         bucket: str,
         key: str,
         upload_id: str | None = None,
+        received_other_bytes: bool = False,
     ) -> None:
         super().__init__(message)
         self.bucket = bucket
         self.key = key
         self.upload_id = upload_id
+        self.received_other_bytes = received_other_bytes
 
     def __str__(self) -> str:
         # The message already describes the cause (s3sink._boto.describe); the full
@@ -55,9 +61,7 @@ class UploadError(S3SinkError):
 
 
 class PartUploadError(UploadError):
-    """A part still failed after retries. ``received_other_bytes``: the store refused it
-    because its bytes did not match the checksum, Content-MD5 or signature sent with it
-    (corrupted on the way), so sending it again may succeed."""
+    """A part still failed after retries."""
 
     def __init__(
         self,
@@ -69,9 +73,14 @@ class PartUploadError(UploadError):
         upload_id: str | None = None,
         received_other_bytes: bool = False,
     ) -> None:
-        super().__init__(message, bucket=bucket, key=key, upload_id=upload_id)
+        super().__init__(
+            message,
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            received_other_bytes=received_other_bytes,
+        )
         self.part_number = part_number
-        self.received_other_bytes = received_other_bytes
 
 
 class CompleteError(UploadError):

@@ -322,7 +322,13 @@ class FakeS3:
         elif commit and code in ("PreconditionFailed", "ConditionalRequestConflict"):
             error = PreconditionFailed(text, bucket=bucket, key=key, upload_id=upload_id)
         elif commit:
-            error = CompleteError(text, bucket=bucket, key=key, upload_id=upload_id)
+            error = CompleteError(
+                text,
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                received_other_bytes=code in ("BadDigest", "InvalidDigest"),
+            )
         else:
             error = UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
         raise error from cause

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import importlib.util
 import socket
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -38,18 +41,24 @@ def server() -> Iterator[Any]:
         yield srv
 
 
-def _client(endpoint: str, **kwargs: Any) -> Any:
-    """A path-style boto3 S3 client with dummy credentials."""
+def _client(endpoint: str, *, checksums: bool = True, **kwargs: Any) -> Any:
+    """A path-style boto3 S3 client with dummy credentials; ``checksums=False``: no
+    x-amz-checksum-* unless required (so the server hashes payloads for their ETags)."""
     boto3 = pytest.importorskip("boto3")
     from botocore.config import Config
 
+    when = "when_supported" if checksums else "when_required"
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="bench",
         aws_secret_access_key="bench",  # noqa: S106 - a dummy for a local server
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1},
+            request_checksum_calculation=when,
+        ),
         **kwargs,
     )
 
@@ -58,6 +67,41 @@ def _client(endpoint: str, **kwargs: Any) -> Any:
 def s3(server: Any) -> Iterator[Any]:
     """A boto3 client for the server, closed afterwards."""
     client = _client(server.url)
+    yield client
+    client.close()
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _b64_md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def _put(
+    conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, str], bytes]:
+    """One raw PUT; returns (status, lower-cased headers, body)."""
+    conn.request("PUT", path, body=body, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+
+def _aws_chunked(pieces: list[bytes], trailer: str = "") -> bytes:
+    """An aws-chunked body (signed chunk framing) of ``pieces``, then an optional trailer."""
+    body = b"".join(
+        f"{len(p):x};chunk-signature={'0' * 64}\r\n".encode() + p + b"\r\n" for p in pieces
+    )
+    body += b"0;chunk-signature=" + b"1" * 64 + b"\r\n"
+    return body + (f"{trailer}\r\n" if trailer else "").encode() + b"\r\n"
+
+
+@pytest.fixture
+def s3_plain(server: Any) -> Iterator[Any]:
+    """A boto3 client that sends no checksum of its own (as ``s3sink --checksum off``)."""
+    client = _client(server.url, checksums=False)
     yield client
     client.close()
 
@@ -91,7 +135,8 @@ def test_three_part_multipart_upload_is_counted(server: Any, s3: Any) -> None:
     done = s3.complete_multipart_upload(
         Bucket="bench", Key="mpu", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
     )
-    assert done["ETag"].strip('"').endswith("-3")
+    part_md5s = b"".join(bytes.fromhex(p["ETag"].strip('"')) for p in parts)
+    assert done["ETag"] == f'"{_md5(part_md5s)}-3"'
     assert server.object_size("bench", "mpu") == 15 * MiB
     assert "Uploads" not in s3.list_multipart_uploads(Bucket="bench")
 
@@ -207,3 +252,220 @@ def test_virtual_host_style_names_the_bucket_in_the_host(
     response.read()
     assert response.status == 200
     assert server.object_size("vb", "v/key") == 10
+
+
+def test_put_object_etag_is_the_payload_md5(server: Any, s3_plain: Any) -> None:
+    """PutObject answers the payload's MD5 as its ETag, and HeadObject keeps it."""
+    s3 = s3_plain
+    body = bytes(range(256)) * 4099
+    answer = s3.put_object(Bucket="bench", Key="md5/put", Body=body)
+    assert answer["ETag"] == f'"{_md5(body)}"'
+    assert s3.head_object(Bucket="bench", Key="md5/put")["ETag"] == f'"{_md5(body)}"'
+    assert s3.put_object(Bucket="bench", Key="md5/empty", Body=b"")["ETag"] == f'"{_md5(b"")}"'
+
+
+@pytest.mark.parametrize("content_md5", [False, True])
+def test_upload_part_etag_is_the_payload_md5(
+    server: Any, conn: http.client.HTTPConnection, content_md5: bool
+) -> None:
+    """UploadPart without a checksum answers the part's MD5, with or without Content-MD5;
+    a body much larger than the receive buffer is hashed whole."""
+    upload_id = server_upload(server, "md5/part")
+    body = b"0123456789abcdef" * (3 * MiB // 16 + 7)
+    headers = {"Content-MD5": _b64_md5(body)} if content_md5 else {}
+    status, answer, _ = _put(
+        conn, f"/bench/md5/part?partNumber=1&uploadId={upload_id}", body, headers
+    )
+    assert status == 200
+    assert answer["etag"] == f'"{_md5(body)}"'
+    assert server.stats()["counters"]["md5_bytes"] == len(body)
+
+
+def test_etag_md5_spans_bytes_already_buffered_and_received(server: Any) -> None:
+    """Head and body in one send (part of the body is already buffered when the head is
+    parsed), a second request right behind it: each ETag is its own payload's MD5."""
+    first, second = b"a" * 300_001 + b"z", b"q" * 17
+    wire = b"".join(
+        f"PUT /bench/pipelined/{n} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(b)}\r\n\r\n".encode()
+        + b
+        for n, b in ((1, first), (2, second))
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(wire)
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2:
+            chunk = sock.recv(65536)
+            assert chunk
+            received += chunk
+    assert f'ETag: "{_md5(first)}"'.encode() in received
+    assert f'ETag: "{_md5(second)}"'.encode() in received
+
+
+def test_checksum_without_content_md5_is_echoed_and_not_hashed(
+    server: Any, conn: http.client.HTTPConnection
+) -> None:
+    """By default a payload sent with an x-amz-checksum-* (and no Content-MD5) is not hashed:
+    its checksum is echoed, and its ETag is well-formed but not the payload's MD5."""
+    body = b"c" * 100_000
+    status, answer, _ = _put(conn, "/bench/crc", body, {"x-amz-checksum-crc32": "AAAAAA=="})
+    assert status == 200
+    assert answer["x-amz-checksum-crc32"] == "AAAAAA=="
+    etag = answer["etag"].strip('"')
+    assert len(etag) == 32
+    assert etag != _md5(body)
+    assert "md5_bytes" not in server.stats()["counters"]
+
+
+def test_always_md5_hashes_payloads_sent_with_a_checksum() -> None:
+    """With always_md5 a payload with a checksum gets the echo and its real MD5 as ETag."""
+    body = b"k" * 200_000
+    with discard.DiscardS3Server(always_md5=True) as srv:
+        connection = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        try:
+            headers = {"x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}
+            status, answer, _ = _put(connection, "/bench/always", body, headers)
+        finally:
+            connection.close()
+    assert status == 200
+    assert answer["x-amz-checksum-crc64nvme"] == "AAAAAAAAAAA="
+    assert answer["etag"] == f'"{_md5(body)}"'
+
+
+def test_checksum_and_content_md5_are_both_honoured(
+    server: Any, conn: http.client.HTTPConnection
+) -> None:
+    """A checksum plus a Content-MD5: the checksum is echoed and the ETag is the real MD5."""
+    body = b"b" * 70_000
+    headers = {"x-amz-checksum-crc32c": "AAAAAA==", "Content-MD5": _b64_md5(body)}
+    status, answer, _ = _put(conn, "/bench/both", body, headers)
+    assert status == 200
+    assert answer["x-amz-checksum-crc32c"] == "AAAAAA=="
+    assert answer["etag"] == f'"{_md5(body)}"'
+
+
+def test_boto3_upload_part_with_checksum_is_echoed(server: Any, s3: Any) -> None:
+    """boto3 with a flexible checksum gets it back; its value is the one boto3 computed."""
+    upload = s3.create_multipart_upload(Bucket="bench", Key="sdk", ChecksumAlgorithm="CRC32")
+    answer = s3.upload_part(
+        Bucket="bench",
+        Key="sdk",
+        UploadId=upload["UploadId"],
+        PartNumber=1,
+        Body=b"s" * 9000,
+        ChecksumAlgorithm="CRC32",
+    )
+    crc = base64.b64encode(zlib.crc32(b"s" * 9000).to_bytes(4, "big")).decode()
+    assert answer["ChecksumCRC32"] == crc
+
+
+def test_content_md5_mismatch_is_bad_digest(server: Any, conn: http.client.HTTPConnection) -> None:
+    """A Content-MD5 that does not match the body is refused with BadDigest and no object;
+    the connection stays usable."""
+    body = b"d" * 50_000
+    headers = {"Content-MD5": _b64_md5(body + b"!")}
+    status, _, answer = _put(conn, "/bench/bad", body, headers)
+    assert status == 400
+    assert b"<Code>BadDigest</Code>" in answer
+    assert server.object_size("bench", "bad") is None
+    status, _, answer = _put(conn, "/bench/bad", body, {"Content-MD5": "not base64!"})
+    assert status == 400
+    assert b"<Code>InvalidDigest</Code>" in answer
+    status, headers_back, _ = _put(conn, "/bench/bad", body, {"Content-MD5": _b64_md5(body)})
+    assert status == 200
+    assert headers_back["etag"] == f'"{_md5(body)}"'
+
+
+def test_content_md5_mismatch_on_a_part_is_bad_digest(server: Any, s3: Any) -> None:
+    """boto3's upload_part with a wrong ContentMD5 fails with BadDigest; the part is not kept."""
+    upload = s3.create_multipart_upload(Bucket="bench", Key="badpart")
+    with pytest.raises(Exception, match="BadDigest"):
+        s3.upload_part(
+            Bucket="bench",
+            Key="badpart",
+            UploadId=upload["UploadId"],
+            PartNumber=1,
+            Body=b"x" * 1000,
+            ContentMD5=_b64_md5(b"y" * 1000),
+        )
+    assert "Parts" not in s3.list_parts(Bucket="bench", Key="badpart", UploadId=upload["UploadId"])
+
+
+@pytest.mark.parametrize("trailer", [False, True])
+def test_aws_chunked_etag_is_the_decoded_payload_md5(
+    server: Any, conn: http.client.HTTPConnection, trailer: bool
+) -> None:
+    """aws-chunked: the ETag is the MD5 of the decoded payload (framing and signatures left
+    out), with Content-MD5 checked against it; with a checksum trailer, the trailer is echoed
+    and (default) the payload is not hashed."""
+    pieces = [b"p" * 70_000, b"q" * 65_536, b"r" * 5]
+    data = b"".join(pieces)
+    headers = {
+        "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(data)),
+        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    }
+    if trailer:
+        headers["x-amz-content-sha256"] = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+        headers["x-amz-trailer"] = "x-amz-checksum-crc32"
+        body = _aws_chunked(pieces, "x-amz-checksum-crc32:AAAAAA==")
+    else:
+        body = _aws_chunked(pieces)
+    status, answer, _ = _put(conn, "/bench/chunked-md5", body, headers)
+    assert status == 200
+    if trailer:
+        assert answer["x-amz-checksum-crc32"] == "AAAAAA=="
+        assert answer["etag"] != f'"{_md5(data)}"'
+    else:
+        assert answer["etag"] == f'"{_md5(data)}"'
+        headers["Content-MD5"] = _b64_md5(data)
+        assert _put(conn, "/bench/chunked-md5", body, headers)[0] == 200
+        headers["Content-MD5"] = _b64_md5(data[:-1])
+        status, _, error = _put(conn, "/bench/chunked-md5", body, headers)
+        assert status == 400
+        assert b"<Code>BadDigest</Code>" in error
+
+
+def test_transfer_chunked_etag_is_the_payload_md5(
+    server: Any, conn: http.client.HTTPConnection
+) -> None:
+    """A Transfer-Encoding: chunked body's ETag is the MD5 of its decoded bytes."""
+    pieces = [b"a" * 1000, b"b" * 70_000, b"c" * 3]
+    conn.request("PUT", "/bench/te-md5", body=iter(pieces), encode_chunked=True)
+    response = conn.getresponse()
+    response.read()
+    assert response.status == 200
+    assert response.getheader("ETag") == f'"{_md5(b"".join(pieces))}"'
+
+
+def test_multipart_etag_follows_the_s3_rule(server: Any, s3_plain: Any) -> None:
+    """Complete's ETag is md5(concatenated binary part MD5s)-N, small last part included."""
+    s3 = s3_plain
+    upload = s3.create_multipart_upload(Bucket="bench", Key="rule")
+    bodies = [b"1" * (5 * MiB), b"2" * 123]
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = s3.upload_part(
+            Bucket="bench", Key="rule", UploadId=upload["UploadId"], PartNumber=number, Body=body
+        )
+        assert answer["ETag"] == f'"{_md5(body)}"'
+        parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+    done = s3.complete_multipart_upload(
+        Bucket="bench", Key="rule", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    expected = _md5(b"".join(hashlib.md5(b, usedforsecurity=False).digest() for b in bodies))
+    expected += "-2"
+    assert done["ETag"] == f'"{expected}"'
+    assert s3.head_object(Bucket="bench", Key="rule")["ETag"] == f'"{expected}"'
+
+
+def server_upload(server: Any, key: str) -> str:
+    """Start a multipart upload for bench/KEY on the server directly; return its id."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", f"/bench/{key}?uploads")
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 200
+    return body.split("<UploadId>", 1)[1].split("</UploadId>", 1)[0]

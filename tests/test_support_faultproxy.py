@@ -249,3 +249,78 @@ def test_restart_keeps_the_port_and_loses_the_state() -> None:
     with pytest.raises(ConnectionRefusedError):
         conn.request("GET", "/")
     conn.close()
+
+
+def test_flip_byte_corrupts_one_byte_in_the_middle_of_a_body(
+    fault_proxy: FaultProxy, bucket: str, s3_client: Any
+) -> None:
+    """flip_byte inverts the middle byte of the first matching PutObject body, length kept;
+    the next matching request passes unchanged."""
+    data = os.urandom(MIB + 1)
+    path = f"/{bucket}/flipped"
+    rule = fault_proxy.flip_byte(method="PUT", path=f"^{path}$")
+    plain = {**ONE_ATTEMPT, "request_checksum_calculation": "when_required"}
+    with client_for(fault_proxy.endpoint_url, **plain) as client:
+        client.put_object(Bucket=bucket, Key="flipped", Body=data)
+        stored = s3_client.get_object(Bucket=bucket, Key="flipped")["Body"].read()
+        client.put_object(Bucket=bucket, Key="flipped", Body=data)
+    expected = bytearray(data)
+    expected[len(data) // 2] ^= 0xFF
+    assert stored == expected
+    assert s3_client.get_object(Bucket=bucket, Key="flipped")["Body"].read() == data
+    assert fault_proxy.log == [
+        LogEntry("PUT", path, "flip_byte", 200),
+        LogEntry("PUT", path, None, 200),
+    ]
+    assert (rule.matched, rule.applied) == (2, 1)
+
+
+def _chunked(data: bytes, size: int) -> bytes:
+    """``data`` in HTTP chunked framing, ``size`` bytes a chunk."""
+    pieces = [data[i : i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("transfer", "aws_chunked"),
+    [("chunked", False), ("length", True), ("chunked", True)],
+    ids=["chunked", "aws-chunked", "aws-chunked-in-chunked"],
+)
+def test_flip_byte_flips_payload_inside_chunk_framing(
+    fault_proxy: FaultProxy, bucket: str, s3_client: Any, transfer: str, aws_chunked: bool
+) -> None:
+    """In chunked and aws-chunked bodies the flipped byte is the payload's middle one (or
+    ``at``), never framing: the server decodes the body and stores the corrupted payload."""
+    payload = b"hello world, flipped"  # 20 bytes: the middle one is index 10 (",")
+    fault_proxy.flip_byte(method="PUT")
+    fault_proxy.flip_byte(method="PUT", at=0, nth=2)  # every rule counts every match
+    headers = f"Host: 127.0.0.1\r\nAuthorization: {FAKE_SIGV4}\r\n"
+    content = payload
+    if aws_chunked:
+        headers += (
+            "x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER\r\n"
+            "Content-Encoding: aws-chunked\r\n"
+            f"x-amz-decoded-content-length: {len(payload)}\r\n"
+            "x-amz-trailer: x-amz-checksum-crc32\r\n"
+        )
+        # aws-chunks of 8 bytes, then a trailer (moto does not check its value)
+        content = _chunked(payload, 8)[: -len(b"\r\n")] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+    if transfer == "chunked":  # HTTP chunks of 7 bytes: aws-chunks straddle them
+        headers += "Transfer-Encoding: chunked\r\n"
+        wire = _chunked(content, 7)
+    else:
+        headers += f"Content-Length: {len(content)}\r\n"
+        wire = content
+    stored = []
+    with socket.create_connection(("127.0.0.1", fault_proxy.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        for _ in range(2):  # the first rule hits the first PUT, the second the second
+            sock.sendall(f"PUT /{bucket}/k HTTP/1.1\r\n{headers}\r\n".encode() + wire)
+            assert _read_response(reader)[0] == 200
+            stored.append(s3_client.get_object(Bucket=bucket, Key="k")["Body"].read())
+        reader.close()
+    middle, first = bytearray(payload), bytearray(payload)
+    middle[10] ^= 0xFF
+    first[0] ^= 0xFF
+    assert stored == [middle, first]
+    assert [e.fault for e in fault_proxy.log] == ["flip_byte", "flip_byte"]

@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from s3sink import PartUploadError, State
+from s3sink import PartUploadError, State, UploadResult
 from s3sink._parts import VERIFY_ATTEMPTS
 from s3sink.errors import CompleteError
 from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
@@ -26,7 +26,7 @@ def fake() -> FakeS3:
     return FakeS3()
 
 
-def upload(fake: FakeS3, data: bytes, **options: object) -> object:
+def upload(fake: FakeS3, data: bytes, **options: object) -> UploadResult:
     """Write ``data`` and close; return the result."""
     with make_writer(fake, **options) as w:
         w.write(data)
@@ -37,7 +37,7 @@ def upload(fake: FakeS3, data: bytes, **options: object) -> object:
 def test_a_store_that_confirms_checksums_gives_store_checksum(fake: FakeS3, size: int) -> None:
     """Every part's checksum echoed by the store: integrity is "store-checksum"."""
     result = upload(fake, payload(size))
-    assert result.integrity == "store-checksum"  # type: ignore[attr-defined]
+    assert result.integrity == "store-checksum"
 
 
 @pytest.mark.parametrize("size", [SMALL, MULTI], ids=["put", "multipart"])
@@ -48,7 +48,7 @@ def test_a_store_that_ignores_checksums_is_verified_by_etag(
     """No echo (Ceph RGW): s3sink compares each ETag with the MD5 of what it sent."""
     fake.checksum_mode = "ignore"
     result = upload(fake, payload(size), checksum=checksum)
-    assert result.integrity == "etag-md5"  # type: ignore[attr-defined]
+    assert result.integrity == "etag-md5"
     assert fake.object_bytes(BUCKET, KEY) == payload(size)
 
 
@@ -66,7 +66,7 @@ def test_a_part_corrupted_in_transit_is_sent_again(
         result = upload(fake, data, checksum="md5" if mode == "echo-unchecked" else "crc64nvme")
     assert fake.object_bytes(BUCKET, KEY) == data
     assert [c.part_number for c in fake.calls_of("upload_part")].count(2) == 2
-    assert result.integrity == "etag-md5"  # type: ignore[attr-defined]
+    assert result.integrity == "etag-md5"
     assert "part 2 of s3://bkt/dir/obj.bin: the store received other bytes" in caplog.text
 
 
@@ -93,7 +93,7 @@ def test_a_part_the_store_refuses_as_corrupted_is_sent_again(fake: FakeS3) -> No
     result = upload(fake, data)
     assert fake.object_bytes(BUCKET, KEY) == data
     assert [c.part_number for c in fake.calls_of("upload_part")].count(3) == 3
-    assert result.integrity == "store-checksum"  # type: ignore[attr-defined]
+    assert result.integrity == "store-checksum"
 
 
 @pytest.mark.parametrize("mode", ["aws", "ignore"])
@@ -125,18 +125,22 @@ def test_a_corrupted_put_object_is_replaced(fake: FakeS3) -> None:
     assert fake.count("put_object") == 2
     replacing = fake.calls_of("put_object")[1]
     assert replacing.error is None
-    assert result.integrity == "etag-md5"  # type: ignore[attr-defined]
+    assert result.integrity == "etag-md5"
 
 
-def test_a_put_object_corrupted_every_time_is_deleted(fake: FakeS3) -> None:
+def test_a_put_object_corrupted_every_time_is_deleted(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
     """Every PutObject corrupted: the corrupted object is deleted and close() fails."""
     fake.checksum_mode = "ignore"
     fake.corrupt_puts = VERIFY_ATTEMPTS
     w = make_writer(fake)
     w.write(payload(SMALL))
-    with pytest.raises(CompleteError, match="deleted, so nothing was written"):
+    with pytest.raises(CompleteError, match="3 times, so nothing was written"):
         w.close()
     assert fake.objects == {}
+    assert fake.count("delete_object") == 1
+    assert "deleted the corrupted object" in caplog.text
 
 
 @pytest.mark.parametrize("size", [SMALL, MULTI], ids=["put", "multipart"])
@@ -148,7 +152,7 @@ def test_etags_that_are_no_md5_leave_the_upload_unverified(
     fake.sse_kms = True
     with caplog.at_level(logging.WARNING, "s3sink"):
         result = upload(fake, payload(size))
-    assert result.integrity == "unverified"  # type: ignore[attr-defined]
+    assert result.integrity == "unverified"
     assert "could not be verified" in caplog.text
     assert "SSE-KMS" in caplog.text
 
@@ -165,6 +169,17 @@ def test_md5_mode_sends_content_md5_a_checking_store_refuses_corruption(fake: Fa
         "BadDigest",
         None,
     ]
-    assert result.checksum_algorithm == "md5"  # type: ignore[attr-defined]
-    assert result.checksum is None  # type: ignore[attr-defined]
+    assert result.checksum_algorithm == "md5"
+    assert result.checksum is None
     assert fake.uploads == {}
+
+
+def test_a_put_object_the_store_refuses_as_corrupted_is_sent_again(fake: FakeS3) -> None:
+    """A store that checks the PutObject's checksum refuses the corrupted one (BadDigest):
+    nothing was published, and s3sink sends it again."""
+    fake.corrupt_puts = 1
+    data = payload(SMALL)
+    result = upload(fake, data)
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert [c.error for c in fake.calls_of("put_object")] == ["BadDigest", None]
+    assert result.integrity == "store-checksum"

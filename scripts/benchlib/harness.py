@@ -1162,7 +1162,8 @@ def report_notes(
         notes.append("- smart_open uploads its parts one at a time (no parallel parts).")
     notes.append(
         "- Server CPU is what the discard endpoint itself spent receiving and dropping the "
-        "bytes (it shares the machine's cores with the client)."
+        "bytes (it shares the machine's cores with the client), plus, for payloads sent with "
+        "Content-MD5 or without an x-amz-checksum-*, the MD5 of their ETag (~2 CPU s/GiB)."
     )
     return notes
 

@@ -36,16 +36,23 @@ Faults:
   gone away meanwhile (e.g. after its read timeout).
 * ``respond(status, code, message)`` -- read and discard the body, answer with an S3-style XML
   error; nothing reaches the server.
+* ``flip_byte()`` -- read the whole request body, invert one byte of its payload (the middle
+  one, or index ``at``), and forward it with the same framing and length: the server receives
+  corrupted bytes under the client's headers, as after corruption in transit. The payload is
+  what is inside the framing: a ``chunked`` body's chunk data, and an ``aws-chunked`` body's
+  decoded data (``Content-Encoding: aws-chunked``, inside Content-Length or chunked framing),
+  so chunk sizes, signatures and trailers stay intact.
 * ``refuse_all()`` / ``accept_again()`` -- "server gone": reset every open connection at once
   and stop listening (new connections are refused by the OS), or, with ``keep_listening=True``,
   accept new connections and reset them at once; ``accept_again()`` listens on the same port.
 
 ``log`` records one ``LogEntry(method, path, fault, status)`` per request, appended when the
 proxy decides the outcome and before the client sees it: ``fault`` is the applied fault's name
-(``"reset_after"``, ``"drop_response"``, ``"stall"``, ``"respond"``), ``"refuse_all"`` for a
-request cut by ``refuse_all()``, ``"connection_error"`` when the exchange broke off (server
-unreachable, either side closing or timing out mid-message), else None; ``status`` is the HTTP
-status the server (or ``respond``) produced, None when there was none.
+(``"reset_after"``, ``"drop_response"``, ``"stall"``, ``"respond"``, ``"flip_byte"``),
+``"refuse_all"`` for a request cut by ``refuse_all()``, ``"connection_error"`` when the
+exchange broke off (server unreachable, either side closing or timing out mid-message), else
+None; ``status`` is the HTTP status the server (or ``respond``) produced, None when there was
+none.
 
 Bounds: all sockets have timeouts, waits are on events (never busy loops), and ``stop()`` resets
 every connection and joins every thread it started.
@@ -99,12 +106,13 @@ REASONS = {
 class Action:
     """What a rule does; build it with ``FaultProxy.reset_after`` & co rather than by hand."""
 
-    kind: str  # "reset_after" | "drop_response" | "stall" | "respond"
+    kind: str  # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte"
     n_bytes: int = 0
     seconds: float = 0.0
     status: int = 0
     code: str = ""
     message: str = ""
+    at: int | None = None  # flip_byte: index in the payload, None for the middle byte
 
 
 class LogEntry(NamedTuple):
@@ -374,6 +382,51 @@ def _body(reader: _Reader, framing: _Framing) -> Iterator[bytes]:
             yield crlf
     elif framing.kind == "close":
         yield from reader.read_to_eof()
+
+
+def _chunk_spans(data: bytes | bytearray) -> list[tuple[int, int]]:
+    """(offset, length) of each chunk's data in a chunk-framed buffer (HTTP ``chunked`` and
+    ``aws-chunked`` share the ``HEX[;ext]CRLF data CRLF`` shape); stops at the last chunk."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while True:
+        eol = data.find(b"\n", pos)
+        if eol < 0:
+            raise _ProtocolError("chunk size line without an end")
+        size = int(bytes(data[pos:eol]).split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            return spans
+        spans.append((eol + 1, size))
+        pos = eol + 1 + size
+        pos = data.index(b"\n", pos) + 1  # the CRLF after the data
+
+
+def _locate(spans: list[tuple[int, int]], index: int) -> int:
+    """Where byte ``index`` of the concatenated spans is in the buffer they point into."""
+    for offset, length in spans:
+        if index < length:
+            return offset + index
+        index -= length
+    raise IndexError("index past the end of the payload")
+
+
+def _flip_payload_byte(raw: bytearray, head: _Head, framing: _Framing, at: int | None) -> None:
+    """Invert one payload byte of a whole request body in place (see ``flip_byte``)."""
+    # Peel the layers: HTTP chunked framing (spans into raw), then aws-chunked framing (spans
+    # into what the HTTP chunks carry); map the chosen payload byte back out through both.
+    if framing.kind == "chunked":
+        outer = _chunk_spans(raw)
+        content = bytearray().join(raw[o : o + n] for o, n in outer)
+    else:
+        outer, content = [(0, len(raw))], raw
+    inner = [(0, len(content))]
+    if "aws-chunked" in head.tokens("Content-Encoding"):
+        inner = _chunk_spans(content)
+    total = sum(n for _, n in inner)
+    index = total // 2 if at is None else at
+    if index >= total:
+        raise _ProtocolError(f"flip_byte: no payload byte {index} (the payload has {total})")
+    raw[_locate(outer, _locate(inner, index))] ^= 0xFF
 
 
 def _keep_alive(head: _Head, version: str) -> bool:
@@ -664,6 +717,22 @@ class FaultProxy:
         action = Action("respond", status=status, code=code, message=message)
         return self.add_rule(action, method=method, path=path, nth=nth, times=times)
 
+    def flip_byte(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        at: int | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Forward the request with one payload byte inverted (the middle one, or index ``at``),
+        its length and framing unchanged."""
+        if at is not None and at < 0:
+            raise ValueError("at must be >= 0")
+        action = Action("flip_byte", at=at)
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
     def clear_rules(self) -> None:
         """Remove every rule (requests in flight keep the fault already chosen for them)."""
         with self._lock:
@@ -885,6 +954,10 @@ class FaultProxy:
             conn.aborted.set()  # _serve resets both connections
             return False
 
+        if action is not None and action.kind == "flip_byte":
+            raw = bytearray().join(body)  # whole: the payload's middle depends on its framing
+            _flip_payload_byte(raw, req.head, framing, action.at)
+            body = iter([bytes(raw)])
         for piece in body:
             upstream.sendall(piece)
 
