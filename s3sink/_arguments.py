@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from ._sizes import format_size
 from ._transport import ALLOWED_EXTRA_ARGS
@@ -174,3 +174,39 @@ def _check_conditions(if_none_match: object, if_match: object) -> None:
         raise UsageError(f"if_match must be an ETag, not {if_match!r}")
     if if_none_match is not None and if_match is not None:
         raise UsageError("if_none_match and if_match cannot be combined")
+
+
+# botocore's own check of region names (it skips it for an empty one, which then breaks
+# request signing with an obscure error).
+_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
+
+
+def check_connection_options(
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    names: tuple[str, str, str] = ("--endpoint-url", "--region", "--profile"),
+) -> None:
+    """Refuse what botocore would accept here and fail on later, in a request (an empty
+    region breaks request signing; an ftp:// endpoint fails endpoint resolution). ``names``
+    are how the caller spells the three (the command's options by default)."""
+    endpoint_name, region_name, profile_name = names
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:  # a port that is not a number or out of range
+            port_ok = False
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+            raise UsageError(
+                f"invalid {endpoint_name} {endpoint_url!r}: expected http(s)://HOST[:PORT], "
+                "e.g. https://s3.eu-west-1.amazonaws.com"
+            )
+    if region is not None and _REGION_RE.fullmatch(region) is None:
+        raise UsageError(
+            f"invalid {region_name} {region!r}: expected a region name such as us-east-1 "
+            "(letters, digits and '-')"
+        )
+    if profile is not None and not profile.strip():
+        raise UsageError(f"{profile_name} is empty; give a profile name or leave it out")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._redact import redact
 from ._transport import (
     Body,
     Commit,
@@ -83,8 +84,8 @@ def describe(exc: BaseException) -> str:
         message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
         status = http_status(exc)
         prefix = f"{code} (HTTP {status})" if status else code
-        return f"{prefix}: {message}" if message else prefix
-    return f"{type(exc).__name__}: {exc}"
+        return redact(f"{prefix}: {message}" if message else prefix)
+    return redact(f"{type(exc).__name__}: {exc}")
 
 
 class BufferBody:

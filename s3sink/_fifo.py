@@ -26,6 +26,9 @@ class Fifo:
     without ever opening it would leave us blocked forever, so :meth:`release_when_exits`
     watches the producer and, once it has exited, opens the FIFO for writing without
     blocking and closes it at once: the reader's open returns and it reads EOF.
+    :attr:`released_by_watcher` then says that the producer never opened the FIFO (a typo
+    in its path, a writer left running in the background): the caller must not take that
+    for an empty stream that ended well.
     """
 
     def __init__(self, path: str) -> None:
@@ -33,6 +36,9 @@ class Fifo:
         self._identity: tuple[int, int] | None = None
         self._reader_done = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._reader_opened = False
+        self.released_by_watcher = False
 
     def create(self) -> None:
         """Make the FIFO; an existing path is refused, never reused or replaced."""
@@ -51,6 +57,8 @@ class Fifo:
     def open_reader(self) -> io.FileIO | _WaitingReader:
         """Open for reading; blocks until a writer opens the FIFO (or the watcher pokes)."""
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        with self._lock:
+            self._reader_opened = True
         return reader_for_fd(fd, closefd=True)
 
     def release_when_exits(self, command: Command) -> None:
@@ -65,8 +73,15 @@ class Fifo:
         with contextlib.suppress(ChildProcessError):
             os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
         while not self._reader_done.is_set():
-            if self._poke():
-                return
+            with self._lock:  # open_reader() cannot note its open while we decide
+                if self._reader_opened:
+                    return  # the producer opened it: its exit closed its end, EOF follows
+                if self._poke():
+                    # Nobody else released the reader. (Its open may have returned for the
+                    # producer just before it could note it; the stream then holds the
+                    # producer's bytes, and only an empty stream is read as "never opened".)
+                    self.released_by_watcher = True
+                    return
             self._reader_done.wait(_POKE_INTERVAL)
 
     def _poke(self) -> bool:

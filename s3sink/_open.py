@@ -6,8 +6,10 @@ import io
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
+from ._arguments import check_connection_options
+from ._checksum import resolve_mode
 from ._location import parse_location
-from ._writer import S3MultipartWriter
+from ._writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from .errors import UsageError
 
 
@@ -33,9 +35,9 @@ class AbortingTextWriter(io.TextIOWrapper):
     def _writer(self) -> S3MultipartWriter:
         return cast("S3MultipartWriter", self.buffer)
 
-    def abort(self) -> None:
+    def abort(self) -> bool:
         """Discard everything written (see S3MultipartWriter.abort)."""
-        self._writer.abort()
+        return self._writer.abort()
 
     def __del__(self) -> None:
         # Leave the decision to the writer's own finaliser: abort, never complete.
@@ -44,7 +46,13 @@ class AbortingTextWriter(io.TextIOWrapper):
 
 @overload
 def open(  # mirrors builtins.open on purpose, like gzip.open
-    uri: str, mode: Literal["wb"] = "wb", **writer_options: Any
+    uri: str,
+    mode: Literal["wb"] = "wb",
+    *,
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
+    **writer_options: Any,
 ) -> S3MultipartWriter: ...
 @overload
 def open(
@@ -54,6 +62,9 @@ def open(
     encoding: str | None = ...,
     errors: str | None = ...,
     newline: str | None = ...,
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
     **writer_options: Any,
 ) -> AbortingTextWriter: ...
 def open(
@@ -63,18 +74,57 @@ def open(
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
     **writer_options: Any,
 ) -> S3MultipartWriter | AbortingTextWriter:
     """Open ``s3://bucket/key`` for writing: ``"wb"`` gives the writer itself, ``"w"``
-    a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors."""
+    a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors.
+
+    ``endpoint_url``, ``region`` and ``profile`` build the client as the command does (the
+    AWS settings of the environment otherwise); they cannot be combined with ``client``."""
     location = parse_location(uri)
     if mode not in ("wb", "w", "wt"):
         raise UsageError(f"unsupported mode {mode!r}: s3sink writes only ('wb' or 'w')")
     if mode == "wb" and (encoding or errors or newline is not None):
         raise UsageError("encoding, errors and newline apply to text mode only")
+    if endpoint_url is not None or region is not None or profile is not None:
+        if writer_options.get("client") is not None or writer_options.get("transport"):
+            raise UsageError("endpoint_url, region and profile build a client: pass no client")
+        check_connection_options(
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            names=("endpoint_url", "region", "profile"),
+        )
+        writer_options["client"] = _client_for(
+            writer_options, endpoint_url=endpoint_url, region=region, profile=profile
+        )
     writer = S3MultipartWriter(location.bucket, location.key, **writer_options)
     if mode == "wb":
         return writer
     return AbortingTextWriter(
         writer, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=False
+    )
+
+
+def _client_for(
+    writer_options: dict[str, Any],
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+) -> Any:
+    """The client the writer would build itself, pointed where ``connection`` says."""
+    from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
+
+    algorithm, content_md5 = resolve_mode(writer_options.get("checksum", "crc64nvme"))
+    return build_client(
+        concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
+        checksum=algorithm is not None,
+        content_md5=content_md5,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
     )

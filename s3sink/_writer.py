@@ -58,6 +58,10 @@ DEFAULT_CONCURRENCY = 4
 class S3MultipartWriter(io.BufferedIOBase):
     """Stream bytes into ``s3://bucket/key``; see the module docstring for the lifecycle.
 
+    For text use ``s3sink.open(uri, "w")``, not ``io.TextIOWrapper(writer)``: a plain
+    TextIOWrapper's ``__exit__`` and finaliser call ``close()``, which publishes what was
+    written so far even after an exception.
+
     Memory: part buffers alive at once (the one being filled, those in flight and those
     kept for reuse) never exceed ``max_memory``; with the defaults that is
     (concurrency + 1) x 16 MiB = 80 MiB for streams up to 32 GiB, and never more than
@@ -184,25 +188,36 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Copy ``data`` into part buffers; block while the in-flight limit is reached."""
         if isinstance(data, str):
             raise TypeError("write() needs a bytes-like object, not str")
-        with self._lock:
+        with self._lock, memoryview(data) as view:
             self._check_open()
-            if not self._conditions_checked:
-                self.check_conditions()
-            self._raise_failure()
-            with memoryview(data) as view:
-                flat = view if view.format == "B" and view.ndim == 1 else view.cast("B")
-                total = flat.nbytes
-                pos = 0
-                while pos < total:
-                    buf = self._writable_buffer()
-                    take = min(total - pos, len(buf) - self._fill)
-                    buf[self._fill : self._fill + take] = flat[pos : pos + take]
-                    self._fill += take
-                    self._ledger.bytes_written += take
-                    pos += take
+            # A view that is no bytes-like argument is the caller's mistake, taken before
+            # any byte: it leaves the writer as it was (TypeError).
+            flat = view if view.format == "B" and view.ndim == 1 else view.cast("B")
+            try:
+                return self._write(flat)
+            except BaseException as exc:
+                # Whatever escapes from here (an upload error, an interrupt half-way) leaves
+                # bytes of this write unsent: the writer is FAILED, and close() aborts.
+                self._upload.record_error(exc)
+                raise
+            finally:
                 if flat is not view:
                     flat.release()
-            return total
+
+    def _write(self, flat: memoryview) -> int:
+        if not self._conditions_checked:
+            self.check_conditions()
+        self._raise_failure()
+        total = flat.nbytes
+        pos = 0
+        while pos < total:
+            buf = self._writable_buffer()
+            take = min(total - pos, len(buf) - self._fill)
+            buf[self._fill : self._fill + take] = flat[pos : pos + take]
+            self._fill += take
+            self._ledger.bytes_written += take
+            pos += take
+        return total
 
     def readinto_from(self, source: Readable, max_bytes: int | None = None) -> int:
         """Read ``source`` to EOF (or ``max_bytes``) straight into part buffers.
@@ -210,32 +225,39 @@ class S3MultipartWriter(io.BufferedIOBase):
         The zero-copy path for pipes: each ``readinto`` lands in the part buffer itself,
         with no intermediate bytes objects. Returns the number of bytes read.
         """
-        total = 0
         with self._lock:
             self._check_open()
-            if not self._conditions_checked:
-                self.check_conditions()
-            while max_bytes is None or total < max_bytes:
-                self._raise_failure()
-                if self._buf is not None and self._fill == len(self._buf):
-                    # The part is full: send it only once more data turns up (as write()
-                    # does), so a stream ending exactly here stays a single PutObject.
-                    probe = bytearray(1)
-                    if not read_blocking(source, memoryview(probe)):
-                        break
-                    total += self.write(probe)
-                    continue
-                buf = self._writable_buffer()
-                room = len(buf) - self._fill
-                if max_bytes is not None:
-                    room = min(room, max_bytes - total)
-                with memoryview(buf) as view:
-                    n = read_blocking(source, view[self._fill : self._fill + room])
-                if not n:
+            try:
+                return self._readinto_from(source, max_bytes)
+            except BaseException as exc:
+                self._upload.record_error(exc)  # as in write(): FAILED, and close() aborts
+                raise
+
+    def _readinto_from(self, source: Readable, max_bytes: int | None) -> int:
+        total = 0
+        if not self._conditions_checked:
+            self.check_conditions()
+        while max_bytes is None or total < max_bytes:
+            self._raise_failure()
+            if self._buf is not None and self._fill == len(self._buf):
+                # The part is full: send it only once more data turns up (as write()
+                # does), so a stream ending exactly here stays a single PutObject.
+                probe = bytearray(1)
+                if not read_blocking(source, memoryview(probe)):
                     break
-                self._fill += n
-                self._ledger.bytes_written += n
-                total += n
+                total += self._write(memoryview(probe))
+                continue
+            buf = self._writable_buffer()
+            room = len(buf) - self._fill
+            if max_bytes is not None:
+                room = min(room, max_bytes - total)
+            with memoryview(buf) as view:
+                n = read_blocking(source, view[self._fill : self._fill + room])
+            if not n:
+                break
+            self._fill += n
+            self._ledger.bytes_written += n
+            total += n
         return total
 
     # -- public state -----------------------------------------------------------------
@@ -318,9 +340,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         if buf is not None and self._fill < len(buf):
             return buf
         if buf is not None:
-            # The buffer is full and more data is coming: it is not the last part.
-            self._upload.send(buf, self._fill)
-            self._buf = None
+            # The buffer is full and more data is coming: it is not the last part. It leaves
+            # the writer before it is sent, so that an interrupt inside send() can never
+            # leave one buffer both in flight and current (sent twice, or overwritten).
+            fill, self._buf, self._fill = self._fill, None, 0
+            self._upload.send(buf, fill)
         if self._upload.next_part > MAX_PARTS:
             exc = PartLimitError(
                 f"the stream outgrew {MAX_PARTS:,} parts "
@@ -369,13 +393,16 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._pool.shutdown()
 
     # -- abort ------------------------------------------------------------------------
-    def abort(self) -> None:
+    def abort(self) -> bool:
         """Discard everything: stop accepting data, abort the multipart upload at once (so
         parts still sending fail fast), wait (bounded) for parts in flight, then confirm
         with ListParts and abort again while parts remain.
 
-        Idempotent; a no-op after a successful close(). Raises AbortFailedError when the
-        upload could not be aborted (its id is in the error, to clean up later).
+        Returns True when nothing is published (this call or an earlier one aborted), False
+        when the object was published: close() had already completed, or was completing in
+        another thread, which abort() then waits for and does not interrupt. Idempotent.
+        Raises AbortFailedError when the upload could not be aborted (its id is in the
+        error, to clean up later).
         """
         cancelled = UploadCancelled(
             "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
@@ -386,9 +413,12 @@ class S3MultipartWriter(io.BufferedIOBase):
             # Not once close() is completing: that one is allowed to finish.
             self._upload.record_error(cancelled)
         with self._lock:
-            if self._state in (State.ABORTED, State.COMPLETED, State.ABORTING):
-                return
+            if self._state is State.COMPLETED:
+                return False
+            if self._state in (State.ABORTED, State.ABORTING):
+                return True
             self._abort_after(cancelled)
+            return True
 
     def _abort_after(self, cause: BaseException) -> None:
         """Abort because of ``cause``; raise AbortFailedError (chained) if that fails."""

@@ -338,9 +338,17 @@ def test_metadata_and_tags_reach_the_object(aws_env: None, s3_client: Any, bucke
     assert sorted((t["Key"], t["Value"]) for t in tags) == [("env", "prod"), ("team", "data ops")]
 
 
-def test_empty_stdin_makes_an_empty_object(aws_env: None, s3_client: Any, bucket: str) -> None:
-    """An empty stream is a valid (empty) object, with no dangling upload."""
-    result = invoke(f"s3://{bucket}/empty", "--endpoint-url", s3_client.meta.endpoint_url)
+def test_empty_stdin_is_refused_unless_allowed(aws_env: None, s3_client: Any, bucket: str) -> None:
+    """An empty stream is refused (exit 1, nothing written, one line naming --allow-empty);
+    with --allow-empty it is a valid empty object, with no dangling upload."""
+    endpoint = s3_client.meta.endpoint_url
+    result = invoke(f"s3://{bucket}/empty", "--endpoint-url", endpoint)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "s3sink: error: stdin was empty: nothing uploaded; --allow-empty uploads an empty object\n"
+    )
+    assert object_keys(s3_client, bucket) == []
+    result = invoke(f"s3://{bucket}/empty", "--endpoint-url", endpoint, "--allow-empty")
     assert result.exit_code == 0
     assert s3_client.head_object(Bucket=bucket, Key="empty")["ContentLength"] == 0
     assert pending_uploads(s3_client, bucket) == []

@@ -104,7 +104,7 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     """The server goes away once part 1 is stored, while stdin is still streaming: the next
     part fails, the abort cannot reach the server either, and s3sink exits 3 with one error
     line that names the upload id and the cleanup command. Pending until the server is back;
-    then that very command (with the endpoint) aborts it and leaves nothing."""
+    then that very command (it names the endpoint) aborts it and leaves nothing."""
     uri = f"s3://{bucket}/db.dump"
     args = [uri, "--endpoint-url", fault_proxy.endpoint_url, "--part-size", "5MiB", "-j", "2"]
     sink, feeder = start(S3SINK, [*args, "--max-attempts", "2"], env, tmp_path)
@@ -128,11 +128,11 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     fault_proxy.accept_again()
     assert [u["UploadId"] for u in pending(s3_client, bucket)] == [upload_id]
     assert keys(s3_client, bucket) == []
-    hint = re.search(r"run: s3sink (uploads abort \S+ --upload-id \S+)", line)
+    # The printed command names the endpoint in use: run it verbatim.
+    hint = re.search(r"run: s3sink (uploads abort \S+ --upload-id \S+ --endpoint-url \S+)$", line)
     assert hint is not None, line
-    cleanup = run_cli(
-        [*hint.group(1).split(), "--endpoint-url", fault_proxy.endpoint_url], env
-    )  # the printed command, verbatim
+    assert hint.group(1).endswith(f"--endpoint-url {fault_proxy.endpoint_url}")
+    cleanup = run_cli(hint.group(1).split(), env)
     assert cleanup.returncode == 0, cleanup.stderr
     assert cleanup.stdout.startswith(f"aborted {uri} upload {upload_id} ".encode())
     assert pending(s3_client, bucket) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ import s3sink
 from s3sink import InvalidLocationError, S3MultipartWriter, State, UsageError
 from s3sink._open import AbortingTextWriter
 from tests.fakes import BUCKET, KEY, PART, URI, FakeS3, payload
+from tests.support.motoserver import DUMMY_CREDENTIALS
 
 
 @pytest.fixture
@@ -164,3 +166,23 @@ def test_writer_options_pass_through(fake: FakeS3) -> None:
         f.write(payload(7 * 1024 * 1024))
     assert fake.objects[(BUCKET, KEY)].parts == 2
     assert "ChecksumCRC32" in fake.objects[(BUCKET, KEY)].checksums
+
+
+def test_open_builds_the_client_from_endpoint_region_and_profile(
+    s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3sink.open(uri, endpoint_url=..., region=...) reaches the store as the command does."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    endpoint = s3_client.meta.endpoint_url
+    with s3sink.open(f"s3://{bucket}/t.txt", "w", endpoint_url=endpoint, region="eu-west-1") as f:
+        f.write("hello")
+    assert s3_client.get_object(Bucket=bucket, Key="t.txt")["Body"].read() == b"hello"
+
+
+def test_open_refuses_a_client_with_connection_options(fake: FakeS3) -> None:
+    """endpoint_url with a client of one's own is ambiguous: a usage error, before any I/O."""
+    with pytest.raises(s3sink.UsageError, match="pass no client"):
+        s3sink.open("s3://bkt/k", endpoint_url="http://127.0.0.1:9", transport=fake)
+    with pytest.raises(s3sink.UsageError, match="invalid endpoint_url"):
+        s3sink.open("s3://bkt/k", endpoint_url="ftp://x")

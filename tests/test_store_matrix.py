@@ -44,7 +44,7 @@ pytestmark = pytest.mark.slow
 
 MiB = 1024 * 1024
 MULTIPART = 12 * MiB  # three parts at --part-size 5MiB: 5 + 5 + 2
-CHECKSUMS = ["crc64nvme", "crc32c", "crc32", "sha256", "off"]
+CHECKSUMS = ["crc64nvme", "crc32c", "crc32", "sha256", "md5", "off"]
 
 
 def sink(
@@ -106,9 +106,10 @@ def test_reported_etag_is_the_stored_objects(
 def test_single_put_round_trips(
     store: StoreServer, store_client: Any, store_bucket: str, size: int
 ) -> None:
-    """A stream shorter than one part is one PutObject: no multipart upload is left."""
+    """A stream shorter than one part is one PutObject: no multipart upload is left (an
+    empty one only with --allow-empty)."""
     data = pattern(size)
-    result = sink(store, [f"s3://{store_bucket}/small", "--json"], data)
+    result = sink(store, [f"s3://{store_bucket}/small", "--json", "--allow-empty"], data)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["size"], report["parts"], report["upload_id"]) == (size, 1, None)
@@ -116,12 +117,11 @@ def test_single_put_round_trips(
     assert pending(store_client, store_bucket) == []
 
 
-#: Whether the store keeps the checksum s3sink sent, by store and request kind (see the table);
-#: None: it depends on the request (moto keeps a PutObject checksum only when
-#: x-amz-sdk-checksum-algorithm comes with it, which s3sink at 58be908 does not send).
+#: Whether the store keeps the checksum s3sink sent, by store and request kind (moto keeps a
+#: PutObject checksum only because x-amz-sdk-checksum-algorithm comes with it, as from boto3).
 KEEPS_CHECKSUM: dict[tuple[str, str], bool | None] = {
     ("moto", "multipart"): True,
-    ("moto", "single"): None,
+    ("moto", "single"): True,
     ("seaweedfs", "multipart"): True,
     ("seaweedfs", "single"): True,
     ("rgw", "multipart"): False,
@@ -143,8 +143,9 @@ def test_each_checksum_round_trips(
     report = json.loads(result.stdout)
     assert body(store_client, store_bucket, "obj") == data
     stored = stored_checksum(store_client, store_bucket, "obj")
-    if checksum == "off":
+    if checksum in ("off", "md5"):
         assert report["checksum"] is None
+        assert report["integrity"] == "etag-md5"
         assert stored == {}
         return
     keeps = KEEPS_CHECKSUM[store.name, kind]

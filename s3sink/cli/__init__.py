@@ -29,6 +29,7 @@ from .._writer import DEFAULT_CONCURRENCY
 from . import _startup
 from ._app import SinkCommand
 from ._options import (
+    HELP_OPTIONS,
     CannedAcl,
     Checksum,
     DebugOption,
@@ -38,6 +39,7 @@ from ._options import (
     RegionOption,
     SinkOptions,
     Sse,
+    count_option,
     print_version,
     size_option,
 )
@@ -65,6 +67,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,  # plain click help: no rich import just to print --help
     pretty_exceptions_show_locals=False,  # locals may hold credentials
+    context_settings=HELP_OPTIONS,
 )
 
 
@@ -93,7 +96,7 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         typer.Option(
             "--concurrency",
             "-j",
-            min=1,
+            parser=count_option,
             metavar="N",
             envvar="S3SINK_CONCURRENCY",
             help="Parts uploaded in parallel.",
@@ -196,7 +199,7 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
     max_attempts: Annotated[
         int | None,
         typer.Option(
-            min=1,
+            parser=count_option,
             metavar="N",
             envvar="S3SINK_MAX_ATTEMPTS",
             show_default=False,
@@ -221,6 +224,15 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             "remove it afterwards. With exec mode, the command's stdout goes to stderr.",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            envvar="S3SINK_ALLOW_EMPTY",
+            help="Upload an empty object when the input is empty (refused by default: a "
+            "0-byte backup is almost always a failed producer).",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     quiet: Annotated[
         bool,
@@ -279,6 +291,7 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         max_attempts=max_attempts,
         sign_payload=sign_payload,
         fifo=fifo,
+        allow_empty=allow_empty,
         json_output=json_output,
         quiet=quiet,
         progress=progress,

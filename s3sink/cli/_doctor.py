@@ -17,7 +17,14 @@ from .._doctor import ProbeFailed, Report, probe
 from .._signals import Interrupted, SignalGuard
 from ._app import DoctorCommand
 from ._bucket import run_on_bucket
-from ._options import DebugOption, EndpointOption, JsonOption, ProfileOption, RegionOption
+from ._options import (
+    HELP_OPTIONS,
+    DebugOption,
+    EndpointOption,
+    JsonOption,
+    ProfileOption,
+    RegionOption,
+)
 from ._report import EXIT_FAILED, EXIT_OK, error_line
 
 if TYPE_CHECKING:
@@ -36,6 +43,7 @@ doctor_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
+    context_settings=HELP_OPTIONS,
 )
 
 

@@ -9,12 +9,11 @@ in terms of options.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import typer
 
@@ -38,9 +37,6 @@ from ._report import EXIT_OK
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-# botocore's own check of region names (it skips it for an empty one, which then breaks
-# request signing with an obscure error).
-_REGION_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?", re.ASCII)
 
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "md5", "off"]
 Sse = Literal["AES256", "aws:kms", "aws:kms:dsse"]
@@ -67,6 +63,21 @@ def duration_option(text: str) -> float:
         return parse_duration(text)
     except UsageError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def count_option(text: str) -> int:
+    """A whole number of at least 1 (said in words, not click's ``x>=1``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise typer.BadParameter(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+# -h as well as --help, on every subcommand.
+HELP_OPTIONS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
 
 
 def print_version(value: bool) -> None:
@@ -139,6 +150,7 @@ class SinkOptions:
     max_attempts: int | None = None
     sign_payload: bool = False
     fifo: str | None = None
+    allow_empty: bool = False
     json_output: bool = False
     quiet: bool = False
     progress: bool | None = None
@@ -235,31 +247,6 @@ def check_target(location: S3Location) -> None:
             f"invalid S3 location {location.uri!r}: the key ends with '/', which S3 tools show "
             f"as a folder; name the object, e.g. {location.uri}NAME"
         )
-
-
-def check_connection_options(
-    *, endpoint_url: str | None, region: str | None, profile: str | None
-) -> None:
-    """Refuse what botocore would accept here and fail on later, in a request (an empty
-    region breaks request signing; an ftp:// endpoint fails endpoint resolution)."""
-    if endpoint_url is not None:
-        parts = urlsplit(endpoint_url)
-        try:
-            port_ok = parts.port is None or parts.port > 0
-        except ValueError:  # a port that is not a number or out of range
-            port_ok = False
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
-            raise UsageError(
-                f"invalid --endpoint-url {endpoint_url!r}: expected http(s)://HOST[:PORT], "
-                "e.g. https://s3.eu-west-1.amazonaws.com"
-            )
-    if region is not None and _REGION_RE.fullmatch(region) is None:
-        raise UsageError(
-            f"invalid --region {region!r}: expected a region name such as us-east-1 "
-            "(letters, digits and '-')"
-        )
-    if profile is not None and not profile.strip():
-        raise UsageError("--profile is empty; give a profile name or leave it out")
 
 
 def check_values(opts: SinkOptions) -> None:

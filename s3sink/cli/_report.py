@@ -9,17 +9,20 @@ mode the command's own status.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
-import re
+import os
+import shlex
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from .._boto import describe, error_code, http_status
 from .._producer import CommandError, ProducerFailed, exit_status
+from .._redact import redact
 from .._signals import Interrupted, signal_name
 from .._sizes import format_duration, format_size
 from ..errors import AbortFailedError, PreconditionFailed, UploadError, UsageError
@@ -43,9 +46,7 @@ def error_line(message: str) -> None:
     sys.stderr.flush()
 
 
-def scrub(text: str) -> str:
-    """Hide the user:password part of URLs (an endpoint URL may carry credentials)."""
-    return re.sub(r"(\w+://)[^/@\s]+@", r"\1***@", text)
+scrub = redact  # every line the command prints goes through it
 
 
 class _StderrHandler(logging.Handler):
@@ -53,7 +54,8 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            sys.stderr.write(f"s3sink: {record.levelname.lower()}: {self.format(record)}\n")
+            line = scrub(self.format(record))
+            sys.stderr.write(f"s3sink: {record.levelname.lower()}: {line}\n")
             sys.stderr.flush()
         except Exception:  # noqa: BLE001  # logging must never break the upload
             self.handleError(record)
@@ -76,8 +78,9 @@ def command_logging(debug: bool) -> Iterator[None]:
 
 def report_failure(exc: BaseException, message: str, *, debug: bool) -> None:
     if debug:
-        # The standard traceback never shows local variables (credentials live there).
-        traceback.print_exception(exc, file=sys.stderr)
+        # The standard traceback never shows local variables (credentials live there), but
+        # exception messages in it may hold an endpoint URL with credentials.
+        sys.stderr.write(scrub("".join(traceback.format_exception(exc))))
     error_line(message)
 
 
@@ -133,6 +136,7 @@ def print_success(
     """The result on stdout (``--json``) and the summary line on stderr; returns EXIT_OK."""
     if json_output:
         record = {
+            "ok": True,
             "bucket": result.bucket,
             "key": result.key,
             "uri": uri,
@@ -147,8 +151,16 @@ def print_success(
             "checksum_type": result.checksum_type,
             "integrity": result.integrity,
         }
-        sys.stdout.write(json.dumps(record) + "\n")
-        sys.stdout.flush()
+        try:
+            _write_stdout(json.dumps(record) + "\n")
+        except OSError as exc:
+            # Committed is committed: a closed or broken result channel is worth one line,
+            # not exit 1 (which says "failed, aborted").
+            _discard_stdout()
+            sys.stderr.write(
+                "s3sink: warning: the object was committed, but the result could not be "
+                f"written to stdout ({exc.strerror or exc})\n"
+            )
     if not quiet:
         rate = format_size(int(result.size / seconds)) if seconds > 0 else "-"
         check = f", {result.checksum_algorithm} {result.checksum}" if result.checksum else ""
@@ -160,25 +172,113 @@ def print_success(
     return EXIT_OK
 
 
+class NothingToUpload(Exception):  # an outcome, not a programming error
+    """The stream ended with nothing to publish that the user asked for: empty input (a
+    0-byte "backup" is almost always a failed producer), or a FIFO nobody opened."""
+
+
+Reason = Literal[
+    "producer-failed",
+    "upload-failed",
+    "abort-failed",
+    "precondition-failed",
+    "interrupted",
+    "usage",
+    "empty",
+]
+
+
+def failure_reason(  # noqa: PLR0911  # a flat table: exception type -> reason
+    exc: BaseException, abort_error: AbortFailedError | None
+) -> Reason:
+    """What kind of failure ``exc`` is, for scripts (the ``reason`` of the --json object)."""
+    if abort_error is not None or isinstance(exc, AbortFailedError):
+        return "abort-failed"
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return "interrupted"
+    if isinstance(exc, (ProducerFailed, CommandError)):
+        return "producer-failed"
+    if isinstance(exc, PreconditionFailed):
+        return "precondition-failed"
+    if isinstance(exc, UsageError):
+        return "usage"
+    if isinstance(exc, NothingToUpload):
+        return "empty"
+    return "upload-failed"
+
+
+def print_failure(
+    *,
+    code: int,
+    reason: Reason,
+    message: str,
+    upload_id: str | None,
+    producer_status: int | None,
+) -> None:
+    """With --json, a failure is one object on stdout too: ``{"ok": false, ...}``, so that a
+    script can tell a producer's exit 3 from s3sink's own."""
+    record = {
+        "ok": False,
+        "exit": code,
+        "reason": reason,
+        "message": scrub(message),
+        "upload_id": upload_id,
+        "producer_status": producer_status,
+    }
+    with contextlib.suppress(OSError):  # the error line on stderr says it all the same
+        _write_stdout(json.dumps(record) + "\n")
+
+
+def _write_stdout(text: str) -> None:
+    if sys.stdout is None:  # fd 1 was closed when Python started
+        raise OSError(errno.EBADF, "stdout is closed")
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _discard_stdout() -> None:
+    """Point fd 1 at /dev/null, so that flushing what is still buffered at exit cannot fail
+    again (Python would then exit 120)."""
+    try:
+        if sys.stdout.fileno() != 1:
+            return
+    except (OSError, ValueError, AttributeError):  # not a real file (CliRunner), or closed
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
+
+
 def classify(
     exc: BaseException,
     abort_error: AbortFailedError | None,
     returncode: int | None,
     *,
     precondition: str,
+    upload_started: bool = True,
+    connection: Sequence[str] = (),
 ) -> tuple[int, str]:
     """The exit code and the error line for a failed run. ``returncode`` is the exec-mode
-    command's, ``precondition`` the message for a refused conditional write."""
+    command's, ``precondition`` the message for a refused conditional write;
+    ``upload_started`` whether a multipart upload existed (and so was aborted);
+    ``connection`` the options that reach the store (``--endpoint-url`` ...), which the
+    printed cleanup command must repeat."""
     orphan = abort_error or (exc if isinstance(exc, AbortFailedError) else None)
     if orphan is not None:
         # close() raises the AbortFailedError itself, the first error as its context.
         first = exc.__context__ if exc is orphan else exc
         what = f"{_what_failed(first, returncode, precondition)[1]}, and then " if first else ""
-        return EXIT_ABORT_FAILED, f"{what}{orphan}"
+        text = str(orphan)
+        if connection and orphan.upload_id:
+            flag = f"--upload-id {orphan.upload_id}"
+            text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
+        return EXIT_ABORT_FAILED, f"{what}{text}"
     code, what = _what_failed(exc, returncode, precondition)
-    if isinstance(exc, (PreconditionFailed, UsageError)):  # says so itself / nothing began
+    if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what
-    return code, f"{what}; {_NOTHING_WRITTEN}"
+    return code, f"{what}; {_NOTHING_WRITTEN if upload_started else 'nothing was written'}"
 
 
 def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
@@ -193,6 +293,8 @@ def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
         return 128 + signal.SIGINT, "interrupted"
     if isinstance(exc, ProducerFailed):
         return exit_status(exc.returncode), str(exc)
+    if isinstance(exc, NothingToUpload):
+        return EXIT_FAILED, str(exc)
     if isinstance(exc, CommandError):
         return exc.exit_code, str(exc)
     if isinstance(exc, PreconditionFailed):

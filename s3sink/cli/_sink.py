@@ -13,24 +13,33 @@ import time
 from dataclasses import dataclass, field
 from typing import cast
 
+from .._arguments import check_connection_options
 from .._fifo import Fifo
 from .._location import S3Location, parse_location
 from .._pipes import Readable, reader_for_fd
-from .._producer import Command, ProducerFailed, open_pipe_from
+from .._producer import Command, ProducerFailed, exit_status, open_pipe_from
 from .._signals import Interrupted, SignalGuard
 from .._writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
 from ._options import (
     SinkOptions,
-    check_connection_options,
     check_target,
     check_values,
     make_client,
     writer_options,
 )
 from ._progress import Display, choose_mode, make_display
-from ._report import EXIT_USAGE, classify, command_logging, print_success, report_failure
+from ._report import (
+    EXIT_USAGE,
+    NothingToUpload,
+    classify,
+    command_logging,
+    failure_reason,
+    print_failure,
+    print_success,
+    report_failure,
+)
 
 log = logging.getLogger("s3sink")
 
@@ -132,9 +141,26 @@ class SinkRun:
             assert returncode is not None  # noqa: S101  # wait() without timeout
             if returncode != 0:
                 raise ProducerFailed(self.command, returncode)
-            if self.fifo is not None and self.writer.bytes_written == 0:
-                log.warning("%s never wrote to %s", self.command.argv[0], self.fifo.path)
+        self._refuse_nothing()
         self.writer.close()
+
+    def _refuse_nothing(self) -> None:
+        """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
+        a failure: it is what a failed or misdirected producer looks like."""
+        if self.writer.bytes_written:
+            return
+        name = self.command.argv[0] if self.command is not None else None
+        if self.fifo is not None and self.fifo.released_by_watcher:
+            raise NothingToUpload(
+                f"{name} exited without ever opening {self.fifo.path} for writing (is that "
+                "the path it writes to?); nothing was uploaded"
+            )
+        if self.opts.allow_empty:
+            return
+        what = f"{name} wrote nothing" if name is not None else "stdin was empty"
+        if self.fifo is not None:
+            what = f"nothing was written to {self.fifo.path}"
+        raise NothingToUpload(f"{what}: nothing uploaded; --allow-empty uploads an empty object")
 
     def _start_command(self) -> None:
         argv = self.opts.command
@@ -190,10 +216,32 @@ class SinkRun:
             abort_error = err
         returncode = command.stop(STOP_GRACE) if command is not None else None
         code, message = classify(
-            exc, abort_error, returncode, precondition=self._precondition_message()
+            exc,
+            abort_error,
+            returncode,
+            precondition=self._precondition_message(),
+            upload_started=self.writer.upload_id is not None,
+            connection=self._connection_options(),
         )
         report_failure(exc, message, debug=self.opts.debug)
+        if self.opts.json_output:
+            print_failure(
+                code=code,
+                reason=failure_reason(exc, abort_error),
+                message=message,
+                upload_id=self.writer.upload_id,
+                producer_status=exit_status(returncode) if returncode is not None else None,
+            )
         return code
+
+    def _connection_options(self) -> list[str]:
+        """The options that reach this store, for a command printed to clean up."""
+        given = {
+            "--endpoint-url": self.opts.endpoint_url,
+            "--region": self.opts.region,
+            "--profile": self.opts.profile,
+        }
+        return [part for flag, value in given.items() if value for part in (flag, value)]
 
     def _precondition_message(self) -> str:
         uri = self.location.uri
@@ -229,6 +277,14 @@ def run_sink(opts: SinkOptions) -> int:
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
+            if opts.json_output:
+                print_failure(
+                    code=EXIT_USAGE,
+                    reason="usage",
+                    message=str(exc),
+                    upload_id=None,
+                    producer_status=None,
+                )
             return EXIT_USAGE
         finally:
             _startup.done()

@@ -17,6 +17,7 @@ from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket
 from ._options import (
+    HELP_OPTIONS,
     DebugOption,
     EndpointOption,
     JsonOption,
@@ -44,6 +45,7 @@ uploads_app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
+    context_settings=HELP_OPTIONS,
     help="Find and abort unfinished multipart uploads (they cost storage until aborted).",
 )
 
@@ -78,22 +80,24 @@ def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
+def _record(location: S3Location, upload: PendingUpload, now: dt.datetime) -> dict[str, object]:
+    """One pending upload as the --json output shows it."""
+    return {
+        "bucket": location.bucket,
+        "key": upload.key,
+        "uri": f"s3://{location.bucket}/{upload.key}",
+        "upload_id": upload.upload_id,
+        "initiated": _initiated(upload),
+        "age_seconds": round(_age(upload, now), 3),
+    }
+
+
 def list_pending(location: S3Location, client: BaseClient, *, as_json: bool) -> int:
     """Print the unfinished uploads under ``location`` (a table, or a JSON array)."""
     uploads = _pending(location, client)
     now = dt.datetime.now(dt.timezone.utc)
     if as_json:
-        records = [
-            {
-                "bucket": location.bucket,
-                "key": u.key,
-                "uri": f"s3://{location.bucket}/{u.key}",
-                "upload_id": u.upload_id,
-                "initiated": _initiated(u),
-                "age_seconds": round(_age(u, now), 3),
-            }
-            for u in uploads
-        ]
+        records = [_record(location, u, now) for u in uploads]
         sys.stdout.write(json.dumps(records) + "\n")
         return EXIT_OK
     if not uploads:
@@ -112,8 +116,10 @@ def abort_pending(
     older_than: float | None,
     upload_id: str | None,
     dry_run: bool,
+    as_json: bool = False,
 ) -> int:
-    """Abort the selected unfinished uploads; prints each; 1 if any abort failed."""
+    """Abort the selected unfinished uploads; prints each (a line, or with ``as_json`` one
+    JSON array of records with ``aborted`` and ``error``); 1 if any abort failed."""
     if upload_id is not None and not upload_id.strip():
         raise UsageError("--upload-id is empty; give the id that 's3sink uploads list' shows")
     transport = BotoTransport(client)
@@ -126,19 +132,26 @@ def abort_pending(
     ]
     failed = 0
     verb = "would abort" if dry_run else "aborted"
+    records = []
     for upload in selected:
         line = (
             f"{verb} s3://{location.bucket}/{upload.key} upload {upload.upload_id} "
             f"(initiated {_initiated(upload)}, age {format_duration(_age(upload, now))})"
         )
+        error = None
         if not dry_run:
             try:
                 transport.abort_multipart_upload(location.bucket, upload.key, upload.upload_id)
             except UploadError as exc:
-                error_line(describe_upload_error(exc))
+                error = describe_upload_error(exc)
+                error_line(error)
                 failed += 1
-                continue
-        sys.stdout.write(line + "\n")
+        records.append({**_record(location, upload, now), "aborted": not dry_run and not error})
+        records[-1]["error"] = error
+        if not as_json and error is None:
+            sys.stdout.write(line + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps(records) + "\n")
     sys.stdout.flush()
     if not selected:
         which = f"upload {upload_id}" if upload_id else "unfinished uploads"
@@ -184,6 +197,7 @@ def uploads_abort(  # noqa: PLR0917  # typer maps parameters to options
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print what would be aborted; abort nothing.")
     ] = False,
+    json_output: JsonOption = False,
     endpoint_url: EndpointOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
@@ -193,7 +207,12 @@ def uploads_abort(  # noqa: PLR0917  # typer maps parameters to options
     run_on_bucket(
         uri,
         lambda location, client: abort_pending(
-            location, client, older_than=older_than, upload_id=upload_id, dry_run=dry_run
+            location,
+            client,
+            older_than=older_than,
+            upload_id=upload_id,
+            dry_run=dry_run,
+            as_json=json_output,
         ),
         endpoint_url=endpoint_url,
         region=region,
