@@ -219,15 +219,20 @@ def submit_part(
     """Hand part ``number`` (all of ``buf``, charged ``charge`` bytes) to the pool; blocks
     while the pool is full. A failure is recorded in the pool and fails the lifecycle."""
 
+    sent: list[bool] = []
+
     def on_done(future: Future[CompletedPart]) -> None:
         exc = future.exception()
         if exc is None:
             ledger.record(future.result())
+            sent.append(True)
         else:
             pool.record_error(exc)
             lifecycle.fail(exc)
         pool.release_buffer(buf, charge, reuse=len(buf) == charge)
-        if exc is None:
-            ledger.report(pool.in_flight - 1)  # this part still holds its slot
 
-    pool.submit(lambda: sender.send(upload_id, number, buf), on_done)
+    def report() -> None:  # after the slot is free: the callback may even abort the writer
+        if sent:
+            ledger.report(pool.in_flight)
+
+    pool.submit(lambda: sender.send(upload_id, number, buf), on_done, report)

@@ -34,11 +34,13 @@ class PartPool:
         self._name = name
         self._cond = threading.Condition()
         self._in_flight = 0
+        self._callbacks = 0  # ``after`` callbacks still running (their slots are free)
         self._peak_in_flight = 0
         self._charged = 0
         self._peak_charged = 0
         self._pool: list[bytearray] = []
         self._error: BaseException | None = None
+        self._sealed = False  # the commit has begun: cancel() no longer records
         self._closed = False
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -81,6 +83,24 @@ class PartPool:
                 self._error = exc
             self._cond.notify_all()
 
+    def cancel(self, exc: BaseException) -> bool:
+        """Record ``exc`` (unless an earlier error was) and wake every waiter, but only while
+        the commit has not begun; False once it has (see :meth:`seal`)."""
+        with self._cond:
+            if self._sealed:
+                return False
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+            return True
+
+    def seal(self) -> None:
+        """The commit begins: raise the first error if one was recorded, else make every
+        later cancel() refuse, so that nothing interrupts the request that publishes."""
+        with self._cond:
+            self._raise_error()
+            self._sealed = True
+
     def _raise_error(self) -> None:
         if self._error is not None:
             raise self._error
@@ -121,11 +141,18 @@ class PartPool:
             self._cond.notify_all()
 
     # -- tasks ------------------------------------------------------------------------
-    def submit(self, fn: Callable[[], T], on_done: Callable[[Future[T]], None]) -> Future[T]:
+    def submit(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[Future[T]], None],
+        after: Callable[[], None] | None = None,
+    ) -> Future[T]:
         """Run ``fn`` on a worker; block while ``concurrency`` tasks are in flight.
 
         ``on_done`` runs on the worker thread after ``fn`` finishes, before the slot is
-        freed, so its bookkeeping is visible to anyone woken by the slot.
+        freed, so its bookkeeping is visible to anyone woken by the slot. ``after`` runs
+        once the slot is free (a user's callback: it may call back into the writer, even
+        abort it, without holding anything another thread waits for).
         """
         future: Future[T] = Future()
 
@@ -146,6 +173,16 @@ class PartPool:
                     # drain() forever, and the exception would have killed this worker.
                     with self._cond:
                         self._in_flight -= 1
+                        self._callbacks += after is not None
+                        self._cond.notify_all()
+            if after is not None:
+                try:
+                    after()
+                except BaseException as exc:  # noqa: BLE001  # recorded: it must not kill the worker
+                    self.record_error(exc)
+                finally:
+                    with self._cond:
+                        self._callbacks -= 1
                         self._cond.notify_all()
 
         with self._cond:
@@ -181,10 +218,20 @@ class PartPool:
             # collectable (garbage collection of an unclosed writer is what aborts it).
             del task
 
-    def drain(self, timeout: float | None = None) -> bool:
-        """Wait until nothing is in flight; False if ``timeout`` passed first."""
+    def drain(self, timeout: float | None = None, *, until_error: bool = False) -> bool:
+        """Wait until nothing is in flight; False if ``timeout`` passed first.
+
+        ``until_error``: also wait for the ``after`` callbacks (so that every progress report
+        has been made when close() returns), but stop as soon as an error is recorded (an
+        abort() from one of those callbacks, say). Without it (the abort's own wait) the
+        callbacks are not waited for: one of them may be the caller."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+            if not until_error:
+                return self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._cond.wait_for(
+                lambda: self._error is not None or self._in_flight + self._callbacks == 0,
+                timeout,
+            )
 
     def shutdown(self) -> None:
         """Stop the workers once their current task ends; free the pooled buffers."""

@@ -102,16 +102,15 @@ class Upload:
         """Send the tail (``length`` bytes of ``tail``), wait for every part and publish;
         a stream that never filled a part becomes one PutObject."""
         if self.upload_id is None:
+            self._pool.seal()
             self._put_single(tail, length)
             return
         if tail is not None and length:
             self.send(tail, length)
         elif tail is not None:
             self._pool.release_buffer(tail, len(tail), reuse=False)
-        self._pool.drain()
-        error = self._pool.error
-        if error is not None:
-            raise error
+        self._pool.drain(until_error=True)  # an abort() from another thread ends the wait
+        self._pool.seal()  # raises the first error; else nothing interrupts the commit now
         self.committer.complete(
             self.upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
         )

@@ -407,11 +407,15 @@ class S3MultipartWriter(io.BufferedIOBase):
         cancelled = UploadCancelled(
             "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
         )
-        if self._life.accepting:
-            # Called from another thread while write() waits for a free slot or buffer (with
-            # the lock held): failing the pool wakes it, it raises and lets go of the lock.
-            # Not once close() is completing: that one is allowed to finish.
-            self._upload.record_error(cancelled)
+        if self._state in (State.OPEN, State.FAILED, State.COMPLETING) and self._pool.cancel(
+            cancelled
+        ):
+            # Called from another thread (an on_progress callback, say) while write() waits
+            # for a free slot or buffer, or close() for the parts in flight, with the lock
+            # held: the recorded cancellation wakes it, it raises, aborts and lets go of the
+            # lock. Once close() has begun the request that publishes, cancel() refuses and
+            # that request is allowed to finish.
+            self._life.fail(cancelled)
         with self._lock:
             if self._state is State.COMPLETED:
                 return False

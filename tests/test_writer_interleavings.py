@@ -10,7 +10,7 @@ import pytest
 
 from s3sink import S3MultipartWriter, State
 from s3sink._pool import PartPool
-from tests.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload
+from tests.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload, wait_until
 
 
 @pytest.fixture
@@ -105,3 +105,73 @@ def test_abort_racing_a_completing_close_waits_and_reports_the_publication(
     assert results == [False]
     assert w.state is State.COMPLETED
     assert fake.object_bytes(BUCKET, KEY) == payload(2 * PART + 1)
+
+
+def test_abort_from_on_progress_while_close_waits_for_parts(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_progress calling abort() while close() waits for the parts in flight: no deadlock
+    (callbacks run outside slots and locks, and the wait wakes on the cancellation), close()
+    raises, nothing is published, and abort() says it aborted."""
+    results: list[bool] = []
+    holder: list[S3MultipartWriter] = []
+
+    def on_progress(progress: Any) -> None:
+        if progress.parts_done == 1 and not results:
+            results.append(holder[0].abort())
+
+    fake.delay_part = lambda number: 0.3 if number > 1 else 0.0
+    w = make_writer(fake, on_progress=on_progress, concurrency=4, abort_timeout=30)
+    holder.append(w)
+    w.write(payload(3 * PART + 1))
+    with pytest.raises(Exception, match="aborted"):
+        w.close()
+    wait_until(lambda: bool(results))  # the callback's abort() returns after close() raised
+    assert results == [True]
+    assert w.state is State.ABORTED
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+    assert "still in flight" not in caplog.text  # the abort did not wait out its timeout
+
+
+def test_abort_from_on_progress_during_write_does_not_stall(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_progress calling abort() while write() is blocked on back-pressure: write()
+    raises at once and the abort does not wait its whole abort_timeout for the very part
+    whose callback called it."""
+    holder: list[S3MultipartWriter] = []
+    results: list[bool] = []
+
+    def on_progress(progress: Any) -> None:
+        if not results:
+            results.append(holder[0].abort())
+
+    w = make_writer(fake, on_progress=on_progress, concurrency=1, abort_timeout=30)
+    holder.append(w)
+    with pytest.raises(Exception, match="aborted"):
+        for _ in range(8):
+            w.write(payload(PART))
+    wait_until(lambda: bool(results))  # write() raised first, then the abort finished
+    assert results == [True]
+    assert w.state is State.ABORTED
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+    assert "still in flight" not in caplog.text
+
+
+def test_every_progress_report_is_made_before_close_returns(fake: FakeS3) -> None:
+    """Progress callbacks run after their part's slot is free, yet close() returns only once
+    every one of them has run."""
+    seen: list[int] = []
+
+    def on_progress(progress: Any) -> None:
+        time_to_think = 0.05
+        threading.Event().wait(time_to_think)
+        seen.append(progress.parts_done)
+
+    w = make_writer(fake, on_progress=on_progress)
+    w.write(payload(4 * PART + 1))
+    w.close()
+    assert len(seen) == w.result.parts
+    assert max(seen) == w.result.parts
