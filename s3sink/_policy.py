@@ -9,10 +9,10 @@ stream of unknown length cannot use one fixed part size: 8 MiB parts die at part
   ``GROWTH_EVERY`` parts, capped at ``max_part_size``. At the defaults (16 MiB, cap 1 GiB)
   the schedule covers 6.0 TiB; any part size from 5 MiB covers more than 5 TiB.
 * **Expected size**: when the caller knows roughly how much is coming, the base part is the
-  smallest MiB-aligned size that fits the stream in ``HINT_FLAT_PARTS`` equal parts; the
-  remaining parts still grow, so an underestimate has some room. That room can be far
-  less than the schedule without a hint gives: a hint well below the real size can make a
-  long stream fail at part 10,001.
+  smallest MiB-aligned size that fits the stream in ``HINT_FLAT_PARTS`` equal parts; up to
+  that many parts share it, as many as keep the capacity at least that of the schedule
+  without a hint; then parts grow. So a hint only makes parts fit better: an underestimate
+  can never make a stream fail that the schedule without a hint would have carried.
 * **Fixed**: every part has the same size (some S3-compatible stores require equal parts);
   the stream fails with a clear error before part 10,001.
 
@@ -135,6 +135,23 @@ def hinted_part_size(expected_size: int | None, part_size: int) -> int:
     return max(part_size, min(MAX_PART_SIZE, fitted))
 
 
+def _hinted(base: int, max_part: int, *, floor: int) -> PartSchedule:
+    """The expected-size schedule: as many equal parts of ``base`` as keep the capacity at
+    least ``floor`` (the schedule's without a hint), up to HINT_FLAT_PARTS; then parts grow.
+    A hint only makes parts fit better: it never lowers how long the stream may grow (a
+    large hint then keeps fewer equal parts, and the stream's end is in larger ones)."""
+    low, high = 1, HINT_FLAT_PARTS
+    # Fewer flat parts leave more parts to grow, so capacity falls as flat_parts rises:
+    # find the most flat parts that still reach the floor.
+    while low < high:
+        mid = (low + high + 1) // 2
+        if PartSchedule(base, max_part, mid, HINT_GROWTH_EVERY).capacity >= floor:
+            low = mid
+        else:
+            high = mid - 1
+    return PartSchedule(base, max_part, low, HINT_GROWTH_EVERY)
+
+
 def make_schedule(
     *,
     part_size: int = DEFAULT_PART_SIZE,
@@ -166,8 +183,9 @@ def make_schedule(
                 f"least {format_size(needed)} ({MAX_PARTS:,} parts at most)"
             )
         return schedule
+    plain = PartSchedule(part_size, max_part, FLAT_PARTS, GROWTH_EVERY)
     if expected_size is None or expected_size <= FLAT_PARTS * part_size:
-        return PartSchedule(part_size, max_part, FLAT_PARTS, GROWTH_EVERY)
+        return plain
     base = hinted_part_size(expected_size, part_size)
     if base > max_part:
         raise UsageError(
@@ -175,7 +193,7 @@ def make_schedule(
             f"{format_size(base)}, more than the memory budget allows "
             f"({format_size(max_part)} per part); raise max_memory"
         )
-    return PartSchedule(base, max_part, HINT_FLAT_PARTS, HINT_GROWTH_EVERY)
+    return _hinted(base, max_part, floor=plain.capacity)
 
 
 DEFAULT_MAX_MEMORY = 1 * GiB

@@ -173,11 +173,39 @@ def test_expected_size_schedules_stay_within_s3_limits(expected: int) -> None:
 
 
 def test_expected_size_tolerates_an_underestimate() -> None:
-    """Parts after the 9,000 hinted ones keep growing, so an underestimate still fits."""
+    """Parts after the hinted ones keep growing, so an underestimate still fits."""
     expected = 1 * TiB
     schedule = make_schedule(part_size=5 * MiB, max_part_size=MAX_PART_SIZE, expected_size=expected)
-    assert schedule.size_of(HINT_FLAT_PARTS + 1) == 2 * schedule.base
+    assert schedule.flat_parts <= HINT_FLAT_PARTS
+    assert schedule.size_of(schedule.flat_parts + 1) == 2 * schedule.base
     assert schedule.capacity > 2 * expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expected=st.integers(min_value=1, max_value=60 * TiB),
+    part_mib=st.sampled_from([5, 8, 16, 64]),
+    ceiling=st.sampled_from([GiB, 5 * GiB]),
+)
+def test_a_hint_never_lowers_capacity(expected: int, part_mib: int, ceiling: int) -> None:
+    """Whatever the hint, the schedule carries at least what the schedule without one would
+    (a 40 GiB hint used to cut 6 TiB to 738 GiB; 2x a 1 TiB hint failed at part 10,001)."""
+    plain = make_schedule(part_size=part_mib * MiB, max_part_size=ceiling)
+    try:
+        hinted = make_schedule(
+            part_size=part_mib * MiB, max_part_size=ceiling, expected_size=expected
+        )
+    except UsageError:  # the hint needs parts above the ceiling: refused, as documented
+        return
+    assert hinted.capacity >= plain.capacity
+    assert hinted.capacity >= expected
+
+
+def test_twice_a_one_tib_hint_fits() -> None:
+    """The case a user hit: --expected-size 1TiB and a 2 TiB stream, at the default ceiling."""
+    schedule = make_schedule(expected_size=1 * TiB)
+    assert schedule.capacity >= 2 * TiB
+    assert schedule.capacity >= make_schedule().capacity
 
 
 def test_expected_size_beyond_memory_ceiling_is_a_usage_error() -> None:
