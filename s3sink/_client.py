@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ._retries import watch_retries
+
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
@@ -81,7 +83,11 @@ def build_client(
         response_checksum_validation="when_supported" if checksum else "when_required",
         s3=s3,
     )
-    return session.create_client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+    client = session.create_client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+    watch_retries(client)  # every retry logged; an endpoint never reached is not retried
+    return client
 
 
 def _user_configured(session: Any, name: str, env_var: str) -> bool:

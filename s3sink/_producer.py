@@ -12,6 +12,8 @@ import io
 import logging
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ._pipes import grow_pipe
@@ -21,6 +23,8 @@ from .errors import UsageError
 __all__ = ["Command", "CommandError", "ProducerFailed", "exit_status", "open_pipe_from"]
 
 log = logging.getLogger("s3sink")
+
+_STOP_POLL = 0.1  # seconds between checks for a second Ctrl-C while a producer is stopping
 
 
 def exit_status(returncode: int) -> int:
@@ -42,6 +46,7 @@ class Command:
     def __init__(self, process: subprocess.Popen[bytes], argv: Sequence[str]) -> None:
         self._process = process
         self.argv = list(argv)
+        self.killed_by_us = False
 
     @classmethod
     def start(cls, argv: Sequence[str], *, stdout: int) -> Command:
@@ -79,16 +84,42 @@ class Command:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self, grace: float) -> int:
-        """Wait up to ``grace`` seconds, then SIGTERM, then SIGKILL; return the returncode."""
-        for escalate in (self._process.terminate, self._process.kill):
-            code = self.wait(grace)
+    def stop(
+        self,
+        grace: float,
+        *,
+        hurry: threading.Event | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> int:
+        """Wait up to ``grace`` seconds, then SIGTERM, then after ``grace`` more SIGKILL;
+        return the returncode. ``notify`` hears, once, what we wait for when the command
+        does not exit at once; ``hurry`` (a second Ctrl-C) sends SIGKILL now.
+        :attr:`killed_by_us` then says whether our SIGTERM/SIGKILL ended it."""
+        deadline = time.monotonic() + 2 * grace
+        announced = terminated = False
+        while True:
+            now = time.monotonic()
+            if now >= deadline or (hurry is not None and hurry.is_set()):
+                self._end(self._process.kill)
+                return self._process.wait()
+            if now >= deadline - grace and not terminated:
+                terminated = True
+                self._end(self._process.terminate)
+            code = self.wait(min(_STOP_POLL, deadline - now))
             if code is not None:
                 return code
-            log.debug("command %s still running after %.0fs; escalating", self.argv[0], grace)
-            with contextlib.suppress(ProcessLookupError):
-                escalate()
-        return self._process.wait()
+            if not announced and notify is not None:
+                announced = True
+                notify(
+                    f"waiting for {self.argv[0]} to exit; SIGKILL in "
+                    f"{deadline - time.monotonic():.0f} s (Ctrl-C again: now)"
+                )
+
+    def _end(self, send: Callable[[], None]) -> None:
+        log.debug("command %s still running; escalating", self.argv[0])
+        self.killed_by_us = True
+        with contextlib.suppress(ProcessLookupError):
+            send()
 
     def describe(self, returncode: int) -> str:
         """``"tar exited with status 2"`` / ``"tar was killed by SIGKILL"``."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ class SignalGuard:
         self._deferring = False
         self._pending: int | None = None
         self.received: int | None = None
+        self.repeated = threading.Event()
         self.child: Command | None = None
 
     def __enter__(self) -> SignalGuard:
@@ -113,6 +115,7 @@ class SignalGuard:
         if child is not None:
             child.send_signal(signum)
         if self.received is not None:
+            self.repeated.set()  # a second signal: hurry whatever waits on it
             return
         self.received = signum
         if self._deferring:

@@ -29,6 +29,7 @@ from tests.support.clirun import (
     TIMEOUT,
     assert_nothing_written,
     body,
+    error_lines,
     pattern,
     pending,
     wait_for,
@@ -476,3 +477,36 @@ def test_unreachable_endpoint_exits_1(unreachable_run: subprocess.Popen[bytes]) 
     assert unreachable_run.returncode == 1
     assert err.startswith(b"s3sink: error: cannot reach the S3 endpoint")
     assert b"Traceback" not in err
+
+
+def test_a_producer_that_ignores_signals_is_reported_and_killed_on_a_second_ctrl_c(
+    env: dict[str, str], s3_client: Any, bucket: str
+) -> None:
+    """Ctrl-C with a producer that ignores SIGINT and SIGTERM: s3sink says what it waits for,
+    a second Ctrl-C kills the producer at once, and the outcome is s3sink's own (130, "the
+    command did not exit and was killed"), not the producer's SIGKILL (137)."""
+    producer = ["sh", "-c", 'trap "" INT TERM; head -c 6000000 /dev/urandom; exec sleep 60']
+    uri = f"s3://{bucket}/obj"
+    args = [uri, "--endpoint-url", s3_client.meta.endpoint_url, "--part-size", "5MiB"]
+    process = spawn([*args, "--", *producer], env)
+    tail = StderrTail(process)
+    try:
+        wait_for(lambda: bool(pending(s3_client, bucket)), timeout=30)  # streaming
+        process.send_signal(signal.SIGINT)
+        wait_for(lambda: b"waiting for sh to exit; SIGKILL in" in tail.data, timeout=30)
+        process.send_signal(signal.SIGINT)
+        assert wait_or_dump(process, timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        err = tail.join()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    lines = error_lines(err)
+    assert lines == [
+        "s3sink: error: interrupted by SIGINT; the command did not exit and was killed; "
+        "the upload was aborted and nothing was written"
+    ]
+    assert_nothing_written(s3_client, bucket)

@@ -257,6 +257,7 @@ def classify(
     returncode: int | None,
     *,
     precondition: str,
+    killed: bool = False,
     upload_started: bool = True,
     connection: Sequence[str] = (),
 ) -> tuple[int, str]:
@@ -269,26 +270,32 @@ def classify(
     if orphan is not None:
         # close() raises the AbortFailedError itself, the first error as its context.
         first = exc.__context__ if exc is orphan else exc
-        what = f"{_what_failed(first, returncode, precondition)[1]}, and then " if first else ""
+        what = (
+            f"{_what_failed(first, returncode, precondition, killed)[1]}, and then "
+            if first
+            else ""
+        )
         text = str(orphan)
         if connection and orphan.upload_id:
             flag = f"--upload-id {orphan.upload_id}"
             text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
         return EXIT_ABORT_FAILED, f"{what}{text}"
-    code, what = _what_failed(exc, returncode, precondition)
+    code, what = _what_failed(exc, returncode, precondition, killed)
     if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what
     return code, f"{what}; {_NOTHING_WRITTEN if upload_started else 'nothing was written'}"
 
 
 def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
-    exc: BaseException, returncode: int | None, precondition: str
+    exc: BaseException, returncode: int | None, precondition: str, killed: bool = False
 ) -> tuple[int, str]:
     if isinstance(exc, Interrupted):
-        code = exc.exit_code
+        what = f"interrupted by {signal_name(exc.signum)}"
+        if killed:  # it ignored the signal and we had to end it: the outcome is ours
+            return exc.exit_code, f"{what}; the command did not exit and was killed"
         if returncode:  # the command died of it (or failed): report its status
-            code = exit_status(returncode)
-        return code, f"interrupted by {signal_name(exc.signum)}"
+            return exit_status(returncode), what
+        return exc.exit_code, what
     if isinstance(exc, KeyboardInterrupt):
         return 128 + signal.SIGINT, "interrupted"
     if isinstance(exc, ProducerFailed):

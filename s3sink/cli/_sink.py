@@ -214,11 +214,18 @@ class SinkRun:
             self.writer.abort()
         except AbortFailedError as err:
             abort_error = err
-        returncode = command.stop(STOP_GRACE) if command is not None else None
+        returncode = None
+        if command is not None:
+            returncode = command.stop(
+                STOP_GRACE,
+                hurry=self.guard.repeated,
+                notify=None if self.opts.quiet else _say,
+            )
         code, message = classify(
             exc,
             abort_error,
             returncode,
+            killed=command is not None and command.killed_by_us,
             precondition=self._precondition_message(),
             upload_started=self.writer.upload_id is not None,
             connection=self._connection_options(),
@@ -250,6 +257,11 @@ class SinkRun:
                 f"{uri} no longer has ETag {self.opts.if_match} (--if-match); nothing was written"
             )
         return f"{uri} already exists (--no-overwrite); nothing was written"
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"s3sink: {text}\n")
+    sys.stderr.flush()
 
 
 def run_sink(opts: SinkOptions) -> int:
