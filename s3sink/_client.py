@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from ._checksum import resolve_mode
 from ._retries import watch_retries
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "build_client"]
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "build_client", "client_for"]
 
 
 DEFAULT_MAX_ATTEMPTS = 10
@@ -93,3 +94,24 @@ def build_client(
 def _user_configured(session: Any, name: str, env_var: str) -> bool:
     """Whether the environment or the profile in the AWS config file sets ``name``."""
     return bool(os.environ.get(env_var)) or name in session.get_scoped_config()
+
+
+def client_for(
+    checksum: str | None,
+    *,
+    concurrency: int,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> BaseClient:
+    """The client a writer builds when it is given none: its ``checksum`` mode decides which
+    headers botocore may add and whether payloads are signed."""
+    algorithm, content_md5 = resolve_mode(checksum)
+    return build_client(
+        concurrency=concurrency,
+        checksum=algorithm is not None,
+        content_md5=content_md5,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+    )

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, Literal, cast, overload
 
 from ._arguments import check_connection_options
-from ._checksum import resolve_mode
+from ._checksum import DEFAULT_ALGORITHM
 from ._location import parse_location
 from ._writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from .errors import UsageError
@@ -98,33 +98,18 @@ def open(
             profile=profile,
             names=("endpoint_url", "region", "profile"),
         )
-        writer_options["client"] = _client_for(
-            writer_options, endpoint_url=endpoint_url, region=region, profile=profile
+        from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
+
+        writer_options["client"] = client_for(
+            writer_options.get("checksum", DEFAULT_ALGORITHM),
+            concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
         )
     writer = S3MultipartWriter(location.bucket, location.key, **writer_options)
     if mode == "wb":
         return writer
     return AbortingTextWriter(
         writer, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=False
-    )
-
-
-def _client_for(
-    writer_options: dict[str, Any],
-    *,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-) -> Any:
-    """The client the writer would build itself, pointed where ``connection`` says."""
-    from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
-
-    algorithm, content_md5 = resolve_mode(writer_options.get("checksum", "crc64nvme"))
-    return build_client(
-        concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
-        checksum=algorithm is not None,
-        content_md5=content_md5,
-        endpoint_url=endpoint_url,
-        region=region,
-        profile=profile,
     )

@@ -12,6 +12,7 @@ interpreter alive after an abort (``ThreadPoolExecutor`` joins its threads at ex
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -155,36 +156,7 @@ class PartPool:
         abort it, without holding anything another thread waits for).
         """
         future: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(fn())
-                    except BaseException as exc:  # noqa: BLE001  # handed to the future's owner
-                        future.set_exception(exc)
-            finally:
-                try:
-                    on_done(future)
-                except BaseException as exc:  # noqa: BLE001  # recorded: a bookkeeping bug must fail the upload, not hang it
-                    self.record_error(exc)
-                finally:
-                    # Always free the slot: a slot lost here would block submit() and
-                    # drain() forever, and the exception would have killed this worker.
-                    with self._cond:
-                        self._in_flight -= 1
-                        self._callbacks += after is not None
-                        self._cond.notify_all()
-            if after is not None:
-                try:
-                    after()
-                except BaseException as exc:  # noqa: BLE001  # recorded: it must not kill the worker
-                    self.record_error(exc)
-                finally:
-                    with self._cond:
-                        self._callbacks -= 1
-                        self._cond.notify_all()
-
+        run = functools.partial(self._run, fn, future, on_done, after)
         with self._cond:
             while self._in_flight >= self.concurrency and self._error is None:
                 self._cond.wait()
@@ -207,6 +179,42 @@ class PartPool:
                 raise
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         return future
+
+    def _run(
+        self,
+        fn: Callable[[], T],
+        future: Future[T],
+        on_done: Callable[[Future[T]], None],
+        after: Callable[[], None] | None,
+    ) -> None:
+        """One task on a worker thread (see submit)."""
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # noqa: BLE001  # handed to the future's owner
+                    future.set_exception(exc)
+        finally:
+            try:
+                on_done(future)
+            except BaseException as exc:  # noqa: BLE001  # recorded: a bookkeeping bug must fail the upload, not hang it
+                self.record_error(exc)
+            finally:
+                # Always free the slot: a slot lost here would block submit() and
+                # drain() forever, and the exception would have killed this worker.
+                with self._cond:
+                    self._in_flight -= 1
+                    self._callbacks += after is not None
+                    self._cond.notify_all()
+        if after is not None:
+            try:
+                after()
+            except BaseException as exc:  # noqa: BLE001  # recorded: it must not kill the worker
+                self.record_error(exc)
+            finally:
+                with self._cond:
+                    self._callbacks -= 1
+                    self._cond.notify_all()
 
     def _work(self) -> None:
         while True:

@@ -7,7 +7,7 @@ s3sink's); unit tests substitute an in-memory transport with multipart semantics
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -146,6 +146,10 @@ class Transport(Protocol):
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's metadata with checksums, or ``None`` when there is no object."""
+        ...
+
+    def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
+        """Every in-progress multipart upload under ``prefix``."""
         ...
 
 

@@ -8,6 +8,8 @@ its state machine and its buffering.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,9 +20,11 @@ from ._parts import PartLedger, PartSender, submit_part
 from ._pool import PartPool
 from ._state import Lifecycle
 from ._transport import Transport, per_request
-from .errors import AbortFailedError
+from .errors import AbortFailedError, S3SinkError
 
 __all__ = ["Upload"]
+
+log = logging.getLogger("s3sink")
 
 
 class Upload:
@@ -66,6 +70,8 @@ class Upload:
         )
         self.upload_id: str | None = None
         self.next_part = 1
+        self._create_started = 0.0
+        self._create_interrupted = False
 
     def record_error(self, exc: BaseException) -> None:
         """The first error wins: recorded in the pool (waking every waiter), and the writer
@@ -82,9 +88,13 @@ class Upload:
         if length < charge:
             del buf[length:]  # the last part: shrink in place instead of copying a slice
         if self.upload_id is None:
+            self._create_started = time.time()
             try:
                 self.upload_id = self._sender.create_upload(self._extra)
             except BaseException as exc:
+                # An interrupt may come after the store created the upload: its id is then
+                # unknown here, and abort() looks for it.
+                self._create_interrupted = not isinstance(exc, Exception)
                 self.record_error(exc)
                 raise
         submit_part(
@@ -129,8 +139,11 @@ class Upload:
 
     def abort(self, cause: BaseException) -> None:
         """Abort the multipart upload, if one was created, because of ``cause``; raise
-        AbortFailedError (with ``cause`` as its context) when that fails."""
+        AbortFailedError (with ``cause`` as its context) when that fails. An abort that does
+        not finish (a second Ctrl-C) is logged with the command that finishes it."""
         if self.upload_id is None:
+            if self._create_interrupted:
+                self._report_unknown_uploads()
             return
         try:
             abort_upload(
@@ -144,3 +157,43 @@ class Upload:
         except AbortFailedError as exc:
             exc.__context__ = cause
             raise
+        except BaseException:
+            log.warning(
+                "the abort of upload %s did not finish; it may keep parts on the server "
+                "until you run: %s",
+                self.upload_id,
+                self._cleanup_command(self.upload_id),
+            )
+            raise
+
+    def _cleanup_command(self, upload_id: str) -> str:
+        return f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id {upload_id}"
+
+    def _report_unknown_uploads(self) -> None:
+        """CreateMultipartUpload was interrupted: the store may have created an upload whose
+        id never reached us. Name the uploads for this key that started since (allowing a
+        minute of clock skew) rather than report that nothing was left behind. They are not
+        aborted here: another writer of the same key could own one."""
+        try:
+            found = [
+                u
+                for u in self._transport.list_uploads(self.bucket, self.key)
+                if u.key == self.key and u.initiated.timestamp() >= self._create_started - 60
+            ]
+        except S3SinkError as exc:
+            log.warning(
+                "CreateMultipartUpload was interrupted, and listing uploads to find what it "
+                "may have created failed (%s); check with: s3sink uploads list s3://%s/%s",
+                exc,
+                self.bucket,
+                self.key,
+            )
+            return
+        for upload in found:
+            log.warning(
+                "CreateMultipartUpload was interrupted, and upload %s (started %s) may be the "
+                "one it created; remove it with: %s",
+                upload.upload_id,
+                upload.initiated.isoformat(timespec="seconds"),
+                self._cleanup_command(upload.upload_id),
+            )

@@ -119,13 +119,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         algorithm, content_md5 = resolve_mode(checksum)
         if transport is None:
             if client is None:
-                from ._client import build_client  # noqa: PLC0415  # botocore is slow to import
+                from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
 
-                client = build_client(
-                    concurrency=concurrency,
-                    checksum=algorithm is not None,
-                    content_md5=content_md5,
-                )
+                client = client_for(checksum, concurrency=concurrency)
             transport = BotoTransport(client)
         self._pool = PartPool(
             concurrency=concurrency, max_memory=self.max_memory, name=f"s3sink-{key[:20]}"

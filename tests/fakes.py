@@ -36,6 +36,7 @@ The end of the module has small helpers the writer tests share.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import itertools
 import random
@@ -58,6 +59,7 @@ from s3sink._transport import (
     ObjectInfo,
     PartChecksum,
     PartReceipt,
+    PendingUpload,
     StoredObject,
 )
 from s3sink._writer import S3MultipartWriter
@@ -133,6 +135,7 @@ class FakeUpload:
     extra: dict[str, Any]
     parts: dict[int, StoredPart] = field(default_factory=dict)
     aborted: bool = False  # by a leaky abort: parts already in flight may still land
+    initiated: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -667,6 +670,17 @@ class FakeS3:
             if upload is None:
                 return None
             return sorted(upload.parts)
+
+    def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
+        with self._record("list_uploads"), self._cond:
+            found = [
+                PendingUpload(
+                    u.key, u.upload_id, dt.datetime.fromtimestamp(u.initiated, dt.timezone.utc)
+                )
+                for u in self.uploads.values()
+                if u.bucket == bucket and u.key.startswith(prefix) and not u.aborted
+            ]
+        yield from found
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         with self._record("head_object"), self._cond:

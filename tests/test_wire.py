@@ -416,25 +416,48 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     client.close()
 
 
-def tries_against_a_closed_port(max_attempts: int | None) -> int:
-    """How many requests a built client sends to a port that refuses connections."""
+def tries_against_a_resetting_port(max_attempts: int | None) -> int:
+    """How many requests a built client sends to a port that accepts and resets every
+    connection. (A port that refuses them is not retried at all by built clients: an
+    endpoint never reached fails at once, see tests/test_retries.py.)"""
     import socket
+    import struct
+    import threading
 
-    from botocore.exceptions import EndpointConnectionError
+    from botocore.exceptions import BotoCoreError
 
     from s3sink._client import build_client
 
-    with socket.socket() as probe:  # bound, never listening: connections are refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def reset_all() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    continue
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        resetter = threading.Thread(target=reset_all, daemon=True)
+        resetter.start()
         client = build_client(
             concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=max_attempts
         )
         tries: list[str] = []
         client.meta.events.register("before-send.s3", lambda **_: tries.append("x"))
-        with pytest.raises(EndpointConnectionError):
-            client.head_bucket(Bucket="b")
-        client.close()
+        try:
+            with pytest.raises(BotoCoreError):
+                client.head_bucket(Bucket="b")
+        finally:
+            stop.set()
+            resetter.join(timeout=5)
+            client.close()
     return len(tries)
 
 
@@ -442,8 +465,8 @@ def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> N
     """max_attempts is the total number of tries: 1 means no retry at all."""
     from s3sink._client import build_client
 
-    assert tries_against_a_closed_port(1) == 1
-    assert tries_against_a_closed_port(3) == 3
+    assert tries_against_a_resetting_port(1) == 1
+    assert tries_against_a_resetting_port(3) == 3
     with pytest.raises(ValueError, match="max_attempts"):
         build_client(concurrency=1, max_attempts=0)
 
@@ -454,11 +477,11 @@ def test_built_client_takes_max_attempts_from_the_environment_unless_given(
     """AWS_MAX_ATTEMPTS (and the config file's max_attempts) stay botocore's settings: they
     replace s3sink's default of 10, and an explicit max_attempts replaces them."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    assert tries_against_a_closed_port(None) == 2
-    assert tries_against_a_closed_port(1) == 1
+    assert tries_against_a_resetting_port(None) == 2
+    assert tries_against_a_resetting_port(1) == 1
     monkeypatch.delenv("AWS_MAX_ATTEMPTS")
     dummy_credentials.write_text("[default]\nmax_attempts = 3\n")
-    assert tries_against_a_closed_port(None) == 3
+    assert tries_against_a_resetting_port(None) == 3
 
 
 def test_botocore_computing_its_own_checksum_reads_the_body_correctly(

@@ -175,3 +175,42 @@ def test_every_progress_report_is_made_before_close_returns(fake: FakeS3) -> Non
     w.close()
     assert len(seen) == w.result.parts
     assert max(seen) == w.result.parts
+
+
+def test_an_interrupt_during_create_names_the_upload_it_may_have_made(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """KeyboardInterrupt after the store created the upload but before its id arrived: the
+    abort cannot know the id, so it lists this key's uploads and names the one with the
+    command that removes it, instead of leaving it unreported."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    fake.after["create_multipart_upload"] = interrupt
+    w = make_writer(fake)
+    with pytest.raises(KeyboardInterrupt):
+        w.write(payload(PART + 1))
+    (orphan,) = fake.live_uploads()
+    assert w.abort() is True
+    assert f"upload {orphan} (started" in caplog.text
+    assert f"s3sink uploads abort s3://{BUCKET}/{KEY} --upload-id {orphan}" in caplog.text
+
+
+def test_a_second_interrupt_during_the_abort_is_reported(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second Ctrl-C while aborting: the abort does not finish, and the log names the
+    upload id and the exact command that finishes it."""
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    w = make_writer(fake)
+    w.write(payload(PART + 1))
+    upload_id = w.upload_id
+    fake.before["abort_multipart_upload"] = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        w.abort()
+    assert f"the abort of upload {upload_id} did not finish" in caplog.text
+    assert f"s3sink uploads abort s3://{BUCKET}/{KEY} --upload-id {upload_id}" in caplog.text

@@ -595,10 +595,15 @@ rgw frontends = beast endpoint={HOST}:{rgw_port}
         return result.stdout.decode()
 
     def _osd_up(self) -> bool:
-        status = json.loads(
-            self._run(["ceph", *self._c, "--connect-timeout", "10", "osd", "stat", "-f", "json"])
-        )
-        return int(status.get("num_up_osds", 0)) >= 1
+        # A monitor still settling answers some commands with EPERM ("problem getting
+        # command descriptions"): not ready yet, ask again (dead daemons end the wait).
+        try:
+            out = self._run(
+                ["ceph", *self._c, "--connect-timeout", "10", "osd", "stat", "-f", "json"]
+            )
+        except StoreStartError:
+            return False
+        return int(json.loads(out).get("num_up_osds", 0)) >= 1
 
 
 #: The stores by name, in the order the matrix runs them.
