@@ -6,9 +6,10 @@ does a mistyped endpoint, which botocore tries ten times before anyone hears of 
 on the client's events change that:
 
 * ``needs-retry`` (first in line): remembers why the attempt failed, and answers "do not
-  retry" for a connection error while no request on this client has ever been answered,
-  so a wrong endpoint fails in seconds; once the store has answered, a connection error is
-  a store gone away, and botocore retries it as before.
+  retry" for a refused connection or a host name that does not resolve while no request on
+  this client has ever been answered, so a wrong endpoint fails in seconds; once the store
+  has answered, that is a store gone away, and botocore retries it as before (resets and
+  timeouts always are).
 * ``request-created``: a second or later attempt logs ``retrying UploadPart 3 (attempt 2
   of 10): <why the last one failed>`` at WARNING.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 from typing import TYPE_CHECKING, Any
 
 from ._boto import describe
@@ -77,10 +79,24 @@ class _Watch:
 
 
 def _never_connected(exc: BaseException) -> bool:
-    """A connection that could not be made at all (refused, no route, no such host)."""
+    """A connection refused, or a host name that does not resolve: nothing listens there.
+    (Not a reset or a timeout: a store under load may do that, and is retried.)"""
     from botocore.exceptions import EndpointConnectionError  # noqa: PLC0415  # loaded with the client
 
-    return isinstance(exc, EndpointConnectionError)
+    if not isinstance(exc, EndpointConnectionError):
+        return False
+    cause: BaseException | None = exc
+    for _ in range(8):  # botocore keeps urllib3's error in kwargs["error"], which chains on
+        if cause is None:
+            break
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        kwargs = getattr(cause, "kwargs", None)
+        nested = kwargs.get("error") if isinstance(kwargs, dict) else None
+        cause = (
+            nested if isinstance(nested, BaseException) else cause.__cause__ or cause.__context__
+        )
+    return False
 
 
 def watch_retries(client: BaseClient) -> None:

@@ -416,18 +416,18 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     client.close()
 
 
-def tries_against_a_resetting_port(max_attempts: int | None) -> int:
-    """How many requests a built client sends to a port that accepts and resets every
-    connection. (A port that refuses them is not retried at all by built clients: an
-    endpoint never reached fails at once, see tests/test_retries.py.)"""
+def tries_against_a_failing_port(max_attempts: int | None) -> int:
+    """How many requests a built client sends to a server that answers every one with 503
+    (retried by botocore). A port that refuses connections would not do: built clients do not
+    retry an endpoint that never answered (tests/test_retries.py)."""
     import socket
-    import struct
     import threading
 
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError
 
     from s3sink._client import build_client
 
+    answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(16)
@@ -435,28 +435,35 @@ def tries_against_a_resetting_port(max_attempts: int | None) -> int:
         port = server.getsockname()[1]
         stop = threading.Event()
 
-        def reset_all() -> None:
+        def serve() -> None:
             while not stop.is_set():
                 try:
                     conn, _ = server.accept()
                 except OSError:
                     continue
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
+                with conn:
+                    conn.settimeout(5)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        head += chunk
+                    conn.sendall(answer)
 
-        resetter = threading.Thread(target=reset_all, daemon=True)
-        resetter.start()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
         client = build_client(
             concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=max_attempts
         )
         tries: list[str] = []
         client.meta.events.register("before-send.s3", lambda **_: tries.append("x"))
         try:
-            with pytest.raises(BotoCoreError):
+            with pytest.raises(ClientError):
                 client.head_bucket(Bucket="b")
         finally:
             stop.set()
-            resetter.join(timeout=5)
+            thread.join(timeout=5)
             client.close()
     return len(tries)
 
@@ -465,8 +472,8 @@ def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> N
     """max_attempts is the total number of tries: 1 means no retry at all."""
     from s3sink._client import build_client
 
-    assert tries_against_a_resetting_port(1) == 1
-    assert tries_against_a_resetting_port(3) == 3
+    assert tries_against_a_failing_port(1) == 1
+    assert tries_against_a_failing_port(3) == 3
     with pytest.raises(ValueError, match="max_attempts"):
         build_client(concurrency=1, max_attempts=0)
 
@@ -477,11 +484,11 @@ def test_built_client_takes_max_attempts_from_the_environment_unless_given(
     """AWS_MAX_ATTEMPTS (and the config file's max_attempts) stay botocore's settings: they
     replace s3sink's default of 10, and an explicit max_attempts replaces them."""
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    assert tries_against_a_resetting_port(None) == 2
-    assert tries_against_a_resetting_port(1) == 1
+    assert tries_against_a_failing_port(None) == 2
+    assert tries_against_a_failing_port(1) == 1
     monkeypatch.delenv("AWS_MAX_ATTEMPTS")
     dummy_credentials.write_text("[default]\nmax_attempts = 3\n")
-    assert tries_against_a_resetting_port(None) == 3
+    assert tries_against_a_failing_port(None) == 3
 
 
 def test_botocore_computing_its_own_checksum_reads_the_body_correctly(
