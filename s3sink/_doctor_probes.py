@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ._checksum import Checksummer
+from ._checksum import Checksummer, encode, md5_digest
 from ._doctor_session import (
     ALGORITHMS,
     CRC,
@@ -17,10 +17,8 @@ from ._doctor_session import (
     ProbeFailed,
     Session,
     Verdict,
-    b64,
     check,
     is_md5,
-    md5,
     operation,
     refused,
     step,
@@ -58,7 +56,7 @@ class Probe(Session):
         it: on PutObject, and on UploadPart of an upload created with that algorithm."""
         for alg in ALGORITHMS:
             crc, header = Checksummer(alg), f"x-amz-checksum-{alg}"
-            value, wrong = b64(crc.digest(self.small)), b64(crc.digest(b"wrong"))
+            value, wrong = encode(crc.digest(self.small)), encode(crc.digest(b"wrong"))
             sdk = {"ChecksumAlgorithm": alg.upper()}
             good = self.put(alg, self.small, **sdk, **{crc.param: value})
             bad = self.put(alg, self.small, **sdk, **{crc.param: wrong})
@@ -86,7 +84,7 @@ class Probe(Session):
         """Who echoes a part checksum: some stores only with x-amz-sdk-checksum-algorithm
         (which s3sink does not send), some even a wrong one."""
         plain = self.part(upload_id, 3, self.small, **{param: value})
-        plain_bad = self.part(upload_id, 4, self.small, **{param: b64(bytes(8))})
+        plain_bad = self.part(upload_id, 4, self.small, **{param: encode(bytes(8))})
         echoes = self.facts["echoes"]
         echoes["upload_part"] = good.headers.get(CRC) == value
         echoes["upload_part_wrong"] = echoed
@@ -104,7 +102,7 @@ class Probe(Session):
     @step("Content-MD5, abort", "content_md5", "abort_multipart_upload")
     def content_md5_and_abort(self) -> None:
         """Content-MD5 on PutObject and UploadPart; then abort that upload and look again."""
-        good, bad = b64(md5(self.small)), b64(md5(b"wrong"))
+        good, bad = encode(md5_digest(self.small)), encode(md5_digest(b"wrong"))
         put = check(
             self.put("md5", self.small, ContentMD5=good),
             self.put("md5", self.small, ContentMD5=bad),
@@ -182,7 +180,7 @@ class Probe(Session):
             self.find(name, refused(created, "CreateMultipartUpload refused it"))
             return
         crc = Checksummer("crc64nvme")
-        value, wrong = b64(crc.digest(self.small)), b64(crc.digest(b"wrong"))
+        value, wrong = encode(crc.digest(self.small)), encode(crc.digest(b"wrong"))
         part = self.part(upload_id, 1, self.small, ChecksumCRC64NVME=value)
         parts = [{"PartNumber": 1, "ETag": part.response.get("ETag"), "ChecksumCRC64NVME": value}]
         bad = self.complete(upload_id, parts, **full, ChecksumCRC64NVME=wrong)

@@ -3,8 +3,6 @@ one shape, verdict helpers, and the cleanup that removes everything a probe made
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import uuid
 from collections.abc import Callable, Mapping
@@ -12,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._boto import describe, error_code, http_status
-from ._checksum import Algorithm
+from ._checksum import Algorithm, etag_md5, md5_digest
 from .errors import S3SinkError
 
 if TYPE_CHECKING:
@@ -60,16 +58,9 @@ class Answer:
         return describe(self.exc)
 
 
-def b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def md5(body: bytes) -> bytes:
-    return hashlib.md5(body).digest()  # noqa: S324 - S3's ETag and Content-MD5 are MD5s
-
-
 def is_md5(etag: object, body: bytes) -> bool:
-    return str(etag).strip('"').lower() == md5(body).hex()
+    """Whether ``etag`` is the MD5 of ``body`` (the check the writer makes of every part)."""
+    return etag_md5(str(etag)) == md5_digest(body)
 
 
 def refused(answer: Answer, what: str) -> tuple[Verdict, str]:
