@@ -7,8 +7,11 @@ acted on it: the response to a Complete that succeeded is lost and botocore's re
 (NoSuchUpload, or 412 when If-None-Match now sees our own object), or an interrupt
 (KeyboardInterrupt, a signal's exception) arrives while the request is under way. In both
 cases the object is ours if the upload is gone and an object with exactly our size and
-whole-object checksum is there. :attr:`Committer.published` records the moment the object is
-known to be published, so the writer never aborts (or reports "nothing written") after it.
+whole-object checksum (or the multipart ETag our parts make) is there. An interrupted Complete
+that the store is still processing can even win the race with the abort that follows, so the
+writer asks once more after aborting (:meth:`Committer.landed_after_abort`).
+:attr:`Committer.published` records the moment the object is known to be published, so the
+writer never aborts (or reports "nothing written") after it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ._checksum import Checksummer, encode, md5_digest
+from ._checksum import Checksummer, encode, etag_md5, md5_digest
 from ._parts import VERIFY_ATTEMPTS, verify_receipt
 from ._results import UploadResult
 from ._transport import (
@@ -48,6 +51,15 @@ def bare_etag(etag: str) -> str:
     return etag.strip().removeprefix("W/").strip('"')
 
 
+def multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
+    """The ETag S3 gives the object these parts make (the MD5 of their MD5s, then ``-N``),
+    or None when a part's ETag is no MD5 (SSE-KMS, SSE-C, another store's format)."""
+    digests = [etag_md5(p.etag) for p in parts]
+    if not digests or any(d is None for d in digests):
+        return None
+    return f"{md5_digest(b''.join(d for d in digests if d is not None)).hex()}-{len(parts)}"
+
+
 class Committer:
     """Publishes one object and builds its :class:`UploadResult`."""
 
@@ -75,6 +87,8 @@ class Committer:
         self._if_match = f'"{bare_etag(if_match)}"' if if_match is not None else None
         self._content_md5 = content_md5
         self.published: UploadResult | None = None
+        # An interrupted Complete whose upload still existed: the store may finish it yet.
+        self._pending: tuple[str, int, str | None, str | None, int] | None = None
 
     def check_conditions(self) -> None:
         """Check If-None-Match / If-Match with HeadObject before any byte is read, and
@@ -211,7 +225,8 @@ class Committer:
             log.warning("%s; sending it again", exc)
             return None
         except BaseException as exc:
-            self._check_interrupted(exc, None, checksum, len(body), parts=1)
+            etag = md5_digest(body).hex()  # a PutObject's ETag, without SSE-KMS or SSE-C
+            self._check_interrupted(exc, None, checksum, len(body), parts=1, etag=etag)
             raise
 
     def _delete_corrupted(self, stored: StoredObject) -> None:
@@ -273,13 +288,15 @@ class Committer:
             # (a genuine conflict leaves it in place).
             landed = None
             if not isinstance(exc, PreconditionFailed) or self._upload_gone(upload_id):
-                landed = self._landed_anyway(checksum, size)
+                landed = self._landed_anyway(checksum, size, multipart_etag(parts))
             if landed is None:
                 raise
             log.warning("CompleteMultipartUpload failed (%s) but the object landed intact", exc)
             stored = landed
         except BaseException as exc:
-            self._check_interrupted(exc, upload_id, checksum, size, parts=len(parts))
+            self._check_interrupted(
+                exc, upload_id, checksum, size, parts=len(parts), etag=multipart_etag(parts)
+            )
             raise
         if not stored.etag.strip('"'):
             stored = self._with_etag_from_head(stored)
@@ -318,17 +335,39 @@ class Committer:
         size: int,
         *,
         parts: int,
+        etag: str | None,
     ) -> None:
         """After an interrupt during the commit, record the object as published if it
         landed; the interrupt still reaches the caller."""
         if isinstance(exc, Exception):
             return  # a failed request: handled by the caller
         if upload_id is not None and not self._upload_gone(upload_id):
+            # The store may still be processing the Complete: ask again after the abort.
+            self._pending = (upload_id, parts, etag, checksum, size)
             return
-        landed = self._landed_anyway(checksum, size)
+        landed = self._landed_anyway(checksum, size, etag)
         if landed is not None:
             log.warning("interrupted, but the object had already been published")
             self._publish(landed, upload_id, size, parts=parts, checksum=checksum)
+
+    def landed_after_abort(self) -> bool:
+        """After the abort that followed an interrupted Complete: True (and the result
+        recorded) when the store finished that Complete first, so the object is published."""
+        if self._pending is None or self.published is not None:
+            return self.published is not None
+        upload_id, parts, etag, checksum, size = self._pending
+        self._pending = None
+        landed = self._landed_anyway(checksum, size, etag)
+        if landed is None:
+            return False
+        log.warning(
+            "interrupted during CompleteMultipartUpload, and the store finished it before the "
+            "abort: s3://%s/%s is published",
+            self.bucket,
+            self.key,
+        )
+        self._publish(landed, upload_id, size, parts=parts, checksum=checksum)
+        return True
 
     def _upload_gone(self, upload_id: str) -> bool:
         """True when the multipart upload no longer exists (completed or aborted)."""
@@ -338,11 +377,14 @@ class Committer:
             log.warning("could not check upload %s: %s", upload_id, exc)
             return False
 
-    def _landed_anyway(self, checksum: str | None, size: int) -> StoredObject | None:
-        """The object, if one with exactly our size and whole-object checksum exists."""
+    def _landed_anyway(
+        self, checksum: str | None, size: int, etag: str | None
+    ) -> StoredObject | None:
+        """The object, if one with exactly our size and either our whole-object checksum or
+        the ``etag`` our bytes give (bare) exists; otherwise we cannot tell it from another."""
         checksummer = self._checksummer
-        if checksummer is None or checksum is None:
-            return None  # without a checksum we cannot tell our object from another
+        if etag is None and (checksummer is None or checksum is None):
+            return None
         try:
             info = self._transport.head_object(self.bucket, self.key)
         except S3SinkError as exc:
@@ -350,9 +392,12 @@ class Committer:
             return None
         if info is None or info.size != size:
             return None
-        if info.checksums.get(checksummer.param) != checksum:
-            return None
-        return StoredObject(info.etag, info.version_id, checksum, info.checksum_type)
+        if checksummer is not None and checksum is not None:
+            if info.checksums.get(checksummer.param) == checksum:
+                return StoredObject(info.etag, info.version_id, checksum, info.checksum_type)
+        if etag is not None and bare_etag(info.etag) == etag:
+            return StoredObject(info.etag, info.version_id, None, info.checksum_type)
+        return None
 
     def _publish(
         self,

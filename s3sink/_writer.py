@@ -383,7 +383,12 @@ class S3MultipartWriter(io.BufferedIOBase):
                     # and the interrupt still reaches the caller.
                     self._life.move(State.COMPLETED)
                     raise
-                self._abort_after(exc)
+                try:
+                    self._abort_after(exc)
+                finally:
+                    # An interrupted Complete can still win the race with that abort.
+                    if self._upload.committer.landed_after_abort():
+                        self._life.move(State.COMPLETED)
                 raise
             finally:
                 self._pool.shutdown()

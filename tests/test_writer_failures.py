@@ -388,9 +388,26 @@ def test_lost_complete_response_with_different_object_fails(fake: FakeS3) -> Non
     assert fake.live_uploads() == []
 
 
-def test_lost_complete_response_without_checksum_is_a_failure(fake: FakeS3) -> None:
-    """Without a checksum the writer cannot recognise its object, so it reports failure."""
+def test_lost_complete_response_without_checksum_is_recognised_by_etag(fake: FakeS3) -> None:
+    """Without a whole-object checksum the writer recognises its object by the multipart
+    ETag its parts' MD5s make (size and ETag both match)."""
     fake.lose_complete_response = True
+    data = payload(PART + 1)
+    w = make_writer(fake, checksum=None)
+    w.write(data)
+    w.close()
+    assert w.state is State.COMPLETED
+    assert w.result.etag == fake.objects[(BUCKET, KEY)].etag
+    assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_lost_complete_response_without_checksum_or_md5_etags_is_a_failure(
+    fake: FakeS3,
+) -> None:
+    """With neither a checksum nor MD5 part ETags (SSE-KMS) the writer cannot tell its
+    object from another, so it reports failure."""
+    fake.lose_complete_response = True
+    fake.sse_kms = True
     w = make_writer(fake, checksum=None)
     w.write(payload(PART + 1))
     with pytest.raises(CompleteError):

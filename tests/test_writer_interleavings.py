@@ -214,3 +214,58 @@ def test_a_second_interrupt_during_the_abort_is_reported(
         w.abort()
     assert f"the abort of upload {upload_id} did not finish" in caplog.text
     assert f"s3sink uploads abort s3://{BUCKET}/{KEY} --upload-id {upload_id}" in caplog.text
+
+
+@pytest.mark.parametrize("checksum", ["crc64nvme", "md5"])
+def test_a_complete_that_wins_the_race_with_the_abort_is_reported_published(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, checksum: str
+) -> None:
+    """Ctrl-C while the store is still processing CompleteMultipartUpload: the upload is
+    still there, so the writer aborts; but the store finishes the Complete before the abort
+    arrives. Asking once more after the abort finds the object: the writer reports it
+    published (also without a whole-object checksum: by the multipart ETag of its parts)."""
+    real_complete = fake.complete_multipart_upload
+    processing: list[tuple[Any, ...]] = []
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        processing.append((args, kwargs))  # the store has the request and works on it
+        raise KeyboardInterrupt
+
+    def store_finishes_first() -> None:
+        for args, kwargs in processing:
+            real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(fake, "complete_multipart_upload", interrupted)
+    fake.before["abort_multipart_upload"] = store_finishes_first
+    data = payload(2 * PART + 3)
+    w = make_writer(fake, checksum=checksum)
+    w.write(data)
+    with pytest.raises(KeyboardInterrupt):
+        w.close()
+    assert fake.count("abort_multipart_upload") == 1
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert w.state is State.COMPLETED
+    assert w.result.size == len(data)
+    assert w.result.parts == 3
+    assert w.abort() is False
+    assert "the store finished it before the abort" in caplog.text
+
+
+def test_an_interrupted_complete_the_abort_beats_is_reported_aborted(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same interrupt, but the abort wins (the store drops the Complete): nothing is
+    published and the writer says so."""
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fake, "complete_multipart_upload", interrupted)
+    w = make_writer(fake)
+    w.write(payload(2 * PART + 3))
+    with pytest.raises(KeyboardInterrupt):
+        w.close()
+    assert w.state is State.ABORTED
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+    assert fake.count("head_object") >= 1  # it did look again
