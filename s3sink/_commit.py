@@ -392,9 +392,8 @@ class Committer:
             return None
         if info is None or info.size != size:
             return None
-        if checksummer is not None and checksum is not None:
-            if info.checksums.get(checksummer.param) == checksum:
-                return StoredObject(info.etag, info.version_id, checksum, info.checksum_type)
+        if checksummer and checksum and info.checksums.get(checksummer.param) == checksum:
+            return StoredObject(info.etag, info.version_id, checksum, info.checksum_type)
         if etag is not None and bare_etag(info.etag) == etag:
             return StoredObject(info.etag, info.version_id, None, info.checksum_type)
         return None

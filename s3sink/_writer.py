@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -58,9 +59,10 @@ DEFAULT_CONCURRENCY = 4
 class S3MultipartWriter(io.BufferedIOBase):
     """Stream bytes into ``s3://bucket/key``; see the module docstring for the lifecycle.
 
-    For text use ``s3sink.open(uri, "w")``, not ``io.TextIOWrapper(writer)``: a plain
-    TextIOWrapper's ``__exit__`` and finaliser call ``close()``, which publishes what was
-    written so far even after an exception.
+    For text use ``s3sink.open(uri, "w")``, not ``io.TextIOWrapper(writer)``. A plain
+    TextIOWrapper's ``__exit__`` and finaliser call ``close()``; the writer recognises both
+    (``close()`` during an exception, ``_dealloc_warn`` from a finalising wrapper) and aborts
+    instead of publishing what was written so far, but ``s3sink.open`` needs no guessing.
 
     Memory: part buffers alive at once (the one being filled, those in flight and those
     kept for reuse) never exceed ``max_memory``; with the defaults that is
@@ -146,6 +148,9 @@ class S3MultipartWriter(io.BufferedIOBase):
             abort_timeout=abort_timeout,
         )
         self._conditions_checked = False
+        # The exception being handled when the writer was made (by id: holding it would
+        # keep its frames alive): close() under any other one is an unwinding, not a commit.
+        self._made_under = _handled_exception_id()
         self._life = life
 
     @property
@@ -364,7 +369,27 @@ class S3MultipartWriter(io.BufferedIOBase):
 
         Idempotent. On any failure the upload is aborted, the writer is closed all the
         same, and the first error is raised.
+
+        Called while an exception is propagating or being handled (one that was not already
+        being handled when the writer was made), close() aborts instead, logs a warning and
+        returns, leaving that exception to go on: that is ``closing(writer)``, an
+        ``ExitStack`` callback, a ``finally:`` block or a wrapper's ``__exit__`` unwinding
+        after an error, and publishing there would publish a truncated stream. To publish
+        from an ``except`` block, close after it.
         """
+        unwinding = sys.exc_info()[1]
+        if unwinding is not None and id(unwinding) != self._made_under:
+            self._abort_unclosed(
+                f"close() was called while {type(unwinding).__name__} was being handled",
+                warn=False,
+            )
+            return
+        if self._wrapper_finalising is not None:
+            self._abort_unclosed(
+                f"the {self._wrapper_finalising} around it was garbage-collected without close()",
+                warn=True,
+            )
+            return
         with self._lock:
             if not self._life.accepting:
                 return
@@ -460,33 +485,50 @@ class S3MultipartWriter(io.BufferedIOBase):
                     # The original error stays the one raised; the orphan must be visible.
                     log.warning("%s", abort_exc)
 
+    def _dealloc_warn(self, source: object) -> None:
+        # CPython's io wrappers (TextIOWrapper, BufferedWriter) call this on the object they
+        # wrap when they are finalised, just before they close it: that close() must abort.
+        self._wrapper_finalising = type(source).__name__
+
+    _wrapper_finalising: str | None = None
+
     def __del__(self) -> None:
         # Never complete from garbage collection (a truncated stream would be published):
         # abort, then warn. io.IOBase.__del__ would call close(), so it is not called.
         life = getattr(self, "_life", None)
-        if life is None or not life.accepting:
-            return
-        try:
-            self._abort_after(
-                UploadCancelled(
-                    "writer garbage-collected without close()",
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=self._upload.upload_id,
+        if life is not None and life.accepting:  # a half-built writer is never accepting
+            self._abort_unclosed("writer garbage-collected without close()", warn=True)
+
+    def _abort_unclosed(self, reason: str, *, warn: bool) -> None:
+        """End a writer that must not publish: abort, and say so (an AbortFailedError is
+        logged, not raised: whatever is unwinding stays the error the caller sees)."""
+        with self._lock:
+            if not self._life.accepting:
+                return
+            try:
+                self._abort_after(
+                    UploadCancelled(
+                        reason, bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
+                    )
                 )
-            )
-        except AbortFailedError as exc:
-            log.warning("%s", exc)
-        warnings.warn(
-            f"S3MultipartWriter for s3://{self.bucket}/{self.key} was garbage-collected "
-            "without close(); the upload was aborted and nothing was published",
-            ResourceWarning,
-            stacklevel=2,
-            source=self,
+            except AbortFailedError as exc:
+                log.warning("%s", exc)
+        message = (
+            f"{reason}: the upload of s3://{self.bucket}/{self.key} was aborted and nothing "
+            "was published"
         )
+        if warn:
+            warnings.warn(message, ResourceWarning, stacklevel=3, source=self)
+        else:
+            log.warning("%s", message)
 
     def __repr__(self) -> str:
         return (
             f"<S3MultipartWriter s3://{self.bucket}/{self.key} {self._state.value} "
             f"{self._ledger.bytes_written} bytes>"
         )
+
+
+def _handled_exception_id() -> int | None:
+    exc = sys.exc_info()[1]
+    return None if exc is None else id(exc)
