@@ -197,6 +197,9 @@ def make_schedule(
 
 
 DEFAULT_MAX_MEMORY = 1 * GiB
+# Parts that may be charged at once even past the default budget: one being read while
+# another is sent, so reading and sending keep overlapping however large parts grow.
+OVERLAP_PARTS = 2
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,15 @@ class MemoryPlan:
     """The schedule a writer uses and the budget its part buffers live in."""
 
     schedule: PartSchedule
-    max_memory: int
+    max_memory: int  # the bound: part buffers never exceed it
     warning: str | None  # set when the budget caps how long the stream can grow
+    budget: int = 0  # parts smaller than max_memory / OVERLAP_PARTS share this (0: max_memory)
+
+    def limit_for(self, part_size: int) -> int:
+        """What part buffers may be charged at once while parts are ``part_size``."""
+        if not self.budget:
+            return self.max_memory
+        return min(self.max_memory, max(self.budget, OVERLAP_PARTS * part_size))
 
 
 def plan_memory(
@@ -215,9 +225,14 @@ def plan_memory(
     expected_size: int | None,
     fixed: bool,
 ) -> MemoryPlan:
-    """The schedule under a memory budget. Without ``max_memory`` the budget is 1 GiB, raised
-    to two of the hinted parts, so a hint up to S3's largest object picks parts above 1 GiB
-    instead of being refused for want of max_memory."""
+    """The schedule under a memory budget.
+
+    Without ``max_memory`` part buffers share 1 GiB, and once parts grow past half of that
+    the budget becomes two parts of the current size (so at the defaults, 2 GiB from 466 GiB
+    on, where parts are 1 GiB): one part is read while another is sent at every tier. The
+    ceiling on part size is 1 GiB, raised to the hinted part so that a hint up to S3's
+    largest object picks parts above 1 GiB instead of being refused for want of max_memory.
+    An explicit ``max_memory`` is a hard budget that parts never exceed."""
     if max_memory is not None:
         ceiling = min(MAX_PART_SIZE, max_memory)
     else:
@@ -225,11 +240,11 @@ def plan_memory(
     schedule = make_schedule(
         part_size=part_size, max_part_size=ceiling, expected_size=expected_size, fixed=fixed
     )
-    warning = None
     if max_memory is None:
-        # Room for the largest part of an expected-size schedule plus one in flight.
-        max_memory = max(DEFAULT_MAX_MEMORY, 2 * schedule.base)
-    elif expected_size is None and not fixed:
+        bound = max(DEFAULT_MAX_MEMORY, OVERLAP_PARTS * schedule.max_part)
+        return MemoryPlan(schedule, bound, None, budget=DEFAULT_MAX_MEMORY)
+    warning = None
+    if expected_size is None and not fixed:
         usual = make_schedule(part_size=part_size).capacity
         if schedule.capacity < usual:
             # Said at construction, not at part 10,001 after hours of streaming.

@@ -27,11 +27,21 @@ _Task = Callable[[], None]
 class PartPool:
     """Runs ``submit``-ted callables on worker threads within a count and a byte budget."""
 
-    def __init__(self, *, concurrency: int, max_memory: int, name: str = "s3sink") -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        max_memory: int,
+        name: str = "s3sink",
+        limit_for: Callable[[int], int] | None = None,
+    ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
         self.max_memory = max_memory
+        # What may be charged while parts have a given size (the default budget grows with
+        # large parts, see _policy.MemoryPlan); never more than max_memory.
+        self._limit_for = limit_for or (lambda _size: max_memory)
         self._name = name
         self._cond = threading.Condition()
         self._in_flight = 0
@@ -113,8 +123,9 @@ class PartPool:
         Blocks while the budget is spent; raises the first recorded error instead of
         waiting forever once an upload has failed.
         """
-        if size > self.max_memory:
-            raise ValueError(f"a {size}-byte part does not fit a {self.max_memory}-byte budget")
+        limit = self._limit_for(size)
+        if size > limit:
+            raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
         with self._cond:
             while True:
                 self._raise_error()
@@ -124,7 +135,7 @@ class PartPool:
                 # Pooled buffers of another size are useless now that parts have grown.
                 while self._pool:
                     self._charged -= len(self._pool.pop())
-                if self._charged + size <= self.max_memory:
+                if self._charged + size <= limit:
                     self._charged += size
                     self._peak_charged = max(self._peak_charged, self._charged)
                     break

@@ -65,9 +65,10 @@ class S3MultipartWriter(io.BufferedIOBase):
     instead of publishing what was written so far, but ``s3sink.open`` needs no guessing.
 
     Memory: part buffers alive at once (the one being filled, those in flight and those
-    kept for reuse) never exceed ``max_memory``; with the defaults that is
-    (concurrency + 1) x 16 MiB = 80 MiB for streams up to 32 GiB, and never more than
-    1 GiB however long the stream grows.
+    kept for reuse) never exceed ``max_memory``. With the defaults that is
+    (concurrency + 1) x 16 MiB = 80 MiB for streams up to 32 GiB and 1 GiB up to 466 GiB;
+    beyond that parts are 1 GiB and the budget is two of them (2 GiB), so one part is read
+    while another is sent.
     """
 
     def __init__(
@@ -126,7 +127,10 @@ class S3MultipartWriter(io.BufferedIOBase):
                 client = client_for(checksum, concurrency=concurrency)
             transport = BotoTransport(client)
         self._pool = PartPool(
-            concurrency=concurrency, max_memory=self.max_memory, name=f"s3sink-{key[:20]}"
+            concurrency=concurrency,
+            max_memory=self.max_memory,
+            name=f"s3sink-{key[:20]}",
+            limit_for=plan.limit_for,
         )
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
         self._buf: bytearray | None = None

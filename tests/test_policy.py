@@ -17,9 +17,11 @@ from s3sink._policy import (
     MAX_PART_SIZE,
     MAX_PARTS,
     MIN_PART_SIZE,
+    OVERLAP_PARTS,
     PartSchedule,
     check_part_size,
     make_schedule,
+    plan_memory,
 )
 from s3sink.errors import UsageError
 from tests.fakes import parts_for
@@ -285,3 +287,40 @@ def test_tiers_are_contiguous_runs_of_size_of(schedule: PartSchedule) -> None:
     assert expected == MAX_PARTS + 1
     runs = [(size, len(list(group))) for size, group in itertools.groupby(sizes(schedule))]
     assert runs == [(size, count) for _, size, count in schedule.tiers()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    part_size=part_sizes,
+    expected=st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_OBJECT_SIZE)),
+)
+def test_default_budget_keeps_two_parts_overlapping_at_every_tier(
+    part_size: int, expected: int | None
+) -> None:
+    """Issue #12 item 10: with the default budget, every tier has room for one part being
+    read while another is sent; the budget stays 1 GiB while parts are at most 512 MiB, and
+    max_memory is the true bound."""
+    plan = plan_memory(part_size=part_size, max_memory=None, expected_size=expected, fixed=False)
+    limits = []
+    for _, size, _ in plan.schedule.tiers():
+        limit = plan.limit_for(size)
+        assert limit >= OVERLAP_PARTS * size
+        if size <= 512 * MiB:
+            assert limit == GiB
+        limits.append(limit)
+    assert plan.max_memory == max(limits)
+
+
+def test_default_budget_at_the_defaults() -> None:
+    """1 GiB up to the 512 MiB tier; two 1 GiB parts (2 GiB) in the last one."""
+    plan = plan_memory(part_size=16 * MiB, max_memory=None, expected_size=None, fixed=False)
+    assert [plan.limit_for(size) for _, size, _ in plan.schedule.tiers()] == [GiB] * 6 + [2 * GiB]
+    assert plan.max_memory == 2 * GiB
+    assert plan.schedule.capacity == 6_326_272 * MiB  # capacity unchanged
+
+
+def test_an_explicit_budget_is_a_hard_ceiling() -> None:
+    """max_memory given: no part size raises it (the user's machine, the user's call)."""
+    plan = plan_memory(part_size=16 * MiB, max_memory=GiB, expected_size=None, fixed=False)
+    assert plan.max_memory == GiB
+    assert {plan.limit_for(size) for _, size, _ in plan.schedule.tiers()} == {GiB}

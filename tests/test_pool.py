@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from s3sink._policy import MemoryPlan, make_schedule
 from s3sink._pool import PartPool
 
 WAIT = 10.0  # generous: only reached when a test is about to fail
@@ -187,6 +188,30 @@ def test_acquire_blocks_until_memory_is_released(uploaders: list[PartPool]) -> N
     thread.join(WAIT)
     assert len(got[0]) == 30
     assert uploader.peak_charged == 30
+
+
+def test_a_size_dependent_limit_lets_two_large_parts_overlap(uploaders: list[PartPool]) -> None:
+    """With the default plan's limit (a base budget, raised to two parts of the current
+    size up to max_memory), two parts larger than half the base budget are charged at once,
+    small parts stay within the base budget, and a third large part waits."""
+    plan = MemoryPlan(make_schedule(), max_memory=200, warning=None, budget=100)
+    uploader = PartPool(concurrency=4, max_memory=200, limit_for=plan.limit_for)
+    uploaders.append(uploader)
+    small = [uploader.acquire_buffer(30) for _ in range(3)]
+    _, done = in_thread(lambda: uploader.acquire_buffer(30))
+    assert not done.wait(0.3), "small parts share the 100-byte base budget"
+    for buf in small:
+        uploader.release_buffer(buf, 30, reuse=False)
+    assert done.wait(WAIT)
+    uploader.release_buffer(bytearray(30), 30, reuse=False)
+    first = uploader.acquire_buffer(90)
+    second = uploader.acquire_buffer(90)  # 180 > 100: the second large part still fits
+    _, third = in_thread(lambda: uploader.acquire_buffer(90))
+    assert not third.wait(0.3), "two parts of 90 bytes at most"
+    uploader.release_buffer(first, 90, reuse=False)
+    assert third.wait(WAIT)
+    assert uploader.peak_charged == 180
+    del second
 
 
 def test_buffer_larger_than_budget_is_refused(uploaders: list[PartPool]) -> None:

@@ -227,13 +227,13 @@ def test_expected_size_up_to_the_s3_maximum_with_default_memory(
     fake: FakeS3, expected_size: int
 ) -> None:
     """Without max_memory any expected size up to 48.8 TiB fits a default budget of its parts."""
-    # The default budget is 1 GiB, or two parts when the hint needs parts above 512 MiB.
+    # The default budget is 1 GiB, or two parts once parts are above 512 MiB.
     w = make_writer(fake, part_size=16 * MiB, expected_size=expected_size)
     largest = max(w.schedule.size_of(n) for n in range(1, 10_001))
-    assert w.schedule.capacity >= expected_size
-    assert largest <= w.max_memory
-    assert w.max_memory == max(1024 * MiB, 2 * w.schedule.base)
     w.abort()
+    assert w.schedule.capacity >= expected_size
+    assert 2 * largest <= w.max_memory
+    assert w.max_memory == max(1024 * MiB, 2 * largest)
 
 
 @pytest.mark.parametrize(

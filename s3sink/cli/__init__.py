@@ -108,7 +108,10 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             parser=size_option,
             metavar="SIZE",
             envvar="S3SINK_MAX_MEMORY",
-            help="Cap on part buffers alive at once [default: 1GiB].",
+            help=(
+                "Cap on part buffers alive at once [default: 1GiB, or two parts once "
+                "parts exceed 512MiB]."
+            ),
         ),
     ] = None,
     expected_size: Annotated[
