@@ -7,6 +7,8 @@ imported only when a bar is actually shown, so that pipelines and ``--help`` sta
 
 from __future__ import annotations
 
+import io
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +18,8 @@ from .._results import Progress
 from .._sizes import format_duration, format_size
 
 if TYPE_CHECKING:
-    from rich.progress import Progress as RichProgressBar
-    from rich.progress import TaskID
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.live import Live
 
 __all__ = [
     "PLAIN_INTERVAL",
@@ -135,62 +137,101 @@ class PlainDisplay:
 
 
 class RichDisplay:
-    """A live bar: bytes (of the expected size, when given), rate, parts, elapsed time."""
+    """A live line on a terminal: the key, a bar (of the expected size, when given), bytes,
+    rate, parts and elapsed time, laid out by ``_bar.fit_line`` to stay one row.
+
+    Lines written to sys.stderr while it shows (a retry's warning, say) are printed above
+    it instead of through it, whole: rich's own redirection would break them at the
+    terminal's width, and a cleanup command must survive copy and paste.
+    """
 
     def __init__(
-        self, source: Callable[[], Progress], *, label: str, total: int | None = None
+        self,
+        source: Callable[[], Progress],
+        *,
+        label: str,
+        total: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._label = label
         self._total = total
-        self._bar: RichProgressBar | None = None
-        self._task: TaskID | None = None
-        self._poller = _Poller(self._update, _RICH_INTERVAL, "s3sink-progress")
+        self._clock = clock
+        self._started = clock()
+        self._live: Live | None = None
+        self._stderr: _AboveLive | None = None
 
     def start(self) -> None:
-        """Import rich and show the bar."""
+        """Import rich and show the line."""
         from rich.console import Console  # noqa: PLC0415  # only when a bar is shown
-        from rich.progress import (  # noqa: PLC0415
-            BarColumn,
-            DownloadColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-        from rich.progress import Progress as RichProgressBar  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415
 
-        self._bar = RichProgressBar(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TextColumn("parts {task.fields[done]} done / {task.fields[in_flight]} in flight"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
+        self._started = self._clock()
+        console = Console(file=sys.stderr)
+        self._live = Live(
+            self,
+            console=console,
+            refresh_per_second=1 / _RICH_INTERVAL,
             transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
+            redirect_stdout=False,  # stdout is the result channel
+            redirect_stderr=False,  # see _AboveLive
         )
-        self._task = self._bar.add_task(self._label, total=self._total, done=0, in_flight=0)
-        self._bar.start()
-        self._poller.start()
+        self._live.start()
+        self._stderr = _AboveLive(console, sys.stderr)
+        sys.stderr = self._stderr
 
     def stop(self) -> None:
-        """Remove the bar (the summary line replaces it)."""
-        self._poller.stop()
-        if self._bar is not None:
-            self._bar.stop()
+        """Remove the line (the summary replaces it)."""
+        if self._stderr is not None:
+            self._stderr.flush()
+            if sys.stderr is self._stderr:
+                sys.stderr = self._stderr.original
+            self._stderr = None
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
-    def _update(self) -> None:
-        if self._bar is None or self._task is None:
-            return
-        snapshot = self._source()
-        self._bar.update(
-            self._task,
-            completed=snapshot.bytes_written,
-            done=snapshot.parts_done,
-            in_flight=snapshot.parts_in_flight,
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from ._bar import fit_line  # noqa: PLC0415  # needs rich
+
+        yield fit_line(
+            options.max_width,
+            self._label,
+            self._source(),
+            self._clock() - self._started,
+            self._total,
         )
+
+
+class _AboveLive(io.TextIOBase):
+    """sys.stderr while the live line shows: each whole line is printed above it,
+    unwrapped (the terminal wraps it softly) and as it is (no markup, no highlighting)."""
+
+    def __init__(self, console: Console, original: TextIO) -> None:
+        super().__init__()
+        self._console = console
+        self.original = original
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._console.print(line, soft_wrap=True, markup=False, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            line, self._pending = self._pending, ""
+            self._console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    def isatty(self) -> bool:
+        return self.original.isatty()
 
 
 def make_display(
