@@ -14,6 +14,7 @@ from ._transport import (
     Body,
     Commit,
     CompletedPart,
+    ListedPart,
     ObjectInfo,
     PartChecksum,
     PartReceipt,
@@ -165,6 +166,11 @@ class BotoTransport:
 
     def __init__(self, client: BaseClient) -> None:
         self.client = client
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go (names the store in a resume journal)."""
+        return str(self.client.meta.endpoint_url)
 
     def _fail(
         self,
@@ -335,17 +341,25 @@ class BotoTransport:
         except Exception as exc:
             raise self._fail(exc, "DeleteObject", bucket=bucket, key=key) from exc
 
-    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
-        numbers: list[int] = []
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
+        parts: list[ListedPart] = []
         try:
             paginator = self.client.get_paginator("list_parts")
             for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
-                numbers.extend(int(p["PartNumber"]) for p in page.get("Parts", []))
+                parts.extend(
+                    ListedPart(
+                        number=int(p["PartNumber"]),
+                        size=int(p.get("Size", 0)),
+                        etag=str(p.get("ETag", "")),
+                        checksums={k: str(v) for k, v in p.items() if _is_checksum_field(k)},
+                    )
+                    for p in page.get("Parts", [])
+                )
         except Exception as exc:
             if _upload_is_gone(exc):
                 return None
             raise self._fail(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
-        return numbers
+        return parts
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         try:

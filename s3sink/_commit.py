@@ -311,9 +311,17 @@ class Committer:
                 unverified,
                 len(parts),
             )
-        return self._publish(
+        published = self._publish(
             stored, upload_id, size, parts=len(parts), checksum=checksum, integrity=integrity
         )
+        skipped = [p for p in parts if p.skipped]
+        if skipped:
+            self.published = published = replace(
+                published,
+                parts_skipped=len(skipped),
+                bytes_skipped=sum(p.size for p in skipped),
+            )
+        return published
 
     def _with_etag_from_head(self, stored: StoredObject) -> StoredObject:
         """Ceph RGW answers CompleteMultipartUpload with an empty ETag: ask HeadObject, so the

@@ -20,6 +20,7 @@ from ._state import Lifecycle
 from ._transport import (
     CompletedPart,
     Integrity,
+    ListedPart,
     PartChecksum,
     PartReceipt,
     StoredObject,
@@ -53,6 +54,8 @@ class PartSender:
         self.extra = extra
         self.checksummer = checksummer
         self.content_md5 = content_md5
+        # Resuming: the parts the store already holds, by number (see send()).
+        self.stored: Mapping[int, ListedPart] = {}
 
     def create_upload(self, extra: Mapping[str, Any]) -> str:
         """CreateMultipartUpload with the object's arguments and the checksum algorithm."""
@@ -74,6 +77,11 @@ class PartSender:
             part_checksum = PartChecksum(self.checksummer.param, encode(digest))
         if self.content_md5:
             md5 = md5_digest(body)
+        held = self.stored.get(number)
+        if held is not None:
+            kept = self._already_stored(held, body, part_checksum, digest, md5)
+            if kept is not None:
+                return kept
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             try:
                 receipt = self.transport.upload_part(
@@ -127,6 +135,34 @@ class PartSender:
             part_number=number,
         )
 
+    def _already_stored(
+        self,
+        held: ListedPart,
+        body: bytearray,
+        part_checksum: PartChecksum | None,
+        digest: bytes | None,
+        md5: bytes | None,
+    ) -> CompletedPart | None:
+        """The part as the store holds it, when that is exactly ``body``: same size, and the
+        same checksum (when ListParts gives the upload's) or else an ETag that is the MD5 of
+        ``body``. None: send ``body``, replacing what the store holds."""
+        if held.size != len(body):
+            return None
+        integrity: Integrity
+        listed = held.checksums.get(part_checksum.param) if part_checksum else None
+        if listed is not None and part_checksum is not None:
+            if listed != part_checksum.value:
+                return None
+            integrity = "store-checksum"
+        else:
+            expected = etag_md5(held.etag)
+            if expected is None or (md5 or md5_digest(body)) != expected:
+                return None
+            integrity = "etag-md5"
+        return CompletedPart(
+            held.number, held.etag, held.size, part_checksum, digest, integrity, skipped=True
+        )
+
 
 def verify_receipt(
     receipt: PartReceipt | StoredObject,
@@ -173,6 +209,10 @@ class PartLedger:
         self.bytes_written = 0
         self.bytes_uploaded = 0
         self.part_size = 0
+        self.parts_skipped = 0
+        self.bytes_skipped = 0
+        # Resumable: each accepted part is appended to the journal as it completes.
+        self.journal: Callable[[CompletedPart], None] | None = None
 
     def progress(self, in_flight: int) -> Progress:
         """A snapshot of the counters."""
@@ -198,6 +238,12 @@ class PartLedger:
         with self._lock:
             self.parts[part.number] = part
             self.bytes_uploaded += part.size
+            if part.skipped:
+                self.parts_skipped += 1
+                self.bytes_skipped += part.size
+        journal = self.journal
+        if journal is not None:
+            journal(part)
 
     def sorted_parts(self) -> list[CompletedPart]:
         """The accepted parts by number, as CompleteMultipartUpload lists them."""

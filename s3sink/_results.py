@@ -26,6 +26,10 @@ class UploadResult:
     # (s3sink compared each ETag with the MD5 of what it sent), or "unverified" (neither was
     # possible for some part, e.g. SSE-KMS on a store that confirms no checksums).
     integrity: str = "unverified"
+    # A resumed upload: parts (and their bytes) the store already held with this run's
+    # bytes, so they were not sent again.
+    parts_skipped: int = 0
+    bytes_skipped: int = 0
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@
       │ (a part, the create or the schedule failed)        │ (the commit failed)
       ├──▶ FAILED ──close() / abort() / with / GC──▶ ABORTING ──▶ ABORTED
       └──abort() / exception in ``with`` / garbage collection──▶ ABORTING ──▶ ABORTED
+                                                          (resumable, keep()) └──▶ KEPT
+
+KEPT: a resumable writer (or keep()) ended without publishing and left the multipart upload
+and its parts on the store, for a resume; abort() then still discards it (KEPT ──▶ ABORTED).
 
 FAILED means "an error is recorded and the abort is pending": every write re-raises that
 error, and whatever ends the writer aborts. A writer is COMPLETED as soon as the object is
@@ -29,6 +33,7 @@ class State(enum.Enum):
     COMPLETED = "completed"
     ABORTING = "aborting"
     ABORTED = "aborted"
+    KEPT = "kept"
 
 
 class Lifecycle:

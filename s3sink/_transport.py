@@ -35,6 +35,7 @@ class CompletedPart:
     checksum: PartChecksum | None = None
     digest: bytes | None = None  # the raw checksum, for the whole-object combination
     integrity: Integrity = "unverified"  # how s3sink knows the store received these bytes
+    skipped: bool = False  # resumed: the store already held these bytes, nothing was sent
 
 
 Integrity = Literal["store-checksum", "etag-md5", "unverified"]
@@ -82,6 +83,16 @@ class ObjectInfo:
     version_id: str | None
     checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}
     checksum_type: str | None
+
+
+@dataclass(frozen=True)
+class ListedPart:
+    """A part the store holds for a pending upload (ListParts)."""
+
+    number: int
+    size: int
+    etag: str
+    checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}; empty if none listed
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,7 @@ class Transport(Protocol):
         """Delete the object (that version of it, when the store named one)."""
         ...
 
-    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         """Part numbers still stored; ``None`` once the upload no longer exists."""
         ...
 

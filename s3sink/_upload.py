@@ -10,21 +10,39 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ._abort import abort_upload
 from ._checksum import Checksummer
 from ._commit import Committer
+from ._journal import Journal, JournalRecord, find_journals
 from ._parts import PartLedger, PartSender, submit_part
+from ._policy import PartSchedule
 from ._pool import PartPool
+from ._sizes import format_size
 from ._state import Lifecycle
 from ._transport import Transport, per_request
-from .errors import AbortFailedError, S3SinkError
+from .errors import AbortFailedError, S3SinkError, UsageError
 
-__all__ = ["Upload"]
+__all__ = ["Resumption", "Upload"]
 
 log = logging.getLogger("s3sink")
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """How a writer deals with failures and earlier runs: ``keep`` the upload instead of
+    aborting it (resumable), ``resume`` the pending one for the key (or ``upload_id``),
+    with journals in ``journal_dir`` under the name ``endpoint``."""
+
+    keep: bool = False
+    resume: bool = False
+    upload_id: str | None = None
+    journal_dir: Path | None = None
+    endpoint: str = ""
 
 
 class Upload:
@@ -45,6 +63,8 @@ class Upload:
         if_none_match: str | None,
         if_match: str | None,
         abort_timeout: float,
+        schedule: PartSchedule,
+        resumption: Resumption | None = None,
     ) -> None:
         self.bucket = bucket
         self.key = key
@@ -72,6 +92,10 @@ class Upload:
         self.next_part = 1
         self._create_started = 0.0
         self._create_interrupted = False
+        self.resumption = resumption or Resumption()
+        self._checksummer = checksummer
+        self._journal: Journal | None = None
+        self.schedule = schedule  # what parts are cut by; a journal records it
 
     def record_error(self, exc: BaseException) -> None:
         """The first error wins: recorded in the pool (waking every waiter), and the writer
@@ -97,6 +121,7 @@ class Upload:
                 self._create_interrupted = not isinstance(exc, Exception)
                 self.record_error(exc)
                 raise
+            self._open_journal(None)
         submit_part(
             pool=self._pool,
             sender=self._sender,
@@ -108,10 +133,20 @@ class Upload:
             charge=charge,
         )
 
-    def publish(self, tail: bytearray | None, length: int) -> None:
+    def publish(
+        self,
+        tail: bytearray | None,
+        length: int,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
         """Send the tail (``length`` bytes of ``tail``), wait for every part and publish;
-        a stream that never filled a part becomes one PutObject."""
-        if self.upload_id is None:
+        a stream that never filled a part becomes one PutObject. ``before_commit`` runs once
+        every part is sent, before the request that publishes (it may raise to stop it)."""
+        if self.upload_id is None or (self.next_part == 1 and not length):
+            # One part's worth at most, or resuming with an empty stream: one PutObject (a
+            # pending upload then stays for the lifecycle rule or `uploads abort`).
+            if before_commit is not None:
+                before_commit()
             self._pool.seal()
             self._put_single(tail, length)
             return
@@ -120,10 +155,13 @@ class Upload:
         elif tail is not None:
             self._pool.release_buffer(tail, len(tail), reuse=False)
         self._pool.drain(until_error=True)  # an abort() from another thread ends the wait
+        if before_commit is not None:
+            before_commit()
         self._pool.seal()  # raises the first error; else nothing interrupts the commit now
         self.committer.complete(
             self.upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
         )
+        self._forget_journal()
 
     def _put_single(self, buf: bytearray | None, length: int) -> None:
         body: bytearray = buf if buf is not None else bytearray()
@@ -141,6 +179,32 @@ class Upload:
         """Abort the multipart upload, if one was created, because of ``cause``; raise
         AbortFailedError (with ``cause`` as its context) when that fails. An abort that does
         not finish (a second Ctrl-C) is logged with the command that finishes it."""
+        self._abort(cause)
+        self._forget_journal()
+
+    def keep(self, cause: BaseException) -> bool:
+        """Resumable: end without publishing but keep the multipart upload and its journal
+        for a resume. Waits (bounded) for parts in flight, so that what they stored is
+        recorded. False when there is no upload to keep (it was aborted instead)."""
+        if self.upload_id is None:
+            self._abort(cause)
+            return False
+        if not self._pool.drain(self._abort_timeout):
+            log.warning(
+                "parts still in flight after %.0fs; keeping the upload anyway", self._abort_timeout
+            )
+        log.warning(
+            "upload %s of s3://%s/%s was kept for a resume: %d parts (%s) are stored%s",
+            self.upload_id,
+            self.bucket,
+            self.key,
+            len(self._ledger.parts),
+            format_size(sum(p.size for p in self._ledger.parts.values())),
+            f"; journal {self._journal.path}" if self._journal is not None else "",
+        )
+        return True
+
+    def _abort(self, cause: BaseException) -> None:
         if self.upload_id is None:
             if self._create_interrupted:
                 self._report_unknown_uploads()
@@ -197,3 +261,137 @@ class Upload:
                 upload.initiated.isoformat(timespec="seconds"),
                 self._cleanup_command(upload.upload_id),
             )
+
+    # -- resuming ----------------------------------------------------------------------
+    def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
+        """Resuming: find the pending upload for the key (its journal here, else
+        ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and return
+        the schedule to cut this run's parts by (the journal's, which cut the stored parts,
+        when it carries at least as much). Without one, a new upload starts, and says so."""
+        if not self.resumption.resume:
+            return schedule
+        upload_id, record = self._find_pending()
+        if upload_id is None:
+            log.warning(
+                "no pending upload of s3://%s/%s to resume: starting a new one",
+                self.bucket,
+                self.key,
+            )
+            return schedule
+        listed = self._transport.list_parts(self.bucket, self.key, upload_id)
+        if listed is None:
+            if record is not None:
+                Journal(record.path).remove()
+            raise UsageError(
+                f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
+                "(completed or aborted); nothing to resume"
+            )
+        self._check_algorithm(upload_id, record, listed)
+        self.upload_id = upload_id
+        self._sender.stored = {p.number: p for p in listed}
+        log.warning(
+            "resuming upload %s of s3://%s/%s: the store holds %d parts (%s); parts with "
+            "this run's bytes are not sent again",
+            upload_id,
+            self.bucket,
+            self.key,
+            len(listed),
+            format_size(sum(p.size for p in listed)),
+        )
+        if record is not None and record.schedule.capacity >= schedule.capacity:
+            schedule = record.schedule
+        self.schedule = schedule
+        self._open_journal(record)
+        return schedule
+
+    def _find_pending(self) -> tuple[str | None, JournalRecord | None]:
+        wanted = self.resumption.upload_id
+        records = self._live_journals()
+        if wanted is not None:
+            return wanted, next((r for r in records if r.upload_id == wanted), None)
+        if len(records) == 1:
+            return records[0].upload_id, records[0]
+        ids = [r.upload_id for r in records]
+        started = {r.upload_id: r.started for r in records}
+        if not records:
+            for upload in self._transport.list_uploads(self.bucket, self.key):
+                if upload.key == self.key:
+                    ids.append(upload.upload_id)
+                    started[upload.upload_id] = upload.initiated.isoformat(timespec="seconds")
+        if len(ids) == 1:
+            return ids[0], None
+        if not ids:
+            return None, None
+        listing = ", ".join(f"{i} (started {started[i]})" for i in ids)
+        raise UsageError(
+            f"{len(ids)} uploads are pending for s3://{self.bucket}/{self.key}: {listing}; "
+            "pick one with --upload-id ID (library: upload_id=), or remove the others with "
+            f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id ID"
+        )
+
+    def _live_journals(self) -> list[JournalRecord]:
+        """Journals here for this endpoint and key whose upload still exists; a journal whose
+        upload is gone (completed or aborted elsewhere) is removed."""
+        directory = self.resumption.journal_dir
+        if directory is None:
+            return []
+        live = []
+        for record in find_journals(
+            directory, endpoint=self.resumption.endpoint, bucket=self.bucket, key=self.key
+        ):
+            if self._transport.list_parts(self.bucket, self.key, record.upload_id) is None:
+                Journal(record.path).remove()
+                continue
+            live.append(record)
+        return live
+
+    def _check_algorithm(
+        self, upload_id: str, record: JournalRecord | None, listed: list[Any]
+    ) -> None:
+        """The parts and the Complete must use the checksum the upload was created with."""
+        ours = self._checksummer.algorithm if self._checksummer else None
+        theirs = record.checksum_algorithm if record is not None else None
+        if record is None:
+            params = {k for p in listed for k in p.checksums}
+            if not params:
+                return  # the store lists none: it cannot tell, and the ETags will
+            theirs = next(iter(params)).removeprefix("Checksum").lower()
+        if theirs != ours:
+            raise UsageError(
+                f"upload {upload_id} was started with checksum {theirs or 'none'}; resume it "
+                f"with --checksum {theirs or 'md5'} (library: checksum=), not {ours or 'none'}"
+            )
+
+    def _open_journal(self, record: JournalRecord | None) -> None:
+        """Resumable: journal this upload (appending to ``record`` when resuming one)."""
+        directory = self.resumption.journal_dir
+        if not self.resumption.keep or directory is None or self.upload_id is None:
+            return
+        if record is not None:
+            self._journal = Journal(record.path)
+        else:
+            try:
+                self._journal = Journal.create(
+                    directory,
+                    endpoint=self.resumption.endpoint,
+                    bucket=self.bucket,
+                    key=self.key,
+                    upload_id=self.upload_id,
+                    schedule=self.schedule,
+                    checksum_algorithm=self._checksummer.algorithm if self._checksummer else None,
+                )
+            except OSError as exc:
+                log.warning(
+                    "could not write the resume journal in %s (%s): the upload can still be "
+                    "resumed, found through ListMultipartUploads",
+                    directory,
+                    exc,
+                )
+                return
+        self._ledger.journal = self._journal.record
+
+    def _forget_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.remove()
+            self._journal = None
+            self._ledger.journal = None

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
+from ._journal import journal_dir as default_journal_dir
 from ._location import check_bucket_and_key
 from ._parts import PartLedger
 from ._pipes import Readable, read_blocking
@@ -36,7 +39,7 @@ from ._results import Progress, UploadResult
 from ._sizes import format_size
 from ._state import Lifecycle, State
 from ._transport import Transport
-from ._upload import Upload
+from ._upload import Resumption, Upload
 from .errors import AbortFailedError, PartLimitError, UploadCancelled
 
 if TYPE_CHECKING:
@@ -89,6 +92,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         if_match: str | None = None,
         abort_timeout: float = 60.0,
         transport: Transport | None = None,
+        resumable: bool = False,
+        resume: bool = False,
+        upload_id: str | None = None,
+        journal_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -150,6 +157,20 @@ class S3MultipartWriter(io.BufferedIOBase):
             if_none_match=if_none_match,
             if_match=if_match,
             abort_timeout=abort_timeout,
+            schedule=self._schedule,
+            resumption=Resumption(
+                keep=resumable,
+                resume=resume or upload_id is not None,
+                upload_id=upload_id,
+                journal_dir=(
+                    Path(journal_dir)
+                    if journal_dir is not None
+                    else default_journal_dir()
+                    if resumable or resume or upload_id is not None
+                    else None
+                ),
+                endpoint=getattr(transport, "endpoint", ""),
+            ),
         )
         self._conditions_checked = False
         # The exception being handled when the writer was made (by id: holding it would
@@ -325,6 +346,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._conditions_checked = True
             try:
                 self._upload.committer.check_conditions()
+                self._schedule = self._upload.prepare_resume(self._schedule)
             except BaseException as exc:
                 self._upload.record_error(exc)
                 raise
@@ -432,7 +454,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         when the object was published: close() had already completed, or was completing in
         another thread, which abort() then waits for and does not interrupt. Idempotent.
         Raises AbortFailedError when the upload could not be aborted (its id is in the
-        error, to clean up later).
+        error, to clean up later). A resumable writer's abort() discards too, an upload
+        already kept (``State.KEPT``) included.
         """
         cancelled = UploadCancelled(
             "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
@@ -451,21 +474,60 @@ class S3MultipartWriter(io.BufferedIOBase):
                 return False
             if self._state in (State.ABORTED, State.ABORTING):
                 return True
-            self._abort_after(cancelled)
+            if self._state is State.KEPT:
+                self._life.move(State.ABORTING)
+                try:
+                    self._upload.abort(cancelled)
+                finally:
+                    self._life.move(State.ABORTED)
+                return True
+            self._abort_after(cancelled, discard=True)
             return True
 
-    def _abort_after(self, cause: BaseException) -> None:
-        """Abort because of ``cause``; raise AbortFailedError (chained) if that fails."""
+    def keep(self) -> str | None:
+        """End the writer without publishing, but keep the multipart upload (and, when
+        resumable, its journal) for a later ``resume=True``: the failure path of a resumable
+        writer, on demand. Waits (bounded) for parts in flight. Returns the upload id, or
+        None when no upload was started (nothing to keep: the writer is aborted)."""
+        with self._lock:
+            if self._state is State.KEPT:
+                return self._upload.upload_id
+            if not self._life.accepting:
+                return None
+            self._life.move(State.ABORTING)
+            cause = UploadCancelled(
+                "upload kept", bucket=self.bucket, key=self.key, upload_id=self.upload_id
+            )
+            self._pool.record_error(cause)
+            ended = State.ABORTED
+            try:
+                if self._upload.keep(cause):
+                    ended = State.KEPT
+            finally:
+                self._life.move(ended)
+                self._release_current()
+            return self._upload.upload_id if ended is State.KEPT else None
+
+    def _abort_after(self, cause: BaseException, *, discard: bool = False) -> None:
+        """Abort because of ``cause`` (keep the upload instead, when resumable and not
+        ``discard``); raise AbortFailedError (chained) if the abort fails."""
         self._life.move(State.ABORTING)
         self._pool.record_error(cause)
+        ended = State.ABORTED
         try:
-            self._upload.abort(cause)
+            if self._upload.resumption.keep and not discard and self._upload.keep(cause):
+                ended = State.KEPT
+            else:
+                self._upload.abort(cause)
         finally:
-            self._life.move(State.ABORTED)
-            buf, self._buf = self._buf, None
-            if buf is not None:
-                self._pool.release_buffer(buf, len(buf), reuse=False)
-            self._pool.shutdown()
+            self._life.move(ended)
+            self._release_current()
+
+    def _release_current(self) -> None:
+        buf, self._buf = self._buf, None
+        if buf is not None:
+            self._pool.release_buffer(buf, len(buf), reuse=False)
+        self._pool.shutdown()
 
     # -- context manager and garbage collection ---------------------------------------
     def __enter__(self) -> S3MultipartWriter:

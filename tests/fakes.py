@@ -56,6 +56,7 @@ from s3sink._transport import (
     Body,
     Commit,
     CompletedPart,
+    ListedPart,
     ObjectInfo,
     PartChecksum,
     PartReceipt,
@@ -180,6 +181,7 @@ class FakeS3:
         self.lose_complete_response: bool | str = False
         self.fail_aborts = 0
         self.leaky_aborts = 0
+        self.endpoint = "fake://s3"  # names the store in resume journals
         self.before: dict[str, Callable[[], None]] = {}
         self.after: dict[str, Callable[[], None]] = {}
         self._holds: list[tuple[frozenset[int] | None, threading.Event]] = []
@@ -664,12 +666,19 @@ class FakeS3:
             else:
                 del self.uploads[upload_id]
 
-    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[int] | None:
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         with self._record("list_parts"), self._cond:
             upload = self.uploads.get(upload_id)
             if upload is None:
                 return None
-            return sorted(upload.parts)
+            listed = []
+            for number in sorted(upload.parts):
+                part = upload.parts[number]
+                checksums = {}
+                if upload.algorithm and part.digest is not None and self.checksum_mode == "aws":
+                    checksums[upload.algorithm] = b64(part.digest)
+                listed.append(ListedPart(number, part.size, part.etag, checksums))
+            return listed
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
         with self._record("list_uploads"), self._cond:

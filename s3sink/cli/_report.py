@@ -150,6 +150,8 @@ def print_success(
             "checksum": result.checksum,
             "checksum_type": result.checksum_type,
             "integrity": result.integrity,
+            "parts_skipped": result.parts_skipped,
+            "bytes_skipped": result.bytes_skipped,
         }
         try:
             _write_stdout(json.dumps(record) + "\n")
@@ -165,9 +167,15 @@ def print_success(
         rate = format_size(int(result.size / seconds)) if seconds > 0 else "-"
         check = f", {result.checksum_algorithm} {result.checksum}" if result.checksum else ""
         plural = "part" if result.parts == 1 else "parts"
+        skipped = ""
+        if result.parts_skipped:
+            skipped = (
+                f", {result.parts_skipped} already stored ({format_size(result.bytes_skipped)}"
+                " not sent again)"
+            )
         sys.stderr.write(
             f"s3sink: uploaded {format_size(result.size)} to {uri} in "
-            f"{format_duration(seconds)} ({rate}/s, {result.parts} {plural}{check})\n"
+            f"{format_duration(seconds)} ({rate}/s, {result.parts} {plural}{skipped}{check})\n"
         )
     return EXIT_OK
 
