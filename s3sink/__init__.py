@@ -6,6 +6,7 @@ memory and publishes the object only on ``close()``; anything else aborts the up
 
 from __future__ import annotations
 
+from ._file import upload_file
 from ._open import open
 from ._results import Progress, UploadResult
 from ._state import State
@@ -18,6 +19,7 @@ from .errors import (
     PartUploadError,
     PreconditionFailed,
     S3SinkError,
+    SourceChangedError,
     UploadCancelled,
     UploadError,
     UsageError,
@@ -35,6 +37,7 @@ __all__ = [
     "Progress",
     "S3MultipartWriter",
     "S3SinkError",
+    "SourceChangedError",
     "State",
     "UploadCancelled",
     "UploadError",
@@ -42,4 +45,5 @@ __all__ = [
     "UsageError",
     "__version__",
     "open",
+    "upload_file",
 ]

@@ -44,6 +44,36 @@ class AbortingTextWriter(io.TextIOWrapper):
         return
 
 
+def add_client(
+    writer_options: dict[str, Any],
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    """``endpoint_url``, ``region`` and ``profile`` given: build the client the way the
+    command does, into ``writer_options`` (they cannot be combined with ``client``)."""
+    if endpoint_url is None and region is None and profile is None:
+        return
+    if writer_options.get("client") is not None or writer_options.get("transport"):
+        raise UsageError("endpoint_url, region and profile build a client: pass no client")
+    check_connection_options(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        names=("endpoint_url", "region", "profile"),
+    )
+    from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
+
+    writer_options["client"] = client_for(
+        writer_options.get("checksum", DEFAULT_ALGORITHM),
+        concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+    )
+
+
 @overload
 def open(  # mirrors builtins.open on purpose, like gzip.open
     uri: str,
@@ -89,24 +119,7 @@ def open(
         raise UsageError(f"unsupported mode {mode!r}: s3sink writes only ('wb' or 'w')")
     if mode == "wb" and (encoding or errors or newline is not None):
         raise UsageError("encoding, errors and newline apply to text mode only")
-    if endpoint_url is not None or region is not None or profile is not None:
-        if writer_options.get("client") is not None or writer_options.get("transport"):
-            raise UsageError("endpoint_url, region and profile build a client: pass no client")
-        check_connection_options(
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
-            names=("endpoint_url", "region", "profile"),
-        )
-        from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
-
-        writer_options["client"] = client_for(
-            writer_options.get("checksum", DEFAULT_ALGORITHM),
-            concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
-        )
+    add_client(writer_options, endpoint_url=endpoint_url, region=region, profile=profile)
     writer = S3MultipartWriter(location.bucket, location.key, **writer_options)
     if mode == "wb":
         return writer

@@ -233,6 +233,11 @@ class PartLedger:
         except Exception as exc:  # noqa: BLE001  # a user's broken callback must not fail the upload
             log.warning("on_progress callback failed: %r", exc)
 
+    def count_written(self, n: int) -> None:
+        """``n`` more bytes read, from a worker thread (a file's part)."""
+        with self._lock:
+            self.bytes_written += n
+
     def record(self, part: CompletedPart) -> None:
         """A part the store accepted."""
         with self._lock:
@@ -261,9 +266,11 @@ def submit_part(
     number: int,
     buf: bytearray,
     charge: int,
+    fill: Callable[[bytearray], None] | None = None,
 ) -> None:
     """Hand part ``number`` (all of ``buf``, charged ``charge`` bytes) to the pool; blocks
-    while the pool is full. A failure is recorded in the pool and fails the lifecycle."""
+    while the pool is full. ``fill``, when given, fills ``buf`` first, on the worker thread
+    (a file's positional read). A failure is recorded in the pool and fails the lifecycle."""
 
     sent: list[bool] = []
 
@@ -281,4 +288,9 @@ def submit_part(
         if sent:
             ledger.report(pool.in_flight)
 
-    pool.submit(lambda: sender.send(upload_id, number, buf), on_done, report)
+    def task() -> CompletedPart:
+        if fill is not None:
+            fill(buf)
+        return sender.send(upload_id, number, buf)
+
+    pool.submit(task, on_done, report)

@@ -103,9 +103,12 @@ class Upload:
         self._pool.record_error(exc)
         self._life.fail(exc)
 
-    def send(self, buf: bytearray, length: int) -> None:
+    def send(
+        self, buf: bytearray, length: int, fill: Callable[[bytearray], None] | None = None
+    ) -> None:
         """Send the next part: the first ``length`` bytes of ``buf`` (creating the multipart
-        upload first if needed). Blocks while the pool is full."""
+        upload first if needed; ``fill`` fills them on the worker thread, see submit_part).
+        Blocks while the pool is full."""
         number = self.next_part
         self.next_part += 1
         charge = len(buf)
@@ -131,6 +134,7 @@ class Upload:
             number=number,
             buf=buf,
             charge=charge,
+            fill=fill,
         )
 
     def publish(

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
+from ._file import FileSnapshot, pread_into
 from ._journal import journal_dir as default_journal_dir
 from ._location import check_bucket_and_key
 from ._parts import PartLedger
@@ -173,6 +174,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             ),
         )
         self._conditions_checked = False
+        self._file: FileSnapshot | None = None  # write_file()'s source, checked at close()
         # The exception being handled when the writer was made (by id: holding it would
         # keep its frames alive): close() under any other one is an unwinding, not a commit.
         self._made_under = _handled_exception_id()
@@ -285,6 +287,66 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._ledger.bytes_written += n
             total += n
         return total
+
+    def write_file(
+        self, fd: int, *, offset: int = 0, size: int | None = None, name: str | None = None
+    ) -> int:
+        """Upload ``size`` bytes (by default, to its end) of the regular file open on ``fd``
+        from ``offset``, with positional reads on the worker threads: parts are read in
+        parallel, straight into their buffers, never through this thread.
+
+        It must be the writer's only write. Keep ``fd`` open until close() (or the end of
+        the ``with`` block), which first checks that the file kept its size and
+        modification time: if not, SourceChangedError, and nothing is published. Pass
+        ``expected_size`` (the file's size) to the writer to fit the parts to the file, as
+        :func:`s3sink.upload_file` does. Returns ``size``."""
+        with self._lock:
+            self._check_open()
+            if self._ledger.bytes_written or self._buf is not None or self._file is not None:
+                raise ValueError("write_file() must be the writer's only write")
+            try:
+                snapshot = FileSnapshot.take(fd, name or f"fd {fd}")
+                if size is None:
+                    size = max(0, snapshot.size - offset)
+                self._file = snapshot
+                if not self._conditions_checked:
+                    self.check_conditions()
+                self._write_file(snapshot, offset, size)
+            except BaseException as exc:
+                self._upload.record_error(exc)  # as in write(): FAILED, and close() aborts
+                raise
+            return size
+
+    def _write_file(self, snapshot: FileSnapshot, offset: int, size: int) -> None:
+        first = self._schedule.size_of(1)
+        if size <= first:
+            # One part at most: read here, and close() makes it one PutObject.
+            buf = self._writable_buffer()
+            pread_into(snapshot, offset, self._ledger.count_written, self.bucket, self.key)(
+                memoryview(buf)[:size]
+            )
+            self._fill = size
+            return
+        done = 0
+        while done < size:
+            self._raise_failure()
+            number = self._upload.next_part
+            if number > MAX_PARTS:
+                raise PartLimitError(
+                    f"{format_size(size)} does not fit the part schedule ({MAX_PARTS:,} parts)",
+                    bucket=self.bucket,
+                    key=self.key,
+                    upload_id=self._upload.upload_id,
+                )
+            charge = self._schedule.size_of(number)
+            length = min(charge, size - done)
+            self._ledger.part_size = charge
+            buf = self._pool.acquire_buffer(charge)
+            fill = pread_into(
+                snapshot, offset + done, self._ledger.count_written, self.bucket, self.key
+            )
+            self._upload.send(buf, length, fill)
+            done += length
 
     # -- public state -----------------------------------------------------------------
     @property
@@ -426,7 +488,12 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._upload.committer.check_conditions()
                 self._raise_failure()
                 buf, self._buf = self._buf, None
-                self._upload.publish(buf, self._fill)
+                source = self._file
+                self._upload.publish(
+                    buf,
+                    self._fill,
+                    None if source is None else lambda: source.check(self.bucket, self.key),
+                )
                 self._life.move(State.COMPLETED)
             except BaseException as exc:
                 if self._upload.committer.published is not None:
@@ -579,8 +646,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                 )
             except AbortFailedError as exc:
                 log.warning("%s", exc)
+        ended = "kept for a resume" if self._state is State.KEPT else "aborted"
         message = (
-            f"{reason}: the upload of s3://{self.bucket}/{self.key} was aborted and nothing "
+            f"{reason}: the upload of s3://{self.bucket}/{self.key} was {ended} and nothing "
             "was published"
         )
         if warn:

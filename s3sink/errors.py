@@ -11,6 +11,7 @@
         ├── PreconditionFailed 412 / 409 on a conditional write
         ├── UploadCancelled    KeyboardInterrupt, signal, producer failure, explicit abort
         ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
+        ├── SourceChangedError the file being uploaded changed size or mtime meanwhile
         └── AbortFailedError   the abort itself failed: the upload id is orphaned
 
 Foreign exceptions (botocore's) are translated in :mod:`s3sink._boto` only, and always
@@ -99,6 +100,10 @@ class PartLimitError(UploadError):
     """The stream is longer than the part schedule allows (S3's 10,000-part limit)."""
 
 
+class SourceChangedError(UploadError):
+    """The file being uploaded changed (size, modification time) during the upload."""
+
+
 class AbortFailedError(UploadError):
     """Aborting the multipart upload failed; the upload id is left on the server."""
 
@@ -110,6 +115,7 @@ __all__ = [
     "PartLimitError",
     "PartUploadError",
     "PreconditionFailed",
+    "SourceChangedError",
     "S3SinkError",
     "UploadCancelled",
     "UploadError",
