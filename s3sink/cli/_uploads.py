@@ -1,16 +1,19 @@
-"""``s3sink uploads list|abort``: find and abort unfinished multipart uploads."""
+"""``s3sink uploads list|abort|lifecycle``: find and abort unfinished multipart uploads, and
+the bucket lifecycle rule that aborts them."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._boto import BotoTransport
+from .. import _lifecycle
+from .._boto import BotoTransport, describe, error_code, http_status
 from .._location import S3Location
 from .._sizes import format_duration
 from ..errors import UploadError, UsageError
@@ -23,6 +26,7 @@ from ._options import (
     JsonOption,
     ProfileOption,
     RegionOption,
+    count_option,
     duration_option,
 )
 from ._report import (
@@ -30,6 +34,7 @@ from ._report import (
     EXIT_OK,
     describe_upload_error,
     error_line,
+    scrub,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
 
     from .._transport import PendingUpload
 
-__all__ = ["abort_pending", "list_pending", "uploads_app"]
+__all__ = ["abort_pending", "add_lifecycle_rule", "list_pending", "show_lifecycle", "uploads_app"]
 
 uploads_app = typer.Typer(
     name="uploads",
@@ -46,7 +51,8 @@ uploads_app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
     context_settings=HELP_OPTIONS,
-    help="Find and abort unfinished multipart uploads (they cost storage until aborted).",
+    help="Find and abort unfinished multipart uploads (they cost storage until aborted), and "
+    "keep the bucket lifecycle rule that aborts them.",
 )
 
 
@@ -219,3 +225,202 @@ def uploads_abort(  # noqa: PLR0917  # typer maps parameters to options
         profile=profile,
         debug=debug,
     )
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+_LIFECYCLE_EPILOG = (
+    "\b\n"
+    "Without --add or --days: show the rules that abort incomplete uploads.\n"
+    "Exit 0 when an enabled rule does so for the whole bucket, 1 when none does\n"
+    "(or on an error; with --json a result on stdout means the rules were read),\n"
+    "2 usage error. With --add/--days: add or update s3sink's own rule\n"
+    f"({_lifecycle.RULE_ID}), keep every other rule,\n"
+    "read the configuration back; exit 0 when the rule is there, else 1.\n"
+    "The configuration is replaced as a whole: a change made by someone else at\n"
+    "the same moment can be lost."
+)
+
+
+def _lifecycle_record(rule: dict[str, object]) -> dict[str, object]:
+    """One rule that aborts incomplete uploads, as the --json output shows it."""
+    scope, whole = _lifecycle.rule_scope(rule)
+    return {
+        "id": rule.get("ID"),
+        "status": rule.get("Status"),
+        "scope": scope,
+        "whole_bucket": whole,
+        "filter": rule.get("Filter", {"Prefix": rule["Prefix"]} if "Prefix" in rule else None),
+        "days_after_initiation": _lifecycle.abort_days(rule),
+        "covers_bucket": _lifecycle.covers_bucket(rule),
+        "s3sink": rule.get("ID") == _lifecycle.RULE_ID,
+    }
+
+
+def _describe_lifecycle_error(exc: _lifecycle.LifecycleError) -> str:
+    cause = exc.__cause__
+    if cause is not None and (error_code(cause) == "AccessDenied" or http_status(cause) == 403):
+        return (
+            f"access denied to {exc.operation} on s3://{exc.bucket} ({describe(cause)}); it "
+            f"needs the {exc.permission} permission: check the credentials (AWS_PROFILE / "
+            "--profile) and the bucket policy"
+        )
+    return describe_upload_error(exc)
+
+
+def _whole_bucket(location: S3Location) -> str:
+    if location.key:
+        raise UsageError(
+            f"a lifecycle rule here covers a whole bucket: give s3://{location.bucket}, "
+            f"not {location.uri}"
+        )
+    return location.bucket
+
+
+def show_lifecycle(
+    location: S3Location, client: BaseClient, *, as_json: bool, connection: Sequence[str] = ()
+) -> int:
+    """Print the rules that abort incomplete uploads; 0 if one covers the whole bucket, else
+    1 with the command that adds one (``connection``: the options that reach the store)."""
+    bucket = _whole_bucket(location)
+    try:
+        lifecycle = _lifecycle.get_lifecycle(client, bucket)
+    except _lifecycle.LifecycleError as exc:
+        error_line(_describe_lifecycle_error(exc))
+        return EXIT_FAILED
+    rules = [r for r in lifecycle.rules if _lifecycle.abort_days(r) is not None]
+    covering = [r for r in rules if _lifecycle.covers_bucket(r)]
+    days = min((_lifecycle.abort_days(r) or 0 for r in covering), default=None)
+    # Redacted: an endpoint URL may carry credentials.
+    command = scrub(
+        shlex.join(["s3sink", "uploads", "lifecycle", f"s3://{bucket}", "--add", *connection])
+    )
+    if as_json:
+        record = {
+            "bucket": bucket,
+            "uri": f"s3://{bucket}",
+            "configured": lifecycle.exists,
+            "covered": bool(covering),
+            "days_after_initiation": days,
+            "rules": [_lifecycle_record(r) for r in rules],
+            "add_command": None if covering else command,
+        }
+        sys.stdout.write(json.dumps(record) + "\n")
+    elif rules:
+        table = [["ID", "STATUS", "SCOPE", "DAYS"]]
+        table += [
+            [str(r.get("ID", "-")), str(r.get("Status")), _lifecycle.rule_scope(r)[0],
+             str(_lifecycle.abort_days(r))]
+            for r in rules
+        ]  # fmt: skip
+        sys.stdout.write("".join(line + "\n" for line in format_table(table)))
+    sys.stdout.flush()
+    if covering:
+        ids = ", ".join(str(r.get("ID", "-")) for r in covering)
+        sys.stderr.write(
+            f"s3sink: incomplete uploads in s3://{bucket} are aborted {days} days after they "
+            f"started (rule {ids})\n"
+        )
+        return EXIT_OK
+    what = (
+        "has no lifecycle configuration"
+        if not lifecycle.exists
+        else "has no enabled lifecycle rule that aborts incomplete uploads in the whole bucket"
+    )
+    sys.stderr.write(
+        f"s3sink: s3://{bucket} {what}: unfinished uploads stay until someone aborts them; "
+        f"add a rule: {command}\n"
+    )
+    return EXIT_FAILED
+
+
+def add_lifecycle_rule(
+    location: S3Location, client: BaseClient, *, days: int, as_json: bool
+) -> int:
+    """Add or update s3sink's rule, keep the others, verify it; print what changed."""
+    bucket = _whole_bucket(location)
+    try:
+        change = _lifecycle.ensure_rule(client, bucket, days)
+    except _lifecycle.LifecycleError as exc:
+        error_line(_describe_lifecycle_error(exc))
+        return EXIT_FAILED
+    for other in change.also_covering:
+        sys.stderr.write(
+            f"s3sink: rule {other.get('ID', '-')} also aborts incomplete uploads in the whole "
+            f"bucket, after {_lifecycle.abort_days(other)} days (the shorter time applies)\n"
+        )
+    if as_json:
+        record = {
+            "bucket": bucket,
+            "uri": f"s3://{bucket}",
+            "action": change.action,
+            "rule": _lifecycle_record(change.rule),
+            "previous_days": change.previous_days,
+            "other_rules": change.kept,
+            "also_covered_by": [r.get("ID") for r in change.also_covering],
+        }
+        sys.stdout.write(json.dumps(record) + "\n")
+        return EXIT_OK
+    kept = f"{change.kept} other rule{'' if change.kept == 1 else 's'} kept"
+    what = f"incomplete uploads are aborted {days} days after they started"
+    if change.action == "unchanged":
+        line = f"rule {_lifecycle.RULE_ID} in s3://{bucket} is already in place: {what}"
+    elif change.action == "updated":
+        line = (
+            f"updated rule {_lifecycle.RULE_ID} in s3://{bucket}: {what} "
+            f"(was {change.previous_days}; {kept})"
+        )
+    else:
+        line = f"added rule {_lifecycle.RULE_ID} to s3://{bucket}: {what} ({kept})"
+    sys.stdout.write(line + "\n")
+    return EXIT_OK
+
+
+BucketArgument = Annotated[
+    str, typer.Argument(metavar="s3://BUCKET", show_default=False, help="The bucket.")
+]
+
+
+@uploads_app.command("lifecycle", epilog=_LIFECYCLE_EPILOG)
+def uploads_lifecycle(  # noqa: PLR0917  # typer maps parameters to options
+    uri: BucketArgument,
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add",
+            help=f"Add s3sink's rule that aborts incomplete uploads {_lifecycle.DEFAULT_DAYS} "
+            "days after they started (or update it to that); every other rule is kept.",
+        ),
+    ] = False,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            parser=count_option,
+            metavar="N",
+            help="Abort incomplete uploads N days after they started (implies --add).",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Show the bucket's lifecycle rule that aborts incomplete uploads, or add one."""
+    connection = [
+        part
+        for flag, value in (
+            ("--endpoint-url", endpoint_url),
+            ("--region", region),
+            ("--profile", profile),
+        )
+        if value
+        for part in (flag, value)
+    ]
+
+    def work(location: S3Location, client: BaseClient) -> int:
+        if add or days is not None:
+            chosen = days if days is not None else _lifecycle.DEFAULT_DAYS
+            return add_lifecycle_rule(location, client, days=chosen, as_json=json_output)
+        return show_lifecycle(location, client, as_json=json_output, connection=connection)
+
+    run_on_bucket(uri, work, endpoint_url=endpoint_url, region=region, profile=profile, debug=debug)
