@@ -227,6 +227,43 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             "remove it afterwards. With exec mode, the command's stdout goes to stderr.",
         ),
     ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="PATH",
+            envvar="S3SINK_FILE",
+            help="Upload the file PATH instead of stdin: parts fitted to its size and read in "
+            "parallel; fails, publishing nothing, if the file changes meanwhile. (A file "
+            "redirected to stdin, < PATH, is read the same way.)",
+        ),
+    ] = None,
+    resumable: Annotated[
+        bool,
+        typer.Option(
+            "--resumable",
+            envvar="S3SINK_RESUMABLE",
+            help="On a failure or signal keep the upload (and a journal of its parts) "
+            "instead of aborting it, and print the command that resumes it.",
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            envvar="S3SINK_RESUME",
+            help="Resume the pending upload of this key: parts the store holds with this "
+            "run's bytes are not sent again. With none pending, start a new one.",
+        ),
+    ] = False,
+    upload_id: Annotated[
+        str | None,
+        typer.Option(
+            "--upload-id",
+            metavar="ID",
+            help="With --resume: the pending upload to resume (when several are pending).",
+        ),
+    ] = None,
     allow_empty: Annotated[
         bool,
         typer.Option(
@@ -270,6 +307,7 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         error_line("nothing after '--': give the COMMAND to run (see 's3sink --help')")
         raise typer.Exit(EXIT_USAGE)
     options = SinkOptions(
+        argv=tuple((ctx.obj or {}).get("argv", ())),
         uri=uri,
         command=tuple(command or ()),
         endpoint_url=endpoint_url,
@@ -294,6 +332,10 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         max_attempts=max_attempts,
         sign_payload=sign_payload,
         fifo=fifo,
+        file=file,
+        resumable=resumable,
+        resume=resume,
+        upload_id=upload_id,
         allow_empty=allow_empty,
         json_output=json_output,
         quiet=quiet,
@@ -320,6 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             doctor_app(args=args[1:], prog_name="s3sink doctor")
         else:
-            app(args=args, prog_name="s3sink")
+            # The arguments go along so that a kept upload's resume command repeats them.
+            app(args=args, prog_name="s3sink", obj={"argv": tuple(args)})
     finally:
         _startup.end()

@@ -127,6 +127,7 @@ class SinkOptions:
     """Everything the sink command was given, parsed but not yet validated together."""
 
     uri: str
+    argv: tuple[str, ...] = ()  # as given, for the resume command of a kept upload
     command: tuple[str, ...] = ()
     endpoint_url: str | None = None
     region: str | None = None
@@ -150,6 +151,10 @@ class SinkOptions:
     max_attempts: int | None = None
     sign_payload: bool = False
     fifo: str | None = None
+    file: str | None = None
+    resumable: bool = False
+    resume: bool = False
+    upload_id: str | None = None
     allow_empty: bool = False
     json_output: bool = False
     quiet: bool = False
@@ -237,6 +242,9 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
         "fixed_part_size": opts.fixed_part_size,
         "if_none_match": "*" if opts.no_overwrite else None,
         "if_match": opts.if_match,
+        "resumable": opts.resumable,
+        "resume": opts.resume or opts.upload_id is not None,
+        "upload_id": opts.upload_id,
     }
 
 

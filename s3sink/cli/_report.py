@@ -222,9 +222,11 @@ def print_failure(
     message: str,
     upload_id: str | None,
     producer_status: int | None,
+    resume_command: str | None = None,
 ) -> None:
     """With --json, a failure is one object on stdout too: ``{"ok": false, ...}``, so that a
-    script can tell a producer's exit 3 from s3sink's own."""
+    script can tell a producer's exit 3 from s3sink's own; ``"kept": true`` and the
+    ``resume_command`` when the upload was kept for a resume."""
     record = {
         "ok": False,
         "exit": code,
@@ -232,6 +234,8 @@ def print_failure(
         "message": scrub(message),
         "upload_id": upload_id,
         "producer_status": producer_status,
+        "kept": resume_command is not None,
+        "resume_command": scrub(resume_command) if resume_command is not None else None,
     }
     with contextlib.suppress(OSError):  # the error line on stderr says it all the same
         _write_stdout(json.dumps(record) + "\n")
@@ -268,12 +272,14 @@ def classify(
     killed: bool = False,
     upload_started: bool = True,
     connection: Sequence[str] = (),
+    kept: str | None = None,
 ) -> tuple[int, str]:
     """The exit code and the error line for a failed run. ``returncode`` is the exec-mode
     command's, ``precondition`` the message for a refused conditional write;
     ``upload_started`` whether a multipart upload existed (and so was aborted);
     ``connection`` the options that reach the store (``--endpoint-url`` ...), which the
-    printed cleanup command must repeat."""
+    printed cleanup command must repeat; ``kept`` the message for an upload kept for a
+    resume (instead of "aborted")."""
     orphan = abort_error or (exc if isinstance(exc, AbortFailedError) else None)
     if orphan is not None:
         # close() raises the AbortFailedError itself, the first error as its context.
@@ -291,6 +297,8 @@ def classify(
     code, what = _what_failed(exc, returncode, precondition, killed)
     if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what
+    if kept is not None:
+        return code, f"{what}; nothing was written, {kept}"
     return code, f"{what}; {_NOTHING_WRITTEN if upload_started else 'nothing was written'}"
 
 

@@ -7,7 +7,9 @@ import contextlib
 import fcntl
 import logging
 import os
+import shlex
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,10 +61,57 @@ def _stdin_is_write_only() -> bool:
     return flags & os.O_ACCMODE == os.O_WRONLY
 
 
+@dataclass(frozen=True)
+class FileInput:
+    """A regular file to upload: ``--file PATH``, or one redirected to stdin (``< PATH``),
+    from ``offset`` (where the descriptor stood) for ``size`` bytes."""
+
+    fd: int
+    name: str
+    offset: int
+    size: int
+    owned: bool  # opened by us (--file), so closed by us
+
+    def close(self) -> None:
+        if self.owned:
+            os.close(self.fd)
+        else:
+            # As if it had been read: a script reading on after s3sink sees the end.
+            with contextlib.suppress(OSError):
+                os.lseek(self.fd, self.offset + self.size, os.SEEK_SET)
+
+
+def _file_input(opts: SinkOptions) -> FileInput | None:
+    """The file to read with positional reads, if the input is one; raises UsageError."""
+    if opts.file is not None:
+        if opts.command or opts.fifo:
+            raise UsageError("--file reads a file: it cannot be combined with -- COMMAND or --fifo")
+        try:
+            fd = os.open(opts.file, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise UsageError(f"cannot open --file {opts.file}: {exc.strerror}") from exc
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise UsageError(f"--file {opts.file} is not a regular file")
+        return FileInput(fd, opts.file, 0, info.st_size, owned=True)
+    if opts.command or opts.fifo or sys.stdin is None:
+        return None
+    try:
+        fd = sys.stdin.fileno()
+        info = os.fstat(fd)
+        offset = os.lseek(fd, 0, os.SEEK_CUR)
+    except (OSError, ValueError, AttributeError):  # a pipe, or no descriptor (CliRunner)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return FileInput(fd, "stdin", offset, max(0, info.st_size - offset), owned=False)
+
+
 def _check_input(opts: SinkOptions) -> None:
     if opts.command and not opts.command[0]:
         raise UsageError("the command after -- is empty")
-    if opts.command or opts.fifo:
+    if opts.command or opts.fifo or opts.file:
         return
     # (stdin a directory never gets here: the interpreter refuses to start.)
     if sys.stdin is None:
@@ -88,6 +137,7 @@ class SinkRun:
     fifo: Fifo | None = None
     source: Readable | None = None
     owns_source: bool = False
+    file: FileInput | None = None
     started: float = field(default_factory=time.monotonic)
 
     def run(self) -> int:
@@ -102,7 +152,7 @@ class SinkRun:
                 self.writer.progress,
                 label=self.location.uri,
                 stream=lambda: sys.stderr,
-                total=self.opts.expected_size,
+                total=self.file.size if self.file is not None else self.opts.expected_size,
                 interval=self.opts.progress_interval,
             )
             failure = self._attempt(cleanup, display)
@@ -133,9 +183,14 @@ class SinkRun:
             self._start_command()
         display.start()
         self.started = time.monotonic()
-        self.source = self._open_source()
-        self.writer.readinto_from(self.source)
-        self._close_source()
+        if self.file is not None:
+            self.writer.write_file(
+                self.file.fd, offset=self.file.offset, size=self.file.size, name=self.file.name
+            )
+        else:
+            self.source = self._open_source()
+            self.writer.readinto_from(self.source)
+            self._close_source()
         if self.command is not None:
             returncode = self.command.wait()
             assert returncode is not None  # noqa: S101  # wait() without timeout
@@ -147,7 +202,7 @@ class SinkRun:
     def _refuse_nothing(self) -> None:
         """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
         a failure: it is what a failed or misdirected producer looks like."""
-        if self.writer.bytes_written:
+        if self.writer.bytes_written or (self.file is not None and self.file.size):
             return
         name = self.command.argv[0] if self.command is not None else None
         if self.fifo is not None and self.fifo.released_by_watcher:
@@ -158,6 +213,8 @@ class SinkRun:
         if self.opts.allow_empty:
             return
         what = f"{name} wrote nothing" if name is not None else "stdin was empty"
+        if self.file is not None:
+            what = f"{self.file.name} is empty"
         if self.fifo is not None:
             what = f"nothing was written to {self.fifo.path}"
         raise NothingToUpload(f"{what}: nothing uploaded; --allow-empty uploads an empty object")
@@ -210,10 +267,15 @@ class SinkRun:
         if command is not None and not isinstance(exc, (Interrupted, ProducerFailed)):
             command.send_signal(signal.SIGTERM)  # its output has nowhere to go now
         abort_error: AbortFailedError | None = None
+        kept_id = None
         try:
-            self.writer.abort()
+            if self.opts.resumable:
+                kept_id = self.writer.keep()
+            else:
+                self.writer.abort()
         except AbortFailedError as err:
             abort_error = err
+        resume = self._resume_command() if kept_id is not None else None
         returncode = None
         if command is not None:
             returncode = command.stop(
@@ -229,6 +291,7 @@ class SinkRun:
             precondition=self._precondition_message(),
             upload_started=self.writer.upload_id is not None,
             connection=self._connection_options(),
+            kept=self._kept_message(kept_id, resume) if kept_id is not None else None,
         )
         report_failure(exc, message, debug=self.opts.debug)
         if self.opts.json_output:
@@ -238,8 +301,30 @@ class SinkRun:
                 message=message,
                 upload_id=self.writer.upload_id,
                 producer_status=exit_status(returncode) if returncode is not None else None,
+                resume_command=resume,
             )
         return code
+
+    def _resume_command(self) -> str:
+        """This very command line with --resume: re-run it (with the same input) to resume."""
+        args = list(self.opts.argv) or [self.opts.uri]
+        end = args.index("--") if "--" in args else len(args)
+        if "--resume" not in args[:end]:
+            args.insert(end, "--resume")
+        return shlex.join(["s3sink", *args])
+
+    def _kept_message(self, upload_id: str, resume: str | None) -> str:
+        feed = ""
+        if self.file is None and not self.opts.command and self.fifo is None:
+            feed = " with the same stream on stdin"
+        elif self.fifo is not None and not self.opts.command:
+            feed = " and write the same stream into the FIFO"
+        bucket = f"s3://{self.location.bucket}"
+        return (
+            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}: "
+            f"{resume}. Kept uploads cost storage until resumed or aborted; a lifecycle rule "
+            f"removes forgotten ones: s3sink uploads lifecycle {bucket} --days 7"
+        )
 
     def _connection_options(self) -> list[str]:
         """The options that reach this store, for a command printed to clean up."""
@@ -267,6 +352,7 @@ def _say(text: str) -> None:
 def run_sink(opts: SinkOptions) -> int:
     """Validate, build the client and the writer, stream; returns the exit code."""
     with command_logging(opts.debug):
+        file: FileInput | None = None
         try:
             location = parse_location(opts.uri)
             check_target(location)
@@ -276,6 +362,9 @@ def run_sink(opts: SinkOptions) -> int:
             check_values(opts)
             options = writer_options(opts)
             _check_input(opts)
+            file = _file_input(opts)
+            if file is not None:
+                options["expected_size"] = file.size  # exact: parts fitted to the file
             client = make_client(
                 concurrency=opts.concurrency,
                 checksum=opts.checksum not in ("off", "md5"),
@@ -288,6 +377,8 @@ def run_sink(opts: SinkOptions) -> int:
             )
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
+            if file is not None:
+                file.close()
             report_failure(exc, str(exc), debug=opts.debug)
             if opts.json_output:
                 print_failure(
@@ -301,8 +392,13 @@ def run_sink(opts: SinkOptions) -> int:
         finally:
             _startup.done()
         try:
-            return SinkRun(opts, location, writer).run()
+            return SinkRun(opts, location, writer, file=file).run()
         finally:
-            # A no-op once committed or aborted; it only matters if the run itself broke.
+            # A no-op once committed, aborted or kept; it only matters if the run itself broke.
             with contextlib.suppress(AbortFailedError):
-                writer.abort()
+                if opts.resumable:
+                    writer.keep()
+                else:
+                    writer.abort()
+            if file is not None:
+                file.close()
