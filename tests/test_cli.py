@@ -517,7 +517,7 @@ def test_uploads_list_json_and_table(aws_env: None, s3_client: Any, bucket: str)
     assert record["age_seconds"] >= 0
     table = invoke_uploads("list", f"s3://{bucket}", "--endpoint-url", endpoint)
     header, *rows = table.stdout.splitlines()
-    assert header.split() == ["KEY", "UPLOAD", "ID", "INITIATED", "AGE"]
+    assert header.split() == ["KEY", "UPLOAD", "ID", "INITIATED", "AGE", "RESUMABLE", "HERE"]
     assert sorted(row.split()[0] for row in rows) == ["logs/a", "other/b"]
 
 

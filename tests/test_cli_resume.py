@@ -405,3 +405,43 @@ def test_resume_with_nothing_pending_starts_a_new_upload(
     assert body(s3_client, bucket, "k") == data
     time.sleep(0)  # nothing else to wait for
     assert os.path.exists(state_env["XDG_STATE_HOME"]) is False or journals(state_env) == []
+
+
+def test_uploads_list_shows_what_is_resumable_here_and_abort_forgets_it(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str]
+) -> None:
+    """A kept upload's journal: `uploads list` says it is resumable here with its progress;
+    another pending upload is not; `uploads abort` removes the journal with the upload."""
+    size = 3 * PART + 1
+    kept = run(
+        [
+            f"s3://{bucket}/db.dump",
+            "--endpoint-url",
+            s3_endpoint,
+            "--part-size",
+            "5MiB",
+            "--resumable",
+            *produce(size, 1, fail_at=2 * PART + 1),
+        ],
+        state_env,
+    )
+    assert kept.returncode == 3, kept.stderr
+    other = s3_client.create_multipart_upload(Bucket=bucket, Key="other")["UploadId"]
+    listed = run(
+        ["uploads", "list", f"s3://{bucket}", "--endpoint-url", s3_endpoint, "--json"], state_env
+    )
+    assert listed.returncode == 0, listed.stderr
+    records = {r["key"]: r for r in json.loads(listed.stdout)}
+    assert records["db.dump"]["resumable"] is True
+    assert records["db.dump"]["parts_recorded"] == 2
+    assert records["db.dump"]["bytes_recorded"] == 2 * PART
+    assert records["other"]["resumable"] is False
+    table = run(["uploads", "list", f"s3://{bucket}", "--endpoint-url", s3_endpoint], state_env)
+    assert b"2 parts, 10 MiB" in table.stdout
+    assert journals(state_env)
+    aborted = run(
+        ["uploads", "abort", f"s3://{bucket}/db.dump", "--endpoint-url", s3_endpoint], state_env
+    )
+    assert aborted.returncode == 0, aborted.stderr
+    assert journals(state_env) == []
+    assert [u["UploadId"] for u in pending(s3_client, bucket)] == [other]

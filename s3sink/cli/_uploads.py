@@ -14,8 +14,9 @@ import typer
 
 from .. import _lifecycle
 from .._boto import BotoTransport, describe, error_code, http_status
+from .._journal import Journal, JournalRecord, find_journals, journal_dir
 from .._location import S3Location
-from .._sizes import format_duration
+from .._sizes import format_duration, format_size
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket
@@ -98,19 +99,57 @@ def _record(location: S3Location, upload: PendingUpload, now: dt.datetime) -> di
     }
 
 
+def _journals_here(location: S3Location, client: BaseClient) -> dict[str, JournalRecord]:
+    """This machine's resume journals for the bucket and endpoint, by upload id."""
+    endpoint = str(client.meta.endpoint_url)
+    return {
+        r.upload_id: r
+        for r in find_journals(journal_dir(), bucket=location.bucket)
+        if r.endpoint == endpoint
+    }
+
+
+def _resumable(record: JournalRecord | None) -> str:
+    if record is None:
+        return "-"
+    return f"{len(record.parts)} parts, {format_size(record.bytes_recorded)}"
+
+
 def list_pending(location: S3Location, client: BaseClient, *, as_json: bool) -> int:
-    """Print the unfinished uploads under ``location`` (a table, or a JSON array)."""
+    """Print the unfinished uploads under ``location`` (a table, or a JSON array), and for
+    those with a resume journal here (``--resumable``) the parts it recorded."""
     uploads = _pending(location, client)
     now = dt.datetime.now(dt.timezone.utc)
+    journals = _journals_here(location, client)
     if as_json:
-        records = [_record(location, u, now) for u in uploads]
+        records = []
+        for upload in uploads:
+            journal = journals.get(upload.upload_id)
+            records.append(
+                {
+                    **_record(location, upload, now),
+                    "resumable": journal is not None,
+                    "journal": str(journal.path) if journal is not None else None,
+                    "parts_recorded": len(journal.parts) if journal is not None else None,
+                    "bytes_recorded": journal.bytes_recorded if journal is not None else None,
+                }
+            )
         sys.stdout.write(json.dumps(records) + "\n")
         return EXIT_OK
     if not uploads:
         sys.stderr.write(f"s3sink: no unfinished uploads under {location.uri}\n")
         return EXIT_OK
-    rows = [["KEY", "UPLOAD ID", "INITIATED", "AGE"]]
-    rows += [[u.key, u.upload_id, _initiated(u), format_duration(_age(u, now))] for u in uploads]
+    rows = [["KEY", "UPLOAD ID", "INITIATED", "AGE", "RESUMABLE HERE"]]
+    rows += [
+        [
+            u.key,
+            u.upload_id,
+            _initiated(u),
+            format_duration(_age(u, now)),
+            _resumable(journals.get(u.upload_id)),
+        ]
+        for u in uploads
+    ]
     sys.stdout.write("".join(line + "\n" for line in format_table(rows)))
     return EXIT_OK
 
@@ -130,6 +169,7 @@ def abort_pending(
         raise UsageError("--upload-id is empty; give the id that 's3sink uploads list' shows")
     transport = BotoTransport(client)
     now = dt.datetime.now(dt.timezone.utc)
+    journals = _journals_here(location, client)
     selected = [
         u
         for u in _pending(location, client)
@@ -152,6 +192,10 @@ def abort_pending(
                 error = describe_upload_error(exc)
                 error_line(error)
                 failed += 1
+            else:
+                journal = journals.get(upload.upload_id)
+                if journal is not None:
+                    Journal(journal.path).remove()  # nothing is left to resume
         records.append({**_record(location, upload, now), "aborted": not dry_run and not error})
         records[-1]["error"] = error
         if not as_json and error is None:
