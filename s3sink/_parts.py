@@ -154,6 +154,12 @@ class PartSender:
             if listed != part_checksum.value:
                 return None
             integrity = "store-checksum"
+        elif held.journal_checksum is not None and part_checksum is not None:
+            # The store lists no checksum, but the journal ties this stored part (its ETag,
+            # checked against the bytes when it was sent) to the checksum of those bytes.
+            if held.journal_checksum != part_checksum.value:
+                return None
+            integrity = "etag-md5"
         else:
             expected = etag_md5(held.etag)
             if expected is None or (md5 or md5_digest(body)) != expected:

@@ -93,6 +93,8 @@ class ListedPart:
     size: int
     etag: str
     checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}; empty if none listed
+    # Resuming: the checksum a journal recorded when this very part (same ETag) was sent.
+    journal_checksum: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ._abort import abort_upload
 from ._checksum import Checksummer
-from ._commit import Committer
+from ._commit import Committer, bare_etag
 from ._journal import Journal, JournalRecord, find_journals
 from ._parts import PartLedger, PartSender, submit_part
 from ._policy import PartSchedule
 from ._pool import PartPool
 from ._sizes import format_size
 from ._state import Lifecycle
-from ._transport import Transport, per_request
+from ._transport import ListedPart, Transport, per_request
 from .errors import AbortFailedError, S3SinkError, UsageError
 
 __all__ = ["Resumption", "Upload"]
@@ -291,6 +291,8 @@ class Upload:
                 "(completed or aborted); nothing to resume"
             )
         self._check_algorithm(upload_id, record, listed)
+        if record is not None:
+            listed = [_with_journal_checksum(p, record) for p in listed]
         self.upload_id = upload_id
         self._sender.stored = {p.number: p for p in listed}
         log.warning(
@@ -350,7 +352,7 @@ class Upload:
         return live
 
     def _check_algorithm(
-        self, upload_id: str, record: JournalRecord | None, listed: list[Any]
+        self, upload_id: str, record: JournalRecord | None, listed: list[ListedPart]
     ) -> None:
         """The parts and the Complete must use the checksum the upload was created with."""
         ours = self._checksummer.algorithm if self._checksummer else None
@@ -399,3 +401,15 @@ class Upload:
             self._journal.remove()
             self._journal = None
             self._ledger.journal = None
+
+
+def _with_journal_checksum(part: ListedPart, record: JournalRecord) -> ListedPart:
+    """``part`` with the checksum the journal recorded for it, when the journal's entry is
+    this very stored part (same size and ETag): stores that list no part checksums (moto,
+    SeaweedFS and Ceph RGW here) then need no MD5 of this run's part to compare."""
+    entry = record.parts.get(part.number)
+    if entry is None or entry.checksum is None or part.checksums:
+        return part
+    if entry.size != part.size or bare_etag(entry.etag) != bare_etag(part.etag):
+        return part
+    return replace(part, journal_checksum=entry.checksum)
