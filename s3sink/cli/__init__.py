@@ -5,14 +5,15 @@
     tar c DIR | s3sink s3://BUCKET/KEY                        # stdin to EOF
     s3sink s3://BUCKET/KEY -- pg_dump -Fc mydb                # exec mode: commit iff exit 0
     s3sink s3://BUCKET/KEY --fifo /tmp/db.fifo -- pg_dump -Fc --no-sync -f /tmp/db.fifo mydb
-    s3sink uploads list|abort s3://BUCKET[/PREFIX]            # housekeeping
+    s3sink s3://BUCKET/KEY --file PATH --resumable [--resume]  # a file, resumable
+    s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX]  # housekeeping
 
 stdout carries only the result (``--json``); progress, the summary, warnings and errors go to
 stderr. The package is the only place that imports typer; rich is imported only when a live
 bar is shown (``_progress``) and botocore only when a client is built. Its modules:
 ``_options`` (declarations and validation), ``_sink`` (one run), ``_report`` (exit codes,
-errors, output), ``_uploads`` (housekeeping), ``_app`` (click plumbing), ``_progress``,
-``_startup``.
+errors, output), ``_uploads`` (housekeeping), ``_app`` (click plumbing), ``_progress`` and
+``_bar`` (the progress display), ``_startup``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ _SINK_EPILOG = (
     "command's own status (127: command not found).\n"
     "\b\n"
     "AWS settings stay botocore's: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,\n"
-    "credentials. Housekeeping: s3sink uploads list|abort s3://BUCKET[/PREFIX].\n"
+    "credentials. Housekeeping: s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX].\n"
     "What a store checks, and the settings for it: s3sink doctor s3://BUCKET."
 )
 
@@ -300,7 +301,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
     """Stream stdin (or COMMAND's stdout, or a named pipe) into s3://BUCKET/KEY.
 
     The object appears only when the whole stream arrived: on any failure, signal or a
-    failed COMMAND the multipart upload is aborted and nothing is written.
+    failed COMMAND the multipart upload is aborted (kept for --resume, with --resumable)
+    and nothing is written.
     """
     command = ctx.meta.get("s3sink.command")
     if command == []:
