@@ -341,6 +341,14 @@ class BotoTransport:
         except Exception as exc:
             raise self._fail(exc, "DeleteObject", bucket=bucket, key=key) from exc
 
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        try:
+            self.client.copy_object(
+                Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key}
+            )
+        except Exception as exc:
+            raise self._fail(exc, "CopyObject", bucket=bucket, key=target_key) from exc
+
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         parts: list[ListedPart] = []
         try:

@@ -24,6 +24,33 @@ T = TypeVar("T")
 _Task = Callable[[], None]
 
 
+class SharedBudget:
+    """One memory budget for the part buffers of many pools (the mount's open files). The
+    pools that share it share its lock and condition too, so that a buffer one of them
+    releases wakes a writer waiting in any other. Pools on a shared budget keep no buffers
+    for reuse: an idle buffer would hold memory another file waits for."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.cond = threading.Condition()
+        self.charged = 0
+        self.peak = 0
+
+    def fits(self, n: int) -> bool:
+        """Whether ``n`` more bytes fit now (call with ``cond`` held)."""
+        return self.charged + n <= self.limit
+
+    def charge(self, n: int) -> None:
+        """Take ``n`` bytes (call with ``cond`` held, after :meth:`fits`)."""
+        self.charged += n
+        self.peak = max(self.peak, self.charged)
+
+    def release(self, n: int) -> None:
+        """Give ``n`` bytes back and wake every waiter (call with ``cond`` held)."""
+        self.charged -= n
+        self.cond.notify_all()
+
+
 class PartPool:
     """Runs ``submit``-ted callables on worker threads within a count and a byte budget."""
 
@@ -34,16 +61,18 @@ class PartPool:
         max_memory: int,
         name: str = "s3sink",
         limit_for: Callable[[int], int] | None = None,
+        shared: SharedBudget | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.concurrency = concurrency
         self.max_memory = max_memory
+        self._shared = shared
         # What may be charged while parts have a given size (the default budget grows with
         # large parts, see _policy.MemoryPlan); never more than max_memory.
         self._limit_for = limit_for or (lambda _size: max_memory)
         self._name = name
-        self._cond = threading.Condition()
+        self._cond = shared.cond if shared is not None else threading.Condition()
         self._in_flight = 0
         self._callbacks = 0  # ``after`` callbacks still running (their slots are free)
         self._peak_in_flight = 0
@@ -124,6 +153,8 @@ class PartPool:
         waiting forever once an upload has failed.
         """
         limit = self._limit_for(size)
+        if self._shared is not None:
+            limit = min(limit, self._shared.limit)
         if size > limit:
             raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
         with self._cond:
@@ -134,23 +165,38 @@ class PartPool:
                         return self._pool.pop(i)
                 # Pooled buffers of another size are useless now that parts have grown.
                 while self._pool:
-                    self._charged -= len(self._pool.pop())
-                if self._charged + size <= limit:
+                    self._uncharge(len(self._pool.pop()))
+                shared = self._shared
+                if self._charged + size <= limit and (shared is None or shared.fits(size)):
                     self._charged += size
                     self._peak_charged = max(self._peak_charged, self._charged)
+                    if shared is not None:
+                        shared.charge(size)
                     break
                 self._cond.wait()
         # Allocate outside the lock: zero-filling a large buffer takes a while.
         return bytearray(size)
 
+    def adopt_buffer(self, size: int) -> None:
+        """Count a buffer of ``size`` bytes made elsewhere and already charged to the shared
+        budget (the mount's staging buffer, which becomes a part buffer as it is)."""
+        with self._cond:
+            self._charged += size
+            self._peak_charged = max(self._peak_charged, self._charged)
+
     def release_buffer(self, buf: bytearray, charge: int, *, reuse: bool) -> None:
         """Give back a buffer charged ``charge`` bytes; keep it for reuse if asked."""
         with self._cond:
-            if reuse and not self._closed and len(buf) == charge:
+            if reuse and not self._closed and len(buf) == charge and self._shared is None:
                 self._pool.append(buf)
             else:
-                self._charged -= charge
+                self._uncharge(charge)
             self._cond.notify_all()
+
+    def _uncharge(self, n: int) -> None:
+        self._charged -= n
+        if self._shared is not None:
+            self._shared.release(n)
 
     # -- tasks ------------------------------------------------------------------------
     def submit(
@@ -259,7 +305,7 @@ class PartPool:
                 return
             self._closed = True
             while self._pool:
-                self._charged -= len(self._pool.pop())
+                self._uncharge(len(self._pool.pop()))
             self._cond.notify_all()
         for _ in self._threads:
             self._tasks.put(None)

@@ -153,6 +153,10 @@ class Transport(Protocol):
         """Delete the object (that version of it, when the store named one)."""
         ...
 
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        """Server-side copy within ``bucket`` (objects up to 5 GiB)."""
+        ...
+
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         """Part numbers still stored; ``None`` once the upload no longer exists."""
         ...

@@ -35,7 +35,7 @@ from ._location import check_bucket_and_key
 from ._parts import PartLedger
 from ._pipes import Readable, read_blocking
 from ._policy import DEFAULT_PART_SIZE, MAX_PARTS, PartSchedule, plan_memory
-from ._pool import PartPool
+from ._pool import PartPool, SharedBudget
 from ._results import Progress, UploadResult
 from ._sizes import format_size
 from ._state import Lifecycle, State
@@ -97,6 +97,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         resume: bool = False,
         upload_id: str | None = None,
         journal_dir: str | os.PathLike[str] | None = None,
+        memory_budget: SharedBudget | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -139,6 +140,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             max_memory=self.max_memory,
             name=f"s3sink-{key[:20]}",
             limit_for=plan.limit_for,
+            shared=memory_budget,
         )
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
         self._buf: bytearray | None = None
@@ -175,6 +177,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         )
         self._conditions_checked = False
         self._file: FileSnapshot | None = None  # write_file()'s source, checked at close()
+        self._tail_only = False  # adopt_first_part() took less than a part: close() next
         # The exception being handled when the writer was made (by id: holding it would
         # keep its frames alive): close() under any other one is an unwinding, not a commit.
         self._made_under = _handled_exception_id()
@@ -233,6 +236,8 @@ class S3MultipartWriter(io.BufferedIOBase):
                     flat.release()
 
     def _write(self, flat: memoryview) -> int:
+        if self._tail_only and flat.nbytes:
+            raise ValueError("the stream was handed over whole (adopt_first_part): close it")
         if not self._conditions_checked:
             self.check_conditions()
         self._raise_failure()
@@ -347,6 +352,23 @@ class S3MultipartWriter(io.BufferedIOBase):
             )
             self._upload.send(buf, length, fill)
             done += length
+
+    def adopt_first_part(self, buf: bytearray) -> None:
+        """Take ``buf`` (charged to this writer's shared ``memory_budget`` already) as the
+        first part buffer, full, without copying it: how the mount hands a file's staging
+        buffer over. A buffer shorter than a part is the whole stream: close() follows."""
+        with self._lock:
+            self._check_open()
+            first = self._schedule.size_of(1)
+            if self._ledger.bytes_written or self._buf is not None or len(buf) > first:
+                raise ValueError("adopt_first_part() takes at most one part, before any write")
+            if not self._conditions_checked:
+                self.check_conditions()
+            self._pool.adopt_buffer(len(buf))
+            self._buf, self._fill = buf, len(buf)
+            self._ledger.part_size = first
+            self._ledger.bytes_written = len(buf)
+            self._tail_only = len(buf) < first
 
     # -- public state -----------------------------------------------------------------
     @property

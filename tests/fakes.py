@@ -45,7 +45,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
 import crc32c as _crc32c
@@ -378,6 +378,16 @@ class FakeS3:
             obj = self.objects.get((bucket, key))
             if obj is not None and version_id in (None, obj.version_id):
                 del self.objects[(bucket, key)]
+
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        with self._record("copy_object"), self._cond:
+            source = self.objects.get((bucket, source_key))
+            if source is None:
+                self._raise("NoSuchKey", "CopyObject", bucket, target_key)
+            copy = replace(source, version_id=f"v{next(self._ids)}", parts=None)
+            if source.parts is not None and source.data is not None:  # a copy is one part
+                copy = replace(copy, etag=self._etag(hashlib.md5(source.data).digest()))  # noqa: S324
+            self.objects[(bucket, target_key)] = copy
 
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
