@@ -24,23 +24,32 @@ from typing import Annotated
 
 import typer
 
-from .._policy import DEFAULT_PART_SIZE
-from .._sizes import format_size
 from .._writer import DEFAULT_CONCURRENCY
 from . import _startup
 from ._app import SinkCommand
 from ._options import (
     HELP_OPTIONS,
-    CannedAcl,
-    Checksum,
+    AclOption,
+    ChecksumOption,
+    ConcurrencyOption,
+    ContentEncodingOption,
+    ContentTypeOption,
     DebugOption,
     EndpointOption,
     JsonOption,
+    MaxAttemptsOption,
+    MaxMemoryOption,
+    MetadataOption,
+    NoOverwriteOption,
+    PartSizeOption,
     ProfileOption,
     RegionOption,
+    SignPayloadOption,
     SinkOptions,
-    Sse,
-    count_option,
+    SseKmsKeyIdOption,
+    SseOption,
+    StorageClassOption,
+    TagOption,
     print_version,
     size_option,
 )
@@ -82,39 +91,9 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
     endpoint_url: EndpointOption = None,
     region: RegionOption = None,
     profile: ProfileOption = None,
-    part_size: Annotated[
-        int | None,
-        typer.Option(
-            parser=size_option,
-            metavar="SIZE",
-            envvar="S3SINK_PART_SIZE",
-            help=f"First part size, 5MiB..5GiB; parts grow on long streams "
-            f"[default: {format_size(DEFAULT_PART_SIZE)}].",
-        ),
-    ] = None,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "--concurrency",
-            "-j",
-            parser=count_option,
-            metavar="N",
-            envvar="S3SINK_CONCURRENCY",
-            help="Parts uploaded in parallel.",
-        ),
-    ] = DEFAULT_CONCURRENCY,
-    max_memory: Annotated[
-        int | None,
-        typer.Option(
-            parser=size_option,
-            metavar="SIZE",
-            envvar="S3SINK_MAX_MEMORY",
-            help=(
-                "Cap on part buffers alive at once [default: 1GiB, or two parts once "
-                "parts exceed 512MiB]."
-            ),
-        ),
-    ] = None,
+    part_size: PartSizeOption = None,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    max_memory: MaxMemoryOption = None,
     expected_size: Annotated[
         int | None,
         typer.Option(
@@ -124,66 +103,16 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             help="Rough stream size, to pick the part size (an estimate is fine).",
         ),
     ] = None,
-    content_type: Annotated[
-        str | None, typer.Option(envvar="S3SINK_CONTENT_TYPE", metavar="TYPE", help="Content-Type.")
-    ] = None,
-    content_encoding: Annotated[
-        str | None,
-        typer.Option(
-            envvar="S3SINK_CONTENT_ENCODING", metavar="ENCODING", help="Content-Encoding."
-        ),
-    ] = None,
-    storage_class: Annotated[
-        str | None,
-        typer.Option(
-            envvar="S3SINK_STORAGE_CLASS", metavar="CLASS", help="e.g. STANDARD_IA, GLACIER_IR."
-        ),
-    ] = None,
-    acl: Annotated[
-        CannedAcl | None,
-        typer.Option(
-            envvar="S3SINK_ACL",
-            metavar="ACL",
-            help="Canned ACL: private, public-read, bucket-owner-full-control, ...",
-        ),
-    ] = None,
-    sse: Annotated[
-        Sse | None, typer.Option(envvar="S3SINK_SSE", help="Server-side encryption.")
-    ] = None,
-    sse_kms_key_id: Annotated[
-        str | None,
-        typer.Option(
-            envvar="S3SINK_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key (implies --sse aws:kms)."
-        ),
-    ] = None,
-    metadata: Annotated[
-        list[str] | None,
-        typer.Option(
-            metavar="KEY=VALUE", envvar="S3SINK_METADATA", help="User metadata (repeatable)."
-        ),
-    ] = None,
-    tag: Annotated[
-        list[str] | None,
-        typer.Option(metavar="KEY=VALUE", envvar="S3SINK_TAG", help="Object tag (repeatable)."),
-    ] = None,
-    no_overwrite: Annotated[
-        bool,
-        typer.Option(
-            "--no-overwrite",
-            envvar="S3SINK_NO_OVERWRITE",
-            help="Fail (exit 4) instead of replacing an existing object (If-None-Match: *).",
-        ),
-    ] = False,
-    checksum: Annotated[
-        Checksum,
-        typer.Option(
-            envvar="S3SINK_CHECKSUM",
-            case_sensitive=False,
-            help="Checksum sent with every part (the store verifies it where it can; s3sink "
-            "checks what the store confirms, else the ETag); md5: Content-MD5 and ETags, for "
-            "stores that echo checksums without checking them; off: no checksum header.",
-        ),
-    ] = "crc64nvme",
+    content_type: ContentTypeOption = None,
+    content_encoding: ContentEncodingOption = None,
+    storage_class: StorageClassOption = None,
+    acl: AclOption = None,
+    sse: SseOption = None,
+    sse_kms_key_id: SseKmsKeyIdOption = None,
+    metadata: MetadataOption = None,
+    tag: TagOption = None,
+    no_overwrite: NoOverwriteOption = False,
+    checksum: ChecksumOption = "crc64nvme",
     fixed_part_size: Annotated[
         bool,
         typer.Option(
@@ -200,25 +129,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
             help="Replace the object only if its ETag still matches (else exit 4).",
         ),
     ] = None,
-    max_attempts: Annotated[
-        int | None,
-        typer.Option(
-            parser=count_option,
-            metavar="N",
-            envvar="S3SINK_MAX_ATTEMPTS",
-            show_default=False,
-            help="Tries per request, the first included [default: AWS_MAX_ATTEMPTS, else 10].",
-        ),
-    ] = None,
-    sign_payload: Annotated[
-        bool,
-        typer.Option(
-            "--sign-payload",
-            envvar="S3SINK_SIGN_PAYLOAD",
-            help="SHA-256 every byte for the request signatures (tamper-evidence on plain "
-            "HTTP); by default the parts' checksums guard the bytes.",
-        ),
-    ] = False,
+    max_attempts: MaxAttemptsOption = None,
+    sign_payload: SignPayloadOption = False,
     fifo: Annotated[
         str | None,
         typer.Option(

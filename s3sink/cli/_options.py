@@ -117,6 +117,113 @@ DebugOption = Annotated[
         "--debug", envvar="S3SINK_DEBUG", help="Debug logging; tracebacks on errors (no locals)."
     ),
 ]
+# The writer's options, shared by the sink command and `s3sink mount`.
+PartSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=size_option,
+        metavar="SIZE",
+        envvar="S3SINK_PART_SIZE",
+        help=f"First part size, 5MiB..5GiB; parts grow on long streams "
+        f"[default: {format_size(DEFAULT_PART_SIZE)}].",
+    ),
+]
+ConcurrencyOption = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        "-j",
+        parser=count_option,
+        metavar="N",
+        envvar="S3SINK_CONCURRENCY",
+        help="Parts uploaded in parallel.",
+    ),
+]
+MaxMemoryOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=size_option,
+        metavar="SIZE",
+        envvar="S3SINK_MAX_MEMORY",
+        help=(
+            "Cap on part buffers alive at once [default: 1GiB, or two parts once "
+            "parts exceed 512MiB]."
+        ),
+    ),
+]
+ContentTypeOption = Annotated[
+    str | None, typer.Option(envvar="S3SINK_CONTENT_TYPE", metavar="TYPE", help="Content-Type.")
+]
+ContentEncodingOption = Annotated[
+    str | None,
+    typer.Option(envvar="S3SINK_CONTENT_ENCODING", metavar="ENCODING", help="Content-Encoding."),
+]
+StorageClassOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="S3SINK_STORAGE_CLASS", metavar="CLASS", help="e.g. STANDARD_IA, GLACIER_IR."
+    ),
+]
+AclOption = Annotated[
+    CannedAcl | None,
+    typer.Option(
+        envvar="S3SINK_ACL",
+        metavar="ACL",
+        help="Canned ACL: private, public-read, bucket-owner-full-control, ...",
+    ),
+]
+SseOption = Annotated[Sse | None, typer.Option(envvar="S3SINK_SSE", help="Server-side encryption.")]
+SseKmsKeyIdOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="S3SINK_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key (implies --sse aws:kms)."
+    ),
+]
+MetadataOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="KEY=VALUE", envvar="S3SINK_METADATA", help="User metadata (repeatable)."),
+]
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option(metavar="KEY=VALUE", envvar="S3SINK_TAG", help="Object tag (repeatable)."),
+]
+NoOverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-overwrite",
+        envvar="S3SINK_NO_OVERWRITE",
+        help="Fail (exit 4) instead of replacing an existing object (If-None-Match: *).",
+    ),
+]
+ChecksumOption = Annotated[
+    Checksum,
+    typer.Option(
+        envvar="S3SINK_CHECKSUM",
+        case_sensitive=False,
+        help="Checksum sent with every part (the store verifies it where it can; s3sink "
+        "checks what the store confirms, else the ETag); md5: Content-MD5 and ETags, for "
+        "stores that echo checksums without checking them; off: no checksum header.",
+    ),
+]
+MaxAttemptsOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=count_option,
+        metavar="N",
+        envvar="S3SINK_MAX_ATTEMPTS",
+        show_default=False,
+        help="Tries per request, the first included [default: AWS_MAX_ATTEMPTS, else 10].",
+    ),
+]
+SignPayloadOption = Annotated[
+    bool,
+    typer.Option(
+        "--sign-payload",
+        envvar="S3SINK_SIGN_PAYLOAD",
+        help="SHA-256 every byte for the request signatures (tamper-evidence on plain "
+        "HTTP); by default the parts' checksums guard the bytes.",
+    ),
+]
 JsonOption = Annotated[
     bool, typer.Option("--json", envvar="S3SINK_JSON", help="Print the result as JSON on stdout.")
 ]

@@ -456,8 +456,27 @@ class ObjectRecord:
         }
 
 
+@dataclass(frozen=True)
+class PartFault:
+    """A fault switch: UploadPart with a part number above ``above``, for an object whose
+    "bucket/key" starts with ``prefix``, is answered ``status`` (its body dropped, not
+    counted) instead of being stored. For benchmarks of resumed uploads."""
+
+    above: int
+    status: int = 503
+    prefix: str = ""
+
+    def matches(self, bucket: str, key: str, number: int) -> bool:
+        """Whether this fault answers UploadPart ``number`` of bucket/key."""
+        return number > self.above and f"{bucket}/{key}".startswith(self.prefix)
+
+    def as_json(self) -> dict[str, object]:
+        """Return the switch as JSON-ready data."""
+        return {"upload_part_above": self.above, "status": self.status, "prefix": self.prefix}
+
+
 class _State:
-    """Objects, uploads and counters, guarded by one lock."""
+    """Objects, uploads, counters and the fault switch, guarded by one lock."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -466,6 +485,7 @@ class _State:
         self.uploads: dict[str, UploadRecord] = {}
         self.counters: dict[str, int] = {}
         self.operations: dict[str, int] = {}
+        self.part_fault: PartFault | None = None
 
     def bump(self, name: str, amount: int = 1) -> None:
         """Add ``amount`` to a counter (caller need not hold the lock)."""
@@ -480,6 +500,7 @@ class _State:
             self.uploads.clear()
             self.counters.clear()
             self.operations.clear()
+            self.part_fault = None
 
 
 def _fake_md5(*parts: object) -> str:
@@ -778,6 +799,10 @@ class _Connection:
             state.bump("md5_bytes", size)
             _check_content_md5(expected, md5.digest())
         state.bump(f"payload_hash:{_payload_hash_kind(sha)}")
+        for algorithm in checksums:
+            state.bump(f"checksum_sent:{algorithm}")
+        if expected is not None:
+            state.bump("checksum_sent:content-md5")
         return size, checksums, None if md5 is None else md5.hexdigest()
 
     def _dispatch(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
@@ -837,9 +862,11 @@ class _Connection:
             body.drain()
 
     def _internal(self, request: Request, body: _Source | None) -> None:
-        """Serve /__stats, /__reset and /__health."""
+        """Serve /__stats, /__reset, /__health and /__fault."""
         self._drain(body)
-        if request.path == "/__stats":
+        if request.path == "/__fault":
+            self._fault_switch(request)
+        elif request.path == "/__stats":
             data = self.server.stats(request.query.get("object"))
             self.send(200, json.dumps(data).encode(), content_type="application/json")
         elif request.path == "/__reset" and request.method == "POST":
@@ -849,6 +876,33 @@ class _Connection:
             self.send(200, b'{"ok": true}', content_type="application/json")
         else:
             raise S3Error(404, "NoSuchKey", "unknown internal path")
+
+    def _fault_switch(self, request: Request) -> None:
+        """``POST /__fault?upload_part_above=N[&status=503][&prefix=BUCKET/KEYPREFIX]`` sets
+        the fault switch (see :class:`PartFault`), ``DELETE /__fault`` clears it, ``GET``
+        shows it; each answers the switch as JSON (``null`` when off)."""
+        state = self.server.state
+        if request.method == "POST":
+            query = request.query
+            try:
+                fault = PartFault(
+                    int(query["upload_part_above"]),
+                    int(query.get("status") or 503),
+                    query.get("prefix", ""),
+                )
+            except (KeyError, ValueError) as exc:
+                raise S3Error(400, "InvalidArgument", "upload_part_above=N is required") from exc
+            if not 400 <= fault.status <= 599:
+                raise S3Error(400, "InvalidArgument", "status must be within 400..599")
+            self.server.set_part_fault(fault)
+        elif request.method == "DELETE":
+            self.server.set_part_fault(None)
+        elif request.method != "GET":
+            raise S3Error(405, "MethodNotAllowed", "use GET, POST or DELETE on /__fault")
+        with state.lock:
+            current = state.part_fault
+        data = None if current is None else current.as_json()
+        self.send(200, json.dumps(data).encode(), content_type="application/json")
 
     def _list_buckets(self) -> None:
         """Answer ListBuckets with the buckets seen so far."""
@@ -987,11 +1041,17 @@ class _Connection:
         except ValueError as exc:
             self._drain(body)
             raise S3Error(400, "InvalidArgument", "partNumber must be an integer") from exc
+        state = self.server.state
+        with state.lock:
+            fault = state.part_fault
+        if fault is not None and fault.matches(bucket, key, number):
+            state.bump("faults_injected")
+            code = "SlowDown" if fault.status == 503 else "InternalError"
+            raise S3Error(fault.status, code, f"fault switch: part {number} > {fault.above}")
         size, checksums, md5 = self._payload(request, body)
         if not 1 <= number <= 10000:
             raise S3Error(400, "InvalidArgument", "partNumber must be within 1..10000")
         etag = md5 or _fake_md5(upload_id, number, size)
-        state = self.server.state
         with state.lock:
             upload = state.uploads.get(upload_id)
             if upload is None or (upload.bucket, upload.key) != (bucket, key):
@@ -1042,6 +1102,8 @@ class _Connection:
         etag = _multipart_etag([p.etag for p in parts])
         checksums = _checksum_fields(request.headers)
         checksum_type = "FULL_OBJECT" if checksums else ""
+        for algorithm in checksums:
+            state.bump(f"checksum_complete:{algorithm}")
         if not checksums:
             checksum_type = self._composite_checksums(parts, checksums)
         record = ObjectRecord(size, etag, "multipart", len(parts), time.time(), checksums)
@@ -1115,11 +1177,19 @@ class _Connection:
         self.send(204)
 
     def _list_parts(self, query: dict[str, str], bucket: str, key: str) -> None:
-        """ListParts with max-parts / part-number-marker paging."""
+        """ListParts with max-parts (at most 1000, as S3) / part-number-marker paging: each
+        part as UploadPart recorded it (number, size, ETag, the checksums it was sent with)."""
         self._count("ListParts")
         upload_id = query["uploadId"]
-        marker = int(query.get("part-number-marker") or 0)
-        max_parts = int(query.get("max-parts") or 1000)
+        try:
+            marker = int(query.get("part-number-marker") or 0)
+            max_parts = min(1000, int(query.get("max-parts") or 1000))
+        except ValueError as exc:
+            raise S3Error(
+                400, "InvalidArgument", "max-parts and part-number-marker are integers"
+            ) from exc
+        if max_parts < 1 or marker < 0:
+            raise S3Error(400, "InvalidArgument", "max-parts must be >= 1, the marker >= 0")
         state = self.server.state
         with state.lock:
             upload = state.uploads.get(upload_id)
@@ -1351,6 +1421,9 @@ class DiscardS3Server:
                 "counters": dict(self.state.counters),
                 "operations": dict(self.state.operations),
                 "open_uploads": len(self.state.uploads),
+                "part_fault": None
+                if self.state.part_fault is None
+                else self.state.part_fault.as_json(),
                 "cpu": {"user": usage.ru_utime, "system": usage.ru_stime},
                 "maxrss_kib": usage.ru_maxrss,
             }
@@ -1361,6 +1434,12 @@ class DiscardS3Server:
         else:
             data["objects"] = objects
         return data
+
+    def set_part_fault(self, fault: PartFault | None) -> None:
+        """Set (or, with None, clear) the UploadPart fault switch."""
+        with self.state.lock:
+            self.state.part_fault = fault
+        self.log(f"fault switch: {None if fault is None else fault.as_json()}")
 
     def object_size(self, bucket: str, key: str) -> int | None:
         """The counted size of a completed object, or None."""

@@ -1,10 +1,13 @@
-"""Library-based uploaders for the benchmark: each copies stdin to s3://BUCKET/KEY and exits.
+"""Library-based uploaders for the benchmark: each copies stdin (or, with ``--file PATH``, the
+file by path through the library's own file upload) to s3://BUCKET/KEY and exits.
 
 Run with the bench venv's Python, e.g.
-``cat FILE | python drivers.py boto3 --endpoint-url URL --bucket bench --key K``.
+``cat FILE | python drivers.py boto3 --endpoint-url URL --bucket bench --key K`` or
+``python drivers.py boto3 --file FILE --endpoint-url URL --bucket bench --key K``.
 Credentials, region and the CA bundle come from the environment the harness sets
 (AWS_ACCESS_KEY_ID, AWS_DEFAULT_REGION, AWS_CA_BUNDLE); obstore gets them passed explicitly.
-Every driver reads stdin in COPY_CHUNK pieces, so the Python-side copy loop is the same for all.
+Every driver reads stdin in COPY_CHUNK pieces, so the Python-side copy loop is the same for all;
+with ``--file`` each library reads the file its own way (smart_open has no file upload).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def _boto_client(args: argparse.Namespace) -> Any:
 
 
 def run_boto3(args: argparse.Namespace) -> None:
-    """boto3's managed upload (s3transfer, classic client) straight from stdin."""
+    """boto3's managed upload (s3transfer, classic client) straight from stdin, or with
+    ``--file`` its ``upload_file`` (parts read from the file by s3transfer's own threads)."""
     from boto3.s3.transfer import TransferConfig
 
     client = _boto_client(args)
@@ -40,17 +44,23 @@ def run_boto3(args: argparse.Namespace) -> None:
         max_concurrency=args.concurrency or 10,
         preferred_transfer_client="classic",
     )
+    if args.file is not None:
+        client.upload_file(str(args.file), args.bucket, args.key, Config=config)
+        return
     client.upload_fileobj(sys.stdin.buffer, args.bucket, args.key, Config=config)
 
 
 def run_s3sink_lib(args: argparse.Namespace) -> None:
     """s3sink.S3MultipartWriter at its defaults (it builds its own client: the endpoint comes
-    from AWS_ENDPOINT_URL) fed by shutil.copyfileobj."""
+    from AWS_ENDPOINT_URL) fed by shutil.copyfileobj; with ``--file``, s3sink.upload_file."""
     import s3sink
 
     kwargs: dict[str, Any] = {"part_size": args.part_size}
     if args.concurrency:
         kwargs["concurrency"] = args.concurrency
+    if args.file is not None:
+        s3sink.upload_file(args.file, f"s3://{args.bucket}/{args.key}", **kwargs)
+        return
     with s3sink.S3MultipartWriter(args.bucket, args.key, **kwargs) as writer:
         shutil.copyfileobj(sys.stdin.buffer, writer, COPY_CHUNK)
 
@@ -59,6 +69,8 @@ def run_smart_open(args: argparse.Namespace) -> None:
     """smart_open's S3 writer (sequential part uploads) fed by shutil.copyfileobj."""
     import smart_open
 
+    if args.file is not None:
+        raise SystemExit("smart_open has no upload-from-path API (pipe mode only)")
     params = {"client": _boto_client(args), "min_part_size": args.part_size}
     uri = f"s3://{args.bucket}/{args.key}"
     with smart_open.open(uri, "wb", compression="disable", transport_params=params) as out:
@@ -66,7 +78,8 @@ def run_smart_open(args: argparse.Namespace) -> None:
 
 
 def run_obstore(args: argparse.Namespace) -> None:
-    """obstore.open_writer (object_store's BufWriter; buffer_size is the part size)."""
+    """obstore.open_writer (object_store's BufWriter; buffer_size is the part size); with
+    ``--file``, ``obstore.put(store, key, Path)`` (its multipart put, chunk_size the part)."""
     import obstore
     from obstore.store import S3Store
 
@@ -86,9 +99,15 @@ def run_obstore(args: argparse.Namespace) -> None:
         unsigned_payload=args.unsigned_payload,
         client_options=client_options,
     )
+    concurrency = args.concurrency or 12
+    if args.file is not None:
+        obstore.put(
+            store, args.key, args.file, chunk_size=args.part_size, max_concurrency=concurrency
+        )
+        return
     stdin = sys.stdin.buffer
     with obstore.open_writer(
-        store, args.key, buffer_size=args.part_size, max_concurrency=args.concurrency or 12
+        store, args.key, buffer_size=args.part_size, max_concurrency=concurrency
     ) as writer:
         while chunk := stdin.read(COPY_CHUNK):
             writer.write(chunk)
@@ -104,13 +123,16 @@ DRIVERS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run one driver."""
-    parser = argparse.ArgumentParser(description="Copy stdin to S3 with one library.")
+    parser = argparse.ArgumentParser(description="Copy stdin (or a file) to S3 with one library.")
     parser.add_argument("driver", choices=sorted(DRIVERS))
     parser.add_argument("--endpoint-url", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--part-size", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--concurrency", type=int, default=0, help="0: the library's default")
+    parser.add_argument(
+        "--file", type=Path, help="upload this file by path (the library's file upload)"
+    )
     parser.add_argument(
         "--unsigned-payload",
         action="store_true",
