@@ -286,9 +286,10 @@ class UploadFS:
         self._handles[number] = _Handle(file, writable)
         fi.fh = number
         if writable:
-            # Written strictly in order, never cached: every write reaches write() below.
+            # Never cached: every write reaches write() below with its offset. Not
+            # nonseekable: a pwrite() elsewhere would then fail in the kernel with ESPIPE, and
+            # the program's close would commit what it wrote so far; here it aborts the file.
             fi.direct_io = 1
-            fi.nonseekable = 1
         return 0
 
     def create(self, path: str, mode: int, fi: Any) -> int:

@@ -323,3 +323,64 @@ def test_failed_fifo_dump_exits_with_its_status_and_removes_the_fifo(
     assert not os.path.lexists(fifo)
     assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert _pending_uploads(s3_client, bucket) == []
+
+
+def test_directory_format_parallel_dump_into_a_mount_restores(
+    pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """pg_dump -Fd -j 2 (several files written at once, then fsynced through reopened
+    descriptors) into ``s3sink mount``: every file is an object, and the directory downloaded
+    back restores intact."""
+    from tests.support.mounted import mounted
+
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        _unavailable("the mount needs /dev/fuse and root")
+    pg_cluster.psql("CREATE TABLE IF NOT EXISTS t2 AS SELECT * FROM t LIMIT 1000", db=SOURCE_DB)
+    with mounted(
+        f"s3://{bucket}/pg",
+        tmp_path / "mnt",
+        server_env(),
+        "--endpoint-url",
+        s3_endpoint,
+        "--part-size",
+        "5MiB",
+    ) as mount:
+        _run(
+            [
+                pg_cluster.tool("pg_dump"),
+                "-Fd",
+                "-j",
+                "2",
+                "-Z0",
+                *pg_cluster.conn_args,
+                "-f",
+                str(mount.path / "dump"),
+                SOURCE_DB,
+            ]
+        )
+        code = mount.unmount()
+    assert code == 0, mount.stderr
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix="pg/dump/")["Contents"]
+    names = sorted(o["Key"].removeprefix("pg/dump/") for o in listed)
+    assert "toc.dat" in names
+    assert len(names) >= 3  # toc.dat and a data file per table
+    local = tmp_path / "downloaded"
+    local.mkdir()
+    for name in names:
+        s3_client.download_file(bucket, f"pg/dump/{name}", str(local / name))
+    target = next(_restore_names)
+    pg_cluster.psql(f"CREATE DATABASE {target}")
+    _run(
+        [
+            pg_cluster.tool("pg_restore"),
+            "--exit-on-error",
+            "--no-owner",
+            *pg_cluster.conn_args,
+            "-d",
+            target,
+            str(local),
+        ]
+    )
+    assert pg_cluster.fingerprint(target) == pg_source
+    assert _pending_uploads(s3_client, bucket) == []

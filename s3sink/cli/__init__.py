@@ -7,6 +7,7 @@
     s3sink s3://BUCKET/KEY --fifo /tmp/db.fifo -- pg_dump -Fc --no-sync -f /tmp/db.fifo mydb
     s3sink s3://BUCKET/KEY --file PATH --resumable [--resume]  # a file, resumable
     s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX]  # housekeeping
+    s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT              # a write-only directory
 
 stdout carries only the result (``--json``); progress, the summary, warnings and errors go to
 stderr. The package is the only place that imports typer; rich is imported only when a live
@@ -69,7 +70,8 @@ _SINK_EPILOG = (
     "\b\n"
     "AWS settings stay botocore's: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,\n"
     "credentials. Housekeeping: s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX].\n"
-    "What a store checks, and the settings for it: s3sink doctor s3://BUCKET."
+    "What a store checks, and the settings for it: s3sink doctor s3://BUCKET.\n"
+    "A write-only directory for programs that write files: s3sink mount s3://BUCKET[/P] DIR."
 )
 
 app = typer.Typer(
@@ -271,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = list(sys.argv[1:] if argv is None else argv)
         if args[:1] == ["uploads"]:
             uploads_app(args=args[1:], prog_name="s3sink uploads")
+        elif args[:1] == ["mount"]:
+            from ._mount import mount_app  # noqa: PLC0415  # loads libfuse: only to mount
+
+            mount_app(args=args[1:], prog_name="s3sink mount")
         elif args[:1] == ["doctor"]:
             from ._doctor import doctor_app  # noqa: PLC0415  # the probe is not start-up's cost
 

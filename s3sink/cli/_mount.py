@@ -1,0 +1,260 @@
+"""``s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT``: a write-only directory whose files stream
+into S3 objects (the filesystem is ``s3sink._mountfs``), in the foreground until unmounted
+(``fusermount3 -u``, ``umount``, SIGINT, SIGTERM); then a summary, and exit 1 if any file
+failed or was aborted. mfusepy (and so libfuse) is imported only here.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import json
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from .._location import parse_location
+from .._mountfs import FileRecord, StoreMover, UploadFS
+from .._policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
+from .._pool import SharedBudget
+from .._sizes import format_size
+from .._writer import DEFAULT_CONCURRENCY, S3MultipartWriter
+from ..errors import UsageError
+from ._options import (
+    HELP_OPTIONS,
+    AclOption,
+    ChecksumOption,
+    ConcurrencyOption,
+    ContentTypeOption,
+    DebugOption,
+    EndpointOption,
+    JsonOption,
+    MaxAttemptsOption,
+    MaxMemoryOption,
+    MetadataOption,
+    NoOverwriteOption,
+    PartSizeOption,
+    ProfileOption,
+    RegionOption,
+    SignPayloadOption,
+    SinkOptions,
+    SseKmsKeyIdOption,
+    SseOption,
+    StorageClassOption,
+    TagOption,
+    make_client,
+    writer_options,
+)
+from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
+
+__all__ = ["mount_app", "run_mount"]
+
+log = logging.getLogger("s3sink")
+
+mount_app = typer.Typer(
+    name="mount",
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+    context_settings=HELP_OPTIONS,
+)
+
+
+@mount_app.command()
+def mount(  # noqa: PLR0917  # typer maps each parameter to one documented option
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="s3://BUCKET[/PREFIX]",
+            show_default=False,
+            help="Where the files go: PREFIX/relative/path.",
+        ),
+    ],
+    mountpoint: Annotated[
+        str, typer.Argument(metavar="MOUNTPOINT", show_default=False, help="An empty directory.")
+    ],
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    part_size: PartSizeOption = None,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    max_memory: MaxMemoryOption = None,
+    content_type: ContentTypeOption = None,
+    storage_class: StorageClassOption = None,
+    acl: AclOption = None,
+    sse: SseOption = None,
+    sse_kms_key_id: SseKmsKeyIdOption = None,
+    metadata: MetadataOption = None,
+    tag: TagOption = None,
+    no_overwrite: NoOverwriteOption = False,
+    checksum: ChecksumOption = "crc64nvme",
+    max_attempts: MaxAttemptsOption = None,
+    sign_payload: SignPayloadOption = False,
+    exit_on_error: Annotated[
+        bool,
+        typer.Option(
+            "--exit-on-error",
+            envvar="S3SINK_EXIT_ON_ERROR",
+            help="Unmount at the first file that fails or is aborted.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Mount a write-only directory: every file written below MOUNTPOINT streams into
+    s3://BUCKET/PREFIX/relative/path as it is written, and is committed when closed (or at
+    fsync). Writes must be sequential; nothing is published partially. Runs until unmounted
+    (fusermount3 -u MOUNTPOINT, SIGINT, SIGTERM); exits 1 if any file failed or was aborted.
+    The status of every file is in MOUNTPOINT/.s3sink-status."""
+    opts = SinkOptions(
+        uri=target,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        part_size=part_size,
+        concurrency=concurrency,
+        max_memory=max_memory,
+        content_type=content_type,
+        storage_class=storage_class,
+        acl=acl,
+        sse=sse,
+        sse_kms_key_id=sse_kms_key_id,
+        metadata=tuple(metadata or ()),
+        tags=tuple(tag or ()),
+        no_overwrite=no_overwrite,
+        checksum=checksum,
+        max_attempts=max_attempts,
+        sign_payload=sign_payload,
+        json_output=json_output,
+        debug=debug,
+    )
+    raise typer.Exit(run_mount(opts, mountpoint, exit_on_error=exit_on_error))
+
+
+def _check_mountpoint(path: str) -> str:
+    real = os.path.realpath(path)
+    if not os.path.isdir(real):
+        raise UsageError(f"mount point {path} is not a directory")
+    if os.path.ismount(real):
+        raise UsageError(f"{path} is a mount point already (unmount it, or pick another)")
+    if os.listdir(real):
+        raise UsageError(f"mount point {path} is not empty")
+    return real
+
+
+def _load_fuse() -> Any:
+    """mfusepy over libfuse 3 where it is installed (mfusepy looks for libfuse 2 first)."""
+    if "FUSE_LIBRARY_PATH" not in os.environ:
+        found = ctypes.util.find_library("fuse3")
+        if found:
+            os.environ["FUSE_LIBRARY_PATH"] = found
+    try:
+        import mfusepy  # type: ignore[import-untyped]  # noqa: PLC0415  # loaded only to mount
+    except (ImportError, OSError) as exc:
+        raise UsageError(
+            f"cannot load libfuse ({exc}); install fuse3 (Debian: apt-get install fuse3)"
+        ) from exc
+    return mfusepy
+
+
+def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int:
+    """Mount, serve until unmounted, report; returns the exit code."""
+    with command_logging(opts.debug):
+        try:
+            location = parse_location(opts.uri, allow_empty_key=True)
+            where = _check_mountpoint(mountpoint)
+            options = writer_options(opts)
+            fuse = _load_fuse()
+            client = make_client(
+                concurrency=max(10, 4 * opts.concurrency),
+                checksum=opts.checksum not in ("off", "md5"),
+                content_md5=opts.checksum == "md5",
+                endpoint_url=opts.endpoint_url,
+                region=opts.region,
+                profile=opts.profile,
+                max_attempts=opts.max_attempts,
+                sign_payload=opts.sign_payload,
+            )
+        except UsageError as exc:
+            report_failure(exc, str(exc), debug=opts.debug)
+            return EXIT_USAGE
+        budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY)
+        for unused in ("expected_size", "resumable", "resume", "upload_id"):
+            options.pop(unused, None)
+
+        def make_writer(key: str) -> S3MultipartWriter:
+            return S3MultipartWriter(
+                location.bucket, key, client=client, memory_budget=budget, **options
+            )
+
+        def stop() -> None:
+            if exit_on_error:
+                log.error("--exit-on-error: unmounting %s", where)
+                fuse.fuse_exit()
+
+        from .._boto import BotoTransport  # noqa: PLC0415
+
+        fs = UploadFS(
+            bucket=location.bucket,
+            prefix=location.key,
+            make_writer=make_writer,
+            budget=budget,
+            part_size=opts.part_size or DEFAULT_PART_SIZE,
+            mover=StoreMover(BotoTransport(client), location.bucket),
+            on_failure=stop,
+        )
+        sys.stderr.write(
+            f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"
+        )
+        sys.stderr.flush()
+        try:
+            fuse.FUSE(
+                fs,
+                where,
+                raw_fi=True,
+                foreground=True,
+                fsname="s3sink",
+                subtype="s3sink",
+                default_permissions=True,
+            )
+        except RuntimeError as exc:
+            report_failure(exc, f"mounting {where} failed: {exc}", debug=opts.debug)
+            return EXIT_FAILED
+        finally:
+            fs.abort_open_files("unmount")
+        return _report(fs, json_output=opts.json_output)
+
+
+def _report(fs: UploadFS, *, json_output: bool) -> int:
+    committed, failures = fs.committed(), fs.failures()
+    if json_output:
+        record: dict[str, Any] = {
+            "ok": not failures,
+            "committed": [_as_dict(r) for r in committed],
+            "failed": [_as_dict(r) for r in failures],
+        }
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
+    total = sum(r.size for r in committed)
+    failed = sum(r.state == "failed" for r in failures)
+    aborted = len(failures) - failed
+    sys.stderr.write(
+        f"s3sink: unmounted: {len(committed)} files committed "
+        f"({format_size(total)}), {failed} failed, {aborted} aborted\n"
+    )
+    for record_ in failures:
+        sys.stderr.write(f"s3sink: {record_.state}: {record_.error}\n")
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _as_dict(record: FileRecord) -> dict[str, Any]:
+    return {
+        "path": record.path,
+        "key": record.key,
+        "state": record.state,
+        "size": record.size,
+        "checksum": record.checksum,
+        "error": record.error,
+    }
