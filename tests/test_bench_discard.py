@@ -6,6 +6,7 @@ import base64
 import hashlib
 import http.client
 import importlib.util
+import json
 import socket
 import sys
 import zlib
@@ -469,3 +470,169 @@ def server_upload(server: Any, key: str) -> str:
         connection.close()
     assert response.status == 200
     return body.split("<UploadId>", 1)[1].split("</UploadId>", 1)[0]
+
+
+def _request(server: Any, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """One raw request on its own connection; returns (status, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request(method, path, body=body)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_list_parts_pages_with_max_parts_and_the_marker(server: Any, s3: Any) -> None:
+    """ListParts lists each part as UploadPart recorded it (number, size, ETag, checksum),
+    max-parts at a time from part-number-marker on, as S3 pages it."""
+    upload_id = s3.create_multipart_upload(Bucket="bench", Key="lp")["UploadId"]
+    sent = {}
+    for number in (1, 2, 3, 5, 8):  # gaps: the listing follows the numbers, not positions
+        body = bytes([number]) * (1000 + number)
+        answer = s3.upload_part(
+            Bucket="bench",
+            Key="lp",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=body,
+            ChecksumAlgorithm="CRC32",
+        )
+        sent[number] = (len(body), answer["ETag"], answer["ChecksumCRC32"])
+    first = s3.list_parts(Bucket="bench", Key="lp", UploadId=upload_id, MaxParts=2)
+    assert [p["PartNumber"] for p in first["Parts"]] == [1, 2]
+    assert first["IsTruncated"] is True
+    assert first["NextPartNumberMarker"] == 2
+    second = s3.list_parts(
+        Bucket="bench", Key="lp", UploadId=upload_id, MaxParts=2, PartNumberMarker=2
+    )
+    assert [p["PartNumber"] for p in second["Parts"]] == [3, 5]
+    assert second["PartNumberMarker"] == 2
+    assert second["IsTruncated"] is True
+    last = s3.list_parts(
+        Bucket="bench", Key="lp", UploadId=upload_id, MaxParts=2, PartNumberMarker=5
+    )
+    assert [p["PartNumber"] for p in last["Parts"]] == [8]
+    assert last["IsTruncated"] is False
+    pages = s3.get_paginator("list_parts").paginate(
+        Bucket="bench", Key="lp", UploadId=upload_id, PaginationConfig={"PageSize": 2}
+    )
+    listed = [p for page in pages for p in page["Parts"]]
+    assert {p["PartNumber"]: (p["Size"], p["ETag"], p["ChecksumCRC32"]) for p in listed} == sent
+    status, body = _request(server, "GET", f"/bench/lp?uploadId={upload_id}&max-parts=0")
+    assert status == 400
+    assert b"InvalidArgument" in body
+
+
+def test_list_parts_of_an_unknown_upload_is_no_such_upload(s3: Any) -> None:
+    """ListParts of an upload id the server never handed out answers NoSuchUpload."""
+    with pytest.raises(Exception, match="NoSuchUpload"):
+        s3.list_parts(Bucket="bench", Key="nope", UploadId="never-created")
+
+
+def test_fault_switch_fails_parts_above_n_for_the_prefix_only(
+    server: Any, s3: Any, conn: http.client.HTTPConnection
+) -> None:
+    """POST /__fault?upload_part_above=N&prefix=P answers 503 SlowDown to UploadPart above
+    part N of keys under P (the body dropped, not counted); other keys and parts are stored;
+    DELETE /__fault turns it off."""
+    status, body = _request(server, "POST", "/__fault?upload_part_above=2&prefix=bench/hit/")
+    assert status == 200
+    assert json.loads(body) == {"upload_part_above": 2, "status": 503, "prefix": "bench/hit/"}
+    hit = s3.create_multipart_upload(Bucket="bench", Key="hit/one")["UploadId"]
+    miss = s3.create_multipart_upload(Bucket="bench", Key="miss")["UploadId"]
+    payload = b"p" * 4096
+    for number in (1, 2):
+        s3.upload_part(Bucket="bench", Key="hit/one", UploadId=hit, PartNumber=number, Body=payload)
+    before = server.stats()["counters"]["payload_bytes"]
+    status, _, answer = _put(conn, f"/bench/hit/one?partNumber=3&uploadId={hit}", payload, {})
+    assert status == 503
+    assert b"<Code>SlowDown</Code>" in answer
+    counters = server.stats()["counters"]
+    assert counters["payload_bytes"] == before
+    assert counters["faults_injected"] == 1
+    s3.upload_part(Bucket="bench", Key="miss", UploadId=miss, PartNumber=3, Body=payload)
+    listed = s3.list_parts(Bucket="bench", Key="hit/one", UploadId=hit)["Parts"]
+    assert [p["PartNumber"] for p in listed] == [1, 2]
+    assert server.stats()["part_fault"] == {
+        "upload_part_above": 2,
+        "status": 503,
+        "prefix": "bench/hit/",
+    }
+    status, body = _request(server, "DELETE", "/__fault")
+    assert (status, json.loads(body)) == (200, None)
+    s3.upload_part(Bucket="bench", Key="hit/one", UploadId=hit, PartNumber=3, Body=payload)
+    listed = s3.list_parts(Bucket="bench", Key="hit/one", UploadId=hit)["Parts"]
+    assert [p["PartNumber"] for p in listed] == [1, 2, 3]
+
+
+def test_fault_switch_keeps_the_connection_in_sync(server: Any) -> None:
+    """A refused part's body is drained before the error, so the next request on the same
+    keep-alive connection is read right; the status is the one asked for."""
+    server.set_part_fault(discard.PartFault(0, status=500))
+    upload_id = server_upload(server, "sync")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        status, _, body = _put(
+            connection, f"/bench/sync?partNumber=1&uploadId={upload_id}", b"x" * 70_000, {}
+        )
+        assert status == 500
+        assert b"InternalError" in body
+        connection.request("GET", "/__fault")
+        response = connection.getresponse()
+        assert json.loads(response.read())["status"] == 500
+    finally:
+        connection.close()
+    assert server.stats()["counters"].get("protocol_errors", 0) == 0
+
+
+def test_fault_switch_arguments_are_checked_and_reset_clears_it(server: Any) -> None:
+    """A switch without a part number, or with a status outside 4xx/5xx, is refused;
+    POST /__reset turns a set switch off."""
+    assert _request(server, "POST", "/__fault")[0] == 400
+    assert _request(server, "POST", "/__fault?upload_part_above=x")[0] == 400
+    assert _request(server, "POST", "/__fault?upload_part_above=1&status=200")[0] == 400
+    assert _request(server, "PUT", "/__fault?upload_part_above=1")[0] == 405
+    assert _request(server, "GET", "/__fault") == (200, b"null")
+    assert _request(server, "POST", "/__fault?upload_part_above=1")[0] == 200
+    assert _request(server, "POST", "/__reset")[0] == 200
+    assert _request(server, "GET", "/__fault") == (200, b"null")
+
+
+def test_checksum_counters_tell_what_each_request_carried(server: Any, s3: Any) -> None:
+    """checksum_sent:ALGORITHM counts data requests by the checksum they carried (Content-MD5
+    too) and checksum_complete:ALGORITHM the full-object checksums sent to Complete."""
+    upload_id = s3.create_multipart_upload(
+        Bucket="bench", Key="ck", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
+    body = b"c" * (5 * MiB)
+    answer = s3.upload_part(
+        Bucket="bench",
+        Key="ck",
+        UploadId=upload_id,
+        PartNumber=1,
+        Body=body,
+        ChecksumAlgorithm="CRC32",
+    )
+    whole = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+    s3.complete_multipart_upload(
+        Bucket="bench",
+        Key="ck",
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": answer["ETag"]}]},
+        ChecksumCRC32=whole,
+        ChecksumType="FULL_OBJECT",
+    )
+    counters = server.stats()["counters"]
+    assert counters["checksum_sent:crc32"] == 1
+    assert counters["checksum_complete:crc32"] == 1
+    assert "checksum_sent:content-md5" not in counters
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        status, _, _ = _put(
+            connection, "/bench/md5", b"m" * 10, {"Content-MD5": _b64_md5(b"m" * 10)}
+        )
+    finally:
+        connection.close()
+    assert status == 200
+    assert server.stats()["counters"]["checksum_sent:content-md5"] == 1

@@ -11,6 +11,13 @@ bytes for that object; a run that does not verify is FAILED, never averaged in. 
 Markdown report (medians, MiB/s, CPU s/GiB, s3sink ÷ peer ratios, the machine and tool
 versions) on stdout and, with ``--output``, in a file. Progress goes to stderr.
 
+With ``--file-mode`` every tool uploads the file by path instead (no ``cat``, stdin is
+/dev/null): ``s3sink --file``, ``aws s3 cp FILE``, ``s5cmd cp FILE``, boto3 ``upload_file``,
+``s3sink.upload_file``, ``obstore.put(store, key, Path)`` and ``rclone copyto`` (Debian's
+rclone, if on PATH), and a resume table follows: s3sink ``--file --resumable`` fresh, against
+``--resume`` once a run that the discard server's fault switch failed after 90 % of the parts
+(``--resume-at``) kept its upload.
+
 Only loopback addresses are ever contacted (plus PyPI through pip for the installs).
 """
 
@@ -53,6 +60,11 @@ GiB = 1024 * MiB
 
 S3SINK_TOOLS = ("s3sink", "s3sink-lib")
 ALL_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "smart_open", "obstore")
+# --file-mode: each tool's upload-from-a-path; smart_open has none, rclone is file mode only.
+FILE_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "obstore", "rclone")
+KNOWN_TOOLS = (*ALL_TOOLS, "rclone")
+PIPE_ONLY = {"smart_open": "no upload-from-a-path API (pipe mode only)"}
+FILE_ONLY = {"rclone": "file mode only (--file-mode)"}
 MOTO_TOOLS = ("s3sink", "s3sink-lib", "boto3")
 # awscrt goes with every botocore-based tool: s3sink depends on it, and botocore computes its
 # checksums with it when present, so all of them run on the same footing.
@@ -64,6 +76,7 @@ TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "boto3": ("boto3", "awscrt"),
     "smart_open": ("smart_open[s3]", "boto3", "awscrt"),
     "obstore": ("obstore",),
+    "rclone": (),  # a Debian package, not a PyPI one: apt-get install rclone
 }
 MOTO_REQUIREMENTS = ("moto[server]", "crc32c")
 VERSION_DISTS = (
@@ -87,6 +100,14 @@ PAYLOAD_HASH_LABELS = {
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD": "chunk-signed",
     "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER": "chunk-signed + trailer",
     "absent": "none",
+}
+CHECKSUM_LABELS = {
+    "crc64nvme": "CRC64NVME",
+    "crc32": "CRC32",
+    "crc32c": "CRC32C",
+    "sha1": "SHA-1",
+    "sha256": "SHA-256",
+    "content-md5": "Content-MD5",
 }
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
@@ -253,12 +274,21 @@ class Tool:
     name: str
     config: str = ""
     unavailable: str = ""
-    argv: Callable[[str, str], list[str]] | None = None
+    # (endpoint url, key, input file) -> argv; pipe-mode commands read stdin and ignore the file.
+    argv: Callable[[str, str, Path], list[str]] | None = None
+    env_drop: tuple[str, ...] = ()  # variables the tool must not see (rclone: AWS_CA_BUNDLE)
+    env_copy: dict[str, str] = field(default_factory=dict)  # {new name: variable to copy}
 
-    def command(self, url: str, key: str) -> list[str]:
-        """The argv that uploads stdin to s3://bench/KEY at ``url``."""
+    def command(self, url: str, key: str, source: Path) -> list[str]:
+        """The argv that uploads stdin (file mode: ``source``) to s3://bench/KEY at ``url``."""
         assert self.argv is not None  # noqa: S101 - only called for available tools
-        return self.argv(url, key)
+        return self.argv(url, key, source)
+
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` less what this tool must not see, plus the copies it needs."""
+        out = {k: v for k, v in env.items() if k not in self.env_drop}
+        out.update({new: env[old] for new, old in self.env_copy.items() if old in env})
+        return out
 
 
 @dataclass
@@ -269,12 +299,13 @@ class Settings:
     concurrency: int
     venv: BenchVenv
     unsigned_payload: bool = False
+    file_mode: bool = False
 
 
-def _driver(settings: Settings, name: str) -> Callable[[str, str], list[str]]:
+def _driver(settings: Settings, name: str) -> Callable[[str, str, Path], list[str]]:
     """argv builder for a library driver in drivers.py."""
 
-    def build(url: str, key: str) -> list[str]:
+    def build(url: str, key: str, source: Path) -> list[str]:
         return [
             str(settings.venv.python),
             str(DRIVERS),
@@ -290,6 +321,7 @@ def _driver(settings: Settings, name: str) -> Callable[[str, str], list[str]]:
             "--concurrency",
             str(settings.concurrency),
             *(["--unsigned-payload"] if settings.unsigned_payload else []),
+            *(["--file", str(source)] if settings.file_mode else []),
         ]
 
     return build
@@ -339,6 +371,7 @@ def build_tools(
     """Describe each requested tool and probe that it can start."""
     venv, part, conc = settings.venv, settings.part_size, settings.concurrency
     part_label = format_size(part)
+    file_mode = settings.file_mode
     tools: dict[str, Tool] = {}
     for name in names:
         tool = Tool(name)
@@ -346,6 +379,9 @@ def build_tools(
         failed = [install_errors[r] for r in TOOL_REQUIREMENTS[name] if r in install_errors]
         if name in S3SINK_TOOLS and "s3sink" in install_errors:
             failed.insert(0, install_errors["s3sink"])
+        wrong_mode = (PIPE_ONLY if file_mode else FILE_ONLY).get(name)
+        if wrong_mode:
+            failed.insert(0, wrong_mode)
         if failed:
             tool.unavailable = failed[0]
             continue
@@ -358,31 +394,40 @@ def build_tools(
                 env,
                 cwd,
                 package="s3sink",
-                probe="import s3sink; s3sink.S3MultipartWriter",
-                config=f"`S3MultipartWriter(bucket, key, part_size={part})` (the writer builds "
-                "its own client; the endpoint from AWS_ENDPOINT_URL) + "
-                "`shutil.copyfileobj(stdin, w, 1 MiB)`",
+                probe="import s3sink; s3sink.S3MultipartWriter; s3sink.upload_file",
+                config=(
+                    f"`s3sink.upload_file(FILE, 's3://…', part_size={part})` (its own client, "
+                    "the endpoint from AWS_ENDPOINT_URL; positional reads on the workers)"
+                    if file_mode
+                    else f"`S3MultipartWriter(bucket, key, part_size={part})` (the writer "
+                    "builds its own client; the endpoint from AWS_ENDPOINT_URL) + "
+                    "`shutil.copyfileobj(stdin, w, 1 MiB)`"
+                )
+                + "; sends CRC64NVME per part and a full-object CRC64NVME at Complete",
             )
         elif name == "awscli":
             ok, out = _probe([str(venv.bin("aws")), "--version"], env, cwd)
             tool.unavailable = "" if ok else "aws --version failed: " + last_error_line(out)
-            tool.argv = lambda url, key: [
+            tool.argv = lambda url, key, source: [
                 str(venv.bin("aws")),
                 "s3",
                 "cp",
-                "-",
+                str(source) if file_mode else "-",
                 f"s3://{BUCKET}/{key}",
                 "--endpoint-url",
                 url,
                 "--only-show-errors",
             ]
+            what = "FILE" if file_mode else "-"
             tool.config = (
-                f"`aws s3 cp - s3://… --only-show-errors`; AWS_CONFIG_FILE s3: "
-                f"multipart_chunksize={part_label}, max_concurrent_requests={conc or 10}"
+                f"`aws s3 cp {what} s3://… --only-show-errors`; AWS_CONFIG_FILE s3: "
+                f"multipart_chunksize={part_label}, max_concurrent_requests={conc or 10}; "
+                "botocore's default checksum (CRC32 per part)"
             )
         elif name == "s5cmd":
             _setup_s5cmd(tool, settings, env, cwd)
         elif name == "boto3":
+            call = "upload_file(FILE, …)" if file_mode else "upload_fileobj(sys.stdin.buffer, …)"
             _setup_driver(
                 tool,
                 settings,
@@ -390,8 +435,9 @@ def build_tools(
                 cwd,
                 package="boto3",
                 probe="import boto3",
-                config=f"`upload_fileobj(sys.stdin.buffer, …)`, TransferConfig(multipart_chunksize="
-                f"{part_label}, max_concurrency={conc or 10}, preferred_transfer_client=classic)",
+                config=f"`{call}`, TransferConfig(multipart_chunksize="
+                f"{part_label}, max_concurrency={conc or 10}, preferred_transfer_client=classic);"
+                " botocore's default checksum (CRC32 per part)",
             )
         elif name == "smart_open":
             _setup_driver(
@@ -405,6 +451,13 @@ def build_tools(
                 f"min_part_size={part_label}}})` + copyfileobj 1 MiB (uploads parts one at a time)",
             )
         elif name == "obstore":
+            call = (
+                f"`obstore.put(S3Store(…), key, Path(FILE), chunk_size={part_label}, "
+                f"max_concurrency={conc or 12})`"
+                if file_mode
+                else f"`obstore.open_writer(S3Store(…), key, buffer_size={part_label}, "
+                f"max_concurrency={conc or 12})` + write loop of 1 MiB"
+            )
             _setup_driver(
                 tool,
                 settings,
@@ -412,10 +465,11 @@ def build_tools(
                 cwd,
                 package="obstore",
                 probe="import obstore.store",
-                config=f"`obstore.open_writer(S3Store(…), key, buffer_size={part_label}, "
-                f"max_concurrency={conc or 12})` + write loop of 1 MiB; allow_http for HTTP, "
-                "client_options root_certificate=CA for HTTPS",
+                config=f"{call}; allow_http for HTTP, client_options root_certificate=CA for "
+                "HTTPS; object_store sends no checksum (SigV4 SHA-256 of the payload)",
             )
+        elif name == "rclone":
+            _setup_rclone(tool, settings, env, cwd)
     return tools
 
 
@@ -429,18 +483,27 @@ def _setup_s3sink_cli(tool: Tool, settings: Settings, env: dict[str, str], cwd: 
     if not ok:
         tool.unavailable = "s3sink --help failed: " + last_error_line(help_text)
         return
+    if settings.file_mode and "--file" not in help_text:
+        tool.unavailable = "this s3sink has no --file option"
+        return
     extra: list[str] = []
     if "--part-size" in help_text:
         extra += ["--part-size", str(settings.part_size)]
     if settings.concurrency and "--concurrency" in help_text:
         extra += ["--concurrency", str(settings.concurrency)]
+    file_mode = settings.file_mode
 
-    def build(url: str, key: str) -> list[str]:
-        return [str(exe), f"s3://{BUCKET}/{key}", "--endpoint-url", url, "-q", *extra]
+    def build(url: str, key: str, source: Path) -> list[str]:
+        by_path = ["--file", str(source)] if file_mode else []
+        return [str(exe), f"s3://{BUCKET}/{key}", "--endpoint-url", url, "-q", *extra, *by_path]
 
     tool.argv = build
     shown = " ".join(extra) if extra else "(no --part-size option found: the CLI's default)"
-    tool.config = f"`s3sink s3://… --endpoint-url URL -q {shown}`"
+    shown += " --file FILE" if file_mode else ""
+    tool.config = (
+        f"`s3sink s3://… --endpoint-url URL -q {shown}`; CRC64NVME per part (unsigned "
+        "payload) and a full-object CRC64NVME at Complete"
+    )
 
 
 def _setup_s5cmd(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
@@ -457,15 +520,82 @@ def _setup_s5cmd(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path)
     extra = ["-p", str(part_mib)]
     if settings.concurrency:
         extra += ["-c", str(settings.concurrency)]
+    file_mode = settings.file_mode
 
-    def build(url: str, key: str) -> list[str]:
-        return [str(binary), "--endpoint-url", url, "pipe", *extra, f"s3://{BUCKET}/{key}"]
+    def build(url: str, key: str, source: Path) -> list[str]:
+        how = ["cp", *extra, str(source)] if file_mode else ["pipe", *extra]
+        return [str(binary), "--endpoint-url", url, *how, f"s3://{BUCKET}/{key}"]
 
     tool.argv = build
     conc = settings.concurrency or 5
+    how = "cp -p {0} FILE" if file_mode else "pipe -p {0}"
     tool.config = (
-        f"`s5cmd --endpoint-url URL pipe -p {part_mib} s3://…` (part size in MiB), "
-        f"concurrency {conc}; HTTPS CA via AWS_CA_BUNDLE (aws-sdk-go)"
+        f"`s5cmd --endpoint-url URL {how.format(part_mib)} s3://…` (part size in MiB), "
+        f"concurrency {conc}; HTTPS CA via AWS_CA_BUNDLE (aws-sdk-go); SigV4 SHA-256 of every "
+        "payload and Content-MD5 per part"
+    )
+
+
+def rclone_binary() -> str | None:
+    """rclone from PATH (Debian's package), or None."""
+    return shutil.which("rclone")
+
+
+def _setup_rclone(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """``rclone copyto FILE :s3,…:bench/KEY`` with an on-the-fly remote (no config file).
+
+    rclone's own defaults stay on: it HEADs the destination first, creates the bucket (the
+    discard server says yes), MD5s the whole file before the upload (X-Amz-Meta-Md5chksum),
+    sends Content-MD5 and a SHA-256-signed payload with every part, and HEADs the object after
+    Complete to compare its size (the MD5 it then skips: the discard server keeps no metadata).
+    AWS_CA_BUNDLE is kept from it: rclone's HTTP transport refuses the SDK's CA-bundle hook
+    (``LoadCustomCABundleError``), so the CA goes in with ``--ca-cert`` instead.
+    """
+    binary = rclone_binary()
+    if binary is None:
+        tool.unavailable = "rclone not on PATH: apt-get install rclone"
+        return
+    ok, out = _probe([binary, "version"], env, cwd)
+    if not ok:
+        tool.unavailable = "rclone version failed: " + last_error_line(out)
+        return
+    part_mib = max(5, -(-settings.part_size // MiB))
+    conc = settings.concurrency or 4
+    config_file = cwd / "rclone.conf"  # never created: rclone's defaults, no user config
+
+    def build(url: str, key: str, source: Path) -> list[str]:
+        remote = (
+            f":s3,provider=Other,env_auth=false,access_key_id={env['AWS_ACCESS_KEY_ID']},"
+            f"secret_access_key={env['AWS_SECRET_ACCESS_KEY']},region=us-east-1,"
+            f"endpoint='{url}':{BUCKET}/{key}"
+        )
+        return [
+            binary,
+            "--config",
+            str(config_file),
+            "copyto",
+            str(source),
+            remote,
+            "--s3-chunk-size",
+            f"{part_mib}Mi",
+            "--s3-upload-cutoff",
+            f"{part_mib}Mi",
+            "--s3-upload-concurrency",
+            str(conc),
+            "-q",
+        ]
+
+    tool.argv = build
+    tool.env_drop = ("AWS_CA_BUNDLE",)
+    tool.env_copy = {"RCLONE_CA_CERT": "AWS_CA_BUNDLE"}  # rclone's --ca-cert, HTTPS only
+    tool.config = (
+        f"`rclone copyto FILE :s3,provider=Other,endpoint=URL,…:bench/KEY --s3-chunk-size "
+        f"{part_mib}Mi --s3-upload-cutoff {part_mib}Mi --s3-upload-concurrency {conc}` "
+        "(HTTPS: the CA as RCLONE_CA_CERT, i.e. `--ca-cert`, and no AWS_CA_BUNDLE); its "
+        "defaults otherwise: HEAD of the "
+        "destination and CreateBucket first, an MD5 of the whole file before the upload "
+        "(stored as metadata), Content-MD5 + SHA-256-signed payload per part, a HEAD after "
+        "Complete to compare the size"
     )
 
 
@@ -483,12 +613,13 @@ class Target(Protocol):
         """The server process's CPU seconds so far."""
         ...
 
-    def payload_hashes(self) -> dict[str, int]:
-        """Data requests so far by their x-amz-content-sha256 kind (empty if unknown)."""
+    def counters(self) -> dict[str, int]:
+        """The server's counters so far (payload_hash:KIND, checksum_sent:ALGORITHM,
+        payload_bytes, ...; empty if it does not tell)."""
         ...
 
-    def object_size(self, key: str) -> int | None:
-        """The size the server holds (or counted) for s3://bench/KEY, or None."""
+    def object_info(self, key: str) -> tuple[int, int] | None:
+        """(size, parts; 0 if unknown) the server holds for s3://bench/KEY, or None."""
         ...
 
     def stop(self) -> None:
@@ -602,16 +733,31 @@ class DiscardTarget:
         cpu = self.stats("-")["cpu"]
         return float(cpu["user"]) + float(cpu["system"])
 
-    def payload_hashes(self) -> dict[str, int]:
-        """The server's payload_hash:* counters."""
+    def counters(self) -> dict[str, int]:
+        """The server's counters."""
         counters: dict[str, int] = self.stats("-")["counters"]
-        prefix = "payload_hash:"
-        return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
+        return counters
 
-    def object_size(self, key: str) -> int | None:
-        """Bytes the server counted for s3://bench/KEY (None: no such completed object)."""
+    def object_info(self, key: str) -> tuple[int, int] | None:
+        """(bytes counted, parts) for s3://bench/KEY (None: no such completed object)."""
         record = self.stats(f"{BUCKET}/{key}").get("object")
-        return None if record is None else int(record["size"])
+        return None if record is None else (int(record["size"]), int(record["parts"]))
+
+    def set_part_fault(self, above: int, prefix: str, status: int = 503) -> None:
+        """Fail UploadPart above part ``above`` for keys under bench/``prefix`` with ``status``."""
+        from urllib.parse import quote
+
+        path = f"/__fault?upload_part_above={above}&status={status}"
+        path += "&prefix=" + quote(f"{BUCKET}/{prefix}", safe="")
+        answer, _, body = _request(self.url, "POST", path, self.ca_file)
+        if answer != 200:
+            raise RuntimeError(f"/__fault answered {answer}: {body[:200]!r}")
+
+    def clear_part_fault(self) -> None:
+        """Turn the fault switch off."""
+        answer, _, body = _request(self.url, "DELETE", "/__fault", self.ca_file)
+        if answer != 200:
+            raise RuntimeError(f"/__fault answered {answer}: {body[:200]!r}")
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""
@@ -660,7 +806,7 @@ class MotoTarget:
         if code is not None:
             raise RuntimeError(f"moto exited with {code}; see {self._stderr.name}")
 
-    def payload_hashes(self) -> dict[str, int]:
+    def counters(self) -> dict[str, int]:
         """moto does not tell."""
         return {}
 
@@ -668,8 +814,9 @@ class MotoTarget:
         """CPU seconds of the moto process."""
         return _proc_cpu(self.proc.pid)
 
-    def object_size(self, key: str) -> int | None:
-        """ContentLength from a signed HeadObject (moto refuses some unsigned HEADs with 403)."""
+    def object_info(self, key: str) -> tuple[int, int] | None:
+        """ContentLength from a signed HeadObject (moto refuses some unsigned HEADs with 403);
+        parts unknown (0)."""
         code = (
             "import sys, boto3\n"
             "c = boto3.client('s3', endpoint_url=sys.argv[1])\n"
@@ -683,7 +830,7 @@ class MotoTarget:
             argv, capture_output=True, text=True, env=self._env, timeout=60, check=True
         )
         size = int(proc.stdout.strip())
-        return None if size < 0 else size
+        return None if size < 0 else (size, 0)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s."""
@@ -714,8 +861,44 @@ class RunResult:
     exit_code: int
     counted: int | None
     reason: str = ""
-    payload_hashes: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)  # the server's, during this run
     foreign_cpu: float = 0.0  # CPU seconds other processes used on the machine during the run
+    parts: int = 0  # parts of the completed object (0: unknown)
+    output: Path | None = None  # the tool's stdout
+
+    @property
+    def payload_hashes(self) -> dict[str, int]:
+        """Data requests of this run by their x-amz-content-sha256 kind."""
+        return _prefixed(self.counters, "payload_hash:")
+
+
+def _prefixed(counters: dict[str, int], prefix: str) -> dict[str, int]:
+    """The counters named PREFIX + name, by name."""
+    return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix)}
+
+
+def checksum_summary(run: RunResult) -> str:
+    """What a run's requests carried, as the server saw it: "64 parts; per part CRC64NVME
+    (64/64); whole object CRC64NVME"."""
+    sent = _prefixed(run.counters, "checksum_sent:")
+    complete = _prefixed(run.counters, "checksum_complete:")
+    data_requests = sum(run.payload_hashes.values())
+    words = [f"{run.parts} parts" if run.parts else "single PUT or parts unknown"]
+    if sent:
+        words.append(
+            "per request "
+            + ", ".join(
+                f"{CHECKSUM_LABELS.get(k, k)} ({v}/{data_requests})"
+                for k, v in sorted(sent.items())
+            )
+        )
+    else:
+        words.append("no checksum on the data requests")
+    if complete:
+        words.append(
+            "whole object " + ", ".join(CHECKSUM_LABELS.get(k, k) for k in sorted(complete))
+        )
+    return "; ".join(words)
 
 
 @dataclass
@@ -795,62 +978,76 @@ def run_once(
     env: dict[str, str],
     workdir: Path,
     timeout: float,
+    file_mode: bool = False,
+    key: str | None = None,
 ) -> RunResult:
-    """`cat SOURCE | TOOL` once; measure and verify."""
+    """`cat SOURCE | TOOL` once (file mode: TOOL alone, given SOURCE by path, stdin
+    /dev/null); measure and verify."""
     size_label = format_size(size).replace(" ", "")
-    key = f"{target.label.lower()}/{size_label}/{tool.name}/run{index}-{uuid.uuid4().hex[:8]}"
+    if key is None:
+        unique = uuid.uuid4().hex[:8]
+        key = f"{target.label.lower()}/{size_label}/{tool.name}/run{index}-{unique}"
     stem = key.replace("/", "_")
     try:
         target.ensure_running()
         cpu_before = target.server_cpu()
-        hashes_before = target.payload_hashes()
+        counters_before = target.counters()
     except (OSError, RuntimeError, ValueError) as exc:
         reason = f"server unreachable before the run: {exc}"
         return RunResult(tool.name, index, False, 0, 0, 0, 0, -1, None, reason)
-    argv = tool.command(target.url, key)
-    with (workdir / f"{stem}.out").open("wb") as out, (workdir / f"{stem}.err").open("wb") as err:
+    argv = tool.command(target.url, key, source)
+    out_path = workdir / f"{stem}.out"
+    cat: subprocess.Popen[bytes] | None = None
+    with out_path.open("wb") as out, (workdir / f"{stem}.err").open("wb") as err:
         busy_before = machine_busy_seconds()
         started = time.perf_counter()
-        cat = subprocess.Popen(
-            [shutil.which("cat") or "/bin/cat", str(source)],
-            stdout=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-        )
-        assert cat.stdout is not None  # noqa: S101 - stdout=PIPE
+        if not file_mode:
+            cat = subprocess.Popen(
+                [shutil.which("cat") or "/bin/cat", str(source)],
+                stdout=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+            )
+            assert cat.stdout is not None  # noqa: S101 - stdout=PIPE
         try:
             proc = subprocess.Popen(
                 argv,
-                stdin=cat.stdout,
+                stdin=subprocess.DEVNULL if cat is None else cat.stdout,
                 stdout=out,
                 stderr=err,
-                env=env,
+                env=tool.environment(env),
                 cwd=workdir,
                 start_new_session=True,
             )
         except OSError as exc:
-            cat.kill()
-            cat.wait()
+            if cat is not None:
+                cat.kill()
+                cat.wait()
             return RunResult(tool.name, index, False, 0, 0, 0, 0, -1, None, f"cannot start: {exc}")
         finally:
-            cat.stdout.close()
+            if cat is not None and cat.stdout is not None:
+                cat.stdout.close()
         timed_out = threading.Event()
 
         def kill() -> None:
             timed_out.set()
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                cat.kill()
+            if cat is not None:
+                with contextlib.suppress(OSError):
+                    cat.kill()
 
         watchdog = threading.Timer(timeout, kill)
         watchdog.start()
+        cat_cpu = 0.0
         try:
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - started
             proc.returncode = os.waitstatus_to_exitcode(status)
-            _, cat_status, cat_usage = os.wait4(cat.pid, 0)
+            if cat is not None:
+                _, cat_status, cat_usage = os.wait4(cat.pid, 0)
+                cat.returncode = os.waitstatus_to_exitcode(cat_status)
+                cat_cpu = cat_usage.ru_utime + cat_usage.ru_stime
             busy = machine_busy_seconds() - busy_before
-            cat.returncode = os.waitstatus_to_exitcode(cat_status)
         finally:
             watchdog.cancel()
             watchdog.join()
@@ -859,20 +1056,23 @@ def run_once(
     cpu = usage.ru_utime + usage.ru_stime
     try:
         server_cpu = target.server_cpu() - cpu_before
-        hashes = {
-            kind: count - hashes_before.get(kind, 0)
-            for kind, count in target.payload_hashes().items()
-            if count > hashes_before.get(kind, 0)
+        counters = {
+            name: count - counters_before.get(name, 0)
+            for name, count in target.counters().items()
+            if count > counters_before.get(name, 0)
         }
-        counted = target.object_size(key)
+        info = target.object_info(key)
     except (OSError, RuntimeError, ValueError, subprocess.SubprocessError) as exc:
         reason = f"server unreachable after the run: {exc}"
         return RunResult(tool.name, index, False, wall, cpu, usage.ru_maxrss, 0, 0, None, reason)
+    counted = None if info is None else info[0]
     result = RunResult(
         tool.name, index, False, wall, cpu, usage.ru_maxrss, server_cpu, proc.returncode, counted
     )
-    result.payload_hashes = hashes
-    ours = cpu + server_cpu + cat_usage.ru_utime + cat_usage.ru_stime
+    result.counters = counters
+    result.parts = 0 if info is None else info[1]
+    result.output = out_path
+    ours = cpu + server_cpu + cat_cpu
     result.foreign_cpu = max(0.0, busy - ours)
     if timed_out.is_set():
         result.reason = f"timed out after {timeout:.0f} s"
@@ -882,7 +1082,7 @@ def run_once(
         result.reason = f"exit {proc.returncode}: {last_error_line(tail)}"
     elif counted != size:
         result.reason = f"not verified: server counted {counted} of {size} bytes"
-    elif cat.returncode != 0:
+    elif cat is not None and cat.returncode != 0:
         result.reason = f"cat exited {cat.returncode}"
     else:
         result.ok = True
@@ -920,6 +1120,7 @@ def run_matrix(
     env: dict[str, str],
     workdir: Path,
     timeout: float | None,
+    file_mode: bool = False,
 ) -> dict[int, list[Row]]:
     """Every size: `runs` rounds of every available tool, interleaved."""
     table: dict[int, list[Row]] = {}
@@ -941,6 +1142,7 @@ def run_matrix(
                     env=env,
                     workdir=workdir,
                     timeout=limit,
+                    file_mode=file_mode,
                 )
                 row.runs.append(result)
                 if result.ok:
@@ -949,6 +1151,191 @@ def run_matrix(
                 else:
                     log(f"  FAILED: {result.reason}")
     return table
+
+
+# --- the resume row --------------------------------------------------------------------------
+
+
+@dataclass
+class ResumeRound:
+    """One round of the resume row: a fresh upload, a run failed after ~90 % of its parts
+    (the setup), and the timed resume of what that run kept."""
+
+    index: int
+    fresh: RunResult
+    setup: RunResult | None = None
+    resume: RunResult | None = None
+    parts: int = 0  # parts of the fresh upload (the resume's are the same)
+    fault_above: int = 0  # the fault switch failed UploadPart above this part number
+    parts_skipped: int = 0  # from the resume's --json
+    bytes_skipped: int = 0
+    reason: str = ""  # why the round did not give a resume number
+
+    @property
+    def ok(self) -> bool:
+        """The round gave a verified fresh upload and a verified resume."""
+        return not self.reason and self.resume is not None and self.resume.ok
+
+    @property
+    def bytes_sent(self) -> int:
+        """Payload bytes the server received during the resume (its own count)."""
+        return 0 if self.resume is None else self.resume.counters.get("payload_bytes", 0)
+
+
+def _json_result(run: RunResult) -> dict[str, Any]:
+    """The --json object a run printed on stdout ({} if none)."""
+    if run.output is None:
+        return {}
+    for line in reversed(run.output.read_text(errors="replace").splitlines()):
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if isinstance(data, dict):
+                return data
+    return {}
+
+
+def _with_args(tool: Tool, name: str, *extra: str) -> Tool:
+    """A copy of ``tool`` named ``name`` whose command ends in ``extra``."""
+    base = tool.argv
+    assert base is not None  # noqa: S101 - only for available tools
+
+    def build(url: str, key: str, source: Path) -> list[str]:
+        return [*base(url, key, source), *extra]
+
+    return dataclasses.replace(tool, name=name, argv=build)
+
+
+def run_resume(
+    tool: Tool,
+    target: DiscardTarget,
+    *,
+    size: int,
+    source: Path,
+    runs: int,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float,
+    fraction: float,
+) -> list[ResumeRound]:
+    """``runs`` rounds of: s3sink --file --resumable (fresh); the same with the fault switch on
+    above ``fraction`` of its parts and --max-attempts 1, so it fails and keeps the upload;
+    then --resumable --resume (timed: it lists the parts, checks the stored ones against the
+    file, sends the rest and completes)."""
+    env = {**env, "XDG_STATE_HOME": str(workdir / "state")}
+    fresh_tool = _with_args(tool, "s3sink fresh", "--resumable", "--json")
+    setup_tool = _with_args(tool, "s3sink kept", "--resumable", "--max-attempts", "1", "--json")
+    resume_tool = _with_args(tool, "s3sink resume", "--resumable", "--resume", "--json")
+    label = format_size(size).replace(" ", "")
+    rounds: list[ResumeRound] = []
+    upload = functools.partial(
+        run_once, target=target, source=source, size=size, env=env, workdir=workdir
+    )
+    for index in range(1, runs + 1):
+        log(f"{target.label} {format_size(size)} resume round {index}/{runs}: fresh")
+        fresh = upload(fresh_tool, index=index, timeout=timeout, file_mode=True)
+        round_ = ResumeRound(index, fresh)
+        rounds.append(round_)
+        if not fresh.ok:
+            round_.reason = f"fresh upload: {fresh.reason}"
+            log(f"  FAILED: {round_.reason}")
+            continue
+        round_.parts = int(_json_result(fresh).get("parts") or fresh.parts)
+        if round_.parts < 2:
+            round_.reason = f"{round_.parts} part(s): nothing to resume (use a larger size)"
+            continue
+        round_.fault_above = max(1, min(round_.parts - 1, int(round_.parts * fraction)))
+        key = f"{target.label.lower()}/{label}/s3sink-resume/run{index}-{uuid.uuid4().hex[:8]}"
+        log(
+            f"  ok {fresh.wall:.2f} s; setup: fail parts above {round_.fault_above} "
+            f"of {round_.parts}"
+        )
+        try:
+            target.set_part_fault(round_.fault_above, key)
+            try:
+                setup = upload(setup_tool, index=index, timeout=timeout, file_mode=True, key=key)
+            finally:
+                target.clear_part_fault()
+        except (OSError, RuntimeError) as exc:
+            round_.reason = f"fault switch: {exc}"
+            continue
+        round_.setup = setup
+        kept = _json_result(setup)
+        if setup.exit_code != 1 or not kept.get("kept"):
+            round_.reason = (
+                f"the failing run did not keep its upload (exit {setup.exit_code}, "
+                f"kept={kept.get('kept')}): {setup.reason}"
+            )
+            log(f"  FAILED: {round_.reason}")
+            continue
+        log(f"{target.label} {format_size(size)} resume round {index}/{runs}: resume")
+        resume = upload(resume_tool, index=index, timeout=timeout, file_mode=True, key=key)
+        round_.resume = resume
+        result = _json_result(resume)
+        round_.parts_skipped = int(result.get("parts_skipped") or 0)
+        round_.bytes_skipped = int(result.get("bytes_skipped") or 0)
+        if not resume.ok:
+            round_.reason = f"resume: {resume.reason}"
+            log(f"  FAILED: {round_.reason}")
+        else:
+            log(
+                f"  ok {resume.wall:.2f} s, CPU {resume.cpu:.2f} s, {round_.parts_skipped} "
+                f"parts skipped, {round_.bytes_sent / MiB:.0f} MiB sent"
+            )
+    return rounds
+
+
+def render_resume_table(
+    rounds: list[ResumeRound], size: int, runs: int, target_label: str, fraction: float
+) -> list[str]:
+    """The resume row's table: fresh against resumed, medians over the good rounds."""
+    lines = [
+        f"### Resume, {target_label}, {format_size(size)} — s3sink `--file`, median of {runs} "
+        f"round(s), the upload kept after {fraction:.0%} of its parts",
+        "",
+    ]
+    good = [r for r in rounds if r.ok]
+    failed = [r for r in rounds if not r.ok]
+    if not good:
+        reason = one_line(failed[0].reason if failed else "no rounds")
+        return [*lines, f"FAILED: {reason}", ""]
+    fresh = [r.fresh for r in good]
+    resumed = [r.resume for r in good if r.resume is not None]
+
+    def med(items: Sequence[float]) -> float:
+        return statistics.median(items)
+
+    fresh_wall, fresh_cpu = med([r.wall for r in fresh]), med([r.cpu for r in fresh])
+    wall, cpu = med([r.wall for r in resumed]), med([r.cpu for r in resumed])
+    sent = med([r.bytes_sent for r in good])
+    skipped = med([r.parts_skipped for r in good])
+    parts = good[0].parts
+    lines += [
+        "| upload | wall s | client CPU s | peak RSS MiB | server CPU s | MiB sent "
+        "(server count) | parts skipped | ÷ fresh: wall | ÷ fresh: CPU | rounds ok |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        f"| fresh: `--file F --resumable` | {_fmt(fresh_wall)} | {_fmt(fresh_cpu)} | "
+        f"{med([r.maxrss_kib for r in fresh]) / 1024:.0f} | "
+        f"{_fmt(med([r.server_cpu for r in fresh]))} | "
+        f"{med([r.counters.get('payload_bytes', 0) for r in fresh]) / MiB:.0f} | 0 of {parts} | "
+        f"1.00 (ref) | 1.00 (ref) | {len(good)}/{len(rounds)} |",
+        f"| resume: `… --resumable --resume` | {_fmt(wall)} | {_fmt(cpu)} | "
+        f"{med([r.maxrss_kib for r in resumed]) / 1024:.0f} | "
+        f"{_fmt(med([r.server_cpu for r in resumed]))} | {sent / MiB:.0f} | "
+        f"{skipped:.0f} of {parts} | {_fmt(wall / fresh_wall)} | "
+        f"{_fmt(cpu / fresh_cpu) if fresh_cpu > 0 else 'n/a'} | {len(good)}/{len(rounds)} |",
+        "",
+        f"Setup (not timed above): the same command with `--max-attempts 1` while the discard "
+        f"server's fault switch answered 503 SlowDown to UploadPart above part "
+        f"{good[0].fault_above}; it exited 1 and kept the upload and its journal "
+        f"(XDG_STATE_HOME in the run directory). The resume lists the parts (ListParts), "
+        f"checks each stored part's size and CRC64NVME against the file (the discard server "
+        f"lists the checksums it was sent), sends the rest and completes; every resumed object "
+        f"was verified like any run (the server counted exactly {size} bytes at Complete).",
+    ]
+    if failed:
+        lines += ["", "Failed rounds (not counted in the medians):", ""]
+        lines += [f"- round {r.index}: FAILED — {one_line(r.reason, 300)}" for r in failed]
+    return [*lines, ""]
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -984,6 +1371,13 @@ def machine_description(venv: BenchVenv, tools: dict[str, Tool]) -> list[str]:
                 [str(binary), "version"], capture_output=True, text=True, check=True
             ).stdout
             versions.append(f"s5cmd binary {out.strip()}")
+    rclone = rclone_binary()
+    if rclone is not None and "rclone" in tools:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError, IndexError):
+            out = subprocess.run(
+                [rclone, "version"], capture_output=True, text=True, check=True
+            ).stdout
+            versions.append(f"{out.splitlines()[0].strip()} (Debian package)")
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return [
         f"- Date: {now}",
@@ -1045,6 +1439,14 @@ def render_table(rows: list[Row], size: int, runs: int, target_label: str) -> li
         )
     if notes:
         lines += ["", "Failed runs (not counted in the medians):", "", *notes]
+    seen = [(row.tool.name, row.good[0]) for row in rows if row.good and row.good[0].counters]
+    if seen:
+        lines += [
+            "",
+            "Parts and checksums as the discard server saw them (first verified run):",
+            "",
+        ]
+        lines += [f"- {name}: {checksum_summary(run)}" for name, run in seen]
     lines += ["", *interference_note(rows)]
     return lines
 
@@ -1075,6 +1477,7 @@ def render_report(
     results: list[tuple[str, dict[int, list[Row]]]],
     moto_results: dict[int, list[Row]] | None,
     startup: list[str] | None,
+    resume_results: list[tuple[str, int, list[ResumeRound]]] | None = None,
 ) -> str:
     """The whole Markdown report."""
     lines = ["# s3sink benchmark", "", *machine_description(venv, tools)]
@@ -1083,8 +1486,13 @@ def render_report(
     lines.append(f"- Load average (1/5/15 min) at start: {start_load}; at end: {end_load}")
     part = format_size(args.part_size)
     conc = str(args.concurrency) if args.concurrency else "each tool's default"
+    how = (
+        "each tool given the file by path (`TOOL … FILE`, stdin /dev/null; no `cat`)"
+        if args.file_mode
+        else "`cat FILE | TOOL` (a real pipe, no shell)"
+    )
     lines += [
-        f"- Input: random bytes from the page cache, `cat FILE | TOOL` (a real pipe, no shell); "
+        f"- Input: random bytes from the page cache, {how}; "
         f"part size {part} wherever the tool takes one; concurrency: {conc}",
         "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
         "peak RSS = largest single process of that tree; server CPU = the discard server "
@@ -1094,9 +1502,18 @@ def render_report(
         "Reference: the s3sink CLI row (else the library row).",
         "",
     ]
+    if args.file_mode and results:
+        lines += ["## File mode: each tool uploads the file by path", ""]
     for label, table in results:
         for size, rows in table.items():
             lines += [*render_table(rows, size, args.runs, label), ""]
+    if resume_results:
+        lines += [
+            "## Resume: s3sink `--file --resumable`, fresh against `--resume` of a kept upload",
+            "",
+        ]
+        for label, size, rounds in resume_results:
+            lines += render_resume_table(rounds, size, args.runs, label, args.resume_at)
     if moto_results is not None:
         lines += [
             "## Sanity check against moto (a real S3 implementation; slow, not a benchmark)",
@@ -1113,7 +1530,8 @@ def render_report(
             "AWS_ENDPOINT_URL and an explicit endpoint for every tool, no proxies, "
             "IMDS disabled; HTTPS: a throw-away CA made at start, given as AWS_CA_BUNDLE "
             "(botocore-based tools, s3sink, s5cmd), SSL_CERT_FILE and REQUESTS_CA_BUNDLE, "
-            "and as obstore's client_options root_certificate. Payload signing: "
+            "and as obstore's client_options root_certificate (rclone: RCLONE_CA_CERT, "
+            "without AWS_CA_BUNDLE). Payload signing: "
             + (
                 "off (`--unsigned-payload`)."
                 if args.unsigned_payload
@@ -1139,7 +1557,7 @@ def report_notes(
         "server saw it. SHA-256 means the client hashed every payload byte for its SigV4 "
         "signature; unsigned (+ trailer) means it did not (a trailer carries a CRC instead).",
     ]
-    has_http = any(label == "HTTP" for label, _ in results)
+    has_http = any(label.endswith("HTTP") for label, _ in results)
     botocore_tools = [
         n for n in ("s3sink", "s3sink-lib", "awscli", "boto3", "smart_open") if n in tools
     ]
@@ -1158,8 +1576,20 @@ def report_notes(
             "- s5cmd takes the part size in whole MiB and always hashes payloads; "
             "it prints no message when an upload fails (see the discard server log)."
         )
-    if "smart_open" in tools:
+    if "smart_open" in tools and not args.file_mode:
         notes.append("- smart_open uploads its parts one at a time (no parallel parts).")
+    if args.file_mode:
+        notes.append(
+            "- Equal work: the byte count is verified for every tool, but what each one "
+            "checksums differs (the lists under the tables show what the server saw): s3sink "
+            "sends a CRC64NVME per part, which the store verifies, and a full-object CRC64NVME "
+            "at Complete, and signs no payload; boto3 and awscli send botocore's default CRC32 "
+            "per part (SHA-256-signed payloads over HTTP, a CRC32 trailer over HTTPS); obstore "
+            "sends no checksum and SHA-256-signs every payload; s5cmd and rclone send "
+            "Content-MD5 per part with SHA-256-signed payloads, and the discard server checks "
+            "those MD5s (~2 CPU s/GiB of its own, in the server CPU column); rclone also MD5s "
+            "the whole file before it starts (stored as metadata) and HEADs the object after."
+        )
     notes.append(
         "- Server CPU is what the discard endpoint itself spent receiving and dropping the "
         "bytes (it shares the machine's cores with the client), plus, for payloads sent with "
@@ -1220,8 +1650,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--tools",
-        default=",".join(ALL_TOOLS),
-        help=f"comma-separated subset of {','.join(ALL_TOOLS)} (default: all)",
+        default=None,
+        help=f"comma-separated subset of {','.join(ALL_TOOLS)} (default: all); with "
+        f"--file-mode of {','.join(FILE_TOOLS)} (default: those)",
+    )
+    parser.add_argument(
+        "--file-mode",
+        action="store_true",
+        help="each tool uploads the file by path instead of from a pipe (s3sink --file, aws s3 "
+        "cp FILE, s5cmd cp, boto3 upload_file, s3sink.upload_file, obstore.put(Path), rclone "
+        "copyto from PATH), then the resume table (see --resume-at)",
+    )
+    parser.add_argument(
+        "--resume-at",
+        type=float,
+        default=0.9,
+        help="file mode: the resume row's upload fails after this fraction of its parts "
+        "(default 0.9)",
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="file mode: leave out the resume table"
     )
     parser.add_argument(
         "--sizes",
@@ -1278,10 +1726,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-install", action="store_true", help="use the bench venv as it is (no pip at all)"
     )
     args = parser.parse_args(argv)
+    if args.tools is None:
+        args.tools = ",".join(FILE_TOOLS if args.file_mode else ALL_TOOLS)
     args.tool_list = [t.strip() for t in args.tools.split(",") if t.strip()]
-    unknown = sorted(set(args.tool_list) - set(ALL_TOOLS))
+    unknown = sorted(set(args.tool_list) - set(KNOWN_TOOLS))
     if unknown:
-        parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(ALL_TOOLS)})")
+        parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(KNOWN_TOOLS)})")
+    if not 0 < args.resume_at < 1:
+        parser.error("--resume-at must be between 0 and 1 (exclusive)")
     args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not args.size_list or min(args.size_list) < 1 or args.moto_size < 1:
         parser.error("sizes must be at least 1 byte")
@@ -1326,7 +1778,9 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="s3sink-bench-run-"))
     log(f"logs and tool output in {workdir}")
-    settings = Settings(args.part_size, args.concurrency, venv, args.unsigned_payload)
+    settings = Settings(
+        args.part_size, args.concurrency, venv, args.unsigned_payload, file_mode=args.file_mode
+    )
     write_aws_config(workdir / "config", settings)
     probe_env = tool_env(dict(os.environ), "http://127.0.0.1:9", None, workdir / "config")
 
@@ -1334,6 +1788,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.startup or args.startup_only:
         startup = measure_startup(venv, probe_env, workdir)
     results: list[tuple[str, dict[int, list[Row]]]] = []
+    resume_results: list[tuple[str, int, list[ResumeRound]]] = []
     moto_results = None
     tools: dict[str, Tool] = {}
     if not args.startup_only:
@@ -1356,12 +1811,42 @@ def main(argv: list[str] | None = None) -> int:
                     env=env,
                     workdir=workdir,
                     timeout=args.timeout,
+                    file_mode=args.file_mode,
                 )
-                results.append((target.label, table))
+                label = f"File mode, {target.label}" if args.file_mode else target.label
+                results.append((label, table))
+                s3sink_tool = tools.get("s3sink")
+                if args.file_mode and not args.no_resume and s3sink_tool is not None:
+                    for size in args.size_list:
+                        if not isinstance(target, DiscardTarget):
+                            raise TypeError("the resume row needs the discard server")
+                        if s3sink_tool.unavailable:
+                            none = RunResult("s3sink", 0, False, 0, 0, 0, 0, -1, None)
+                            reason = f"s3sink unavailable: {s3sink_tool.unavailable}"
+                            rounds = [ResumeRound(0, none, reason=reason)]
+                        else:
+                            rounds = run_resume(
+                                s3sink_tool,
+                                target,
+                                size=size,
+                                source=inputs[size],
+                                runs=args.runs,
+                                env=env,
+                                workdir=workdir,
+                                timeout=args.timeout or 60 + size / (8 * MiB),
+                                fraction=args.resume_at,
+                            )
+                        resume_results.append((target.label, size, rounds))
         if args.moto:
             moto_results = run_moto(args, tools, venv, workdir, install_errors)
     report = render_report(
-        args, tools, venv, results=results, moto_results=moto_results, startup=startup
+        args,
+        tools,
+        venv,
+        results=results,
+        moto_results=moto_results,
+        startup=startup,
+        resume_results=resume_results,
     )
     print(report)
     if args.output:
@@ -1370,6 +1855,7 @@ def main(argv: list[str] | None = None) -> int:
     all_rows = [row for _, table in results for rows in table.values() for row in rows]
     all_rows += [row for rows in (moto_results or {}).values() for row in rows]
     failures = any(not run.ok for row in all_rows for run in row.runs)
+    failures = failures or any(not r.ok for _, _, rounds in resume_results for r in rounds)
     if args.keep_logs or failures:
         log(f"kept the tool output and server logs in {workdir}")
     else:
@@ -1413,6 +1899,7 @@ def run_moto(
             env=env,
             workdir=workdir,
             timeout=args.timeout,
+            file_mode=args.file_mode,
         )
 
 
