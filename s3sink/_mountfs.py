@@ -7,8 +7,9 @@ module never imports mfusepy, so it is tested without a mount too. Its rules (th
 "s3sink mount" table is written from them):
 
 * writes are sequential: a write at any other offset aborts the file's upload (EINVAL);
-* a file is committed when its last writable handle is closed (flush), or at fsync; after
-  that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
+* a file is committed when its last writable handle is closed (flush; an empty file at
+  release, so that a shell's dup2-and-close of a redirect does not commit it), or at fsync;
+  after that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
   publishes nothing;
 * a file that is still open at unmount is aborted, never published;
 * memory: every file's bytes go to a staging buffer, charged byte by byte, until they fill a
@@ -32,11 +33,11 @@ from typing import Any, Literal, Protocol
 
 from ._checksum import etag_md5
 from ._commit import bare_etag
-from ._pool import SharedBudget
+from ._pool import BudgetExhausted, SharedBudget
 from ._sizes import format_size
 from ._transport import ObjectInfo, Transport
 from ._writer import S3MultipartWriter
-from .errors import S3SinkError
+from .errors import AbortFailedError, S3SinkError
 
 __all__ = ["STATUS_NAME", "FileRecord", "ObjectMover", "StoreMover", "UploadFS"]
 
@@ -63,10 +64,14 @@ class FileRecord:
 
 
 class ObjectMover(Protocol):
-    """Server-side rename of a committed object (a verified copy, then a delete)."""
+    """What the mount asks of the store besides writers: a server-side rename of a committed
+    object (a verified copy, then a delete), and aborting an upload a writer could not."""
 
     def move(self, source_key: str, target_key: str, record: FileRecord) -> None:
         """Raise OSError (with an errno) when it cannot be done safely."""
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        """Abort ``upload_id`` of ``key``; False (logged) when it still cannot be done."""
 
 
 class StoreMover:
@@ -98,6 +103,18 @@ class StoreMover:
         log.info(
             "renamed s3://%s/%s to %s (copied, verified, deleted)", bucket, source_key, target_key
         )
+
+    def abort_upload(self, key: str, upload_id: str) -> bool:
+        t, bucket = self._transport, self._bucket
+        try:
+            t.abort_multipart_upload(bucket, key, upload_id)
+            gone = t.list_parts(bucket, key, upload_id) is None
+        except S3SinkError as exc:
+            log.error(  # noqa: TRY400  # the error says it all
+                "upload %s of s3://%s/%s still cannot be aborted: %s", upload_id, bucket, key, exc
+            )
+            return False
+        return gone
 
 
 def _copy_problem(source: ObjectInfo, copy: ObjectInfo | None) -> str | None:
@@ -178,6 +195,7 @@ class UploadFS:
         self._done: dict[str, FileRecord] = {}  # committed files, by path
         self.records: list[FileRecord] = []  # every file that ended, in order
         self._handles: dict[int, _Handle] = {}
+        self._orphans: list[tuple[str, str]] = []  # (key, upload id) whose abort failed
         self._next_handle = 1
         self._started = time.time_ns()
 
@@ -355,7 +373,7 @@ class UploadFS:
             try:
                 self._append(file, data)
             except S3SinkError as exc:
-                self._failed(file, str(exc))
+                self._failed(file, str(exc), cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
             file.written += len(data)
         return len(data)
@@ -392,7 +410,12 @@ class UploadFS:
             waited = 0.0
             while not budget.fits(n):
                 if n > budget.limit:
-                    raise OSError(errno.EFBIG, "a write larger than --max-memory")
+                    raise BudgetExhausted("a write larger than --max-memory")
+                if budget.max_wait is not None and waited >= budget.max_wait:
+                    raise BudgetExhausted(
+                        f"no memory for {file.path} after {waited:.0f} s: --max-memory "
+                        f"{format_size(budget.limit)} is held by the other files open now"
+                    )
                 budget.cond.wait(1.0)
                 waited += 1.0
                 if waited == WAIT_WARNING:
@@ -425,8 +448,11 @@ class UploadFS:
         if handle is None or handle.file is None or not handle.writable:
             return 0
         file = handle.file
-        if file.writable_handles == 1 and file.state == "writing":
-            self._commit(file)  # close(2) returns what this raises
+        # close(2) returns what this raises. Not for a file still empty: a shell redirect
+        # opens, dup2()s to fd 1 and closes the first descriptor before anything is written
+        # (that flush must not commit an empty object); an empty file commits at release.
+        if file.writable_handles == 1 and file.state == "writing" and file.written:
+            self._commit(file)
         return 0
 
     def fsync(self, path: str, datasync: int, fi: Any) -> int:
@@ -469,7 +495,7 @@ class UploadFS:
                 writer = file.writer or self._hand_over(file)  # none yet: one PutObject
                 writer.close()
             except S3SinkError as exc:
-                self._failed(file, f"{file.path}: {exc}")
+                self._failed(file, f"{file.path}: {exc}", cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
             result = writer.result
             record = FileRecord(file.path, result.key, "committed", result.size, result.checksum)
@@ -493,19 +519,32 @@ class UploadFS:
                 self._done[file.path] = record
                 self.records.append(record)
 
-    def _failed(self, file: _File, message: str, state: State = "failed") -> None:
-        """End ``file`` without publishing (its writer aborts), and record why."""
+    def _failed(
+        self,
+        file: _File,
+        message: str,
+        state: State = "failed",
+        cause: BaseException | None = None,
+    ) -> None:
+        """End ``file`` without publishing (its writer aborts), and record why. An upload the
+        abort could not remove (the store was gone) is tried again at unmount."""
         log.error("%s", message)
         file.state = state
         staged, file.staging = file.staging, None
         if staged:
             self._uncharge(len(staged))
+        orphan = cause if isinstance(cause, AbortFailedError) else None
         if file.writer is not None:
             try:
                 file.writer.abort()
+            except AbortFailedError as exc:
+                orphan = exc
             except S3SinkError as exc:
                 message = f"{message}; {exc}"
                 log.error("%s", message)  # noqa: TRY400  # the error says it all
+        if orphan is not None and orphan.upload_id:
+            with self._lock:
+                self._orphans.append((orphan.key, orphan.upload_id))
         with self._lock:
             self._files.pop(file.path, None)
             self.records.append(
@@ -614,6 +653,16 @@ class UploadFS:
 
     def destroy(self, path: str) -> None:
         self.abort_open_files("unmount")
+
+    def abort_orphans(self) -> list[tuple[str, str]]:
+        """Try once more to abort the uploads whose abort failed; returns those still left."""
+        with self._lock:
+            orphans, self._orphans = self._orphans, []
+        left = [(k, u) for k, u in orphans if not self._mover.abort_upload(k, u)]
+        for key, upload_id in orphans:
+            if (key, upload_id) not in left:
+                log.warning("upload %s of s3://%s/%s is aborted now", upload_id, self.bucket, key)
+        return left
 
     def status_text(self) -> str:
         """One JSON line per file: those that ended, then those being written."""

@@ -15,13 +15,20 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
+from .errors import S3SinkError
+
 T = TypeVar("T")
 
 _Task = Callable[[], None]
+
+
+class BudgetExhausted(S3SinkError):
+    """A part buffer waited longer than the shared budget's ``max_wait`` for memory."""
 
 
 class SharedBudget:
@@ -30,8 +37,12 @@ class SharedBudget:
     releases wakes a writer waiting in any other. Pools on a shared budget keep no buffers
     for reuse: an idle buffer would hold memory another file waits for."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, max_wait: float | None = None) -> None:
         self.limit = limit
+        # A writer that waits longer than this for memory fails (BudgetExhausted) instead of
+        # waiting forever: files that each hold a part buffer while the program writes to
+        # another one in turn would otherwise never free any.
+        self.max_wait = max_wait
         self.cond = threading.Condition()
         self.charged = 0
         self.peak = 0
@@ -157,6 +168,7 @@ class PartPool:
             limit = min(limit, self._shared.limit)
         if size > limit:
             raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
+        deadline: float | None = None
         with self._cond:
             while True:
                 self._raise_error()
@@ -173,7 +185,18 @@ class PartPool:
                     if shared is not None:
                         shared.charge(size)
                     break
-                self._cond.wait()
+                if shared is None or shared.max_wait is None:
+                    self._cond.wait()
+                    continue
+                if deadline is None:
+                    deadline = time.monotonic() + shared.max_wait
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BudgetExhausted(
+                        f"no memory for a {size:,}-byte part after {shared.max_wait:.0f} s: "
+                        f"the {shared.limit:,}-byte budget is held by other open files"
+                    )
+                self._cond.wait(left)
         # Allocate outside the lock: zero-filling a large buffer takes a while.
         return bytearray(size)
 

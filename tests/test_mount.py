@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,10 @@ def test_files_and_directories_become_objects(
         (root / "db" / "part1").mkdir(parents=True)
         (root / "db" / "part1" / "data.bin").write_bytes(big)
         (root / "notes.txt").write_bytes(small)
-        (root / "empty").touch()
+        (root / "empty").touch()  # an empty file commits at release, just after close
+        deadline = time.monotonic() + 10
+        while len(keys(s3_client, bucket)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert keys(s3_client, bucket) == [
             "backups/db/part1/data.bin",
             "backups/empty",
@@ -248,3 +252,120 @@ def test_mount_point_must_be_an_empty_directory(
     )
     assert result.returncode == 2
     assert b"is not empty" in result.stderr
+
+
+def test_common_tools_write_through_the_mount(
+    s3_endpoint: str, s3_client: Any, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """tar -cf, cp, a shell redirect, dd with 4 KiB and 1 MiB blocks, split -b 7M."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for i in range(5):
+        (source / f"file{i}").write_bytes(pattern(3 * MiB + i))
+    data = pattern(13 * MiB + 3)
+    (tmp_path / "data.bin").write_bytes(data)
+    local_tar = tmp_path / "local.tar"
+    tar = ["tar", "--sort=name", "--mtime=@0", "--owner=0", "--group=0", "-cf"]
+    subprocess.run([*tar, str(local_tar), "-C", str(tmp_path), "src"], check=True)
+    with start(bucket, tmp_path, env, s3_endpoint) as mount:
+        m = mount.path
+        subprocess.run([*tar, str(m / "x.tar"), "-C", str(tmp_path), "src"], check=True)
+        subprocess.run(["cp", str(tmp_path / "data.bin"), str(m / "cp.bin")], check=True)
+        subprocess.run(
+            ["sh", "-c", f"cat '{tmp_path / 'data.bin'}' > '{m / 'redirect.bin'}'"], check=True
+        )
+        for block in ("4k", "1M"):
+            subprocess.run(
+                [
+                    "dd",
+                    f"if={tmp_path / 'data.bin'}",
+                    f"of={m / f'dd-{block}.bin'}",
+                    f"bs={block}",
+                    "status=none",
+                ],
+                check=True,
+            )
+        (m / "split").mkdir()
+        subprocess.run(
+            ["split", "-b", "7M", str(tmp_path / "data.bin"), str(m / "split" / "p")], check=True
+        )
+        assert mount.unmount() == 0, mount.stderr
+    assert body(s3_client, bucket, "backups/x.tar") == local_tar.read_bytes()
+    for name in ("cp.bin", "redirect.bin", "dd-4k.bin", "dd-1M.bin"):
+        assert body(s3_client, bucket, f"backups/{name}") == data, name
+    pieces = [k for k in keys(s3_client, bucket) if k.startswith("backups/split/")]
+    assert pieces == ["backups/split/paa", "backups/split/pab"]
+    assert b"".join(body(s3_client, bucket, k) for k in pieces) == data
+    assert pending(s3_client, bucket) == []
+
+
+def test_server_gone_mid_file_is_eio_and_leaves_nothing(
+    fault_proxy: Any, s3_client: Any, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The store goes away while a file is written: its close returns EIO, the status file
+    says failed, nothing is published; the upload whose abort failed then is aborted at
+    unmount, once the store is back, so nothing is left pending."""
+    with start(bucket, tmp_path, env, fault_proxy.endpoint_url, "--max-attempts", "2") as mount:
+        fd = os.open(mount.path / "f", os.O_WRONLY | os.O_CREAT)
+        os.write(fd, pattern(6 * MiB))  # part 1 sent once the next byte arrives
+        os.write(fd, b"x")
+        deadline = time.monotonic() + 30
+        while not pending(s3_client, bucket) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        fault_proxy.refuse_all()
+        with pytest.raises(OSError, match=r".") as raised:
+            os.write(fd, pattern(5 * MiB))
+            os.close(fd)
+            fd = -1
+        assert raised.value.errno == errno.EIO
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        status = (mount.path / ".s3sink-status").read_text()
+        assert json.loads(status.splitlines()[0])["state"] == "failed"
+        fault_proxy.accept_again()
+        code = mount.unmount()
+    assert code == 1
+    assert keys(s3_client, bucket) == []
+    assert pending(s3_client, bucket) == []
+
+
+def _rss_peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_fifty_files_open_at_once_stay_within_the_memory_bound(
+    s3_endpoint: str, s3_client: Any, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """50 files open at once under --max-memory 64MiB with 5 MiB parts: each holds only the
+    megabyte written to it (50 part buffers would need 250 MiB), and a 20 MiB file written
+    meanwhile gets its part buffers from what is left. The mount process's peak RSS grows by
+    no more than the budget (plus 24 MiB of Python and socket buffers) over its RSS mounted."""
+    budget = 64 * MiB
+    with start(bucket, tmp_path, env, s3_endpoint, "--max-memory", "64MiB", "-j", "2") as mount:
+        pid = mount.process.pid
+        baseline = _rss_kib(pid)
+        fds = [os.open(mount.path / f"f{i:02}", os.O_WRONLY | os.O_CREAT) for i in range(50)]
+        chunk = pattern(MiB)
+        for fd in fds:
+            os.write(fd, chunk)
+        (mount.path / "big").write_bytes(pattern(20 * MiB))
+        for fd in fds:
+            os.close(fd)
+        peak = _rss_peak_kib(pid)
+        assert mount.unmount() == 0, mount.stderr
+    grown = (peak - baseline) * 1024
+    print(f"mount RSS: {baseline / 1024:.0f} MiB mounted, peak {peak / 1024:.0f} MiB")
+    assert grown <= budget + 24 * MiB, f"peak grew {grown / MiB:.0f} MiB"
+    assert len(keys(s3_client, bucket)) == 51
+    assert body(s3_client, bucket, "backups/big") == pattern(20 * MiB)

@@ -21,8 +21,10 @@ from tests.fakes import BUCKET, PART, FakeS3, payload
 MiB = 1024 * 1024
 
 
-def make_fs(fake: FakeS3, *, budget: int = 64 * MiB, **options: Any) -> UploadFS:
-    shared = SharedBudget(budget)
+def make_fs(
+    fake: FakeS3, *, budget: int = 64 * MiB, max_wait: float | None = None, **options: Any
+) -> UploadFS:
+    shared = SharedBudget(budget, max_wait=max_wait)
     failures: list[str] = []
 
     def make_writer(key: str) -> S3MultipartWriter:
@@ -291,3 +293,22 @@ def test_a_write_waits_for_memory_and_goes_on_when_it_is_free(fake: FakeS3) -> N
     assert done.wait(5)
     close(fs, "/b", second)
     assert len(fake.objects) == 2
+
+
+def test_files_that_hold_the_budget_make_a_waiting_write_fail_not_hang(fake: FakeS3) -> None:
+    """A program writing, in turns, to more files past their first part than the budget has
+    parts for: each holds a part buffer, none can free one, so the write that cannot get
+    memory fails after max_wait (EIO, that file aborted) instead of hanging for ever."""
+    fs = make_fs(fake, budget=2 * PART, max_wait=0.5)
+    # Each holds a part buffer with one byte in it, waiting for more: the budget is spent.
+    first = write_file(fs, "/a", payload(PART + 1))
+    third = write_file(fs, "/c", payload(PART + 1))
+    second = fi()
+    fs.create("/b", 0o644, second)
+    with pytest.raises(OSError, match="no memory") as raised:
+        fs.write("/b", payload(10), 0, second)
+    assert raised.value.errno == errno.EIO
+    assert [r.path for r in fs.failures()] == ["/b"]
+    close(fs, "/a", first)
+    close(fs, "/c", third)
+    assert sorted(k for _, k in fake.objects) == ["backups/tonight/a", "backups/tonight/c"]

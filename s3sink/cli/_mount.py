@@ -53,6 +53,9 @@ __all__ = ["mount_app", "run_mount"]
 
 log = logging.getLogger("s3sink")
 
+# Seconds a write waits for memory before that file fails (EIO) instead of hanging.
+MEMORY_WAIT = 60.0
+
 mount_app = typer.Typer(
     name="mount",
     add_completion=False,
@@ -180,7 +183,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             return EXIT_USAGE
-        budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY)
+        budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY, max_wait=MEMORY_WAIT)
         for unused in ("expected_size", "resumable", "resume", "upload_id"):
             options.pop(unused, None)
 
@@ -224,6 +227,13 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
             return EXIT_FAILED
         finally:
             fs.abort_open_files("unmount")
+        left = fs.abort_orphans()
+        for key, upload_id in left:
+            sys.stderr.write(
+                f"s3sink: upload {upload_id} of s3://{location.bucket}/{key} could not be "
+                f"aborted; remove it with: s3sink uploads abort s3://{location.bucket}/{key} "
+                f"--upload-id {upload_id}\n"
+            )
         return _report(fs, json_output=opts.json_output)
 
 
