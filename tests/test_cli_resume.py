@@ -180,7 +180,7 @@ def test_kill_9_then_resume_sends_only_the_missing_parts(
         "1",
         "--resumable",
     ]
-    fault_proxy.stall(60.0, method="PUT", path=r"[?&]partNumber=4(&|$)")
+    held_back = fault_proxy.stall(60.0, method="PUT", path=r"[?&]partNumber=4(&|$)")
     process = subprocess.Popen(
         [*S3SINK, *args],
         stdin=subprocess.DEVNULL,
@@ -190,7 +190,8 @@ def test_kill_9_then_resume_sends_only_the_missing_parts(
     )
     # Parts 1-3 stored and journaled (part 4 is held at the proxy for a minute).
     wait_for(
-        lambda: any(len(j.read_text().splitlines()) >= 4 for j in journals(state_env)),
+        lambda: held_back.matched >= 1
+        and any(len(j.read_text().splitlines()) >= 4 for j in journals(state_env)),
         timeout=60,
     )
     process.send_signal(signal.SIGKILL)
