@@ -190,8 +190,10 @@ def test_kill_9_then_resume_sends_only_the_missing_parts(
     )
     # Parts 1-3 stored and journaled (part 4 is held at the proxy for a minute).
     wait_for(
-        lambda: held_back.matched >= 1
-        and any(len(j.read_text().splitlines()) >= 4 for j in journals(state_env)),
+        lambda: (
+            held_back.matched >= 1
+            and any(len(j.read_text().splitlines()) >= 4 for j in journals(state_env))
+        ),
         timeout=60,
     )
     process.send_signal(signal.SIGKILL)

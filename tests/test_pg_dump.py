@@ -384,4 +384,3 @@ def test_directory_format_parallel_dump_into_a_mount_restores(
     )
     assert pg_cluster.fingerprint(target) == pg_source
     assert _pending_uploads(s3_client, bucket) == []
-
