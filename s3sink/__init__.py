@@ -14,6 +14,7 @@ from ._writer import S3MultipartWriter
 from .errors import (
     AbortFailedError,
     CompleteError,
+    CompressionError,
     InvalidLocationError,
     PartLimitError,
     PartUploadError,
@@ -30,6 +31,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AbortFailedError",
     "CompleteError",
+    "CompressionError",
     "InvalidLocationError",
     "PartLimitError",
     "PartUploadError",

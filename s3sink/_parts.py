@@ -217,6 +217,8 @@ class PartLedger:
         self.part_size = 0
         self.parts_skipped = 0
         self.bytes_skipped = 0
+        # Compressing: bytes read from the source (bytes_written counts compressed bytes).
+        self.source_bytes: int | None = None
         # Resumable: each accepted part is appended to the journal as it completes.
         self.journal: Callable[[CompletedPart], None] | None = None
 
@@ -228,6 +230,7 @@ class PartLedger:
             parts_done=len(self.parts),
             parts_in_flight=max(0, in_flight),
             part_size=self.part_size,
+            source_bytes=self.source_bytes,
         )
 
     def report(self, in_flight: int) -> None:
@@ -243,6 +246,11 @@ class PartLedger:
         """``n`` more bytes read, from a worker thread (a file's part)."""
         with self._lock:
             self.bytes_written += n
+
+    def count_source(self, n: int) -> None:
+        """``n`` more source bytes read (compressing)."""
+        with self._lock:
+            self.source_bytes = (self.source_bytes or 0) + n
 
     def record(self, part: CompletedPart) -> None:
         """A part the store accepted."""

@@ -30,6 +30,10 @@ class UploadResult:
     # bytes, so they were not sent again.
     parts_skipped: int = 0
     bytes_skipped: int = 0
+    # Bytes read from the source: ``size`` is what was stored, compressed with
+    # ``compression`` (a spec such as "zstd:3") when one was asked for.
+    source_size: int | None = None
+    compression: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,11 @@ class Progress:
     parts_done: int
     parts_in_flight: int
     part_size: int
+    # Bytes read from the source when compressing (``bytes_written`` is then the
+    # compressed bytes in part buffers); None without compression: the same bytes.
+    source_bytes: int | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read from the source, compressed or not."""
+        return self.bytes_written if self.source_bytes is None else self.source_bytes

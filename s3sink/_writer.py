@@ -22,13 +22,16 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
+from ._compress import Codec, Compressor, resolve_codec
 from ._file import FileSnapshot, pread_into
 from ._journal import journal_dir as default_journal_dir
 from ._location import check_bucket_and_key
@@ -41,7 +44,14 @@ from ._sizes import format_size
 from ._state import Lifecycle, State
 from ._transport import Transport
 from ._upload import Resumption, Upload
-from .errors import AbortFailedError, PartLimitError, UploadCancelled
+from .errors import (
+    AbortFailedError,
+    CompressionError,
+    PartLimitError,
+    S3SinkError,
+    UploadCancelled,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -56,8 +66,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("s3sink")
+_T = TypeVar("_T")
 
 DEFAULT_CONCURRENCY = 4
+# Source bytes read (and handed to the compressor) at a time when compressing: enough for
+# libzstd's and ISA-L's threads to have whole jobs, small beside the part buffers.
+COMPRESS_CHUNK = 1024 * 1024
 
 
 class S3MultipartWriter(io.BufferedIOBase):
@@ -98,6 +112,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         upload_id: str | None = None,
         journal_dir: str | os.PathLike[str] | None = None,
         memory_budget: SharedBudget | None = None,
+        compress: str | Codec | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -116,8 +131,19 @@ class S3MultipartWriter(io.BufferedIOBase):
             if_match=if_match,
             abort_timeout=abort_timeout,
         )
+        codec = resolve_codec(compress)
+        if codec is not None and (resumable or resume or upload_id is not None):
+            # A re-run must rebuild byte-identical parts to skip any, and multi-threaded
+            # zstd does not promise the same output twice.
+            raise UsageError("compress cannot be combined with resumable, resume or upload_id")
         self.bucket = bucket
         self.key = key
+        extra = dict(extra_args or {})
+        if codec is not None:
+            extra.setdefault("ContentType", codec.content_type)
+        self._codec = codec
+        self._compressor: Compressor | None = None
+        self._result: UploadResult | None = None  # the committer's, with the source size
         plan = plan_memory(
             part_size=part_size,
             max_memory=max_memory,
@@ -146,12 +172,14 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._buf: bytearray | None = None
         self._fill = 0
         self._ledger = PartLedger(on_progress)
+        if codec is not None:
+            self._ledger.source_bytes = 0
         life = Lifecycle(State.OPEN)
         self._upload = Upload(
             transport,
             bucket,
             key,
-            extra=dict(extra_args or {}),
+            extra=extra,
             checksummer=Checksummer(algorithm) if algorithm is not None else None,
             content_md5=content_md5,
             pool=self._pool,
@@ -206,9 +234,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         return False
 
     def tell(self) -> int:
-        """Bytes written so far (the position in an append-only stream)."""
+        """Bytes written so far (the position in an append-only stream; before
+        compression, with ``compress``)."""
         self._check_open()
-        return self._ledger.bytes_written
+        return self.bytes_written
 
     def flush(self) -> None:
         """Does nothing but check the state: S3 needs 5 MiB for every part but the last,
@@ -241,6 +270,15 @@ class S3MultipartWriter(io.BufferedIOBase):
         if not self._conditions_checked:
             self.check_conditions()
         self._raise_failure()
+        if self._codec is not None:
+            self._store(self._compress(lambda: self._compressor_for(None).compress(flat)))
+            self._ledger.count_source(flat.nbytes)
+            return flat.nbytes
+        return self._store(flat)
+
+    def _store(self, flat: memoryview) -> int:
+        """Copy ``flat`` (what is stored: compressed already, with ``compress``) into part
+        buffers, sending each full one."""
         total = flat.nbytes
         pos = 0
         while pos < total:
@@ -270,6 +308,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         total = 0
         if not self._conditions_checked:
             self.check_conditions()
+        if self._codec is not None:
+            return self._readinto_compressed(source, max_bytes)
         while max_bytes is None or total < max_bytes:
             self._raise_failure()
             if self._buf is not None and self._fill == len(self._buf):
@@ -291,6 +331,26 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._fill += n
             self._ledger.bytes_written += n
             total += n
+        return total
+
+    def _readinto_compressed(self, source: Readable, max_bytes: int | None) -> int:
+        """readinto_from() through the compressor: source bytes are read into one chunk
+        buffer, and what the compressor returns is copied into the part buffers."""
+        compressor = self._compressor_for(None)
+        chunk = bytearray(COMPRESS_CHUNK)
+        total = 0
+        with memoryview(chunk) as view:
+            while max_bytes is None or total < max_bytes:
+                self._raise_failure()
+                room = (
+                    COMPRESS_CHUNK if max_bytes is None else min(COMPRESS_CHUNK, max_bytes - total)
+                )
+                n = read_blocking(source, view[:room])
+                if not n:
+                    break
+                self._store(self._compress(partial(compressor.compress, view[:n])))
+                self._ledger.count_source(n)
+                total += n
         return total
 
     def write_file(
@@ -316,7 +376,10 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._file = snapshot
                 if not self._conditions_checked:
                     self.check_conditions()
-                self._write_file(snapshot, offset, size)
+                if self._codec is not None:
+                    self._write_file_compressed(snapshot, offset, size)
+                else:
+                    self._write_file(snapshot, offset, size)
             except BaseException as exc:
                 self._upload.record_error(exc)  # as in write(): FAILED, and close() aborts
                 raise
@@ -353,12 +416,70 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._upload.send(buf, length, fill)
             done += length
 
+    def _write_file_compressed(self, snapshot: FileSnapshot, offset: int, size: int) -> None:
+        """A file through the compressor: read in order on this thread (the stored size is
+        unknown until the end, so parts cannot be cut from the file), its size in the zstd
+        frame header."""
+        compressor = self._compressor_for(size)
+        chunk = bytearray(min(COMPRESS_CHUNK, max(size, 1)))
+        done = 0
+        with memoryview(chunk) as view:
+            while done < size:
+                self._raise_failure()
+                n = min(len(chunk), size - done)
+                pread_into(
+                    snapshot, offset + done, self._ledger.count_source, self.bucket, self.key
+                )(view[:n])
+                self._store(self._compress(partial(compressor.compress, view[:n])))
+                done += n
+
+    def _compressor_for(self, source_size: int | None) -> Compressor:
+        """The stream's compressor, made at the first byte (a file's size goes with it)."""
+        codec = self._codec
+        assert codec is not None  # noqa: S101  # only called when compressing
+        if self._compressor is None:
+            self._compressor = self._codec_call(lambda: codec.compressor(source_size))
+        return self._compressor
+
+    def _compress(self, step: Callable[[], bytes]) -> memoryview:
+        """A compressor step's output, as the view _store() takes."""
+        return memoryview(self._codec_call(step))
+
+    def _codec_call(self, step: Callable[[], _T]) -> _T:
+        """Run a codec call; its failure becomes a CompressionError (so the writer fails
+        and aborts, and says which codec failed). Interrupts go through as they are."""
+        try:
+            return step()
+        except S3SinkError:
+            raise
+        except Exception as exc:
+            raise CompressionError(
+                f"{self._codec.name if self._codec else '-'} compression failed: "
+                f"{type(exc).__name__}: {exc}",
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=self._upload.upload_id,
+            ) from exc
+
+    def _drop_compressor(self) -> None:
+        compressor, self._compressor = self._compressor, None
+        if compressor is None:
+            return
+        try:
+            compressor.close()
+        except Exception as exc:  # noqa: BLE001  # the first error is already recorded
+            # Only on the failure path can a codec's teardown fail (ISA-L re-raises a
+            # block's error): that error is the one being reported, so it is logged only.
+            log.debug("closing the %s compressor: %r", self._codec, exc)
+
     def adopt_first_part(self, buf: bytearray) -> None:
         """Take ``buf`` (charged to this writer's shared ``memory_budget`` already) as the
         first part buffer, full, without copying it: how the mount hands a file's staging
         buffer over. A buffer shorter than a part is the whole stream: close() follows."""
         with self._lock:
             self._check_open()
+            if self._codec is not None:
+                raise ValueError("adopt_first_part() takes stored bytes: not with compress")
             first = self._schedule.size_of(1)
             if self._ledger.bytes_written or self._buf is not None or len(buf) > first:
                 raise ValueError("adopt_first_part() takes at most one part, before any write")
@@ -383,7 +504,13 @@ class S3MultipartWriter(io.BufferedIOBase):
 
     @property
     def bytes_written(self) -> int:
-        """Bytes accepted by write() so far."""
+        """Bytes accepted by write() so far (before compression, with ``compress``)."""
+        source = self._ledger.source_bytes
+        return self._ledger.bytes_written if source is None else source
+
+    @property
+    def bytes_stored(self) -> int:
+        """Bytes put into part buffers so far: compressed, with ``compress``."""
         return self._ledger.bytes_written
 
     @property
@@ -412,7 +539,13 @@ class S3MultipartWriter(io.BufferedIOBase):
         result = self._upload.committer.published
         if result is None or self._state is not State.COMPLETED:
             raise ValueError(f"no result: the writer is {self._state.value}")
-        return result
+        if self._result is None or self._result.etag != result.etag:
+            self._result = replace(
+                result,
+                source_size=self.bytes_written,
+                compression=self._codec.name if self._codec is not None else None,
+            )
+        return self._result
 
     def progress(self) -> Progress:
         """A snapshot of the progress so far."""
@@ -509,6 +642,10 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._conditions_checked = True
                     self._upload.committer.check_conditions()
                 self._raise_failure()
+                if self._codec is not None:
+                    tail = self._compress(self._compressor_for(None).finish)
+                    self._drop_compressor()  # frees libzstd's buffers before the wait
+                    self._store(tail)
                 buf, self._buf = self._buf, None
                 source = self._file
                 self._upload.publish(
@@ -531,6 +668,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                         self._life.move(State.COMPLETED)
                 raise
             finally:
+                self._drop_compressor()
                 self._pool.shutdown()
 
     # -- abort ------------------------------------------------------------------------
@@ -613,6 +751,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._release_current()
 
     def _release_current(self) -> None:
+        self._drop_compressor()
         buf, self._buf = self._buf, None
         if buf is not None:
             self._pool.release_buffer(buf, len(buf), reuse=False)

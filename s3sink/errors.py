@@ -12,6 +12,7 @@
         ├── UploadCancelled    KeyboardInterrupt, signal, producer failure, explicit abort
         ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
         ├── SourceChangedError the file being uploaded changed size or mtime meanwhile
+        ├── CompressionError   the compressor (``compress=``) failed
         └── AbortFailedError   the abort itself failed: the upload id is orphaned
 
 Foreign exceptions (botocore's) are translated in :mod:`s3sink._boto` only, and always
@@ -104,6 +105,10 @@ class SourceChangedError(UploadError):
     """The file being uploaded changed (size, modification time) during the upload."""
 
 
+class CompressionError(UploadError):
+    """The compressor failed (``compress=``): the upload is aborted like on any failure."""
+
+
 class AbortFailedError(UploadError):
     """Aborting the multipart upload failed; the upload id is left on the server."""
 
@@ -111,6 +116,7 @@ class AbortFailedError(UploadError):
 __all__ = [
     "AbortFailedError",
     "CompleteError",
+    "CompressionError",
     "InvalidLocationError",
     "PartLimitError",
     "PartUploadError",
