@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._ratelimit import CHUNK, RateLimiter
 from ._redact import redact
 from ._transport import (
     Body,
@@ -96,11 +97,19 @@ class BufferBody:
     in ``BytesIO``, a full copy of every part in flight); a file object is read in place,
     and ``readinto`` lets the signer hash it without allocating. ``seek`` makes retries
     re-send the same bytes.
+
+    With a ``limiter`` (``rate_limit``), the reads that send the body take its tokens, a
+    CHUNK at most each. Those are the reads after botocore's ``before-send`` event
+    (:func:`start_sending`); a ``seek`` ends them, so that the signer hashing the payload
+    (which reads, then seeks back) is not counted, and a retry, which seeks to the start
+    and sends again, is.
     """
 
-    def __init__(self, data: Body) -> None:
+    def __init__(self, data: Body, limiter: RateLimiter | None = None) -> None:
         self._view = memoryview(data).cast("B")
         self._pos = 0
+        self._limiter = limiter
+        self.sending = False
 
     def __len__(self) -> int:
         return self._view.nbytes
@@ -112,8 +121,13 @@ class BufferBody:
         # would hand it out again and new bytes would show through the old view, and the
         # writer's in-place shrink of a last part in that buffer would raise BufferError.
         end = self._view.nbytes if size is None or size < 0 else self._pos + size
+        limiter = self._limiter if self.sending else None
+        if limiter is not None:
+            end = min(end, self._pos + CHUNK)
         chunk = self._view[self._pos : end]
         self._pos += len(chunk)
+        if limiter is not None and chunk.nbytes:
+            limiter.take(chunk.nbytes)
         return chunk
 
     def readinto(self, buffer: memoryview) -> int:
@@ -124,6 +138,7 @@ class BufferBody:
         return n
 
     def seek(self, offset: int, whence: int = 0) -> int:
+        self.sending = False
         base = (0, self._pos, self._view.nbytes)[whence]
         self._pos = max(0, min(self._view.nbytes, base + offset))
         return self._pos
@@ -140,6 +155,13 @@ class BufferBody:
     def close(self) -> None:
         """Release the view so the part buffer can be resized or reused."""
         self._view.release()
+
+
+def start_sending(request: Any = None, **_: Any) -> None:
+    """botocore's ``before-send`` handler: the body's next reads go to the socket."""
+    body = getattr(request, "body", None)
+    if isinstance(body, BufferBody):
+        body.sending = True
 
 
 def _checksum_kwargs(checksum: PartChecksum | None) -> dict[str, str]:
@@ -164,8 +186,14 @@ def _commit_kwargs(commit: Commit) -> dict[str, Any]:
 class BotoTransport:
     """:class:`Transport` over a boto3 S3 client (the caller's, or one we built)."""
 
-    def __init__(self, client: BaseClient) -> None:
+    def __init__(self, client: BaseClient, *, limiter: RateLimiter | None = None) -> None:
         self.client = client
+        self.limiter = limiter
+        if limiter is not None:
+            # Once per client (unique_id): one handler serves every body of every writer.
+            client.meta.events.register(
+                "before-send.s3", start_sending, unique_id="s3sink-rate-limit"
+            )
 
     @property
     def endpoint(self) -> str:
@@ -211,7 +239,7 @@ class BotoTransport:
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
-        stream = BufferBody(body)
+        stream = BufferBody(body, self.limiter)
         try:
             response = self.client.put_object(
                 Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
@@ -254,7 +282,7 @@ class BotoTransport:
         checksum: PartChecksum | None,
         content_md5: str | None = None,
     ) -> PartReceipt:
-        stream = BufferBody(body)
+        stream = BufferBody(body, self.limiter)
         md5 = {"ContentMD5": content_md5} if content_md5 is not None else {}
         try:
             response = self.client.upload_part(

@@ -39,6 +39,7 @@ from ._parts import PartLedger
 from ._pipes import Readable, read_blocking
 from ._policy import DEFAULT_PART_SIZE, MAX_PARTS, PartSchedule, plan_memory
 from ._pool import PartPool, SharedBudget
+from ._ratelimit import RateLimiter, resolve_rate_limit
 from ._results import Progress, UploadResult
 from ._sizes import format_size
 from ._state import Lifecycle, State
@@ -113,6 +114,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         journal_dir: str | os.PathLike[str] | None = None,
         memory_budget: SharedBudget | None = None,
         compress: str | Codec | None = None,
+        rate_limit: float | RateLimiter | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -155,12 +157,16 @@ class S3MultipartWriter(io.BufferedIOBase):
         self._schedule: PartSchedule = plan.schedule
         self.max_memory = plan.max_memory
         algorithm, content_md5 = resolve_mode(checksum)
+        limiter = resolve_rate_limit(rate_limit)
+        if limiter is not None and transport is not None:
+            raise UsageError("rate_limit applies to the writer's own transport: pass a client")
+        self.rate_limiter = limiter
         if transport is None:
             if client is None:
                 from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
 
                 client = client_for(checksum, concurrency=concurrency)
-            transport = BotoTransport(client)
+            transport = BotoTransport(client, limiter=limiter)
         self._pool = PartPool(
             concurrency=concurrency,
             max_memory=self.max_memory,

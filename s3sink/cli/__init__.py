@@ -32,6 +32,7 @@ from ._options import (
     HELP_OPTIONS,
     AclOption,
     ChecksumOption,
+    CompressOption,
     ConcurrencyOption,
     ContentEncodingOption,
     ContentTypeOption,
@@ -44,6 +45,7 @@ from ._options import (
     NoOverwriteOption,
     PartSizeOption,
     ProfileOption,
+    RateLimitOption,
     RegionOption,
     SignPayloadOption,
     SinkOptions,
@@ -133,6 +135,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
     ] = None,
     max_attempts: MaxAttemptsOption = None,
     sign_payload: SignPayloadOption = False,
+    compress: CompressOption = None,
+    rate_limit: RateLimitOption = None,
     fifo: Annotated[
         str | None,
         typer.Option(
@@ -253,6 +257,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         resume=resume,
         upload_id=upload_id,
         allow_empty=allow_empty,
+        compress=compress,
+        rate_limit=rate_limit,
         json_output=json_output,
         quiet=quiet,
         progress=progress,

@@ -68,16 +68,33 @@ def _rate(nbytes: int, seconds: float) -> str:
     return f"{format_size(int(nbytes / seconds))}/s" if seconds >= 1e-3 else "-/s"
 
 
-def fit_line(width: int, label: str, snapshot: Progress, elapsed: float, total: int | None) -> Text:
-    """The progress line for a terminal ``width`` cells wide, never more than one row."""
-    done = snapshot.bytes_written
+def fit_line(
+    width: int,
+    label: str,
+    snapshot: Progress,
+    elapsed: float,
+    total: int | None,
+    *,
+    cap: int | None = None,
+) -> Text:
+    """The progress line for a terminal ``width`` cells wide, never more than one row.
+    Compressing, the amount is what was read, then what it compressed to and the ratio;
+    ``cap`` (--rate-limit) follows the rate."""
+    done = snapshot.bytes_read
     amount = format_size(done) if total is None else f"{format_size(done)} / {format_size(total)}"
+    if snapshot.source_bytes is not None:
+        stored = snapshot.bytes_written
+        ratio = f"{done / stored:.1f}x" if stored > 0 else "-"
+        amount += f" → {format_size(stored)} ({ratio})"
+    rate = _rate(done, elapsed)
+    if cap is not None:
+        rate += f" (cap {format_size(cap)}/s)"
     parts = f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight"
     fields = [
         _Field("label", label, 4, min(_LABEL_MIN, cell_len(label)), cell_len(label)),
         _Field("bar", "", 2, _BAR_MIN, _BAR_MAX),
         _Field("amount", amount, 0, cell_len(amount), cell_len(amount)),
-        _Field("rate", _rate(done, elapsed), 1, 0, 0),
+        _Field("rate", rate, 1, 0, 0),
         _Field("parts", parts, 5, cell_len(parts), cell_len(parts)),
         _Field("elapsed", format_duration(elapsed), 3, 0, 0),
     ]

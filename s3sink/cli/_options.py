@@ -26,8 +26,10 @@ from .._arguments import (
     budget_holds_a_part,
     tag_problem,
 )
+from .._compress import parse_compress
 from .._location import S3Location
 from .._policy import DEFAULT_PART_SIZE, check_part_size
+from .._ratelimit import parse_rate
 from .._sizes import format_size, parse_duration, parse_size
 from .._writer import DEFAULT_CONCURRENCY
 from ..errors import InvalidLocationError, UsageError
@@ -61,6 +63,21 @@ def size_option(text: str) -> int:
 def duration_option(text: str) -> float:
     try:
         return parse_duration(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def compress_option(text: str) -> str:
+    """``zstd[:LEVEL]`` / ``gzip[:LEVEL]``, as its canonical ``codec:level``."""
+    try:
+        return parse_compress(text).name
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def rate_option(text: str) -> int:
+    try:
+        return parse_rate(text)
     except UsageError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -149,6 +166,31 @@ MaxMemoryOption = Annotated[
             "Cap on part buffers alive at once [default: 1GiB, or two parts once "
             "parts exceed 512MiB]."
         ),
+    ),
+]
+CompressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--compress",
+        parser=compress_option,
+        metavar="CODEC[:LEVEL]",
+        envvar="S3SINK_COMPRESS",
+        show_default=False,
+        help="Compress before uploading, on all cores: zstd[:1..19] or gzip[:1..9] (both "
+        "default to 3). Content-Type application/zstd or application/gzip unless "
+        "--content-type says otherwise.",
+    ),
+]
+RateLimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--rate-limit",
+        parser=rate_option,
+        metavar="RATE",
+        envvar="S3SINK_RATE_LIMIT",
+        show_default=False,
+        help="Cap on bytes sent to the store, all parts and retries together: 50MiB/s, "
+        "200Mbit/s, 1.5GB/s, or bytes per second.",
     ),
 ]
 ContentTypeOption = Annotated[
@@ -263,6 +305,8 @@ class SinkOptions:
     resume: bool = False
     upload_id: str | None = None
     allow_empty: bool = False
+    compress: str | None = None
+    rate_limit: int | None = None
     json_output: bool = False
     quiet: bool = False
     progress: bool | None = None
@@ -339,6 +383,12 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
             f"--max-memory {format_size(opts.max_memory)} cannot hold one part of "
             f"{format_size(part_size)} (--part-size); raise --max-memory or lower --part-size"
         )
+    if opts.compress is not None and (opts.resumable or opts.resume or opts.upload_id):
+        raise UsageError(
+            "--compress cannot be combined with --resumable, --resume or --upload-id: a "
+            "resume must rebuild byte-identical parts, and multi-threaded compression does "
+            "not promise the same bytes twice"
+        )
     return {
         "part_size": part_size,
         "concurrency": opts.concurrency,
@@ -352,6 +402,8 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
         "resumable": opts.resumable,
         "resume": opts.resume or opts.upload_id is not None,
         "upload_id": opts.upload_id,
+        "compress": opts.compress,
+        "rate_limit": opts.rate_limit,
     }
 
 

@@ -60,12 +60,24 @@ def _rate(nbytes: int, seconds: float) -> str:
     return f"{format_size(int(nbytes / seconds))}/s" if seconds > 0 else "-"
 
 
-def format_line(snapshot: Progress, elapsed: float) -> str:
-    """One plain progress line: bytes read and uploaded, rate, parts, elapsed time."""
+def ratio(source: int, stored: int) -> str:
+    """The compression ratio, ``3.2x`` (``-`` before anything was stored)."""
+    return f"{source / stored:.1f}x" if stored > 0 else "-"
+
+
+def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> str:
+    """One plain progress line: bytes read (and compressed, with the ratio) and uploaded,
+    rate (and the --rate-limit cap), parts, elapsed time."""
+    read = snapshot.bytes_read
+    compressed = ""
+    if snapshot.source_bytes is not None:
+        stored = snapshot.bytes_written
+        compressed = f"{format_size(stored)} compressed ({ratio(read, stored)}), "
+    limit = f" (cap {format_size(cap)}/s)" if cap is not None else ""
     return (
-        f"s3sink: {format_size(snapshot.bytes_written)} read, "
+        f"s3sink: {format_size(read)} read, {compressed}"
         f"{format_size(snapshot.bytes_uploaded)} uploaded, "
-        f"{_rate(snapshot.bytes_written, elapsed)}, "
+        f"{_rate(read, elapsed)}{limit}, "
         f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight, "
         f"{format_duration(elapsed)}"
     )
@@ -113,8 +125,10 @@ class PlainDisplay:
         stream: Callable[[], TextIO],
         interval: float = PLAIN_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        cap: int | None = None,
     ) -> None:
         self._source = source
+        self._cap = cap
         self._stream = stream  # looked up per line: tests swap sys.stderr
         self._clock = clock
         self._started = clock()
@@ -130,7 +144,7 @@ class PlainDisplay:
         self._poller.stop()
 
     def _print(self) -> None:
-        line = format_line(self._source(), self._clock() - self._started)
+        line = format_line(self._source(), self._clock() - self._started, self._cap)
         stream = self._stream()
         stream.write(line + "\n")
         stream.flush()
@@ -152,8 +166,10 @@ class RichDisplay:
         label: str,
         total: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        cap: int | None = None,
     ) -> None:
         self._source = source
+        self._cap = cap
         self._label = label
         self._total = total
         self._clock = clock
@@ -200,6 +216,7 @@ class RichDisplay:
             self._source(),
             self._clock() - self._started,
             self._total,
+            cap=self._cap,
         )
 
 
@@ -242,10 +259,11 @@ def make_display(
     stream: Callable[[], TextIO],
     total: int | None = None,
     interval: float = PLAIN_INTERVAL,
+    cap: int | None = None,
 ) -> Display:
-    """The display for ``mode`` (see :func:`choose_mode`)."""
+    """The display for ``mode`` (see :func:`choose_mode`); ``cap`` is the --rate-limit."""
     if mode == "rich":
-        return RichDisplay(source, label=label, total=total)
+        return RichDisplay(source, label=label, total=total, cap=cap)
     if mode == "plain":
-        return PlainDisplay(source, stream=stream, interval=interval)
+        return PlainDisplay(source, stream=stream, interval=interval, cap=cap)
     return NoDisplay()

@@ -143,6 +143,8 @@ def print_success(
             "etag": result.etag,
             "version_id": result.version_id,
             "size": result.size,
+            "source_size": result.source_size if result.source_size is not None else result.size,
+            "compression": result.compression,
             "parts": result.parts,
             "seconds": round(seconds, 3),
             "upload_id": result.upload_id,
@@ -164,7 +166,12 @@ def print_success(
                 f"written to stdout ({exc.strerror or exc})\n"
             )
     if not quiet:
-        rate = format_size(int(result.size / seconds)) if seconds > 0 else "-"
+        source = result.source_size if result.source_size is not None else result.size
+        rate = format_size(int(source / seconds)) if seconds > 0 else "-"
+        compressed = ""
+        if result.compression is not None:
+            ratio = f"{source / result.size:.1f}x" if result.size else "-"
+            compressed = f" ({result.compression} of {format_size(source)} read, {ratio})"
         check = f", {result.checksum_algorithm} {result.checksum}" if result.checksum else ""
         plural = "part" if result.parts == 1 else "parts"
         skipped = ""
@@ -174,7 +181,7 @@ def print_success(
                 " not sent again)"
             )
         sys.stderr.write(
-            f"s3sink: uploaded {format_size(result.size)} to {uri} in "
+            f"s3sink: uploaded {format_size(result.size)}{compressed} to {uri} in "
             f"{format_duration(seconds)} ({rate}/s, {result.parts} {plural}{skipped}{check})\n"
         )
     return EXIT_OK

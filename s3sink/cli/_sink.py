@@ -154,6 +154,7 @@ class SinkRun:
                 stream=lambda: sys.stderr,
                 total=self.file.size if self.file is not None else self.opts.expected_size,
                 interval=self.opts.progress_interval,
+                cap=self.opts.rate_limit,
             )
             failure = self._attempt(cleanup, display)
             display.stop()

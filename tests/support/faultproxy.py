@@ -46,6 +46,10 @@ Faults:
   and stop listening (new connections are refused by the OS), or, with ``keep_listening=True``,
   accept new connections and reset them at once; ``accept_again()`` listens on the same port.
 
+``bodies`` records, for every request body the proxy read from a client, a ``BodyTiming``:
+when its first and its last bytes arrived (``time.monotonic()``) and how many there were (as
+sent on the wire): what a bandwidth cap is measured with, at the receiving end.
+
 ``log`` records one ``LogEntry(method, path, fault, status)`` per request, appended when the
 proxy decides the outcome and before the client sees it: ``fault`` is the applied fault's name
 (``"reset_after"``, ``"drop_response"``, ``"stall"``, ``"respond"``, ``"flip_byte"``),
@@ -122,6 +126,17 @@ class LogEntry(NamedTuple):
     path: str
     fault: str | None
     status: int | None
+
+
+@dataclass
+class BodyTiming:
+    """A request body as it arrived: first and last bytes (monotonic seconds), bytes."""
+
+    method: str
+    path: str
+    first: float
+    last: float
+    nbytes: int
 
 
 class Rule:
@@ -542,6 +557,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._log: list[LogEntry] = []
+        self._bodies: list[BodyTiming] = []
         self._conns: set[_Conn] = set()
         self._accepted = 0
         self._threads: set[threading.Thread] = set()
@@ -565,6 +581,12 @@ class FaultProxy:
     def endpoint_url(self) -> str:
         """``http://127.0.0.1:PORT``, for boto3's ``endpoint_url``."""
         return f"http://{HOST}:{self.port}"
+
+    @property
+    def bodies(self) -> list[BodyTiming]:
+        """Copies of the request bodies' timings, in the order their first bytes arrived."""
+        with self._lock:
+            return [BodyTiming(**vars(b)) for b in self._bodies]
 
     @property
     def log(self) -> list[LogEntry]:
@@ -931,7 +953,7 @@ class FaultProxy:
         client_keep_alive = _keep_alive(req.head, req.version)
         if "100-continue" in req.head.tokens("Expect") and framing.kind != "none":
             client.sendall(f"{req.version} 100 Continue\r\n\r\n".encode("latin-1"))
-        body = _body(reader, framing)
+        body = self._timed(req, _body(reader, framing))
 
         if action is not None and action.kind == "respond":
             for _ in body:
@@ -1000,6 +1022,19 @@ class FaultProxy:
         if not keep_alive:
             conn.close_upstream(reset=False)
         return client_keep_alive
+
+    def _timed(self, req: _Request, pieces: Iterator[bytes]) -> Iterator[bytes]:
+        """``pieces``, with their arrival recorded in ``bodies``."""
+        timing: BodyTiming | None = None
+        for piece in pieces:
+            now = time.monotonic()
+            with self._lock:
+                if timing is None:
+                    timing = BodyTiming(req.method, req.target, now, now, 0)
+                    self._bodies.append(timing)
+                timing.last = now
+                timing.nbytes += len(piece)
+            yield piece
 
     def _upstream_for(self, conn: _Conn) -> tuple[socket.socket, _Reader]:
         """The kept-alive upstream connection, or a new one if there is none or it went stale."""
