@@ -11,6 +11,11 @@ bytes for that object; a run that does not verify is FAILED, never averaged in. 
 Markdown report (medians, MiB/s, CPU s/GiB, s3sink ÷ peer ratios, the machine and tool
 versions) on stdout and, with ``--output``, in a file. Progress goes to stderr.
 
+With ``--compression`` a compression table follows (``compression.py``): s3sink compressing
+in-process (``--compress zstd -- cat FILE``) against ``cat FILE | zstd -T0 | s3sink`` and
+``… | zstd -T0 | aws s3 cp -`` on a deterministic text-like corpus (``--compression-only``:
+that table alone).
+
 With ``--file-mode`` every tool uploads the file by path instead (no ``cat``, stdin is
 /dev/null): ``s3sink --file``, ``aws s3 cp FILE``, ``s5cmd cp FILE``, boto3 ``upload_file``,
 ``s3sink.upload_file``, ``obstore.put(store, key, Path)`` and ``rclone copyto`` (Debian's
@@ -50,6 +55,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # imported by path (the tests): the sibling modules too
+    sys.path.insert(0, str(HERE))
+
+import compression  # noqa: E402  # the sibling module, found through the path above
+
 REPO = HERE.parents[1]
 DISCARD_SERVER = HERE / "discard_server.py"
 DRIVERS = HERE / "drivers.py"
@@ -980,9 +990,11 @@ def run_once(
     timeout: float,
     file_mode: bool = False,
     key: str | None = None,
+    expected: Callable[[Path], int | None] | None = None,
 ) -> RunResult:
     """`cat SOURCE | TOOL` once (file mode: TOOL alone, given SOURCE by path, stdin
-    /dev/null); measure and verify."""
+    /dev/null); measure and verify: the server must count ``size`` bytes, or what
+    ``expected`` says from the tool's stdout (a compressed upload's stored size)."""
     size_label = format_size(size).replace(" ", "")
     if key is None:
         unique = uuid.uuid4().hex[:8]
@@ -1080,8 +1092,8 @@ def run_once(
         tail = (workdir / f"{stem}.out").read_text(errors="replace")
         tail += (workdir / f"{stem}.err").read_text(errors="replace")
         result.reason = f"exit {proc.returncode}: {last_error_line(tail)}"
-    elif counted != size:
-        result.reason = f"not verified: server counted {counted} of {size} bytes"
+    elif counted != (want := size if expected is None else expected(out_path)):
+        result.reason = f"not verified: server counted {counted} of {want} bytes"
     elif cat is not None and cat.returncode != 0:
         result.reason = f"cat exited {cat.returncode}"
     else:
@@ -1151,6 +1163,55 @@ def run_matrix(
                 else:
                     log(f"  FAILED: {result.reason}")
     return table
+
+
+# --- the compression row --------------------------------------------------------------------
+
+
+def run_compression(
+    tools: dict[str, Tool],
+    target: Target,
+    *,
+    size: int,
+    data_dir: Path,
+    runs: int,
+    env: dict[str, str],
+    workdir: Path,
+    timeout: float,
+) -> tuple[list[tuple[compression.Pipeline, list[RunResult]]], str]:
+    """``runs`` interleaved rounds of the three compression pipelines on the corpus of
+    ``size``; returns the rows and the rendered table."""
+    corpus = compression.make_corpus(data_dir, size)
+    zstd = compression.zstd_binary()
+    zstd_output = compression.zstd_size(zstd, corpus) if zstd else None
+    usable = {n: t for n, t in tools.items() if not t.unavailable}
+    pipelines = compression.pipelines(
+        usable["s3sink"].argv if "s3sink" in usable else None,
+        usable["awscli"].argv if "awscli" in usable else None,
+        zstd,
+        source_size=size,
+        zstd_output=zstd_output,
+        unavailable={n: t.unavailable for n, t in tools.items() if t.unavailable},
+    )
+    rows: list[tuple[compression.Pipeline, list[RunResult]]] = [(p, []) for p in pipelines]
+    for index in range(1, runs + 1):
+        for pipeline, results in rows:
+            if pipeline.unavailable:
+                continue
+            log(f"{target.label} compression {format_size(size)} run {index}/{runs}: "
+                f"{pipeline.name}")  # fmt: skip
+            tool = Tool(pipeline.name, pipeline.config, argv=pipeline.argv)
+            result = run_once(
+                tool, target, source=corpus, size=size, index=index, env=env,
+                workdir=workdir, timeout=timeout, file_mode=True, expected=pipeline.expected,
+            )  # fmt: skip
+            results.append(result)
+            if result.ok:
+                log(f"  ok {result.wall:.2f} s, CPU {result.cpu:.2f} s, {result.counted} B stored")
+            else:
+                log(f"  FAILED: {result.reason}")
+    table = compression.render_compression_table(rows, size, runs, target.label)
+    return rows, "\n".join(table)
 
 
 # --- the resume row --------------------------------------------------------------------------
@@ -1672,6 +1733,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-resume", action="store_true", help="file mode: leave out the resume table"
     )
     parser.add_argument(
+        "--compression",
+        action="store_true",
+        help="add the compression table: s3sink --compress zstd -- cat FILE against cat FILE "
+        "| zstd -T0 | s3sink and | aws s3 cp -, on a text-like corpus of each size",
+    )
+    parser.add_argument(
+        "--compression-only", action="store_true", help="only the compression table"
+    )
+    parser.add_argument(
         "--sizes",
         default="1GiB",
         help="comma-separated input sizes, e.g. 256MiB,2GiB (default 1GiB)",
@@ -1729,6 +1799,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.tools is None:
         args.tools = ",".join(FILE_TOOLS if args.file_mode else ALL_TOOLS)
     args.tool_list = [t.strip() for t in args.tools.split(",") if t.strip()]
+    args.compression = args.compression or args.compression_only
     unknown = sorted(set(args.tool_list) - set(KNOWN_TOOLS))
     if unknown:
         parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(KNOWN_TOOLS)})")
@@ -1758,7 +1829,9 @@ def main(argv: list[str] | None = None) -> int:
     args.loadavg_at_start = os.getloadavg()
     venv = BenchVenv(args.venv.resolve())
     venv.create(sys.executable)
-    wanted = list(args.tool_list)
+    wanted = [] if args.compression_only else list(args.tool_list)
+    if args.compression:
+        wanted += [t for t in ("s3sink", "awscli") if t not in wanted]
     if args.moto:
         wanted += [t for t in MOTO_TOOLS if t not in wanted]
     install_errors: dict[str, str] = {}
@@ -1789,6 +1862,8 @@ def main(argv: list[str] | None = None) -> int:
         startup = measure_startup(venv, probe_env, workdir)
     results: list[tuple[str, dict[int, list[Row]]]] = []
     resume_results: list[tuple[str, int, list[ResumeRound]]] = []
+    compression_tables: list[str] = []
+    compression_failed = False
     moto_results = None
     tools: dict[str, Tool] = {}
     if not args.startup_only:
@@ -1797,8 +1872,12 @@ def main(argv: list[str] | None = None) -> int:
             if tool.unavailable:
                 log(f"{tool.name}: unavailable: {tool.unavailable}")
         modes = [False, True] if args.both else [args.https]
-        main_tools = {n: tools[n] for n in args.tool_list}
-        inputs = {size: make_input(args.data_dir, size) for size in args.size_list}
+        main_tools = {} if args.compression_only else {n: tools[n] for n in args.tool_list}
+        inputs = (
+            {}
+            if args.compression_only
+            else {size: make_input(args.data_dir, size) for size in args.size_list}
+        )
         for https in modes:
             with started(functools.partial(DiscardTarget, https, workdir)) as target:
                 env = tool_env(dict(os.environ), target.url, target.ca_file, workdir / "config")
@@ -1814,7 +1893,31 @@ def main(argv: list[str] | None = None) -> int:
                     file_mode=args.file_mode,
                 )
                 label = f"File mode, {target.label}" if args.file_mode else target.label
-                results.append((label, table))
+                if main_tools:
+                    results.append((label, table))
+                if args.compression:
+                    pipe_tools = build_tools(
+                        ["s3sink", "awscli"],
+                        dataclasses.replace(settings, file_mode=False),
+                        install_errors,
+                        probe_env,
+                        workdir,
+                    )
+                    for size in args.size_list:
+                        rows, text = run_compression(
+                            pipe_tools,
+                            target,
+                            size=size,
+                            data_dir=args.data_dir,
+                            runs=args.runs,
+                            env=env,
+                            workdir=workdir,
+                            timeout=args.timeout or 60 + size / (4 * MiB),
+                        )
+                        compression_tables.append(text)
+                        compression_failed |= any(
+                            not r.ok for _, results_ in rows for r in results_
+                        )
                 s3sink_tool = tools.get("s3sink")
                 if args.file_mode and not args.no_resume and s3sink_tool is not None:
                     for size in args.size_list:
@@ -1848,6 +1951,8 @@ def main(argv: list[str] | None = None) -> int:
         startup=startup,
         resume_results=resume_results,
     )
+    if compression_tables:
+        report = "\n".join([report.rstrip("\n"), "", *compression_tables])
     print(report)
     if args.output:
         args.output.write_text(report)
@@ -1856,6 +1961,7 @@ def main(argv: list[str] | None = None) -> int:
     all_rows += [row for rows in (moto_results or {}).values() for row in rows]
     failures = any(not run.ok for row in all_rows for run in row.runs)
     failures = failures or any(not r.ok for _, _, rounds in resume_results for r in rounds)
+    failures = failures or compression_failed
     if args.keep_logs or failures:
         log(f"kept the tool output and server logs in {workdir}")
     else:
