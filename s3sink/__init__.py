@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._file import upload_file
 from ._open import open
+from ._ratelimit import RateLimiter
 from ._results import Progress, UploadResult
 from ._state import State
 from ._writer import S3MultipartWriter
@@ -37,6 +38,7 @@ __all__ = [
     "PartUploadError",
     "PreconditionFailed",
     "Progress",
+    "RateLimiter",
     "S3MultipartWriter",
     "S3SinkError",
     "SourceChangedError",

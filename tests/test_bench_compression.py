@@ -117,3 +117,4 @@ def test_the_compression_row_end_to_end(tmp_path: Path, discard_target: Any) -> 
         assert cli_run.ok, cli_run.reason
     assert "| CPU s per GiB of input | CPU ÷ wall (cores busy) |" in table
     assert "| s3sink --compress zstd | " in table
+    assert "| zstd -T0 \\| s3sink | " in table  # escaped: one cell

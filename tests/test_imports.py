@@ -11,7 +11,7 @@ import pytest
 @pytest.mark.parametrize(
     ("code", "absent"),
     [
-        ("import s3sink", ("botocore", "typer", "rich", "awscrt")),
+        ("import s3sink", ("botocore", "typer", "rich", "awscrt", "zstandard", "isal")),
         ("import s3sink.cli", ("botocore", "rich", "awscrt", "s3sink._doctor")),
     ],
 )

@@ -226,8 +226,9 @@ def render_compression_table(
     ]
     notes: list[str] = []
     for pipeline, results in rows:
+        name = pipeline.name.replace("|", "\\|")  # a pipe in a Markdown cell ends the cell
         if pipeline.unavailable:
-            lines.append(f"| {pipeline.name} | unavailable: {pipeline.unavailable} |"
+            lines.append(f"| {name} | unavailable: {pipeline.unavailable} |"
                          f"{' — |' * 7} 0/0 |")  # fmt: skip
             continue
         good = [r for r in results if r.ok]
@@ -235,7 +236,7 @@ def render_compression_table(
                   if not r.ok]  # fmt: skip
         if not good:
             reason = results[0].reason if results else "no runs"
-            lines.append(f"| {pipeline.name} | FAILED: {reason} |{' — |' * 7} 0/{len(results)} |")
+            lines.append(f"| {name} | FAILED: {reason} |{' — |' * 7} 0/{len(results)} |")
             continue
 
         def med(attribute: str, good: list[Any] = good) -> float:
@@ -243,7 +244,7 @@ def render_compression_table(
 
         wall, cpu, stored = med("wall"), med("cpu"), med("counted")
         lines.append(
-            f"| {pipeline.name} | {wall:.2f} | {size / MiB / wall:.0f} | {cpu / gib:.2f} | "
+            f"| {name} | {wall:.2f} | {size / MiB / wall:.0f} | {cpu / gib:.2f} | "
             f"{cpu / wall:.2f} | {stored / MiB:.1f} | {size / stored:.2f} | "
             f"{med('maxrss_kib') / 1024:.0f} | {len(good)}/{len(results)} |"
         )
