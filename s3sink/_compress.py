@@ -126,9 +126,16 @@ def parse_compress(text: str) -> CompressSpec:
 
 def resolve_codec(compress: str | Codec | None) -> Codec | None:
     """The library's ``compress=`` argument as a codec (a string is parsed)."""
-    if compress is None or not isinstance(compress, str):
-        return compress
-    return parse_compress(compress)
+    if compress is None:
+        return None
+    if isinstance(compress, str):
+        return parse_compress(compress)
+    if not all(hasattr(compress, name) for name in ("name", "content_type", "compressor")):
+        raise TypeError(
+            "compress must be a spec such as 'zstd:3' or a codec (name, content_type, "
+            f"compressor()), not {type(compress).__name__}"
+        )
+    return compress
 
 
 class _Zstd:

@@ -279,3 +279,12 @@ def test_the_bar_shows_both_sizes_the_ratio_and_the_cap() -> None:
     line = fit_line(200, "s3://b/k", snapshot, 3.0, 60 * mib, cap=20 * mib).plain
     assert "30 MiB / 60 MiB → 10 MiB (3.0x)" in line
     assert "10 MiB/s (cap 20 MiB/s)" in line
+
+
+def test_compress_takes_a_spec_or_a_codec(fake: FakeS3) -> None:
+    """Anything but a spec string or a codec object is a TypeError, before any I/O."""
+    with pytest.raises(TypeError, match="compress must be"):
+        make_writer(fake, compress=3)
+    with pytest.raises(UsageError, match="invalid compression"):
+        make_writer(fake, compress="lz4")
+    assert fake.ops() == []

@@ -234,3 +234,23 @@ def test_the_cap_back_pressures_the_producer(
     slack = 15 * MiB + 3 * MiB
     excess = max(written - received_by(moment) for moment, written in writes)
     assert excess <= slack, excess / MiB
+
+
+def test_the_library_takes_a_rate_or_a_shared_limiter() -> None:
+    """rate_limit= takes bytes per second or a RateLimiter (shared as it is); anything else is
+    a TypeError, and a transport of one's own (no botocore body to meter) is refused."""
+    from s3sink import RateLimiter as Exported
+    from s3sink._ratelimit import resolve_rate_limit
+    from tests.fakes import FakeS3, make_writer
+
+    shared = Exported(MiB)
+    assert resolve_rate_limit(shared) is shared
+    made = resolve_rate_limit(2 * MiB)
+    assert made is not None
+    assert made.rate == 2 * MiB
+    with pytest.raises(TypeError, match="rate_limit"):
+        resolve_rate_limit("20MiB/s")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="at least"):
+        resolve_rate_limit(10)
+    with pytest.raises(UsageError, match="pass a client"):
+        make_writer(FakeS3(), rate_limit=MiB)
