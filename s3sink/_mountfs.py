@@ -6,7 +6,11 @@ libfuse's threads; they raise ``OSError(errno)``, which mfusepy returns to the k
 module never imports mfusepy, so it is tested without a mount too. Its rules (the README's
 "s3sink mount" table is written from them):
 
-* writes are sequential: a write at any other offset aborts the file's upload (EINVAL);
+* writes are sequential: a write at any other offset aborts the file's upload (EINVAL). One
+  exception: while a file holds only zeros it may be rewritten from an earlier offset.
+  pg_basebackup (and other WAL writers) preallocate a segment by writing zeros, then seek to 0
+  and write it. Zeros are not sent until real data follows them, and a file shorter than the
+  zeros it was filled with keeps their length, as on a local disk;
 * a file is committed when its last writable handle is closed (flush; an empty file at
   release, so that a shell's dup2-and-close of a redirect does not commit it), or at fsync;
   after that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
@@ -24,6 +28,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import stat
 import threading
 import time
@@ -37,7 +42,7 @@ from ._pool import BudgetExhausted, SharedBudget
 from ._sizes import format_size
 from ._transport import ObjectInfo, Transport
 from ._writer import S3MultipartWriter
-from .errors import AbortFailedError, S3SinkError
+from .errors import AbortFailedError, PreconditionFailed, S3SinkError
 
 __all__ = ["STATUS_NAME", "FileRecord", "ObjectMover", "StoreMover", "UploadFS"]
 
@@ -73,6 +78,10 @@ class ObjectMover(Protocol):
     def abort_upload(self, key: str, upload_id: str) -> bool:
         """Abort ``upload_id`` of ``key``; False (logged) when it still cannot be done."""
 
+    def remove(self, key: str) -> None:
+        """Delete an object this mount made and no longer stands for (a directory's marker);
+        raise OSError (with an errno) when it cannot."""
+
 
 class StoreMover:
     """:class:`ObjectMover` over a Transport: CopyObject, then check the copy against the
@@ -103,6 +112,12 @@ class StoreMover:
         log.info(
             "renamed s3://%s/%s to %s (copied, verified, deleted)", bucket, source_key, target_key
         )
+
+    def remove(self, key: str) -> None:
+        try:
+            self._transport.delete_object(self._bucket, key, None)
+        except S3SinkError as exc:
+            raise _fail(errno.EIO, f"removing s3://{self._bucket}/{key}: {exc}") from exc
 
     def abort_upload(self, key: str, upload_id: str) -> bool:
         t, bucket = self._transport, self._bucket
@@ -139,6 +154,21 @@ def _copy_problem(source: ObjectInfo, copy: ObjectInfo | None) -> str | None:
     return None
 
 
+_ZEROS = bytes(1 << 20)
+
+
+def _all_zeros(data: bytes) -> bool:
+    # The first byte settles it for almost every write; only zero-filled ones are scanned.
+    return not data[:1].strip(b"\0") and data.count(0) == len(data)
+
+
+def _committed(path: str) -> str:
+    return (
+        f"{path} is committed: it cannot be changed or appended to (open it with O_TRUNC "
+        "to replace it)"
+    )
+
+
 def _fail(code: int, message: str) -> OSError:
     log.error("%s", message)
     return OSError(code, message)
@@ -150,7 +180,9 @@ class _File:
 
     path: str
     writable_handles: int = 0
-    written: int = 0
+    written: int = 0  # the offset the next write must be at
+    size: int = 0  # the file's length: ``written``, or more if zeros were written past it
+    only_zeros: bool = True  # nothing but zeros yet, so none sent: rewriting them is allowed
     staging: bytearray | None = field(default_factory=bytearray)
     writer: S3MultipartWriter | None = None
     state: State = "writing"
@@ -191,6 +223,7 @@ class UploadFS:
         self._on_failure = on_failure
         self._lock = threading.RLock()
         self._dirs: set[str] = {"/"}
+        self._markers: set[str] = set()  # directories whose marker object this mount made
         self._files: dict[str, _File] = {}
         self._done: dict[str, FileRecord] = {}  # committed files, by path
         self.records: list[FileRecord] = []  # every file that ended, in order
@@ -230,7 +263,7 @@ class UploadFS:
                     **base,
                     "st_mode": stat.S_IFREG | 0o644,
                     "st_nlink": 1,
-                    "st_size": file.written,
+                    "st_size": file.size,
                 }
             record = self._done.get(path)
             if record is not None:
@@ -260,8 +293,33 @@ class UploadFS:
             self._parent_exists(path)
             if self._exists(path):
                 raise OSError(errno.EEXIST, path)
-            self._dirs.add(path)  # a key prefix: no object is made for it
+        ours = self._mark(path)  # outside the tree's lock: a request to the store
+        with self._lock:
+            if self._exists(path):
+                raise OSError(errno.EEXIST, path)
+            self._dirs.add(path)
+            if ours:
+                self._markers.add(path)
         return 0
+
+    def _mark(self, path: str) -> bool:
+        """Publish the directory's marker (an empty object ``key/``), so that an empty
+        directory, which a restore needs (pg_basebackup's pg_notify, pg_tblspc, ...), is in
+        the bucket too. False if a marker was there already (then it is not ours to remove)."""
+        key = self.key_of(path) + "/"
+        try:
+            writer = self._make_writer(key)
+            writer.close()
+        except PreconditionFailed:
+            return False  # --no-overwrite and an earlier run's marker: the same empty object
+        except S3SinkError as exc:
+            raise _fail(errno.EIO, f"{path}: its directory marker {key}: {exc}") from exc
+        return True
+
+    def _unmark(self, path: str) -> None:
+        if path in self._markers:
+            self._mover.remove(self.key_of(path) + "/")
+            self._markers.discard(path)
 
     def rmdir(self, path: str) -> int:
         with self._lock:
@@ -269,6 +327,7 @@ class UploadFS:
                 raise OSError(errno.ENOENT if path not in self._dirs else errno.EBUSY, path)
             if len(self.readdir(path)) > 2:
                 raise OSError(errno.ENOTEMPTY, path)
+            self._unmark(path)
             self._dirs.discard(path)
         return 0
 
@@ -338,11 +397,11 @@ class UploadFS:
                 file.writable_handles += 1  # another handle on the same upload
                 return self._handle(fi, file, writable=True)
             if path in self._done and not truncate:
-                raise _fail(
-                    errno.EPERM,
-                    f"{path} is committed: it cannot be changed or appended to (open it with "
-                    "O_TRUNC to replace it)",
-                )
+                if fi.flags & os.O_APPEND:
+                    raise _fail(errno.EPERM, _committed(path))
+                # Opened for writing only to fsync it: PostgreSQL's tools open every file
+                # O_RDWR to fsync it. A write through this handle fails (EPERM).
+                return self._handle(fi, None, writable=False)
             self._done.pop(path, None)
             self._parent_exists(path)
             file = _File(path, writable_handles=1)
@@ -359,26 +418,46 @@ class UploadFS:
         handle = self._handles.get(fi.fh)
         file = handle.file if handle is not None and handle.writable else None
         if file is None:
+            if handle is not None and path in self._done:
+                raise _fail(errno.EPERM, _committed(path))
             raise OSError(errno.EBADF, path)
         with file.lock:
             if file.state != "writing":
                 raise _fail(errno.EIO, f"{file.path}: write after the file was {file.state}")
-            if offset != file.written:
-                self._abort(
-                    file,
-                    f"{file.path}: write at offset {offset:,} but {file.written:,} bytes were "
-                    "written: s3sink mount takes sequential writes only; its upload was aborted",
-                )
-                raise OSError(errno.EINVAL, f"{file.path}: non-sequential write")
             try:
-                self._append(file, data)
+                self._take(file, data, offset)
             except S3SinkError as exc:
                 self._failed(file, str(exc), cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
-            file.written += len(data)
         return len(data)
 
-    def _append(self, file: _File, data: bytes) -> None:
+    def _take(self, file: _File, data: bytes, offset: int) -> None:
+        if file.only_zeros and offset <= file.size:
+            if _all_zeros(data):
+                file.written = offset + len(data)
+                file.size = max(file.size, file.written)
+                return
+            file.only_zeros = False
+            self._append_zeros(file, offset)  # the zeros before the first real byte
+        elif offset != file.written:
+            self._abort(
+                file,
+                f"{file.path}: write at offset {offset:,} but {file.written:,} bytes were "
+                "written: s3sink mount takes sequential writes only; its upload was aborted",
+            )
+            raise OSError(errno.EINVAL, f"{file.path}: non-sequential write")
+        self._append(file, data)
+        file.written = offset + len(data)
+        file.size = max(file.size, file.written)
+
+    def _append_zeros(self, file: _File, n: int) -> None:
+        view = memoryview(_ZEROS)
+        while n > 0:
+            chunk = min(n, len(_ZEROS))
+            self._append(file, view[:chunk])
+            n -= chunk
+
+    def _append(self, file: _File, data: bytes | memoryview) -> None:
         if file.writer is not None:
             file.writer.write(data)
             return
@@ -435,7 +514,7 @@ class UploadFS:
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
         with self._lock:
             file = self._files.get(path)
-            if length == 0 and file is not None and file.written == 0:
+            if length == 0 and file is not None and file.size == 0:
                 return 0  # O_TRUNC at create
             if length == 0 and path in self._done:
                 del self._done[path]  # replaced by the open that follows (O_TRUNC)
@@ -451,7 +530,7 @@ class UploadFS:
         # close(2) returns what this raises. Not for a file still empty: a shell redirect
         # opens, dup2()s to fd 1 and closes the first descriptor before anything is written
         # (that flush must not commit an empty object); an empty file commits at release.
-        if file.writable_handles == 1 and file.state == "writing" and file.written:
+        if file.writable_handles == 1 and file.state == "writing" and file.size:
             self._commit(file)
         return 0
 
@@ -492,6 +571,8 @@ class UploadFS:
                 raise OSError(errno.EIO, f"{file.path} was {file.state}")
             key = self.key_of(file.path)
             try:
+                # Zeros written past the last real byte (or a file of zeros only) are sent now.
+                self._append_zeros(file, file.size - (0 if file.only_zeros else file.written))
                 writer = file.writer or self._hand_over(file)  # none yet: one PutObject
                 writer.close()
             except S3SinkError as exc:
@@ -548,7 +629,7 @@ class UploadFS:
         with self._lock:
             self._files.pop(file.path, None)
             self.records.append(
-                FileRecord(file.path, self.key_of(file.path), state, file.written, None, message)
+                FileRecord(file.path, self.key_of(file.path), state, file.size, None, message)
             )
         if self._on_failure is not None:
             self._on_failure()
@@ -572,8 +653,12 @@ class UploadFS:
                         f"{old}: s3sink mount renames empty directories "
                         "only (keys are not moved in bulk)",
                     )
+                ours = self._mark(new)
+                self._unmark(old)
                 self._dirs.discard(old)
                 self._dirs.add(new)
+                if ours:
+                    self._markers.add(new)
                 return 0
             file = self._files.get(old)
         if file is not None:
@@ -670,7 +755,7 @@ class UploadFS:
         with self._lock:
             writing = list(self._files.values())
         lines += [
-            json.dumps(asdict(FileRecord(f.path, self.key_of(f.path), "writing", f.written)))
+            json.dumps(asdict(FileRecord(f.path, self.key_of(f.path), "writing", f.size)))
             for f in writing
         ]
         return "".join(line + "\n" for line in lines)

@@ -72,11 +72,12 @@ def test_a_file_becomes_the_object_under_the_prefix(fake: FakeS3, size: int) -> 
     fs = make_fs(fake)
     fs.mkdir("/db", 0o755)
     data = payload(size)
+    assert fake.object_bytes(BUCKET, "backups/tonight/db/") == b""  # the directory's marker
     handle = write_file(fs, "/db/table.dat", data)
-    assert fake.objects == {}  # nothing published before the close
+    assert set(fake.objects) == {(BUCKET, "backups/tonight/db/")}  # no file before the close
     close(fs, "/db/table.dat", handle)
     assert fake.object_bytes(BUCKET, "backups/tonight/db/table.dat") == data
-    assert fake.count("put_object") == (1 if size < PART else 0)
+    assert fake.count("put_object") == (2 if size < PART else 1)  # and the marker
     (line,) = fs.status_text().splitlines()
     record = json.loads(line)
     assert record["state"] == "committed"
@@ -106,6 +107,62 @@ def test_a_non_sequential_write_aborts_the_upload(
     assert [r.state for r in fs.failures()] == ["aborted"]
 
 
+def zero_fill(fs: UploadFS, path: str, size: int, block: int = 8192) -> Any:
+    """What pg_basebackup does to each WAL segment before writing it from offset 0."""
+    handle = fi()
+    fs.create(path, 0o644, handle)
+    for offset in range(0, size, block):
+        fs.write(path, bytes(block), offset, handle)
+    return handle
+
+
+@pytest.mark.parametrize(
+    "real", [0, 5000, 3 * PART, 4 * PART], ids=["none", "short", "parts", "all"]
+)
+def test_a_zero_filled_file_may_be_rewritten_from_the_start(fake: FakeS3, real: int) -> None:
+    size = 4 * PART
+    fs = make_fs(fake)
+    fs.mkdir("/pg_wal", 0o755)
+    handle = zero_fill(fs, "/pg_wal/000000010000000000000002", size)
+    assert fake.count("upload_part") == 0  # zeros wait for real data
+    data = payload(real)
+    for offset in range(0, real, 8192):
+        fs.write("/pg_wal/000000010000000000000002", data[offset : offset + 8192], offset, handle)
+    assert fs.getattr("/pg_wal/000000010000000000000002")["st_size"] == size
+    close(fs, "/pg_wal/000000010000000000000002", handle)
+    stored = fake.object_bytes(BUCKET, "backups/tonight/pg_wal/000000010000000000000002")
+    assert stored == data + bytes(size - real)  # the zeros past the data are kept, as on disk
+    assert json.loads(fs.status_text())["size"] == size
+
+
+def test_zeros_then_data_at_a_later_offset_keeps_the_zeros_before_it(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    fs.write("/f", bytes(PART + 3), 0, handle)
+    fs.write("/f", b"tail", PART + 3, handle)
+    close(fs, "/f", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == bytes(PART + 3) + b"tail"
+
+
+@pytest.mark.parametrize(
+    ("first", "offset"),
+    [(b"\0\0x" * 100, 0), (bytes(300), 301)],
+    ids=["rewrite-after-real-data", "gap-past-the-zeros"],
+)
+def test_only_zeros_may_be_rewritten(fake: FakeS3, first: bytes, offset: int) -> None:
+    fs = make_fs(fake)
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    fs.write("/f", first, 0, handle)
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.write("/f", b"y", offset, handle)
+    assert raised.value.errno == errno.EINVAL
+    close(fs, "/f", handle)
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+
+
 def test_fsync_commits_and_later_writes_fail(fake: FakeS3) -> None:
     fs = make_fs(fake)
     handle = write_file(fs, "/f", b"hello")
@@ -117,14 +174,21 @@ def test_fsync_commits_and_later_writes_fail(fake: FakeS3) -> None:
     close(fs, "/f", handle)
 
 
-def test_reopening_a_committed_file_only_to_fsync_it_works(fake: FakeS3) -> None:
-    """pg_dump and pg_basebackup fsync every file after closing it."""
+@pytest.mark.parametrize("flags", [os.O_RDONLY, os.O_RDWR, os.O_WRONLY])
+def test_reopening_a_committed_file_only_to_fsync_it_works(fake: FakeS3, flags: int) -> None:
+    """pg_dump and pg_basebackup fsync every file after closing it, opened O_RDWR."""
     fs = make_fs(fake)
     close(fs, "/f", write_file(fs, "/f", b"data"))
-    handle = fi(os.O_RDONLY)
+    handle = fi(flags)
     fs.open("/f", handle)
     assert fs.fsync("/f", 0, handle) == 0
-    fs.release("/f", handle)
+    if flags != os.O_RDONLY:
+        with pytest.raises(OSError, match="is committed") as raised:
+            fs.write("/f", b"x", 0, handle)
+        assert raised.value.errno == errno.EPERM
+    close(fs, "/f", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"data"
+    assert [r.state for r in fs.records] == ["committed"]
 
 
 def test_a_failed_commit_is_eio_at_close_and_publishes_nothing(fake: FakeS3) -> None:
@@ -312,3 +376,38 @@ def test_files_that_hold_the_budget_make_a_waiting_write_fail_not_hang(fake: Fak
     close(fs, "/a", first)
     close(fs, "/c", third)
     assert sorted(k for _, k in fake.objects) == ["backups/tonight/a", "backups/tonight/c"]
+
+
+def test_directories_are_markers_so_that_empty_ones_are_restored(fake: FakeS3) -> None:
+    """pg_basebackup's empty pg_notify, pg_tblspc, ...: a restore needs them."""
+    fs = make_fs(fake)
+    fs.mkdir("/base", 0o700)
+    fs.mkdir("/base/pg_notify", 0o700)
+    fs.mkdir("/base/gone", 0o700)
+    fs.mkdir("/base/old", 0o700)
+    fs.rmdir("/base/gone")
+    fs.rename("/base/old", "/base/new")
+    assert sorted(k for _, k in fake.objects) == [
+        "backups/tonight/base/",
+        "backups/tonight/base/new/",
+        "backups/tonight/base/pg_notify/",
+    ]
+    assert fs.records == []  # markers are not files
+
+
+def test_a_marker_left_by_an_earlier_run_is_kept(fake: FakeS3) -> None:
+    make_fs(fake).mkdir("/d", 0o755)  # an earlier run's
+    fs = make_fs(fake, if_none_match="*")
+    fs.mkdir("/d", 0o755)
+    fs.rmdir("/d")  # not this mount's marker: never deleted
+    assert set(fake.objects) == {(BUCKET, "backups/tonight/d/")}
+
+
+def test_a_directory_whose_marker_fails_is_not_made(fake: FakeS3) -> None:
+    fake.fail_put = "AccessDenied"
+    fs = make_fs(fake)
+    with pytest.raises(OSError, match="directory marker") as raised:
+        fs.mkdir("/d", 0o755)
+    assert raised.value.errno == errno.EIO
+    with pytest.raises(OSError, match=r"\S"):
+        fs.getattr("/d")

@@ -16,6 +16,8 @@ database user ``postgres`` with trust authentication.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import itertools
 import os
 import pwd
@@ -361,14 +363,10 @@ def test_directory_format_parallel_dump_into_a_mount_restores(
         )
         code = mount.unmount()
     assert code == 0, mount.stderr
-    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix="pg/dump/")["Contents"]
-    names = sorted(o["Key"].removeprefix("pg/dump/") for o in listed)
-    assert "toc.dat" in names
-    assert len(names) >= 3  # toc.dat and a data file per table
     local = tmp_path / "downloaded"
-    local.mkdir()
-    for name in names:
-        s3_client.download_file(bucket, f"pg/dump/{name}", str(local / name))
+    names = _download_tree(s3_client, bucket, "pg/dump/", local)
+    assert "toc.dat" in names
+    assert len(names) >= 4  # the directory's marker, toc.dat and a data file per table
     target = next(_restore_names)
     pg_cluster.psql(f"CREATE DATABASE {target}")
     _run(
@@ -384,3 +382,100 @@ def test_directory_format_parallel_dump_into_a_mount_restores(
     )
     assert pg_cluster.fingerprint(target) == pg_source
     assert _pending_uploads(s3_client, bucket) == []
+
+
+@pytest.mark.parametrize("wal_method", ["stream", "fetch"])
+def test_base_backup_into_a_mount_verifies_and_starts(
+    pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
+    tmp_path: Path, wal_method: str,
+) -> None:  # fmt: skip
+    """pg_basebackup -Fp into the mount (with ``-X stream``, the default, each WAL segment is
+    zero-filled, then written from its start; backup_manifest.tmp is renamed; every file is
+    reopened O_RDWR to fsync it); the tree downloaded back passes pg_verifybackup and starts
+    as a server with the data."""
+    from tests.support.mounted import mounted
+
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        _unavailable("the mount needs /dev/fuse and root")
+    with mounted(
+        f"s3://{bucket}/pg",
+        tmp_path / "mnt",
+        server_env(),
+        "--endpoint-url",
+        s3_endpoint,
+        "--part-size",
+        "5MiB",
+    ) as mount:
+        backup = _run(
+            [
+                pg_cluster.tool("pg_basebackup"),
+                *pg_cluster.conn_args,
+                "-D",
+                str(mount.path / "base"),
+                "-Fp",
+                "-c",
+                "fast",
+                "-X",
+                wal_method,
+                "-v",
+            ]
+        )
+        code = mount.unmount()
+    assert code == 0, (mount.stderr, backup.stderr)
+    assert _pending_uploads(s3_client, bucket) == []
+    # Not under tmp_path: the server runs as ``postgres``, who cannot enter pytest's.
+    work = Path(tempfile.mkdtemp(prefix="s3sink-pg-restore-"))
+    try:
+        local = work / "data"
+        keys = _download_tree(s3_client, bucket, "pg/base/", local)
+        assert "backup_manifest" in keys  # written as backup_manifest.tmp, then renamed
+        assert "backup_manifest.tmp" not in keys
+        assert any(k.startswith("pg_wal/0") for k in keys)  # streamed WAL, zero-filled first
+        assert "pg_notify/" in keys  # an empty directory, kept as its marker
+        _run([pg_cluster.tool("pg_verifybackup"), str(local)])  # each file against the manifest
+        with _started(pg_cluster, local) as port:
+            restored = dataclasses.replace(pg_cluster, port=port)
+            assert restored.fingerprint(SOURCE_DB) == pg_source
+    finally:
+        shutil.rmtree(work)
+
+
+def _download_tree(s3_client: Any, bucket: str, prefix: str, local: Path) -> list[str]:
+    """Every object under ``prefix`` into ``local``, markers (``dir/``) as directories."""
+    keys: list[str] = []
+    for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys += [o["Key"].removeprefix(prefix) for o in page.get("Contents", [])]
+    local.mkdir(mode=0o700)
+    for name in keys:
+        target = local / name
+        if not name or name.endswith("/"):  # "" is the marker of ``prefix`` itself
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3_client.download_file(bucket, prefix + name, str(target))
+    return keys
+
+
+@contextlib.contextmanager
+def _started(pg: PgCluster, data: Path) -> Iterator[int]:
+    """A server on a copy of a data directory (owned by ``postgres`` when we are root)."""
+    as_pg = _as_postgres_prefix()
+    if as_pg:
+        owner = pwd.getpwnam("postgres")
+        for path in [data.parent, data, *data.rglob("*")]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    data.chmod(0o700)
+    port = free_port()
+    pg_ctl = pg.tool("pg_ctl")
+    options = f"-c listen_addresses={HOST} -p {port} -k {data.parent} -c fsync=off"
+    log_file = data.parent / "restored.log"
+    start = [*as_pg, pg_ctl, "start", "-D", str(data), "-l", str(log_file), "-w", "-t", "30"]
+    try:
+        _run([*start, "-o", options], cwd=data.parent)
+    except RuntimeError as exc:
+        log = log_file.read_text(errors="replace") if log_file.exists() else ""
+        raise RuntimeError(f"{exc}\nserver log:\n{log}") from None
+    try:
+        yield port
+    finally:
+        _stop_cluster(as_pg, pg_ctl, data, data.parent)
