@@ -5,6 +5,7 @@ exit 2 before anything is read or started."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import zstandard
+from awscrt import checksums
 
 from tests.support.clirun import (
     S3SINK,
@@ -65,7 +67,8 @@ def test_round_trip(
     mode: str,
 ) -> None:
     """Each codec and level, in each mode: the object decompresses to the input; --json
-    reports the stored size and the source size; the Content-Type is the codec's."""
+    reports the stored size and the source size, and the checksum of the stored bytes; the
+    Content-Type is the codec's."""
     data = SMALL if spec in ("zstd:19", "gzip:9") else BIG
     source = tmp_path / "input.log"
     source.write_bytes(data)
@@ -84,6 +87,9 @@ def test_round_trip(
     assert decompress(codec, stored) == data
     assert report["size"] == len(stored)
     assert report["source_size"] == len(data)
+    # The whole-object checksum is the stored (compressed) bytes'.
+    crc = base64.b64encode(checksums.crc64nvme(stored).to_bytes(8, "big")).decode()
+    assert (report["checksum_algorithm"], report["checksum"]) == ("crc64nvme", crc)
     assert report["compression"] == (spec if ":" in spec else f"{spec}:3")
     head = s3_client.head_object(Bucket=bucket, Key="out")
     assert head["ContentType"] == f"application/{codec}"
