@@ -6,11 +6,8 @@ libfuse's threads; they raise ``OSError(errno)``, which mfusepy returns to the k
 module never imports mfusepy, so it is tested without a mount too. Its rules (the README's
 "s3sink mount" table is written from them):
 
-* writes are sequential: a write at any other offset aborts the file's upload (EINVAL). One
-  exception: while a file holds only zeros it may be rewritten from an earlier offset.
-  pg_basebackup (and other WAL writers) preallocate a segment by writing zeros, then seek to 0
-  and write it. Zeros are not sent until real data follows them, and a file shorter than the
-  zeros it was filled with keeps their length, as on a local disk;
+* writes are sequential: a write at any other offset aborts the file's upload (EINVAL); zeros
+  at the end of a file may be written over (``_sequence`` has the rules);
 * a file is committed when its last writable handle is closed (flush; an empty file at
   release, so that a shell's dup2-and-close of a redirect does not commit it), or at fsync;
   after that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
@@ -39,6 +36,7 @@ from typing import Any, Literal, Protocol
 from ._checksum import etag_md5
 from ._commit import bare_etag
 from ._pool import BudgetExhausted, SharedBudget
+from ._sequence import NonSequential, Sequencer
 from ._sizes import format_size
 from ._transport import ObjectInfo, Transport
 from ._writer import S3MultipartWriter
@@ -154,14 +152,6 @@ def _copy_problem(source: ObjectInfo, copy: ObjectInfo | None) -> str | None:
     return None
 
 
-_ZEROS = bytes(1 << 20)
-
-
-def _all_zeros(data: bytes) -> bool:
-    # The first byte settles it for almost every write; only zero-filled ones are scanned.
-    return not data[:1].strip(b"\0") and data.count(0) == len(data)
-
-
 def _committed(path: str) -> str:
     return (
         f"{path} is committed: it cannot be changed or appended to (open it with O_TRUNC "
@@ -180,9 +170,7 @@ class _File:
 
     path: str
     writable_handles: int = 0
-    written: int = 0  # the offset the next write must be at
-    size: int = 0  # the file's length: ``written``, or more if zeros were written past it
-    only_zeros: bool = True  # nothing but zeros yet, so none sent: rewriting them is allowed
+    seq: Sequencer = field(default_factory=Sequencer)  # its writes in order
     staging: bytearray | None = field(default_factory=bytearray)
     writer: S3MultipartWriter | None = None
     state: State = "writing"
@@ -263,7 +251,7 @@ class UploadFS:
                     **base,
                     "st_mode": stat.S_IFREG | 0o644,
                     "st_nlink": 1,
-                    "st_size": file.size,
+                    "st_size": file.seq.size,
                 }
             record = self._done.get(path)
             if record is not None:
@@ -363,9 +351,10 @@ class UploadFS:
         self._handles[number] = _Handle(file, writable)
         fi.fh = number
         if writable:
-            # Never cached: every write reaches write() below with its offset. Not
-            # nonseekable: a pwrite() elsewhere would then fail in the kernel with ESPIPE, and
-            # the program's close would commit what it wrote so far; here it aborts the file.
+            # Never cached: every write reaches write() below with its offset, and fails
+            # there if out of order. Not nonseekable: a pwrite() elsewhere would then fail
+            # in the kernel with ESPIPE, and the program's close would commit what it wrote
+            # so far; here it aborts the file.
             fi.direct_io = 1
         return 0
 
@@ -375,9 +364,13 @@ class UploadFS:
             if path in self._dirs or path == STATUS_PATH or path in self._files:
                 raise _fail(errno.EEXIST, f"{path} exists and is being written or is special")
             self._done.pop(path, None)  # a committed file replaced (O_CREAT|O_TRUNC)
-            file = _File(path, writable_handles=1)
-            self._files[path] = file
+            file = self._new_file(path)
             return self._handle(fi, file, writable=True)
+
+    def _new_file(self, path: str) -> _File:
+        file = _File(path, writable_handles=1)
+        self._files[path] = file
+        return file
 
     def open(self, path: str, fi: Any) -> int:
         access = fi.flags & 0o3  # O_ACCMODE
@@ -404,9 +397,7 @@ class UploadFS:
                 return self._handle(fi, None, writable=False)
             self._done.pop(path, None)
             self._parent_exists(path)
-            file = _File(path, writable_handles=1)
-            self._files[path] = file
-            return self._handle(fi, file, writable=True)
+            return self._handle(fi, self._new_file(path), writable=True)
 
     # -- data -------------------------------------------------------------------------
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
@@ -425,37 +416,15 @@ class UploadFS:
             if file.state != "writing":
                 raise _fail(errno.EIO, f"{file.path}: write after the file was {file.state}")
             try:
-                self._take(file, data, offset)
+                for chunk in file.seq.accept(offset, data):
+                    self._append(file, chunk)
+            except NonSequential as exc:
+                self._abort(file, f"{file.path}: {exc}; its upload was aborted")
+                raise OSError(errno.EINVAL, f"{file.path}: {exc}") from None
             except S3SinkError as exc:
                 self._failed(file, str(exc), cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
         return len(data)
-
-    def _take(self, file: _File, data: bytes, offset: int) -> None:
-        if file.only_zeros and offset <= file.size:
-            if _all_zeros(data):
-                file.written = offset + len(data)
-                file.size = max(file.size, file.written)
-                return
-            file.only_zeros = False
-            self._append_zeros(file, offset)  # the zeros before the first real byte
-        elif offset != file.written:
-            self._abort(
-                file,
-                f"{file.path}: write at offset {offset:,} but {file.written:,} bytes were "
-                "written: s3sink mount takes sequential writes only; its upload was aborted",
-            )
-            raise OSError(errno.EINVAL, f"{file.path}: non-sequential write")
-        self._append(file, data)
-        file.written = offset + len(data)
-        file.size = max(file.size, file.written)
-
-    def _append_zeros(self, file: _File, n: int) -> None:
-        view = memoryview(_ZEROS)
-        while n > 0:
-            chunk = min(n, len(_ZEROS))
-            self._append(file, view[:chunk])
-            n -= chunk
 
     def _append(self, file: _File, data: bytes | memoryview) -> None:
         if file.writer is not None:
@@ -514,7 +483,7 @@ class UploadFS:
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
         with self._lock:
             file = self._files.get(path)
-            if length == 0 and file is not None and file.size == 0:
+            if length == 0 and file is not None and file.seq.size == 0:
                 return 0  # O_TRUNC at create
             if length == 0 and path in self._done:
                 del self._done[path]  # replaced by the open that follows (O_TRUNC)
@@ -530,7 +499,7 @@ class UploadFS:
         # close(2) returns what this raises. Not for a file still empty: a shell redirect
         # opens, dup2()s to fd 1 and closes the first descriptor before anything is written
         # (that flush must not commit an empty object); an empty file commits at release.
-        if file.writable_handles == 1 and file.state == "writing" and file.size:
+        if file.writable_handles == 1 and file.state == "writing" and file.seq.size:
             self._commit(file)
         return 0
 
@@ -571,8 +540,8 @@ class UploadFS:
                 raise OSError(errno.EIO, f"{file.path} was {file.state}")
             key = self.key_of(file.path)
             try:
-                # Zeros written past the last real byte (or a file of zeros only) are sent now.
-                self._append_zeros(file, file.size - (0 if file.only_zeros else file.written))
+                for chunk in file.seq.finish():  # zeros held back, holes
+                    self._append(file, chunk)
                 writer = file.writer or self._hand_over(file)  # none yet: one PutObject
                 writer.close()
             except S3SinkError as exc:
@@ -629,7 +598,7 @@ class UploadFS:
         with self._lock:
             self._files.pop(file.path, None)
             self.records.append(
-                FileRecord(file.path, self.key_of(file.path), state, file.size, None, message)
+                FileRecord(file.path, self.key_of(file.path), state, file.seq.size, None, message)
             )
         if self._on_failure is not None:
             self._on_failure()
@@ -755,7 +724,7 @@ class UploadFS:
         with self._lock:
             writing = list(self._files.values())
         lines += [
-            json.dumps(asdict(FileRecord(f.path, self.key_of(f.path), "writing", f.size)))
+            json.dumps(asdict(FileRecord(f.path, self.key_of(f.path), "writing", f.seq.size)))
             for f in writing
         ]
         return "".join(line + "\n" for line in lines)
