@@ -6,6 +6,7 @@ client it is given and reads the ``response`` of the exceptions that client rais
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -102,13 +103,20 @@ class BufferBody:
     CHUNK at most each. Those are the reads after botocore's ``before-send`` event
     (:func:`start_sending`); a ``seek`` ends them, so that the signer hashing the payload
     (which reads, then seeks back) is not counted, and a retry, which seeks to the start
-    and sends again, is.
+    and sends again, is. ``stop`` set (the writer aborts): the next such read raises
+    SendingStopped, and so does one waiting for tokens.
     """
 
-    def __init__(self, data: Body, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        data: Body,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self._view = memoryview(data).cast("B")
         self._pos = 0
         self._limiter = limiter
+        self._stop = stop
         self.sending = False
 
     def __len__(self) -> int:
@@ -124,10 +132,10 @@ class BufferBody:
         limiter = self._limiter if self.sending else None
         if limiter is not None:
             end = min(end, self._pos + CHUNK)
+        if limiter is not None and min(end, self._view.nbytes) > self._pos:
+            limiter.take(min(end, self._view.nbytes) - self._pos, self._stop)
         chunk = self._view[self._pos : end]
         self._pos += len(chunk)
-        if limiter is not None and chunk.nbytes:
-            limiter.take(chunk.nbytes)
         return chunk
 
     def readinto(self, buffer: memoryview) -> int:
@@ -186,9 +194,16 @@ def _commit_kwargs(commit: Commit) -> dict[str, Any]:
 class BotoTransport:
     """:class:`Transport` over a boto3 S3 client (the caller's, or one we built)."""
 
-    def __init__(self, client: BaseClient, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        client: BaseClient,
+        *,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.client = client
         self.limiter = limiter
+        self.stop = stop  # set when the writer aborts: capped bodies stop sending
         if limiter is not None:
             # Once per client (unique_id): one handler serves every body of every writer.
             client.meta.events.register(
@@ -239,7 +254,7 @@ class BotoTransport:
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
-        stream = BufferBody(body, self.limiter)
+        stream = BufferBody(body, self.limiter, self.stop)
         try:
             response = self.client.put_object(
                 Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
@@ -282,7 +297,7 @@ class BotoTransport:
         checksum: PartChecksum | None,
         content_md5: str | None = None,
     ) -> PartReceipt:
-        stream = BufferBody(body, self.limiter)
+        stream = BufferBody(body, self.limiter, self.stop)
         md5 = {"ContentMD5": content_md5} if content_md5 is not None else {}
         try:
             response = self.client.upload_part(

@@ -20,7 +20,15 @@ from fractions import Fraction
 from ._sizes import format_size, parse_size
 from .errors import UsageError
 
-__all__ = ["BURST_SECONDS", "CHUNK", "MIN_RATE", "RateLimiter", "format_rate", "parse_rate"]
+__all__ = [
+    "BURST_SECONDS",
+    "CHUNK",
+    "MIN_RATE",
+    "RateLimiter",
+    "SendingStopped",
+    "format_rate",
+    "parse_rate",
+]
 
 CHUNK = 64 * 1024  # bytes a body hands over per token request
 BURST_SECONDS = 0.05  # a bucket holds this long of sending at the full rate (at least a CHUNK)
@@ -57,6 +65,13 @@ def parse_rate(text: str | int) -> int:
     return rate
 
 
+class SendingStopped(BaseException):  # not an error: an abort's way out
+    """Raised from a capped body's read once its writer aborts, so that a part still being
+    sent at the cap stops at once instead of holding the abort for as long as the rest of
+    it takes at that rate. A BaseException, like KeyboardInterrupt, because botocore turns
+    every Exception raised while sending into a retryable HTTPClientError."""
+
+
 def format_rate(rate: float) -> str:
     """``20 MiB/s``."""
     return f"{format_size(int(rate))}/s"
@@ -90,8 +105,9 @@ class RateLimiter:
         self._last = clock()
         self.taken = 0  # bytes let through, for tests and progress
 
-    def take(self, n: int) -> None:
-        """Wait until ``n`` bytes may be sent."""
+    def take(self, n: int, stop: threading.Event | None = None) -> None:
+        """Wait until ``n`` bytes may be sent; raise SendingStopped if ``stop`` is set
+        before (or while waiting)."""
         with self._lock:
             now = self._clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
@@ -99,7 +115,10 @@ class RateLimiter:
             self._tokens -= n
             self.taken += n
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-        if wait > 0:
+        if stop is not None:
+            if stop.wait(wait) if wait > 0 else stop.is_set():
+                raise SendingStopped
+        elif wait > 0:
             self._sleep(wait)
 
     def __repr__(self) -> str:

@@ -161,12 +161,14 @@ class S3MultipartWriter(io.BufferedIOBase):
         if limiter is not None and transport is not None:
             raise UsageError("rate_limit applies to the writer's own transport: pass a client")
         self.rate_limiter = limiter
+        # Set when the writer aborts: parts still being sent at the cap stop at once.
+        self._stop_sending = threading.Event()
         if transport is None:
             if client is None:
                 from ._client import client_for  # noqa: PLC0415  # botocore is slow to import
 
                 client = client_for(checksum, concurrency=concurrency)
-            transport = BotoTransport(client, limiter=limiter)
+            transport = BotoTransport(client, limiter=limiter, stop=self._stop_sending)
         self._pool = PartPool(
             concurrency=concurrency,
             max_memory=self.max_memory,
@@ -701,6 +703,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             # held: the recorded cancellation wakes it, it raises, aborts and lets go of the
             # lock. Once close() has begun the request that publishes, cancel() refuses and
             # that request is allowed to finish.
+            self._stop_sending.set()
             self._life.fail(cancelled)
         with self._lock:
             if self._state is State.COMPLETED:
@@ -751,6 +754,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             if self._upload.resumption.keep and not discard and self._upload.keep(cause):
                 ended = State.KEPT
             else:
+                self._stop_sending.set()  # nothing sent from here on can be published
                 self._upload.abort(cause)
         finally:
             self._life.move(ended)

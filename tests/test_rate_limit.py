@@ -254,3 +254,73 @@ def test_the_library_takes_a_rate_or_a_shared_limiter() -> None:
         resolve_rate_limit(10)
     with pytest.raises(UsageError, match="pass a client"):
         make_writer(FakeS3(), rate_limit=MiB)
+
+
+def test_a_stopped_body_raises_at_its_next_read_or_while_it_waits() -> None:
+    """Once the writer's stop is set, a capped body's next read raises SendingStopped (a
+    BaseException: botocore retries every Exception), and so does a read waiting for
+    tokens, at once rather than after the wait."""
+    from s3sink._ratelimit import SendingStopped
+
+    stop = threading.Event()
+    limiter = RateLimiter(MIN_RATE_FOR_TEST)
+    stream = BufferBody(bytes(4 * CHUNK), limiter, stop)
+    stream.sending = True
+    stream.read(CHUNK)  # within the burst
+    waiter_error: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            stream.read(CHUNK)  # 64 KiB at 1 KiB/s: a minute's wait
+        except SendingStopped as exc:
+            waiter_error.append(exc)
+
+    waiter = threading.Thread(target=read)
+    waiter.start()
+    stop.set()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive()
+    assert len(waiter_error) == 1
+    with pytest.raises(SendingStopped):
+        stream.read(CHUNK)
+    stream.close()
+
+
+MIN_RATE_FOR_TEST = 1024
+
+
+@pytest.mark.slow
+def test_an_abort_stops_parts_being_sent_at_the_cap(
+    env: dict[str, str], fault_proxy: FaultProxy, s3_client: Any, bucket: str
+) -> None:
+    """SIGTERM while four 5 MiB parts are being sent at 1 MiB/s: s3sink stops sending them
+    (the proxy receives next to nothing after the signal, not the ~19 MiB they still had to
+    go), exits 143, and nothing is published or left pending."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.support.clirun import S3SINK, assert_nothing_written, wait_for, wait_or_dump
+
+    producer = "import os, sys; sys.stdout.buffer.write(os.urandom(30 << 20))"
+    process = subprocess.Popen(
+        [*S3SINK, f"s3://{bucket}/k", "--endpoint-url", fault_proxy.endpoint_url,
+         "--part-size", "5MiB", "--rate-limit", "1MiB/s", "--", sys.executable, "-c", producer],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: sum(b.nbytes for b in _part_bodies(fault_proxy)) > MiB, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = wait_or_dump(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, stderr = process.communicate(timeout=30)
+    assert code == 143, stderr
+    after = sum(
+        b.nbytes * max(0.0, (b.last - signalled) / max(b.last - b.first, 1e-9))
+        for b in _part_bodies(fault_proxy)
+    )
+    assert after < 1.5 * MiB, after / MiB
+    assert_nothing_written(s3_client, bucket)
