@@ -59,6 +59,7 @@ if str(HERE) not in sys.path:  # imported by path (the tests): the sibling modul
     sys.path.insert(0, str(HERE))
 
 import compression  # noqa: E402  # the sibling module, found through the path above
+import mountbench  # noqa: E402
 
 REPO = HERE.parents[1]
 DISCARD_SERVER = HERE / "discard_server.py"
@@ -1552,17 +1553,27 @@ def render_report(
         if args.file_mode
         else "`cat FILE | TOOL` (a real pipe, no shell)"
     )
-    lines += [
-        f"- Input: random bytes from the page cache, {how}; "
-        f"part size {part} wherever the tool takes one; concurrency: {conc}",
-        "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
-        "peak RSS = largest single process of that tree; server CPU = the discard server "
-        "process's own user+sys during the run. Every run is verified: the server must have "
-        "counted exactly the file's bytes for the object (sum of the parts listed at Complete).",
-        "- s3sink ÷ tool: MiB/s > 1 means s3sink is faster; CPU < 1 means s3sink uses less CPU. "
-        "Reference: the s3sink CLI row (else the library row).",
-        "",
-    ]
+    if getattr(args, "compression_only", False):
+        lines += [
+            "- The compression table only: its section says what ran; CPU there is the whole "
+            "pipeline's (cat and zstd included), per GiB of input.",
+            "",
+        ]
+    lines += (
+        []
+        if getattr(args, "compression_only", False)
+        else [
+            f"- Input: random bytes from the page cache, {how}; "
+            f"part size {part} wherever the tool takes one; concurrency: {conc}",
+            "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
+            "peak RSS = largest single process of that tree; server CPU = the discard server "
+            "process's own user+sys during the run. Every run is verified: the server must have "
+            "counted exactly the file's bytes for the object (sum of the parts listed at Complete).",
+            "- s3sink ÷ tool: MiB/s > 1 means s3sink is faster; CPU < 1 means s3sink uses less CPU. "
+            "Reference: the s3sink CLI row (else the library row).",
+            "",
+        ]
+    )
     if args.file_mode and results:
         lines += ["## File mode: each tool uploads the file by path", ""]
     for label, table in results:
@@ -1742,6 +1753,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--compression-only", action="store_true", help="only the compression table"
     )
     parser.add_argument(
+        "--mount",
+        action="store_true",
+        help="only the mount table: dd bs=1M and tar -cf through s3sink mount, through "
+        "s3sink's stdin, and through s3fs-fuse (if installed), HTTP, the first size",
+    )
+    parser.add_argument(
         "--sizes",
         default="1GiB",
         help="comma-separated input sizes, e.g. 256MiB,2GiB (default 1GiB)",
@@ -1829,6 +1846,8 @@ def main(argv: list[str] | None = None) -> int:
     args.loadavg_at_start = os.getloadavg()
     venv = BenchVenv(args.venv.resolve())
     venv.create(sys.executable)
+    if args.mount:
+        return run_mount_table(args, venv)
     wanted = [] if args.compression_only else list(args.tool_list)
     if args.compression:
         wanted += [t for t in ("s3sink", "awscli") if t not in wanted]
@@ -1967,6 +1986,49 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
+
+
+def run_mount_table(args: argparse.Namespace, venv: BenchVenv) -> int:
+    """``--mount``: the mount table alone (``mountbench.py``); 1 if a run failed."""
+    if not args.no_install:
+        ok, output = venv.pip_install(str(args.s3sink_source.resolve()))
+        if not ok:
+            log(f"s3sink: pip install of the repo failed: {last_error_line(output)}")
+            return 1
+    workdir = Path(tempfile.mkdtemp(prefix="s3sink-bench-run-"))
+    size = args.size_list[0]
+    source = make_input(args.data_dir, size)
+    write_aws_config(workdir / "config", Settings(args.part_size, 0, venv, False))
+    with started(lambda: DiscardTarget(False, workdir)) as target:
+        assert isinstance(target, DiscardTarget)  # noqa: S101 - made just above
+        env = tool_env(dict(os.environ), target.url, None, workdir / "config")
+
+        def counted(key: str) -> int | None:
+            info = target.object_info(key)
+            return None if info is None else info[0]
+
+        rows = mountbench.run_mount_bench(
+            source=source,
+            runs=args.runs,
+            url=target.url,
+            env=env,
+            s3sink=venv.bin("s3sink"),
+            workdir=workdir,
+            part_size=args.part_size,
+            server_cpu=target.server_cpu,
+            counted=counted,
+            log=log,
+        )
+    report = mountbench.render_mount_table(rows, size, args.runs)
+    print(report)
+    if args.output:
+        args.output.write_text(report)
+    failed = any(not r.ok for row in rows for r in row.runs)
+    if failed or args.keep_logs:
+        log(f"kept the logs in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
 
 
 def run_moto(
