@@ -226,7 +226,7 @@ def test_usage_errors_exit_2_with_one_line(
     aws_env: None, args: list[str], needle: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bad input exits 2 with exactly one 's3sink: error:' line and no traceback."""
-    monkeypatch.setattr(cli._sink, "make_client", _no_client)
+    monkeypatch.setattr(cli._options, "make_client", _no_client)
     result = invoke(*args)
     assert result.exit_code == 2, result.stderr
     lines = error_lines(result)
@@ -800,7 +800,7 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
     freezes that start-up state and turns it back on before any data flows."""
     events: list[str] = []
     monkeypatch.setattr(cli._startup, "gc", GcRecorder(events))
-    real_make_client = cli._sink.make_client
+    real_make_client = cli._options.make_client
 
     def make_client(**kwargs: Any) -> Any:
         events.append("client")
@@ -812,7 +812,7 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
         events.append("stream")
         return real_readinto_from(self, *args, **kwargs)
 
-    monkeypatch.setattr(cli._sink, "make_client", make_client)
+    monkeypatch.setattr(cli._options, "make_client", make_client)
     monkeypatch.setattr(S3MultipartWriter, "readinto_from", readinto_from)
     uri, endpoint = f"s3://{bucket}/k", s3_client.meta.endpoint_url
     with CliRunner().isolation(input=b"x" * 1000), pytest.raises(SystemExit) as exit_info:

@@ -45,7 +45,7 @@ from ._options import (
     SseOption,
     StorageClassOption,
     TagOption,
-    make_client,
+    client_for,
     writer_options,
 )
 from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
@@ -56,6 +56,7 @@ log = logging.getLogger("s3sink")
 
 # Seconds a write waits for memory before that file fails (EIO) instead of hanging.
 MEMORY_WAIT = 60.0
+
 
 class _MountedFS(UploadFS):
     """The filesystem as libfuse calls it: from libfuse's own worker threads."""
@@ -198,16 +199,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
             where = _check_mountpoint(mountpoint)
             options = writer_options(opts)
             fuse = _load_fuse()
-            client = make_client(
-                concurrency=max(10, 4 * opts.concurrency),
-                checksum=opts.checksum not in ("off", "md5"),
-                content_md5=opts.checksum == "md5",
-                endpoint_url=opts.endpoint_url,
-                region=opts.region,
-                profile=opts.profile,
-                max_attempts=opts.max_attempts,
-                sign_payload=opts.sign_payload,
-            )
+            client = client_for(opts, concurrency=max(10, 4 * opts.concurrency))
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             return EXIT_USAGE

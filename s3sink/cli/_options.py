@@ -468,3 +468,18 @@ def make_client(
         if isinstance(exc, (BotoCoreError, ValueError)):  # ProfileNotFound, bad endpoint URL
             raise UsageError(f"cannot set up the S3 client: {exc}") from exc
         raise
+
+
+def client_for(opts: SinkOptions, *, concurrency: int) -> BaseClient:
+    """The client the options ask for (``--checksum off`` and ``md5`` send no flexible
+    checksum; ``md5`` sends Content-MD5 instead)."""
+    return make_client(
+        concurrency=concurrency,
+        checksum=opts.checksum not in ("off", "md5"),
+        content_md5=opts.checksum == "md5",
+        endpoint_url=opts.endpoint_url,
+        region=opts.region,
+        profile=opts.profile,
+        max_attempts=opts.max_attempts,
+        sign_payload=opts.sign_payload,
+    )

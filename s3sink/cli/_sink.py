@@ -28,7 +28,7 @@ from ._options import (
     SinkOptions,
     check_target,
     check_values,
-    make_client,
+    client_for,
     writer_options,
 )
 from ._progress import Display, choose_mode, make_display
@@ -366,16 +366,7 @@ def run_sink(opts: SinkOptions) -> int:
             file = _file_input(opts)
             if file is not None:
                 options["expected_size"] = file.size  # exact: parts fitted to the file
-            client = make_client(
-                concurrency=opts.concurrency,
-                checksum=opts.checksum not in ("off", "md5"),
-                content_md5=opts.checksum == "md5",
-                endpoint_url=opts.endpoint_url,
-                region=opts.region,
-                profile=opts.profile,
-                max_attempts=opts.max_attempts,
-                sign_payload=opts.sign_payload,
-            )
+            client = client_for(opts, concurrency=opts.concurrency)
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
             if file is not None:
