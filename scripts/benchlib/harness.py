@@ -1553,27 +1553,24 @@ def render_report(
         if args.file_mode
         else "`cat FILE | TOOL` (a real pipe, no shell)"
     )
+    general = [
+        f"- Input: random bytes from the page cache, {how}; "
+        f"part size {part} wherever the tool takes one; concurrency: {conc}",
+        "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
+        "peak RSS = largest single process of that tree; server CPU = the discard server "
+        "process's own user+sys during the run. Every run is verified: the server must have "
+        "counted exactly the file's bytes for the object (sum of the parts listed at Complete).",
+        "- s3sink ÷ tool: MiB/s > 1 means s3sink is faster; CPU < 1 means s3sink uses less CPU. "
+        "Reference: the s3sink CLI row (else the library row).",
+        "",
+    ]
     if getattr(args, "compression_only", False):
-        lines += [
+        general = [
             "- The compression table only: its section says what ran; CPU there is the whole "
             "pipeline's (cat and zstd included), per GiB of input.",
             "",
         ]
-    lines += (
-        []
-        if getattr(args, "compression_only", False)
-        else [
-            f"- Input: random bytes from the page cache, {how}; "
-            f"part size {part} wherever the tool takes one; concurrency: {conc}",
-            "- Client CPU = user+sys of the tool's process tree (os.wait4; `cat` not included); "
-            "peak RSS = largest single process of that tree; server CPU = the discard server "
-            "process's own user+sys during the run. Every run is verified: the server must have "
-            "counted exactly the file's bytes for the object (sum of the parts listed at Complete).",
-            "- s3sink ÷ tool: MiB/s > 1 means s3sink is faster; CPU < 1 means s3sink uses less CPU. "
-            "Reference: the s3sink CLI row (else the library row).",
-            "",
-        ]
-    )
+    lines += general
     if args.file_mode and results:
         lines += ["## File mode: each tool uploads the file by path", ""]
     for label, table in results:
