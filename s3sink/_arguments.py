@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from ._objectlock import check_object_lock
 from ._sizes import format_size
 from ._transport import ALLOWED_EXTRA_ARGS
 from .errors import UsageError
@@ -76,6 +77,7 @@ def check_writer_options(
     if not 0 <= abort_timeout < float("inf"):  # NaN fails too
         raise UsageError(f"abort_timeout must be a finite number of seconds ({abort_timeout})")
     check_extra_args(extra_args or {})
+    check_object_lock(extra_args or {}, checksum)
     _check_conditions(if_none_match, if_match)
 
 

@@ -9,6 +9,8 @@ in terms of options.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from .._arguments import (
 )
 from .._compress import parse_compress
 from .._location import S3Location
+from .._objectlock import MODES, retain_until
 from .._policy import DEFAULT_PART_SIZE, check_part_size
 from .._ratelimit import parse_rate
 from .._sizes import format_size, parse_duration, parse_size
@@ -80,6 +83,32 @@ def rate_option(text: str) -> int:
         return parse_rate(text)
     except UsageError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def lock_mode_option(text: str) -> str:
+    """GOVERNANCE or COMPLIANCE, in any case."""
+    mode = text.strip().upper()
+    if mode not in MODES:
+        raise typer.BadParameter(f"{text!r}: use GOVERNANCE or COMPLIANCE")
+    return mode
+
+
+def retain_until_option(text: str) -> dt.datetime:
+    """A date, a time or a duration from now (``30d``): the retention's end, in UTC."""
+    try:
+        return retain_until(text)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+_ACCOUNT_RE = re.compile(r"\d{12}")
+
+
+def account_option(text: str) -> str:
+    """An AWS account ID: twelve digits."""
+    if not _ACCOUNT_RE.fullmatch(text.strip()):
+        raise typer.BadParameter(f"{text!r} is not an AWS account ID (12 digits)")
+    return text.strip()
 
 
 def count_option(text: str) -> int:
@@ -191,6 +220,50 @@ RateLimitOption = Annotated[
         show_default=False,
         help="Cap on bytes sent to the store, all parts and retries together: 50MiB/s, "
         "200Mbit/s, 1.5GB/s, or bytes per second.",
+    ),
+]
+ObjectLockModeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--object-lock-mode",
+        parser=lock_mode_option,
+        metavar="GOVERNANCE|COMPLIANCE",
+        envvar="S3SINK_OBJECT_LOCK_MODE",
+        show_default=False,
+        help="Object Lock retention mode of the object (the bucket must have Object Lock "
+        "enabled); needs --object-lock-retain-until.",
+    ),
+]
+ObjectLockRetainUntilOption = Annotated[
+    dt.datetime | None,
+    typer.Option(
+        "--object-lock-retain-until",
+        parser=retain_until_option,
+        metavar="DATE|DURATION",
+        envvar="S3SINK_OBJECT_LOCK_RETAIN_UNTIL",
+        show_default=False,
+        help="End of the retention: 2027-01-31, 2027-01-31T12:00:00Z, or a duration from the "
+        "start of the upload (30d, 12h, 2w, 1y).",
+    ),
+]
+LegalHoldOption = Annotated[
+    bool,
+    typer.Option(
+        "--legal-hold",
+        envvar="S3SINK_LEGAL_HOLD",
+        help="Put an Object Lock legal hold on the object (no date; lifted only explicitly).",
+    ),
+]
+ExpectedBucketOwnerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--expected-bucket-owner",
+        parser=account_option,
+        metavar="ACCOUNT_ID",
+        envvar="S3SINK_EXPECTED_BUCKET_OWNER",
+        show_default=False,
+        help="Fail (403) unless the bucket belongs to this AWS account; sent on every "
+        "request that writes.",
     ),
 ]
 ContentTypeOption = Annotated[
@@ -307,6 +380,10 @@ class SinkOptions:
     allow_empty: bool = False
     compress: str | None = None
     rate_limit: int | None = None
+    object_lock_mode: str | None = None
+    object_lock_retain_until: dt.datetime | None = None
+    legal_hold: bool = False
+    expected_bucket_owner: str | None = None
     json_output: bool = False
     quiet: bool = False
     progress: bool | None = None
@@ -371,7 +448,32 @@ def extra_args(opts: SinkOptions) -> dict[str, Any]:
     if opts.tags:
         # S3 takes tags as a URL query string; %20 (not '+') for spaces is the safe encoding.
         extra["Tagging"] = urlencode(_tags(opts.tags), quote_via=quote, safe="")
+    extra.update(_object_lock(opts))
+    if opts.expected_bucket_owner is not None:
+        extra["ExpectedBucketOwner"] = opts.expected_bucket_owner
     return extra
+
+
+def _object_lock(opts: SinkOptions) -> dict[str, Any]:
+    """The Object Lock parameters, checked together (before anything is read)."""
+    if (opts.object_lock_mode is None) != (opts.object_lock_retain_until is None):
+        raise UsageError(
+            "--object-lock-mode needs --object-lock-retain-until DATE|DURATION"
+            if opts.object_lock_mode is not None
+            else "--object-lock-retain-until needs --object-lock-mode GOVERNANCE|COMPLIANCE"
+        )
+    lock: dict[str, Any] = {}
+    if opts.object_lock_mode is not None:
+        lock["ObjectLockMode"] = opts.object_lock_mode
+        lock["ObjectLockRetainUntilDate"] = opts.object_lock_retain_until
+    if opts.legal_hold:
+        lock["ObjectLockLegalHoldStatus"] = "ON"
+    if lock and opts.checksum == "off":
+        raise UsageError(
+            "Object Lock needs an integrity header on every request (S3 refuses the upload "
+            "without one): leave out --checksum off, or use --checksum md5"
+        )
+    return lock
 
 
 def writer_options(opts: SinkOptions) -> dict[str, Any]:

@@ -557,6 +557,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._rules: list[Rule] = []
         self._log: list[LogEntry] = []
+        self._heads: list[tuple[str, str, dict[str, str]]] = []
         self._bodies: list[BodyTiming] = []
         self._conns: set[_Conn] = set()
         self._accepted = 0
@@ -593,6 +594,12 @@ class FaultProxy:
         """A copy of the request log, in the order outcomes were decided."""
         with self._lock:
             return list(self._log)
+
+    @property
+    def request_headers(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, target, headers with lower-case names) of each request, as logged."""
+        with self._lock:
+            return list(self._heads)
 
     @property
     def accepted(self) -> int:
@@ -764,6 +771,7 @@ class FaultProxy:
         """Forget the log."""
         with self._lock:
             self._log.clear()
+            self._heads.clear()
 
     # -- server gone / back --------------------------------------------------------------------
 
@@ -945,6 +953,8 @@ class FaultProxy:
             if not req.logged:
                 req.logged = True
                 self._log.append(LogEntry(req.method, req.target, fault, status))
+                headers = {k.lower(): v for k, v in req.head.headers}
+                self._heads.append((req.method, req.target, headers))
 
     def _exchange(self, conn: _Conn, reader: _Reader, req: _Request) -> bool:
         """Relay one request and its response, applying the request's fault; return keep-alive."""

@@ -1,0 +1,76 @@
+"""S3 Object Lock for the objects s3sink writes: the rules checked before anything is read,
+and the command's retention dates (an ISO 8601 date or time, or a duration such as ``30d``).
+
+The settings travel as the writer's ``extra_args`` (``ObjectLockMode``,
+``ObjectLockRetainUntilDate``, ``ObjectLockLegalHoldStatus``) on CreateMultipartUpload or the
+single PutObject. S3 refuses a locked object's upload without an integrity header (Content-MD5
+or an ``x-amz-checksum-*``): every part and PutObject s3sink sends carries one unless
+``checksum=None``, which is refused here with the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import UsageError
+
+__all__ = ["LEGAL_HOLD", "MODES", "check_object_lock", "retain_until"]
+
+MODES = ("GOVERNANCE", "COMPLIANCE")
+LEGAL_HOLD = ("ON", "OFF")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+_DURATION_RE = re.compile(r"(\d+)\s*([smhdwy])", re.IGNORECASE)
+
+
+def retain_until(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
+    """``30d``, ``12h``, ``1y`` (365 days) from ``now``, or an ISO 8601 date (midnight UTC) or
+    time (UTC unless it says otherwise); it must lie in the future."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    value = text.strip()
+    duration = _DURATION_RE.fullmatch(value)
+    if duration is not None:
+        seconds = int(duration.group(1)) * _UNITS[duration.group(2).lower()]
+        until = now + dt.timedelta(seconds=seconds)
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"invalid retention {text!r}: give a date (2027-01-31), a time "
+                "(2027-01-31T12:00:00Z) or a duration (30d, 12h, 2w, 1y)"
+            ) from None
+        until = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
+    if until <= now:
+        raise UsageError(f"retention {text!r} ends in the past ({until.isoformat()})")
+    return until.astimezone(dt.timezone.utc)
+
+
+def check_object_lock(extra_args: Mapping[str, Any], checksum: str | None) -> None:
+    """A mode needs a date and a date a mode; known values; an integrity header."""
+    mode = extra_args.get("ObjectLockMode")
+    until = extra_args.get("ObjectLockRetainUntilDate")
+    hold = extra_args.get("ObjectLockLegalHoldStatus")
+    if mode is None and until is None and hold is None:
+        return
+    if mode is not None and mode not in MODES:
+        raise UsageError(f"Object Lock mode {mode!r}: use {' or '.join(MODES)}")
+    if (mode is None) != (until is None):
+        raise UsageError(
+            "Object Lock retention needs both a mode (GOVERNANCE or COMPLIANCE) and a date "
+            "to retain until"
+        )
+    if until is not None:
+        if not isinstance(until, dt.datetime) or until.tzinfo is None:
+            raise UsageError("ObjectLockRetainUntilDate must be a timezone-aware datetime")
+        if until <= dt.datetime.now(dt.timezone.utc):
+            raise UsageError(f"Object Lock retention ends in the past ({until.isoformat()})")
+    if hold is not None and hold not in LEGAL_HOLD:
+        raise UsageError(f"legal hold status {hold!r}: use ON or OFF")
+    if checksum is None:
+        raise UsageError(
+            "an object with Object Lock needs an integrity header on every request (S3 "
+            "refuses it otherwise): use a checksum (crc64nvme, the default, or md5)"
+        )
