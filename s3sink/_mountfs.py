@@ -442,14 +442,24 @@ class UploadFS:
                 writer.write(data[take:])
 
     def _hand_over(self, file: _File) -> S3MultipartWriter:
-        """Give the file's staging buffer to a new writer; uncharged if that fails."""
+        """Give the file's staging buffer to a new writer: as its first part buffer, or, when
+        the writer compresses (the staged bytes are not what is stored), through write();
+        then the writer's own buffers hold the charge. Uncharged if that fails."""
         staged, file.staging = file.staging or bytearray(), None
+        charged = True  # the staged bytes' charge is still the file's
         try:
             file.writer = writer = self._make_writer(self.key_of(file.path))
-            writer.adopt_first_part(staged)
-        except BaseException:
-            self._uncharge(len(staged))
-            raise
+            if writer.compression is None:
+                writer.adopt_first_part(staged)
+                charged = False
+            else:
+                # Released first: write() may wait for budget that this charge would hold.
+                self._uncharge(len(staged))
+                charged = False
+                writer.write(staged)
+        finally:
+            if charged:
+                self._uncharge(len(staged))
         return writer
 
     def _charge(self, file: _File, n: int) -> None:

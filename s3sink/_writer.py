@@ -511,6 +511,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         return f"s3://{self.bucket}/{self.key}"
 
     @property
+    def compression(self) -> str | None:
+        """The codec and level (``zstd:3``) with ``compress``, else None."""
+        return self._codec.name if self._codec is not None else None
+
+    @property
     def bytes_written(self) -> int:
         """Bytes accepted by write() so far (before compression, with ``compress``)."""
         source = self._ledger.source_bytes

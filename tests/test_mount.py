@@ -371,3 +371,49 @@ def test_fifty_files_open_at_once_stay_within_the_memory_bound(
     assert grown <= budget + 24 * MiB, f"peak grew {grown / MiB:.0f} MiB"
     assert len(keys(s3_client, bucket)) == 51
     assert body(s3_client, bucket, "backups/big") == pattern(20 * MiB)
+
+
+def test_the_stream_options_apply_to_every_file(
+    s3_client: Any, env: dict[str, str], tmp_path: Path, fault_proxy: Any
+) -> None:
+    """--compress and Object Lock on every file; --rate-limit is one cap for the whole mount:
+    two files written at once share it (measured at the proxy)."""
+    import threading
+
+    import zstandard
+
+    locked = f"locked-{os.urandom(6).hex()}"
+    s3_client.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    files = {"a.bin.zst": os.urandom(6 * MiB), "b.bin.zst": os.urandom(6 * MiB)}
+    files["small.txt.zst"] = b"small file\n" * 100
+    options = ["--compress", "zstd:1", "--rate-limit", "8MiB/s", "--legal-hold"]
+    with start(locked, tmp_path, env, fault_proxy.endpoint_url, *options) as mount:
+        writers = [
+            threading.Thread(target=(mount.path / name).write_bytes, args=(data,))
+            for name, data in files.items()
+        ]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        assert mount.unmount() == 0, mount.stderr
+    unzstd = zstandard.ZstdDecompressor()
+    for name, data in files.items():
+        stored = body(s3_client, locked, f"backups/{name}")
+        assert unzstd.decompressobj().decompress(stored) == data
+        head = s3_client.head_object(Bucket=locked, Key=f"backups/{name}")
+        assert head["ContentType"] == "application/zstd"
+    starts = [
+        h
+        for m, t, h in fault_proxy.request_headers
+        if (m == "POST" and t.endswith("?uploads")) or (m == "PUT" and "uploadId" not in t)
+    ]
+    assert len(starts) == len(files)
+    assert all(h.get("x-amz-object-lock-legal-hold") == "ON" for h in starts)
+    sent = [b for b in fault_proxy.bodies if b.method == "PUT" and b.nbytes > 0]
+    total = sum(b.nbytes for b in sent)
+    span = max(b.last for b in sent) - min(b.first for b in sent)
+    assert total > 12 * MiB  # random bytes: zstd does not shrink them
+    # One cap: 12 MiB at 8 MiB/s, less its burst, is over 1.2 s; two caps would take ~0.75 s.
+    assert span > 1.2, (total, span)
+    assert pending(s3_client, locked) == []

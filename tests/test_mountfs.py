@@ -411,3 +411,17 @@ def test_a_directory_whose_marker_fails_is_not_made(fake: FakeS3) -> None:
     assert raised.value.errno == errno.EIO
     with pytest.raises(OSError, match=r"\S"):
         fs.getattr("/d")
+
+
+@pytest.mark.parametrize("size", [100, 3 * PART + 5], ids=["small", "multipart"])
+def test_compressed_files_stage_their_source_bytes(fake: FakeS3, size: int) -> None:
+    """With compress, the staged bytes are the source: they go through write() (the stored
+    parts are compressed), and the budget is all given back."""
+    import zstandard
+
+    fs = make_fs(fake, budget=4 * PART, compress="zstd:1")
+    data = payload(size)
+    close(fs, "/f.zst", write_file(fs, "/f.zst", data))
+    stored = fake.object_bytes(BUCKET, "backups/tonight/f.zst")
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == data
+    assert fs._budget.charged == 0

@@ -20,6 +20,7 @@ from .._location import parse_location
 from .._mountfs import FileRecord, StoreMover, UploadFS
 from .._policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
 from .._pool import SharedBudget
+from .._ratelimit import RateLimiter
 from .._sizes import format_size
 from .._writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from ..errors import UsageError
@@ -27,17 +28,23 @@ from ._options import (
     HELP_OPTIONS,
     AclOption,
     ChecksumOption,
+    CompressOption,
     ConcurrencyOption,
     ContentTypeOption,
     DebugOption,
     EndpointOption,
+    ExpectedBucketOwnerOption,
     JsonOption,
+    LegalHoldOption,
     MaxAttemptsOption,
     MaxMemoryOption,
     MetadataOption,
     NoOverwriteOption,
+    ObjectLockModeOption,
+    ObjectLockRetainUntilOption,
     PartSizeOption,
     ProfileOption,
+    RateLimitOption,
     RegionOption,
     SignPayloadOption,
     SinkOptions,
@@ -124,6 +131,12 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
     checksum: ChecksumOption = "crc64nvme",
     max_attempts: MaxAttemptsOption = None,
     sign_payload: SignPayloadOption = False,
+    compress: CompressOption = None,
+    rate_limit: RateLimitOption = None,
+    object_lock_mode: ObjectLockModeOption = None,
+    object_lock_retain_until: ObjectLockRetainUntilOption = None,
+    legal_hold: LegalHoldOption = False,
+    expected_bucket_owner: ExpectedBucketOwnerOption = None,
     exit_on_error: Annotated[
         bool,
         typer.Option(
@@ -159,6 +172,12 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
         checksum=checksum,
         max_attempts=max_attempts,
         sign_payload=sign_payload,
+        compress=compress,
+        rate_limit=rate_limit,
+        object_lock_mode=object_lock_mode,
+        object_lock_retain_until=object_lock_retain_until,
+        legal_hold=legal_hold,
+        expected_bucket_owner=expected_bucket_owner,
         json_output=json_output,
         debug=debug,
     )
@@ -206,6 +225,9 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
         budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY, max_wait=MEMORY_WAIT)
         for unused in ("expected_size", "resumable", "resume", "upload_id"):
             options.pop(unused, None)
+        if opts.rate_limit is not None:
+            # One cap for the whole mount, shared by every file's parts.
+            options["rate_limit"] = RateLimiter(opts.rate_limit)
 
         def make_writer(key: str) -> S3MultipartWriter:
             return S3MultipartWriter(
