@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import json
 import os
 import pwd
 import shutil
@@ -264,6 +265,50 @@ def test_exec_mode_dump_round_trips(
     assert int(etag.rsplit("-", 1)[1]) >= 3  # several 5 MiB parts
     restored = _restore(pg_cluster, s3_client, bucket, "db.dump", tmp_path)
     assert pg_cluster.fingerprint(restored) == pg_source
+    assert _pending_uploads(s3_client, bucket) == []
+
+
+def test_the_compressed_capped_recipe_restores_and_a_failed_dump_publishes_nothing(
+    pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """The README's recipe: ``--compress zstd --rate-limit 100MiB/s -- pg_dump -Fc -Z0``; the
+    object is a zstd frame (content checksum checked on the way back) that restores intact.
+    The same command for a database that does not exist publishes nothing."""
+    import zstandard
+
+    recipe = ["--compress", "zstd", "--rate-limit", "100MiB/s", "--no-overwrite", "--json"]
+    dump = [pg_cluster.tool("pg_dump"), "-Fc", "-Z0", *pg_cluster.conn_args]
+    proc = _s3sink(
+        f"s3://{bucket}/db.dump.zst", "--endpoint-url", s3_endpoint, *recipe, "--", *dump,
+        SOURCE_DB,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["compression"] == "zstd:3"
+    assert result["source_size"] > MIN_DUMP_SIZE
+    stored = s3_client.get_object(Bucket=bucket, Key="db.dump.zst")
+    assert stored["ContentType"] == "application/zstd"
+    frame = stored["Body"].read()
+    params = zstandard.get_frame_parameters(frame)
+    assert params.has_checksum
+    plain = tmp_path / "db.dump"
+    with zstandard.ZstdDecompressor().stream_reader(frame) as reader, plain.open("wb") as out:
+        shutil.copyfileobj(reader, out)
+    assert plain.stat().st_size == result["source_size"]
+    target = next(_restore_names)
+    pg_cluster.psql(f"CREATE DATABASE {target}")
+    _run([pg_cluster.tool("pg_restore"), "--exit-on-error", "--no-owner", *pg_cluster.conn_args,
+          "-d", target, str(plain)])  # fmt: skip
+    assert pg_cluster.fingerprint(target) == pg_source
+    failed = _s3sink(
+        f"s3://{bucket}/gone.dump.zst", "--endpoint-url", s3_endpoint, *recipe, "--", *dump,
+        "s3sink_no_such_db",
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stderr
+    assert json.loads(failed.stdout)["reason"] == "producer-failed"
+    listed = s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [o["Key"] for o in listed] == ["db.dump.zst"]
     assert _pending_uploads(s3_client, bucket) == []
 
 
