@@ -317,6 +317,23 @@ def test_checksum_without_content_md5_is_echoed_and_not_hashed(
     assert "md5_bytes" not in server.stats()["counters"]
 
 
+def test_a_client_that_skips_the_md5_is_not_hashed_unless_it_sent_content_md5(
+    server: Any, conn: http.client.HTTPConnection
+) -> None:
+    """x-discard-skip-md5: 1 (the bench's floor sender) spares a payload without a checksum
+    its MD5 (a made-up ETag); with a Content-MD5 it is still hashed and checked."""
+    body = b"f" * 100_000
+    status, answer, _ = _put(conn, "/bench/skip", body, {"x-discard-skip-md5": "1"})
+    assert status == 200
+    assert answer["etag"].strip('"') != _md5(body)
+    assert "md5_bytes" not in server.stats()["counters"]
+    headers = {"x-discard-skip-md5": "1", "Content-MD5": _b64_md5(body[:-1] + b"g")}
+    status, _, data = _put(conn, "/bench/skip-md5", body, headers)
+    assert status == 400
+    assert b"BadDigest" in data
+    assert server.stats()["counters"]["md5_bytes"] == len(body)
+
+
 def test_always_md5_hashes_payloads_sent_with_a_checksum() -> None:
     """With always_md5 a payload with a checksum gets the echo and its real MD5 as ETag."""
     body = b"k" * 200_000

@@ -756,12 +756,13 @@ class _Connection:
         A client that sent a checksum gets it echoed (what s3sink and the SDKs check) and a
         deterministic MD5-shaped ETag that is not the payload's MD5. ``--always-md5`` hashes
         every payload (real ETags everywhere, as on AWS) for a client that checks ETags even
-        so.
+        so. A client that says it will not check them (``x-discard-skip-md5: 1``, sent by the
+        bench's floor sender, ``floor.py``) is not hashed either, unless it sent Content-MD5.
         """
         return (
             self.server.always_md5
             or "content-md5" in request.headers
-            or not _declares_checksum(request)
+            or not (_declares_checksum(request) or request.header("x-discard-skip-md5") == "1")
         )
 
     def _payload(
