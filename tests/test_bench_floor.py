@@ -1,11 +1,14 @@
-"""The bench's floor senders (scripts/benchlib/floor.py) against the discard server: counted,
-not hashed, the right CRC64NVME, and an input of the wrong size refused."""
+"""scripts/bench's default: the equal-work table and the defaults table from the same rounds,
+both ending in the floor rows (scripts/benchlib/floor.py), each run verified by the discard
+server; the floor senders on their own; and the rendering of the two tables."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import importlib.util
 import io
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -30,8 +33,11 @@ def _load(name: str) -> ModuleType:
     return module
 
 
+harness = _load("harness")
 floor = _load("floor")
 discard = _load("discard_server")
+# The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
+TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _crc64nvme_b64(data: bytes) -> str:
@@ -45,6 +51,16 @@ def server() -> Iterator[Any]:
     """An in-process discard server on a free loopback port."""
     with discard.DiscardS3Server("127.0.0.1", 0) as srv:
         yield srv
+
+
+@pytest.fixture
+def discard_target(tmp_path: Path) -> Iterator[Any]:
+    """The discard server as the harness runs it: its own process, stopped afterwards."""
+    target = harness.DiscardTarget(False, tmp_path)
+    try:
+        yield target
+    finally:
+        target.stop()
 
 
 def test_floor_upload_is_counted_as_parts_and_not_hashed(server: Any) -> None:
@@ -105,3 +121,139 @@ def test_floor_refuses_an_input_of_another_size(server: Any, said: int, given: i
             part_size=5 * MiB,
         )
     assert server.object_size("bench", "floor/wrong") is None
+
+
+def _settings(unsigned: bool = False) -> Any:
+    return harness.Settings(5 * MiB, 0, TEST_VENV, unsigned)
+
+
+def test_the_default_is_both_tables_and_the_floors() -> None:
+    """No option: both tables and both floor rows; --table and --unsigned-payload pick one
+    table; --no-floor and file mode drop the floors; floors named in --tools run once."""
+    args = harness.parse_args([])
+    assert args.table_list == (harness.EQUAL_WORK, harness.DEFAULTS)
+    assert args.floor_list == list(harness.FLOOR_TOOLS)
+    assert args.unsigned_payload is False
+    args = harness.parse_args(["--unsigned-payload"])
+    assert (args.table_list, args.unsigned_payload) == ((harness.EQUAL_WORK,), True)
+    assert harness.parse_args(["--table", "defaults"]).table_list == (harness.DEFAULTS,)
+    assert harness.parse_args(["--no-floor"]).floor_list == []
+    assert harness.parse_args(["--file-mode"]).floor_list == []
+    args = harness.parse_args(["--tools", "s3sink,floor+crc"])
+    assert (args.tool_list, args.floor_list) == (["s3sink"], ["floor+crc"])
+    with pytest.raises(SystemExit):
+        harness.parse_args(["--unsigned-payload", "--table", "defaults"])
+
+
+def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> None:
+    """Every tool gets a row per table; the equal-work rows read an AWS config file of their
+    own with payload signing off (obstore is told unsigned_payload); the floors come once."""
+    args = harness.parse_args(["--tools", "s3sink,obstore,boto3"])
+    settings = _settings()
+    harness.write_aws_config(tmp_path / "config", settings)
+    env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    wanted = [*args.tool_list, *args.floor_list]
+    tools = harness.build_tools(wanted, settings, {}, env, tmp_path)
+    rows = harness.table_tools(
+        args, tools, settings=settings, install_errors={}, probe_env=env, workdir=tmp_path
+    )
+    assert [(t.name, t.variant) for t in rows.values()] == [
+        ("s3sink", "equal-work"),
+        ("obstore", "equal-work"),
+        ("boto3", "equal-work"),
+        ("floor", ""),
+        ("floor+crc", ""),
+        ("s3sink", "defaults"),
+        ("obstore", "defaults"),
+        ("boto3", "defaults"),
+    ]
+    equal, default = rows["equal-work:boto3"], rows["defaults:boto3"]
+    config = Path(equal.environment(env)["AWS_CONFIG_FILE"])
+    assert config.parent == tmp_path / "config-equal-work"
+    assert "payload_signing_enabled = false" in config.read_text()
+    assert default.environment(env)["AWS_CONFIG_FILE"] == str(tmp_path / "config" / "aws-config")
+    assert "payload_signing_enabled" not in (tmp_path / "config" / "aws-config").read_text()
+    source = Path("/data/in.bin")
+    assert "--unsigned-payload" in rows["equal-work:obstore"].command("u", "k", source)
+    assert "--unsigned-payload" not in rows["defaults:obstore"].command("u", "k", source)
+
+
+def _report(args: argparse.Namespace, tools: dict[str, Any], results: list[Any]) -> str:
+    args.loadavg_at_start = os.getloadavg()
+    return harness.render_report(
+        args, tools, TEST_VENV, results=results, moto_results=None, startup=None
+    )
+
+
+def test_the_default_matrix_prints_both_tables_and_the_floor(
+    tmp_path: Path, discard_target: Any
+) -> None:
+    """The default end to end on a small input: s3sink and boto3 in both tables and the two
+    floors, every run verified by the server's count; the report prints the equal-work table
+    first, then the defaults, each with the floor rows and the checksum each tool sent."""
+    args = harness.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
+    settings = _settings()
+    harness.write_aws_config(tmp_path / "config", settings)
+    probe_env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    wanted = [*args.tool_list, *args.floor_list]
+    tools = harness.build_tools(wanted, settings, {}, probe_env, tmp_path)
+    rows = harness.table_tools(
+        args, tools, settings=settings, install_errors={}, probe_env=probe_env, workdir=tmp_path
+    )
+    assert all(not t.unavailable for t in rows.values()), [t.unavailable for t in rows.values()]
+    size = 11 * MiB
+    source = harness.make_input(tmp_path / "data", size)
+    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path / "config")
+    table = harness.run_matrix(
+        rows,
+        discard_target,
+        sizes=[size],
+        inputs={size: source},
+        runs=1,
+        env=env,
+        workdir=tmp_path,
+        timeout=120,
+    )
+    runs = {row.tool.label: row.runs[0] for row in table[size]}
+    assert all(run.ok for run in runs.values()), {k: r.reason for k, r in runs.items()}
+    assert runs["boto3 [equal-work]"].payload_hashes == {"UNSIGNED-PAYLOAD": 3}
+    assert runs["boto3 [defaults]"].payload_hashes == {"sha256": 3}
+    assert harness.checksum_short(runs["s3sink [equal-work]"]) == (
+        "CRC64NVME/part + CRC64NVME/object"
+    )
+    assert harness.checksum_short(runs["floor"]) == "none"
+    assert harness.checksum_short(runs["floor+crc"]) == "CRC64NVME/object"
+    assert json.loads(runs["floor+crc"].output.read_text())["crc64nvme"] == _crc64nvme_b64(
+        source.read_bytes()
+    )
+    report = _report(args, tools, [("HTTP", table)])
+    equal_at = report.index("### Equal work, HTTP, 11 MiB")
+    defaults_at = report.index("### Each tool's defaults, HTTP, 11 MiB")
+    assert equal_at < defaults_at
+    sections = {"unsigned": report[equal_at:defaults_at], "SHA-256": report[defaults_at:]}
+    for boto3_hash, section in sections.items():
+        lines = [line for line in section.splitlines() if line.startswith("| ")]
+        names = [line.split(" | ")[0].removeprefix("| ") for line in lines[1:]]
+        assert names == ["s3sink", "boto3", "floor", "floor+crc"]
+        assert "| 1.00 (ref) | 1.00 (ref) |" in lines[1]
+        assert f"| {boto3_hash} | CRC32/part | 1/1 |" in lines[2]
+        assert lines[4].endswith("| unsigned | CRC64NVME/object | 1/1 |")
+    assert "Payload signing: off for the equal-work table" in report
+    assert "- floor / floor+crc (`scripts/benchlib/floor.py`" in report
+
+
+def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
+    """--table defaults: one table, named, with the floors; rows without a variant (moto) stay
+    a single unnamed table."""
+    tool = harness.Tool("s3sink", variant=harness.DEFAULTS)
+    run = harness.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
+    rows = [harness.Row(tool, [run]), harness.Row(harness.Tool("floor"), [run])]
+    [(variant, subset)] = harness.table_variants(rows)
+    assert variant == harness.DEFAULTS
+    assert [r.tool.name for r in subset] == ["s3sink", "floor"]
+    text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
+    assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
+    assert "the same runs in both tables" in text
+    plain = [harness.Row(harness.Tool("s3sink"), [run])]
+    assert harness.table_variants(plain) == [("", plain)]
+    assert "\n".join(harness.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")

@@ -11,6 +11,14 @@ bytes for that object; a run that does not verify is FAILED, never averaged in. 
 Markdown report (medians, MiB/s, CPU s/GiB, s3sink ÷ peer ratios, the machine and tool
 versions) on stdout and, with ``--output``, in a file. Progress goes to stderr.
 
+By default every (target, size) gives two tables from the same interleaved rounds (``--table``
+picks one): **equal work**, where no tool hashes payloads (botocore's
+``payload_signing_enabled = false`` in an AWS config file of its own, obstore's
+``unsigned_payload``) and each sends its own checksum or none (a column says which, as the
+server saw it), then **each tool's defaults**. Both end in the two floor rows (``floor.py``, run
+once per round, as ``cat FILE | floor.py``): only the pipe read and the socket write, and the
+same plus CRC64NVME of every byte, so every figure can be read against what this machine can do.
+
 With ``--compression`` a compression table follows (``compression.py``): s3sink compressing
 in-process (``--compress zstd -- cat FILE``) against ``cat FILE | zstd -T0 | s3sink`` and
 ``… | zstd -T0 | aws s3 cp -`` on a deterministic text-like corpus (``--compression-only``:
@@ -59,11 +67,13 @@ if str(HERE) not in sys.path:  # imported by path (the tests): the sibling modul
     sys.path.insert(0, str(HERE))
 
 import compression  # noqa: E402  # the sibling module, found through the path above
+import floor  # noqa: E402
 import mountbench  # noqa: E402
 
 REPO = HERE.parents[1]
 DISCARD_SERVER = HERE / "discard_server.py"
 DRIVERS = HERE / "drivers.py"
+FLOOR = HERE / "floor.py"
 BUCKET = "bench"
 KiB = 1024
 MiB = 1024 * KiB
@@ -73,9 +83,16 @@ S3SINK_TOOLS = ("s3sink", "s3sink-lib")
 ALL_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "smart_open", "obstore")
 # --file-mode: each tool's upload-from-a-path; smart_open has none, rclone is file mode only.
 FILE_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "obstore", "rclone")
-KNOWN_TOOLS = (*ALL_TOOLS, "rclone")
+# The floor rows (floor.py): a minimal pipe reader / socket writer, plain and with CRC64NVME.
+# They run in every pipe-mode matrix (--no-floor leaves them out) and show in both tables.
+FLOOR_TOOLS = ("floor", "floor+crc")
+KNOWN_TOOLS = (*ALL_TOOLS, "rclone", *FLOOR_TOOLS)
+# --table: the equal-work table (no tool hashes payloads), each tool's defaults, or both.
+EQUAL_WORK, DEFAULTS = "equal-work", "defaults"
+TABLE_CHOICES = {"both": (EQUAL_WORK, DEFAULTS), EQUAL_WORK: (EQUAL_WORK,), DEFAULTS: (DEFAULTS,)}
 PIPE_ONLY = {"smart_open": "no upload-from-a-path API (pipe mode only)"}
 FILE_ONLY = {"rclone": "file mode only (--file-mode)"}
+PIPE_ONLY.update(dict.fromkeys(FLOOR_TOOLS, "reads a pipe (pipe mode only)"))
 MOTO_TOOLS = ("s3sink", "s3sink-lib", "boto3")
 # awscrt goes with every botocore-based tool: s3sink depends on it, and botocore computes its
 # checksums with it when present, so all of them run on the same footing.
@@ -88,6 +105,8 @@ TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "smart_open": ("smart_open[s3]", "boto3", "awscrt"),
     "obstore": ("obstore",),
     "rclone": (),  # a Debian package, not a PyPI one: apt-get install rclone
+    "floor": (),
+    "floor+crc": ("awscrt",),
 }
 MOTO_REQUIREMENTS = ("moto[server]", "crc32c")
 VERSION_DISTS = (
@@ -289,6 +308,13 @@ class Tool:
     argv: Callable[[str, str, Path], list[str]] | None = None
     env_drop: tuple[str, ...] = ()  # variables the tool must not see (rclone: AWS_CA_BUNDLE)
     env_copy: dict[str, str] = field(default_factory=dict)  # {new name: variable to copy}
+    env_set: dict[str, str] = field(default_factory=dict)  # set last (the variant's config file)
+    variant: str = ""  # EQUAL_WORK or DEFAULTS; "" for a row that is the same in both (floors)
+
+    @property
+    def label(self) -> str:
+        """The name, with the variant when there is one: "s3sink [equal-work]"."""
+        return f"{self.name} [{self.variant}]" if self.variant else self.name
 
     def command(self, url: str, key: str, source: Path) -> list[str]:
         """The argv that uploads stdin (file mode: ``source``) to s3://bench/KEY at ``url``."""
@@ -299,6 +325,7 @@ class Tool:
         """``env`` less what this tool must not see, plus the copies it needs."""
         out = {k: v for k, v in env.items() if k not in self.env_drop}
         out.update({new: env[old] for new, old in self.env_copy.items() if old in env})
+        out.update(self.env_set)
         return out
 
 
@@ -481,7 +508,49 @@ def build_tools(
             )
         elif name == "rclone":
             _setup_rclone(tool, settings, env, cwd)
+        elif name in FLOOR_TOOLS:
+            _setup_floor(tool, settings, env, cwd)
     return tools
+
+
+def _setup_floor(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """``floor.py`` in the bench venv: it reads the pipe and sends it as the minimum of S3 (see
+    its docstring for what it does and does not do); ``floor+crc`` adds CRC64NVME."""
+    crc = tool.name == "floor+crc"
+    probe = "import awscrt.checksums" if crc else "pass"
+    ok, out = _probe([str(settings.venv.python), "-c", probe], env, cwd)
+    tool.unavailable = "" if ok else f"{probe} failed: " + last_error_line(out)
+
+    def build(url: str, key: str, source: Path) -> list[str]:
+        return [
+            str(settings.venv.python),
+            str(FLOOR),
+            "--endpoint-url",
+            url,
+            "--bucket",
+            BUCKET,
+            "--key",
+            key,
+            "--size",
+            str(source.stat().st_size),
+            "--part-size",
+            str(max(5 * MiB, settings.part_size)),
+            *(["--crc"] if crc else []),
+        ]
+
+    tool.argv = build
+    buffer = format_size(floor.DEFAULT_BUFFER)
+    tool.config = (
+        f"`python floor.py --size N --part-size {format_size(max(5 * MiB, settings.part_size))}"
+        f"{' --crc' if crc else ''}`: `readinto` of stdin into one reused {buffer} buffer, "
+        "filled then `sendall` on one keep-alive connection, as CreateMultipartUpload, one "
+        "UploadPart per part (Content-Length, UNSIGNED-PAYLOAD, no Authorization) and Complete"
+        + (
+            "; CRC64NVME (awscrt) of every byte, sent at Complete as the FULL_OBJECT checksum"
+            if crc
+            else "; no checksum"
+        )
+    )
 
 
 def _setup_s3sink_cli(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
@@ -912,6 +981,22 @@ def checksum_summary(run: RunResult) -> str:
     return "; ".join(words)
 
 
+def checksum_short(run: RunResult) -> str:
+    """What a run's data requests and its Complete carried, for a table cell, as the server saw
+    it: "CRC64NVME/part + CRC64NVME/object", "CRC32/part", "CRC64NVME/object", "none"."""
+    sent = _prefixed(run.counters, "checksum_sent:")
+    complete = _prefixed(run.counters, "checksum_complete:")
+    data_requests = sum(run.payload_hashes.values())
+    unit = "part" if run.parts else "request"
+    words = [
+        f"{CHECKSUM_LABELS.get(k, k)}/{unit}"
+        + (f" ({v}/{data_requests})" if v < data_requests else "")
+        for k, v in sorted(sent.items())
+    ]
+    words += [f"{CHECKSUM_LABELS.get(k, k)}/object" for k in sorted(complete)]
+    return " + ".join(words) or "none"
+
+
 @dataclass
 class Row:
     """All runs of one tool for one (target, size)."""
@@ -999,7 +1084,8 @@ def run_once(
     size_label = format_size(size).replace(" ", "")
     if key is None:
         unique = uuid.uuid4().hex[:8]
-        key = f"{target.label.lower()}/{size_label}/{tool.name}/run{index}-{unique}"
+        name = f"{tool.name}-{tool.variant}" if tool.variant else tool.name
+        key = f"{target.label.lower()}/{size_label}/{name}/run{index}-{unique}"
     stem = key.replace("/", "_")
     try:
         target.ensure_running()
@@ -1145,7 +1231,7 @@ def run_matrix(
             for row in rows:
                 if row.tool.unavailable:
                     continue
-                log(f"{target.label} {format_size(size)} run {index}/{runs}: {row.tool.name}")
+                log(f"{target.label} {format_size(size)} run {index}/{runs}: {row.tool.label}")
                 result = run_once(
                     row.tool,
                     target,
@@ -1455,31 +1541,52 @@ def _fmt(value: float, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
-def render_table(rows: list[Row], size: int, runs: int, target_label: str) -> list[str]:
-    """One Markdown table of medians for a (target, size)."""
+TABLE_HEADINGS = {
+    EQUAL_WORK: "Equal work",
+    DEFAULTS: "Each tool's defaults",
+}
+TABLE_INTROS = {
+    EQUAL_WORK: "No tool hashes payloads: `payload_signing_enabled = false` in the AWS config "
+    "file of the botocore tools (awscli, boto3, smart_open; s3sink signs none either way) and "
+    "obstore's `unsigned_payload`; s5cmd and rclone have no such switch (their payload hash "
+    "column shows it). Each tool sends its own checksum or none: the checksum column, as the "
+    "discard server saw it.",
+    DEFAULTS: "Each tool as it ships: the payload hash column says which tools SHA-256 their "
+    "payloads for SigV4 (the peers over HTTP, and over HTTPS where botocore did not compute "
+    "the checksum itself); s3sink signs no payload and sends CRC64NVME.",
+}
+
+
+def render_table(
+    rows: list[Row], size: int, runs: int, target_label: str, *, variant: str = ""
+) -> list[str]:
+    """One Markdown table of medians for a (target, size); ``variant`` names which table
+    (EQUAL_WORK, DEFAULTS) in the heading, with its introduction."""
     gib = size / GiB
     reference = next((r for r in rows if r.tool.name == "s3sink" and r.good), None)
     reference = reference or next((r for r in rows if r.tool.name == "s3sink-lib" and r.good), None)
+    heading = f"{TABLE_HEADINGS[variant]}, " if variant else ""
     lines = [
-        f"### {target_label}, {format_size(size)} — median of {runs} interleaved run(s)",
+        f"### {heading}{target_label}, {format_size(size)} — median of {runs} interleaved run(s)",
         "",
+        *([TABLE_INTROS[variant], ""] if variant else []),
         "| tool | MiB/s | wall s | client CPU s/GiB | peak RSS MiB | server CPU s/GiB "
-        "| s3sink ÷ tool: MiB/s | s3sink ÷ tool: CPU | payload hash | runs ok |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+        "| s3sink ÷ tool: MiB/s | s3sink ÷ tool: CPU | payload hash | checksum sent | runs ok |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|---|---|--:|",
     ]
     notes: list[str] = []
     for row in rows:
         name = row.tool.name
         if row.tool.unavailable:
             reason = one_line(row.tool.unavailable)
-            lines.append(f"| {name} | unavailable: {reason} |{' — |' * 7} 0/0 |")
+            lines.append(f"| {name} | unavailable: {reason} |{' — |' * 8} 0/0 |")
             continue
         good = row.good
         for failed in (r for r in row.runs if not r.ok):
             notes.append(f"- {name} run {failed.index}: FAILED — {one_line(failed.reason, 300)}")
         if not good:
             reason = one_line(row.runs[0].reason if row.runs else "no runs")
-            lines.append(f"| {name} | FAILED: {reason} |{' — |' * 7} 0/{len(row.runs)} |")
+            lines.append(f"| {name} | FAILED: {reason} |{' — |' * 8} 0/{len(row.runs)} |")
             continue
         wall = row.median("wall")
         cpu = row.median("cpu")
@@ -1497,7 +1604,7 @@ def render_table(rows: list[Row], size: int, runs: int, target_label: str) -> li
         lines.append(
             f"| {name} | {rate:.0f} | {_fmt(wall)} | {_fmt(cpu / gib)} | {rss:.0f} | "
             f"{_fmt(server)} | {speed_ratio} | {cpu_ratio} | {row.payload_hash()} | "
-            f"{len(good)}/{len(row.runs)} |"
+            f"{checksum_short(good[0])} | {len(good)}/{len(row.runs)} |"
         )
     if notes:
         lines += ["", "Failed runs (not counted in the medians):", "", *notes]
@@ -1509,8 +1616,28 @@ def render_table(rows: list[Row], size: int, runs: int, target_label: str) -> li
             "",
         ]
         lines += [f"- {name}: {checksum_summary(run)}" for name, run in seen]
+    if variant and any(row.tool.name in FLOOR_TOOLS for row in rows):
+        lines += [
+            "",
+            "floor and floor+crc: the same runs in both tables (they do the same work either "
+            "way): only the pipe read and the socket write (and the CRC64NVME); see the notes.",
+        ]
     lines += ["", *interference_note(rows)]
     return lines
+
+
+def table_variants(rows: list[Row]) -> list[tuple[str, list[Row]]]:
+    """The tables one (target, size) gives: [(variant, its rows, then the floors)], equal work
+    first; [("", rows)] when the rows have no variant (moto, or tests of one table)."""
+    present = {row.tool.variant for row in rows} - {""}
+    if not present:
+        return [("", rows)]
+    shared = [row for row in rows if not row.tool.variant]
+    return [
+        (v, [row for row in rows if row.tool.variant == v] + shared)
+        for v in (EQUAL_WORK, DEFAULTS)
+        if v in present
+    ]
 
 
 def interference_note(rows: list[Row]) -> list[str]:
@@ -1575,7 +1702,8 @@ def render_report(
         lines += ["## File mode: each tool uploads the file by path", ""]
     for label, table in results:
         for size, rows in table.items():
-            lines += [*render_table(rows, size, args.runs, label), ""]
+            for variant, subset in table_variants(rows):
+                lines += [*render_table(subset, size, args.runs, label, variant=variant), ""]
     if resume_results:
         lines += [
             "## Resume: s3sink `--file --resumable`, fresh against `--resume` of a kept upload",
@@ -1590,7 +1718,17 @@ def render_report(
         ]
         for size, rows in moto_results.items():
             lines += [*render_table(rows, size, args.runs, "moto"), ""]
-    used = [t for t in tools.values() if t.config]
+    used = list({t.name: t for t in tools.values() if t.config}.values())
+    variants = getattr(args, "table_list", (EQUAL_WORK,) if args.unsigned_payload else (DEFAULTS,))
+    if set(variants) == {EQUAL_WORK, DEFAULTS}:
+        signing = (
+            "off for the equal-work table (`payload_signing_enabled = false` in its own AWS "
+            "config file, obstore's unsigned_payload), each tool's default for the other."
+        )
+    elif EQUAL_WORK in variants:
+        signing = "off (the equal-work table only: `--table equal-work` / `--unsigned-payload`)."
+    else:
+        signing = "each tool's default (see the notes)."
     if used:
         lines += ["## How each tool was configured", ""]
         lines += [f"- **{t.name}**: {t.config}" for t in used]
@@ -1600,12 +1738,7 @@ def render_report(
             "IMDS disabled; HTTPS: a throw-away CA made at start, given as AWS_CA_BUNDLE "
             "(botocore-based tools, s3sink, s5cmd), SSL_CERT_FILE and REQUESTS_CA_BUNDLE, "
             "and as obstore's client_options root_certificate (rclone: RCLONE_CA_CERT, "
-            "without AWS_CA_BUNDLE). Payload signing: "
-            + (
-                "off (`--unsigned-payload`)."
-                if args.unsigned_payload
-                else "each tool's default (see the notes)."
-            ),
+            "without AWS_CA_BUNDLE). Payload signing: " + signing,
             "",
         ]
     if used:
@@ -1630,15 +1763,32 @@ def report_notes(
     botocore_tools = [
         n for n in ("s3sink", "s3sink-lib", "awscli", "boto3", "smart_open") if n in tools
     ]
-    if has_http and botocore_tools and not args.unsigned_payload:
+    variants = getattr(args, "table_list", (EQUAL_WORK,) if args.unsigned_payload else (DEFAULTS,))
+    if has_http and botocore_tools and DEFAULTS in variants:
         notes.append(
             "- With awscrt installed (s3sink depends on it, so the bench venv has it) botocore "
             "signs with its CRT signer, which hashes payloads whenever the endpoint is plain "
             "HTTP, and over HTTPS too unless botocore computed the request's checksum itself. "
             "s3sink's own clients send each part's CRC64NVME and sign no payload (the store "
-            "verifies the CRC); the other tools run at their defaults. `--unsigned-payload` "
-            "sets `payload_signing_enabled = false` in the AWS config file for every botocore "
-            "tool (and obstore's unsigned_payload)."
+            "verifies the CRC); the other tools run at their defaults in the defaults table. "
+            "The equal-work table sets `payload_signing_enabled = false` in the AWS config "
+            "file for every botocore tool (and obstore's unsigned_payload)."
+        )
+    if any(name in tools for name in FLOOR_TOOLS):
+        notes.append(
+            "- floor / floor+crc (`scripts/benchlib/floor.py`, the bench venv's Python, fed by "
+            "the same `cat FILE |` and measured the same way): the cost of the pipe read and "
+            f"the socket write alone. It reads stdin with `readinto` into one reused "
+            f"{format_size(floor.DEFAULT_BUFFER)} buffer (as cheap as 64 KiB or 1 MiB here; a "
+            "16 MiB buffer costs 2-3x), fills it and `sendall`s it over one keep-alive "
+            "connection, as the minimum of S3 — CreateMultipartUpload, one UploadPart per part "
+            "with its Content-Length, CompleteMultipartUpload — so the discard server verifies "
+            "it like any tool. floor+crc also runs CRC64NVME (awscrt, as s3sink) over every "
+            "byte and sends it at Complete as the FULL_OBJECT checksum. Neither signs (no "
+            "Authorization, UNSIGNED-PAYLOAD), retries, buffers a part, sends parts in "
+            "parallel or checks more than the status; both are told the size up front (each "
+            "part's Content-Length), and ask the server not to MD5 their payloads (it skips "
+            "that for any payload sent with a checksum, s3sink's included)."
         )
     if "s5cmd" in tools:
         notes.append(
@@ -1769,10 +1919,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode.add_argument("--https", action="store_true", help="HTTPS only (throw-away CA)")
     mode.add_argument("--both", action="store_true", help="an HTTP and an HTTPS table")
     parser.add_argument(
+        "--table",
+        choices=sorted(TABLE_CHOICES),
+        default="both",
+        help="which tables (default both, interleaved in the same rounds): equal-work (no tool "
+        "hashes payloads: botocore's payload_signing_enabled=false in the AWS config file for "
+        "awscli, boto3, smart_open, s3sink, and obstore's unsigned_payload; each tool sends "
+        "its own checksum or none) and/or defaults (each tool as it ships); the floor rows "
+        "are in both",
+    )
+    parser.add_argument(
         "--unsigned-payload",
         action="store_true",
-        help="no SHA-256 payload signing: botocore's payload_signing_enabled=false in the "
-        "AWS config file (awscli, boto3, smart_open, s3sink) and obstore's unsigned_payload",
+        help="the same as --table equal-work (kept for old command lines)",
+    )
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="leave out the floor rows (floor.py: only the pipe read and the socket write, "
+        "and the same plus CRC64NVME; pipe mode only)",
     )
     parser.add_argument(
         "--moto", action="store_true", help="add a sanity row set against a real moto server"
@@ -1819,12 +1984,61 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(KNOWN_TOOLS)})")
     if not 0 < args.resume_at < 1:
         parser.error("--resume-at must be between 0 and 1 (exclusive)")
+    if args.unsigned_payload:
+        if args.table not in ("both", EQUAL_WORK):
+            parser.error("--unsigned-payload is --table equal-work: drop one of them")
+        args.table = EQUAL_WORK
+    args.table_list = TABLE_CHOICES[args.table]
+    args.unsigned_payload = args.table_list == (EQUAL_WORK,)
+    # The floors run once per round and show in every table: kept apart from the tools that
+    # run once per table. They join every pipe-mode matrix unless --no-floor (or --tools names
+    # some of them: those).
+    named = [t for t in args.tool_list if t in FLOOR_TOOLS]
+    args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
+    args.floor_list = named or ([] if args.file_mode or args.no_floor else list(FLOOR_TOOLS))
     args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not args.size_list or min(args.size_list) < 1 or args.moto_size < 1:
         parser.error("sizes must be at least 1 byte")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args
+
+
+def table_tools(
+    args: argparse.Namespace,
+    tools: dict[str, Tool],
+    *,
+    settings: Settings,
+    install_errors: dict[str, str],
+    probe_env: dict[str, str],
+    workdir: Path,
+) -> dict[str, Tool]:
+    """The matrix's rows: every --tools tool once per table (``args.table_list``), then the
+    floors once (they do the same work in both tables). The primary table's tools are the ones
+    already built (their AWS config is ``workdir/config``); the equal-work table, when it runs
+    beside the defaults, gets its own config file with ``payload_signing_enabled = false``."""
+    primary = EQUAL_WORK if settings.unsigned_payload else DEFAULTS
+    rows: dict[str, Tool] = {}
+    for variant in args.table_list:
+        if variant == primary:
+            built = {n: tools[n] for n in args.tool_list}
+            env_set: dict[str, str] = {}
+        else:
+            config_dir = workdir / f"config-{variant}"
+            variant_settings = dataclasses.replace(settings, unsigned_payload=variant == EQUAL_WORK)
+            write_aws_config(config_dir, variant_settings)
+            built = build_tools(
+                args.tool_list, variant_settings, install_errors, probe_env, workdir
+            )
+            env_set = {
+                "AWS_CONFIG_FILE": str(config_dir / "aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "aws-credentials"),
+            }
+        for name, tool in built.items():
+            rows[f"{variant}:{name}"] = dataclasses.replace(tool, variant=variant, env_set=env_set)
+        if variant == args.table_list[0]:
+            rows.update({f"floor:{n}": tools[n] for n in args.floor_list})
+    return rows
 
 
 @contextlib.contextmanager
@@ -1845,7 +2059,7 @@ def main(argv: list[str] | None = None) -> int:
     venv.create(sys.executable)
     if args.mount:
         return run_mount_table(args, venv)
-    wanted = [] if args.compression_only else list(args.tool_list)
+    wanted = [] if args.compression_only else [*args.tool_list, *args.floor_list]
     if args.compression:
         wanted += [t for t in ("s3sink", "awscli") if t not in wanted]
     if args.moto:
@@ -1888,7 +2102,18 @@ def main(argv: list[str] | None = None) -> int:
             if tool.unavailable:
                 log(f"{tool.name}: unavailable: {tool.unavailable}")
         modes = [False, True] if args.both else [args.https]
-        main_tools = {} if args.compression_only else {n: tools[n] for n in args.tool_list}
+        main_tools = (
+            {}
+            if args.compression_only
+            else table_tools(
+                args,
+                tools,
+                settings=settings,
+                install_errors=install_errors,
+                probe_env=probe_env,
+                workdir=workdir,
+            )
+        )
         inputs = (
             {}
             if args.compression_only
