@@ -334,6 +334,26 @@ def test_a_client_that_skips_the_md5_is_not_hashed_unless_it_sent_content_md5(
     assert server.stats()["counters"]["md5_bytes"] == len(body)
 
 
+def test_without_etag_md5_only_a_content_md5_is_hashed() -> None:
+    """etag_md5=False (scripts/bench's server): a payload without a checksum is not hashed
+    (a made-up ETag), and a Content-MD5 is still checked."""
+    body = b"n" * 100_000
+    with discard.DiscardS3Server(etag_md5=False) as srv:
+        connection = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        try:
+            status, answer, _ = _put(connection, "/bench/plain", body, {})
+            assert status == 200
+            assert answer["etag"].strip('"') != _md5(body)
+            assert "md5_bytes" not in srv.stats()["counters"]
+            wrong = {"Content-MD5": _b64_md5(body + b"!")}
+            status, _, data = _put(connection, "/bench/md5", body, wrong)
+        finally:
+            connection.close()
+        assert status == 400
+        assert b"BadDigest" in data
+        assert srv.stats()["counters"]["md5_bytes"] == len(body)
+
+
 def test_always_md5_hashes_payloads_sent_with_a_checksum() -> None:
     """With always_md5 a payload with a checksum gets the echo and its real MD5 as ETag."""
     body = b"k" * 200_000

@@ -56,7 +56,7 @@ def server() -> Iterator[Any]:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it: its own process, stopped afterwards."""
-    target = harness.DiscardTarget(False, tmp_path)
+    target = harness.DiscardTarget(False, tmp_path, etag_md5=False)
     try:
         yield target
     finally:
@@ -132,6 +132,7 @@ def test_the_default_is_both_tables_and_the_floors() -> None:
     table; --no-floor and file mode drop the floors; floors named in --tools run once."""
     args = harness.parse_args([])
     assert args.table_list == (harness.EQUAL_WORK, harness.DEFAULTS)
+    assert args.etag_md5 is False  # the server hashes only to check a Content-MD5
     assert args.floor_list == list(harness.FLOOR_TOOLS)
     assert args.unsigned_payload is False
     args = harness.parse_args(["--unsigned-payload"])
