@@ -23,13 +23,15 @@ with zstd level 19 (64 MiB); ISA-L and zlib add next to nothing (104 and 88 MiB)
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from .errors import UsageError
+from .errors import CompressionError, S3SinkError, UsageError
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -37,10 +39,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Codec",
     "CompressSpec",
+    "CompressionStage",
     "Compressor",
     "parse_compress",
     "resolve_codec",
 ]
+
+log = logging.getLogger("s3sink")
+_T = TypeVar("_T")
 
 # codec -> (levels, default level, Content-Type)
 _CODECS: dict[str, tuple[range, int, str]] = {
@@ -231,3 +237,61 @@ class _ZlibGzip:
 
     def close(self) -> None:
         """Nothing to stop: zlib's state goes with the object."""
+
+
+class CompressionStage:
+    """A writer's compressor: made at the first byte (with the source's size when known),
+    its failures raised as CompressionError naming the codec and the upload (so the writer
+    fails and aborts); interrupts go through as they are."""
+
+    def __init__(
+        self, codec: Codec, *, bucket: str, key: str, upload_id: Callable[[], str | None]
+    ) -> None:
+        self.codec = codec
+        self._where = (bucket, key, upload_id)
+        self._compressor: Compressor | None = None
+
+    def start(self, source_size: int | None) -> None:
+        """Make the compressor now, for a source of ``source_size`` bytes (None: unknown)."""
+        if self._compressor is None:
+            self._compressor = self._call(lambda: self.codec.compressor(source_size))
+
+    def compress(self, data: memoryview) -> memoryview:
+        """The output ready so far for ``data`` (not kept after the call)."""
+        self.start(None)
+        compressor = self._compressor
+        assert compressor is not None  # noqa: S101  # made just above
+        return memoryview(self._call(lambda: compressor.compress(data)))
+
+    def finish(self) -> memoryview:
+        """The end of the stream."""
+        self.start(None)
+        compressor = self._compressor
+        assert compressor is not None  # noqa: S101  # made just above
+        return memoryview(self._call(compressor.finish))
+
+    def close(self) -> None:
+        """Free the compressor (and libzstd's buffers); again: nothing."""
+        compressor, self._compressor = self._compressor, None
+        if compressor is None:
+            return
+        try:
+            compressor.close()
+        except Exception as exc:  # noqa: BLE001  # the first error is already recorded
+            # Only on the failure path can a codec's teardown fail (ISA-L re-raises a
+            # block's error): that error is the one being reported, so it is logged only.
+            log.debug("closing the %s compressor: %r", self.codec.name, exc)
+
+    def _call(self, step: Callable[[], _T]) -> _T:
+        try:
+            return step()
+        except S3SinkError:
+            raise
+        except Exception as exc:
+            bucket, key, upload_id = self._where
+            raise CompressionError(
+                f"{self.codec.name} compression failed: {type(exc).__name__}: {exc}",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id(),
+            ) from exc

@@ -23,15 +23,14 @@ import threading
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
 from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
-from ._compress import Codec, Compressor, resolve_codec
+from ._compress import Codec, CompressionStage, resolve_codec
 from ._file import FileSnapshot, pread_into
 from ._journal import journal_dir as default_journal_dir
 from ._location import check_bucket_and_key
@@ -47,9 +46,7 @@ from ._transport import Transport
 from ._upload import Resumption, Upload
 from .errors import (
     AbortFailedError,
-    CompressionError,
     PartLimitError,
-    S3SinkError,
     UploadCancelled,
     UsageError,
 )
@@ -67,7 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("s3sink")
-_T = TypeVar("_T")
 
 DEFAULT_CONCURRENCY = 4
 # Source bytes read (and handed to the compressor) at a time when compressing: enough for
@@ -144,7 +140,11 @@ class S3MultipartWriter(io.BufferedIOBase):
         if codec is not None:
             extra.setdefault("ContentType", codec.content_type)
         self._codec = codec
-        self._compressor: Compressor | None = None
+        self._stage = (
+            None
+            if codec is None
+            else CompressionStage(codec, bucket=bucket, key=key, upload_id=lambda: self.upload_id)
+        )
         self._result: UploadResult | None = None  # the committer's, with the source size
         plan = plan_memory(
             part_size=part_size,
@@ -278,8 +278,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         if not self._conditions_checked:
             self.check_conditions()
         self._raise_failure()
-        if self._codec is not None:
-            self._store(self._compress(lambda: self._compressor_for(None).compress(flat)))
+        if self._stage is not None:
+            self._store(self._stage.compress(flat))
             self._ledger.count_source(flat.nbytes)
             return flat.nbytes
         return self._store(flat)
@@ -316,8 +316,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         total = 0
         if not self._conditions_checked:
             self.check_conditions()
-        if self._codec is not None:
-            return self._readinto_compressed(source, max_bytes)
+        if self._stage is not None:
+            return self._readinto_compressed(self._stage, source, max_bytes)
         while max_bytes is None or total < max_bytes:
             self._raise_failure()
             if self._buf is not None and self._fill == len(self._buf):
@@ -341,10 +341,11 @@ class S3MultipartWriter(io.BufferedIOBase):
             total += n
         return total
 
-    def _readinto_compressed(self, source: Readable, max_bytes: int | None) -> int:
+    def _readinto_compressed(
+        self, stage: CompressionStage, source: Readable, max_bytes: int | None
+    ) -> int:
         """readinto_from() through the compressor: source bytes are read into one chunk
         buffer, and what the compressor returns is copied into the part buffers."""
-        compressor = self._compressor_for(None)
         chunk = bytearray(COMPRESS_CHUNK)
         total = 0
         with memoryview(chunk) as view:
@@ -356,7 +357,7 @@ class S3MultipartWriter(io.BufferedIOBase):
                 n = read_blocking(source, view[:room])
                 if not n:
                     break
-                self._store(self._compress(partial(compressor.compress, view[:n])))
+                self._store(stage.compress(view[:n]))
                 self._ledger.count_source(n)
                 total += n
         return total
@@ -384,8 +385,8 @@ class S3MultipartWriter(io.BufferedIOBase):
                 self._file = snapshot
                 if not self._conditions_checked:
                     self.check_conditions()
-                if self._codec is not None:
-                    self._write_file_compressed(snapshot, offset, size)
+                if self._stage is not None:
+                    self._write_file_compressed(self._stage, snapshot, offset, size)
                 else:
                     self._write_file(snapshot, offset, size)
             except BaseException as exc:
@@ -424,11 +425,13 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._upload.send(buf, length, fill)
             done += length
 
-    def _write_file_compressed(self, snapshot: FileSnapshot, offset: int, size: int) -> None:
+    def _write_file_compressed(
+        self, stage: CompressionStage, snapshot: FileSnapshot, offset: int, size: int
+    ) -> None:
         """A file through the compressor: read in order on this thread (the stored size is
         unknown until the end, so parts cannot be cut from the file), its size in the zstd
         frame header."""
-        compressor = self._compressor_for(size)
+        stage.start(size)
         chunk = bytearray(min(COMPRESS_CHUNK, max(size, 1)))
         done = 0
         with memoryview(chunk) as view:
@@ -438,47 +441,12 @@ class S3MultipartWriter(io.BufferedIOBase):
                 pread_into(
                     snapshot, offset + done, self._ledger.count_source, self.bucket, self.key
                 )(view[:n])
-                self._store(self._compress(partial(compressor.compress, view[:n])))
+                self._store(stage.compress(view[:n]))
                 done += n
 
-    def _compressor_for(self, source_size: int | None) -> Compressor:
-        """The stream's compressor, made at the first byte (a file's size goes with it)."""
-        codec = self._codec
-        assert codec is not None  # noqa: S101  # only called when compressing
-        if self._compressor is None:
-            self._compressor = self._codec_call(lambda: codec.compressor(source_size))
-        return self._compressor
-
-    def _compress(self, step: Callable[[], bytes]) -> memoryview:
-        """A compressor step's output, as the view _store() takes."""
-        return memoryview(self._codec_call(step))
-
-    def _codec_call(self, step: Callable[[], _T]) -> _T:
-        """Run a codec call; its failure becomes a CompressionError (so the writer fails
-        and aborts, and says which codec failed). Interrupts go through as they are."""
-        try:
-            return step()
-        except S3SinkError:
-            raise
-        except Exception as exc:
-            raise CompressionError(
-                f"{self._codec.name if self._codec else '-'} compression failed: "
-                f"{type(exc).__name__}: {exc}",
-                bucket=self.bucket,
-                key=self.key,
-                upload_id=self._upload.upload_id,
-            ) from exc
-
     def _drop_compressor(self) -> None:
-        compressor, self._compressor = self._compressor, None
-        if compressor is None:
-            return
-        try:
-            compressor.close()
-        except Exception as exc:  # noqa: BLE001  # the first error is already recorded
-            # Only on the failure path can a codec's teardown fail (ISA-L re-raises a
-            # block's error): that error is the one being reported, so it is logged only.
-            log.debug("closing the %s compressor: %r", self._codec, exc)
+        if self._stage is not None:
+            self._stage.close()
 
     def adopt_first_part(self, buf: bytearray) -> None:
         """Take ``buf`` (charged to this writer's shared ``memory_budget`` already) as the
@@ -655,9 +623,9 @@ class S3MultipartWriter(io.BufferedIOBase):
                     self._conditions_checked = True
                     self._upload.committer.check_conditions()
                 self._raise_failure()
-                if self._codec is not None:
-                    tail = self._compress(self._compressor_for(None).finish)
-                    self._drop_compressor()  # frees libzstd's buffers before the wait
+                if self._stage is not None:
+                    tail = self._stage.finish()
+                    self._stage.close()  # frees libzstd's buffers before the wait
                     self._store(tail)
                 buf, self._buf = self._buf, None
                 source = self._file
