@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import re
 import subprocess
 import sys
@@ -115,6 +116,35 @@ def test_single_put_round_trips(
     report = json.loads(result.stdout)
     assert (report["size"], report["parts"], report["upload_id"]) == (size, 1, None)
     assert body(store_client, store_bucket, "small") == data
+    assert pending(store_client, store_bucket) == []
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_a_compressed_stream_under_a_cap_round_trips(
+    store: StoreServer, store_client: Any, store_bucket: str, codec: str
+) -> None:
+    """--compress with --rate-limit on each store: the stored object is the compressed
+    stream (its parts' checksums are those of the stored bytes), and it decompresses to the
+    input."""
+    import gzip
+
+    import zstandard
+
+    data = random.Random(7).randbytes(MULTIPART // 2) + pattern(MULTIPART // 2)
+    args = [f"s3://{store_bucket}/c", "--part-size", "5MiB", "--json"]
+    args += ["--compress", codec, "--rate-limit", "200MiB/s"]
+    result = sink(store, args, data)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    stored = body(store_client, store_bucket, "c")
+    assert (report["size"], report["source_size"]) == (len(stored), len(data))
+    assert report["parts"] >= 2
+    plain = (
+        zstandard.ZstdDecompressor().decompressobj().decompress(stored)
+        if codec == "zstd"
+        else gzip.decompress(stored)
+    )
+    assert plain == data
     assert pending(store_client, store_bucket) == []
 
 
