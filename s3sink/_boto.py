@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._objectlock import ObjectLock
 from ._ratelimit import CHUNK, RateLimiter
 from ._redact import redact
 from ._transport import (
@@ -425,7 +426,37 @@ class BotoTransport:
             version_id=response.get("VersionId"),
             checksums={k: str(v) for k, v in response.items() if _is_checksum_field(k)},
             checksum_type=response.get("ChecksumType"),
+            lock=_lock_of(response),
         )
+
+    def put_object_lock(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        lock: ObjectLock,
+        *,
+        extra: Mapping[str, Any],
+    ) -> None:
+        version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        version.update(
+            {k: v for k, v in extra.items() if k in ("ExpectedBucketOwner", "RequestPayer")}
+        )
+        if lock.mode is not None:
+            retention = {"Mode": lock.mode, "RetainUntilDate": lock.retain_until}
+            try:
+                self.client.put_object_retention(
+                    Bucket=bucket, Key=key, Retention=retention, **version
+                )
+            except Exception as exc:
+                raise self._fail(exc, "PutObjectRetention", bucket=bucket, key=key) from exc
+        if lock.legal_hold:
+            try:
+                self.client.put_object_legal_hold(
+                    Bucket=bucket, Key=key, LegalHold={"Status": "ON"}, **version
+                )
+            except Exception as exc:
+                raise self._fail(exc, "PutObjectLegalHold", bucket=bucket, key=key) from exc
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
         """Every in-progress multipart upload under ``prefix`` (paginated)."""
@@ -464,3 +495,11 @@ def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
         checksum_type=response.get("ChecksumType"),
         etag_is_md5=_etag_is_md5(response),
     )
+
+
+def _lock_of(response: Mapping[str, Any]) -> ObjectLock | None:
+    mode = response.get("ObjectLockMode")
+    hold = response.get("ObjectLockLegalHoldStatus") == "ON"
+    if mode is None and not hold:
+        return None
+    return ObjectLock(mode, response.get("ObjectLockRetainUntilDate"), hold)

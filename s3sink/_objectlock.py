@@ -13,16 +13,58 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
 
-__all__ = ["LEGAL_HOLD", "MODES", "check_object_lock", "retain_until"]
+__all__ = [
+    "LEGAL_HOLD",
+    "MODES",
+    "ObjectLock",
+    "check_object_lock",
+    "requested_lock",
+    "retain_until",
+]
 
 MODES = ("GOVERNANCE", "COMPLIANCE")
 LEGAL_HOLD = ("ON", "OFF")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 _DURATION_RE = re.compile(r"(\d+)\s*([smhdwy])", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ObjectLock:
+    """An object's Object Lock settings: a retention (mode and date), a legal hold, or both."""
+
+    mode: str | None = None
+    retain_until: dt.datetime | None = None
+    legal_hold: bool = False
+
+    def held_by(self, other: ObjectLock | None) -> bool:
+        """``other`` (what the store shows) holds at least these settings."""
+        if other is None:
+            return False
+        if self.legal_hold and not other.legal_hold:
+            return False
+        if self.mode is None:
+            return True
+        return (
+            other.mode == self.mode
+            and other.retain_until is not None
+            and self.retain_until is not None
+            # Stores keep whole seconds (some milliseconds): a date a second earlier is kept.
+            and other.retain_until >= self.retain_until - dt.timedelta(seconds=1)
+        )
+
+
+def requested_lock(extra_args: Mapping[str, Any]) -> ObjectLock | None:
+    """The lock ``extra_args`` ask for (None: none)."""
+    mode = extra_args.get("ObjectLockMode")
+    hold = extra_args.get("ObjectLockLegalHoldStatus") == "ON"
+    if mode is None and not hold:
+        return None
+    return ObjectLock(mode, extra_args.get("ObjectLockRetainUntilDate"), hold)
 
 
 def retain_until(text: str, *, now: dt.datetime | None = None) -> dt.datetime:

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from ._objectlock import ObjectLock
+
 if TYPE_CHECKING:
     pass
 
@@ -83,6 +85,7 @@ class ObjectInfo:
     version_id: str | None
     checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}
     checksum_type: str | None
+    lock: ObjectLock | None = None  # its Object Lock settings, when it has any
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,19 @@ class Transport(Protocol):
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's metadata with checksums, or ``None`` when there is no object."""
+        ...
+
+    def put_object_lock(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        lock: ObjectLock,
+        *,
+        extra: Mapping[str, Any],
+    ) -> None:
+        """Set the object's retention and legal hold (PutObjectRetention/-LegalHold), with
+        ``extra``'s ExpectedBucketOwner and RequestPayer."""
         ...
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:

@@ -19,6 +19,7 @@ from ._abort import abort_upload
 from ._checksum import Checksummer
 from ._commit import Committer, bare_etag
 from ._journal import Journal, JournalRecord, find_journals
+from ._objectlock import requested_lock
 from ._parts import PartLedger, PartSender, submit_part
 from ._policy import PartSchedule
 from ._pool import PartPool
@@ -96,6 +97,7 @@ class Upload:
         self._checksummer = checksummer
         self._journal: Journal | None = None
         self.schedule = schedule  # what parts are cut by; a journal records it
+        self.lock_state: str | None = None  # check_lock()'s finding
 
     def record_error(self, exc: BaseException) -> None:
         """The first error wins: recorded in the pool (waking every waiter), and the writer
@@ -153,6 +155,7 @@ class Upload:
                 before_commit()
             self._pool.seal()
             self._put_single(tail, length)
+            self.check_lock()
             return
         if tail is not None and length:
             self.send(tail, length)
@@ -166,6 +169,38 @@ class Upload:
             self.upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
         )
         self._forget_journal()
+        self.check_lock()
+
+    def check_lock(self) -> None:
+        """After the commit, with Object Lock asked for: does the object show it? Stores
+        differ (RGW 16 keeps it from a PutObject, drops it from CreateMultipartUpload), so
+        a lock missing is set now (PutObjectRetention, PutObjectLegalHold) and checked
+        again. The object is published either way: what is left is ``lock_state``."""
+        wanted = requested_lock(self._extra)
+        if wanted is None:
+            return
+        t, bucket, key = self._transport, self.bucket, self.key
+        try:
+            info = t.head_object(bucket, key)
+            if info is not None and wanted.held_by(info.lock):
+                self.lock_state = "kept"
+                return
+            log.warning(
+                "the store did not keep the Object Lock of s3://%s/%s; setting it now", bucket, key
+            )
+            version = info.version_id if info else None
+            t.put_object_lock(bucket, key, version, wanted, extra=per_request(self._extra))
+            info = t.head_object(bucket, key)
+            if info is not None and wanted.held_by(info.lock):
+                self.lock_state = "applied"
+                return
+            problem = "the store shows no Object Lock on it"
+        except S3SinkError as exc:
+            problem = str(exc)
+        self.lock_state = "missing"
+        log.error(
+            "s3://%s/%s is published but NOT protected by Object Lock: %s", bucket, key, problem
+        )
 
     def _put_single(self, buf: bytearray | None, length: int) -> None:
         body: bytearray = buf if buf is not None else bytearray()

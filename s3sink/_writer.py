@@ -523,6 +523,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
                 result,
                 source_size=self.bytes_written,
                 compression=self._codec.name if self._codec is not None else None,
+                object_lock=self._upload.lock_state,
             )
         return self._result
 

@@ -51,6 +51,7 @@ from typing import Any, NoReturn
 import crc32c as _crc32c
 from awscrt import checksums as _crt
 
+from s3sink._objectlock import ObjectLock, requested_lock
 from s3sink._policy import MAX_PARTS, PartSchedule
 from s3sink._transport import (
     Body,
@@ -178,6 +179,8 @@ class FakeS3:
         self.fail_put: str | None = None
         self.fail_create: str | None = None
         self.fail_complete: str | None = None
+        self.drops_multipart_lock = False  # as RGW 16 does: Object Lock of a multipart upload
+        self.fail_put_lock: str | None = None
         self.lose_complete_response: bool | str = False
         self.fail_aborts = 0
         self.leaky_aborts = 0
@@ -706,13 +709,36 @@ class FakeS3:
             obj = self.objects.get((bucket, key))
             if obj is None:
                 return None
+            dropped = obj.parts is not None and self.drops_multipart_lock
             return ObjectInfo(
                 etag=obj.etag,
                 size=obj.size,
                 version_id=obj.version_id,
                 checksums=dict(obj.checksums),
                 checksum_type=obj.checksum_type,
+                lock=None if dropped and "lock_set" not in obj.extra else requested_lock(obj.extra),
             )
+
+    def put_object_lock(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        lock: ObjectLock,
+        *,
+        extra: Mapping[str, Any],
+    ) -> None:
+        with self._record("put_object_lock"), self._cond:
+            if self.fail_put_lock is not None:
+                self._raise(self.fail_put_lock, "PutObjectRetention", bucket, key)
+            obj = self.objects[bucket, key]
+            obj.extra = {
+                **obj.extra,
+                "ObjectLockMode": lock.mode,
+                "ObjectLockRetainUntilDate": lock.retain_until,
+                "ObjectLockLegalHoldStatus": "ON" if lock.legal_hold else "OFF",
+                "lock_set": True,
+            }
 
 
 # -- helpers shared by the writer tests ---------------------------------------------------

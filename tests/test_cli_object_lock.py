@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from s3sink._objectlock import check_object_lock, retain_until
+from s3sink._writer import S3MultipartWriter
 from s3sink.errors import UsageError
+from tests.fakes import BUCKET, KEY, PART, FakeS3, payload
 from tests.support.clirun import run_cli
 from tests.support.faultproxy import FaultProxy
 
@@ -56,29 +58,34 @@ def test_retention_and_legal_hold_reach_the_object(
     started = dt.datetime.now(dt.timezone.utc)
     result = run_cli(args, env, data=data)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["size"] == size
+    report = json.loads(result.stdout)
+    assert report["size"] == size
+    # moto drops a multipart upload's lock: s3sink sets it after the commit.
+    assert report["object_lock"] == ("kept" if size < 5 * MiB else "applied")
     seen = writes(fault_proxy)
     until = dt.datetime.fromisoformat(
         seen[0][2]["x-amz-object-lock-retain-until-date"].replace("Z", "+00:00")
     )
     assert dt.timedelta(days=30) - dt.timedelta(seconds=1) <= until - started
     assert until - started < dt.timedelta(days=30, minutes=5)
-    if size < 5 * MiB:
-        # On the object too. HeadObject: moto 5's GetObjectRetention answers 500, and moto
-        # drops the Object Lock of a multipart upload (both measured with boto3 alone).
-        head = s3_client.head_object(Bucket=locked_bucket, Key="db.dump")
-        assert head["ObjectLockMode"] == "COMPLIANCE"
-        assert abs(head["ObjectLockRetainUntilDate"] - until) < dt.timedelta(seconds=1)
-        assert head["ObjectLockLegalHoldStatus"] == "ON"
+    # On the object too (HeadObject: moto 5's GetObjectRetention answers 500, measured with
+    # boto3 alone).
+    head = s3_client.head_object(Bucket=locked_bucket, Key="db.dump")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
+    assert abs(head["ObjectLockRetainUntilDate"] - until) < dt.timedelta(seconds=1)
+    assert head["ObjectLockLegalHoldStatus"] == "ON"
     first = seen[0][2]  # CreateMultipartUpload, or the PutObject
     assert first["x-amz-object-lock-mode"] == "COMPLIANCE"
     assert first["x-amz-object-lock-legal-hold"] == "ON"
     for method, target, headers in seen:
         # S3 refuses a locked object's bodies without an integrity header.
-        if ("uploads" not in target and "uploadId" not in target) or "partNumber" in target:
+        if "?retention" in target or "?legal-hold" in target:
+            assert "x-amz-checksum-crc32" in headers or "content-md5" in headers, target
+        elif ("uploads" not in target and "uploadId" not in target) or "partNumber" in target:
             assert "x-amz-checksum-crc64nvme" in headers, (method, target)
         assert headers["x-amz-expected-bucket-owner"] == OWNER, (method, target)
-    assert len(seen) == (1 if size < 5 * MiB else 5)  # create, 3 parts, complete
+    # create, 3 parts, complete; then PutObjectRetention and PutObjectLegalHold
+    assert len(seen) == (1 if size < 5 * MiB else 7)
 
 
 def test_governance_retention_on_a_date(
@@ -160,3 +167,39 @@ def test_retention_dates_and_durations() -> None:
     for bad in ("0d", "-3d", "2026-11-30", "tomorrow", ""):
         with pytest.raises(UsageError):
             retain_until(bad, now=now)
+
+
+LOCK = {
+    "ObjectLockMode": "GOVERNANCE",
+    "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 31, tzinfo=dt.timezone.utc),
+    "ObjectLockLegalHoldStatus": "ON",
+}
+
+
+@pytest.mark.parametrize(
+    ("drops", "fails", "state"),
+    [(False, False, "kept"), (True, False, "applied"), (True, True, "missing")],
+)
+def test_a_lock_the_store_dropped_is_set_after_the_commit(
+    drops: bool, fails: bool, state: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RGW 16 drops the Object Lock given to CreateMultipartUpload (measured): after the
+    commit s3sink checks the object, sets a missing lock, and says when it still is not."""
+    fake = FakeS3()
+    fake.drops_multipart_lock = drops
+    fake.fail_put_lock = "AccessDenied" if fails else None
+    with S3MultipartWriter(BUCKET, KEY, transport=fake, part_size=PART, extra_args=LOCK) as w:
+        w.write(payload(2 * PART + 1))
+    assert w.result.object_lock == state
+    assert fake.count("put_object_lock") == (1 if drops else 0)
+    lock = fake.head_object(BUCKET, KEY).lock  # type: ignore[union-attr]
+    assert (lock is not None) == (state != "missing")
+    assert ("NOT protected by Object Lock" in caplog.text) == (state == "missing")
+
+
+def test_no_lock_asked_no_check() -> None:
+    fake = FakeS3()
+    with S3MultipartWriter(BUCKET, KEY, transport=fake, part_size=PART) as w:
+        w.write(payload(2 * PART + 1))
+    assert w.result.object_lock is None
+    assert fake.count("head_object") == 0

@@ -154,6 +154,7 @@ def print_success(
             "integrity": result.integrity,
             "parts_skipped": result.parts_skipped,
             "bytes_skipped": result.bytes_skipped,
+            "object_lock": result.object_lock,
         }
         try:
             _write_stdout(json.dumps(record) + "\n")
