@@ -425,3 +425,27 @@ def test_compressed_files_stage_their_source_bytes(fake: FakeS3, size: int) -> N
     stored = fake.object_bytes(BUCKET, "backups/tonight/f.zst")
     assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == data
     assert fs._budget.charged == 0
+
+
+def test_small_writes_reach_the_writer_gathered(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tar's 10 KiB records: after the first part, the writer gets them 256 KiB at a time,
+    and the object is the same bytes."""
+    from s3sink import _mountfs
+
+    calls: list[int] = []
+    real_write = S3MultipartWriter.write
+
+    def counting(self: S3MultipartWriter, data: Any) -> int:
+        calls.append(len(data))
+        return real_write(self, data)
+
+    monkeypatch.setattr(S3MultipartWriter, "write", counting)
+    fs = make_fs(fake)
+    data = payload(2 * PART + 12345)
+    close(fs, "/x.tar", write_file(fs, "/x.tar", data, chunk=10240))
+    assert fake.object_bytes(BUCKET, "backups/tonight/x.tar") == data
+    after_first_part = (len(data) - PART) // 10240
+    assert len(calls) < after_first_part / 20  # not one per write
+    assert max(calls) < _mountfs.COALESCE + 10240
