@@ -305,10 +305,11 @@ def test_etag_md5_spans_bytes_already_buffered_and_received(server: Any) -> None
 def test_checksum_without_content_md5_is_echoed_and_not_hashed(
     server: Any, conn: http.client.HTTPConnection
 ) -> None:
-    """By default a payload sent with an x-amz-checksum-* (and no Content-MD5) is not hashed:
-    its checksum is echoed, and its ETag is well-formed but not the payload's MD5."""
+    """By default a part's payload sent with an x-amz-checksum-* (and no Content-MD5) is not
+    hashed: its checksum is echoed, and its ETag is well-formed but not the payload's MD5."""
     body = b"c" * 100_000
-    status, answer, _ = _put(conn, "/bench/crc", body, {"x-amz-checksum-crc32": "AAAAAA=="})
+    target = f"/bench/crc?partNumber=1&uploadId={server_upload(server, 'crc')}"
+    status, answer, _ = _put(conn, target, body, {"x-amz-checksum-crc32": "AAAAAA=="})
     assert status == 200
     assert answer["x-amz-checksum-crc32"] == "AAAAAA=="
     etag = answer["etag"].strip('"')
@@ -323,7 +324,8 @@ def test_a_client_that_skips_the_md5_is_not_hashed_unless_it_sent_content_md5(
     """x-discard-skip-md5: 1 (the bench's floor sender) spares a payload without a checksum
     its MD5 (a made-up ETag); with a Content-MD5 it is still hashed and checked."""
     body = b"f" * 100_000
-    status, answer, _ = _put(conn, "/bench/skip", body, {"x-discard-skip-md5": "1"})
+    target = f"/bench/skip?partNumber=1&uploadId={server_upload(server, 'skip')}"
+    status, answer, _ = _put(conn, target, body, {"x-discard-skip-md5": "1"})
     assert status == 200
     assert answer["etag"].strip('"') != _md5(body)
     assert "md5_bytes" not in server.stats()["counters"]
@@ -335,13 +337,14 @@ def test_a_client_that_skips_the_md5_is_not_hashed_unless_it_sent_content_md5(
 
 
 def test_without_etag_md5_only_a_content_md5_is_hashed() -> None:
-    """etag_md5=False (scripts/bench's server): a payload without a checksum is not hashed
-    (a made-up ETag), and a Content-MD5 is still checked."""
+    """etag_md5=False (scripts/bench's server): a part without a checksum is not hashed (a
+    made-up ETag), and a Content-MD5 is still checked."""
     body = b"n" * 100_000
     with discard.DiscardS3Server(etag_md5=False) as srv:
         connection = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
         try:
-            status, answer, _ = _put(connection, "/bench/plain", body, {})
+            target = f"/bench/plain?partNumber=1&uploadId={server_upload(srv, 'plain')}"
+            status, answer, _ = _put(connection, target, body, {})
             assert status == 200
             assert answer["etag"].strip('"') != _md5(body)
             assert "md5_bytes" not in srv.stats()["counters"]
@@ -352,6 +355,22 @@ def test_without_etag_md5_only_a_content_md5_is_hashed() -> None:
         assert status == 400
         assert b"BadDigest" in data
         assert srv.stats()["counters"]["md5_bytes"] == len(body)
+
+
+def test_a_put_object_etag_is_always_the_payload_md5() -> None:
+    """A PutObject is hashed whatever it carries and however the server runs: its ETag is the
+    object's, which s3sink checks on a single PUT on top of the echoed checksum."""
+    body = b"p" * 100_000
+    with discard.DiscardS3Server(etag_md5=False) as srv:
+        connection = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        try:
+            headers = {"x-amz-checksum-crc64nvme": "AAAAAAAAAAA=", "x-discard-skip-md5": "1"}
+            status, answer, _ = _put(connection, "/bench/put", body, headers)
+        finally:
+            connection.close()
+    assert status == 200
+    assert answer["x-amz-checksum-crc64nvme"] == "AAAAAAAAAAA="
+    assert answer["etag"] == f'"{_md5(body)}"'
 
 
 def test_always_md5_hashes_payloads_sent_with_a_checksum() -> None:
@@ -433,8 +452,8 @@ def test_aws_chunked_etag_is_the_decoded_payload_md5(
     server: Any, conn: http.client.HTTPConnection, trailer: bool
 ) -> None:
     """aws-chunked: the ETag is the MD5 of the decoded payload (framing and signatures left
-    out), with Content-MD5 checked against it; with a checksum trailer, the trailer is echoed
-    and (default) the payload is not hashed."""
+    out), with Content-MD5 checked against it; with a checksum trailer on a part, the trailer
+    is echoed and (default) the payload is not hashed."""
     pieces = [b"p" * 70_000, b"q" * 65_536, b"r" * 5]
     data = b"".join(pieces)
     headers = {
@@ -448,7 +467,10 @@ def test_aws_chunked_etag_is_the_decoded_payload_md5(
         body = _aws_chunked(pieces, "x-amz-checksum-crc32:AAAAAA==")
     else:
         body = _aws_chunked(pieces)
-    status, answer, _ = _put(conn, "/bench/chunked-md5", body, headers)
+    target = "/bench/chunked-md5"
+    if trailer:  # a part: a PutObject is always hashed (its ETag is the object's)
+        target += f"?partNumber=1&uploadId={server_upload(server, 'chunked-md5')}"
+    status, answer, _ = _put(conn, target, body, headers)
     assert status == 200
     if trailer:
         assert answer["x-amz-checksum-crc32"] == "AAAAAA=="
