@@ -1814,14 +1814,16 @@ def report_notes(
     notes.append(
         "- Server CPU is what the discard endpoint itself spent receiving and dropping the "
         "bytes (it shares the machine's cores with the client), plus the MD5 of payloads sent "
-        "with Content-MD5 (checked; ~2 CPU s/GiB). "
+        "with Content-MD5 (checked; ~2 CPU s/GiB) "
         + (
-            "With --etag-md5 it also MD5s payloads sent without an x-amz-checksum-* (obstore's) "
-            "for their ETags, as AWS does on its own machines."
+            "and of every PutObject (its ETag is the object's). With --etag-md5 it also MD5s "
+            "parts sent without an x-amz-checksum-* (obstore's) for their ETags, as AWS does "
+            "on its own machines."
             if getattr(args, "etag_md5", False)
-            else "It does not MD5 payloads sent without a checksum (obstore's): their ETags are "
-            "made up (no tool here checks them), so no tool is charged for the store's work "
-            "(`--etag-md5` hashes them, as AWS does on its own machines)."
+            else "and of every PutObject (its ETag is the object's). It does not MD5 parts "
+            "sent without a checksum (obstore's): their ETags are made up (no tool here checks "
+            "a part's), so no tool is charged for the store's work (`--etag-md5` hashes them, "
+            "as AWS does on its own machines)."
         )
     )
     return notes
