@@ -5,34 +5,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import importlib.util
 import json
 import socket
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.benchlib import load
+
 MiB = 1024 * 1024
-SERVER_PATH = Path(__file__).resolve().parents[1] / "scripts" / "benchlib" / "discard_server.py"
-
-
-def _load_discard_server() -> ModuleType:
-    """Import the script as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_discard_server", SERVER_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-discard = _load_discard_server()
+discard = load("discard_server")
 
 
 @pytest.fixture

@@ -4,32 +4,18 @@ failing the parts above 90 %)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.benchlib import load
+
 MiB = 1024 * 1024
-HARNESS_PATH = Path(__file__).resolve().parents[1] / "scripts" / "benchlib" / "harness.py"
-
-
-def _load_harness() -> ModuleType:
-    """Import the harness script as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_harness", HARNESS_PATH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
+harness = load("harness")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 

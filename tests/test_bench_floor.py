@@ -6,36 +6,22 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import io
 import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.support.benchlib import load
+
 MiB = 1024 * 1024
-BENCHLIB = Path(__file__).resolve().parents[1] / "scripts" / "benchlib"
-
-
-def _load(name: str) -> ModuleType:
-    """Import a benchlib script as a module (scripts/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHLIB / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("harness")
-floor = _load("floor")
-discard = _load("discard_server")
+harness = load("harness")
+floor = load("floor")
+discard = load("discard_server")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 

@@ -3,31 +3,18 @@ running the tests, the discard server, a real FUSE mount), and its rendering."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from tests.support.benchlib import load
+
 MiB = 1024 * 1024
-BENCHLIB = Path(__file__).resolve().parents[1] / "scripts" / "benchlib"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHLIB / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load("harness")
-mountbench = _load("mountbench")
+harness = load("harness")
+mountbench = load("mountbench")
 
 
 def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:

@@ -232,6 +232,11 @@ def _restore(pg: PgCluster, s3_client: Any, bucket: str, key: str, work: Path) -
     dump = work / f"{key}.downloaded"
     s3_client.download_file(bucket, key, str(dump))
     assert dump.stat().st_size > MIN_DUMP_SIZE, "the dump should span several 5 MiB parts"
+    return _pg_restore(pg, dump)
+
+
+def _pg_restore(pg: PgCluster, dump: Path) -> str:
+    """pg_restore a dump file (or a directory-format dump) into a new database; its name."""
     target = next(_restore_names)
     pg.psql(f"CREATE DATABASE {target}")
     _run([
@@ -296,11 +301,7 @@ def test_the_compressed_capped_recipe_restores_and_a_failed_dump_publishes_nothi
     with zstandard.ZstdDecompressor().stream_reader(frame) as reader, plain.open("wb") as out:
         shutil.copyfileobj(reader, out)
     assert plain.stat().st_size == result["source_size"]
-    target = next(_restore_names)
-    pg_cluster.psql(f"CREATE DATABASE {target}")
-    _run([pg_cluster.tool("pg_restore"), "--exit-on-error", "--no-owner", *pg_cluster.conn_args,
-          "-d", target, str(plain)])  # fmt: skip
-    assert pg_cluster.fingerprint(target) == pg_source
+    assert pg_cluster.fingerprint(_pg_restore(pg_cluster, plain)) == pg_source
     failed = _s3sink(
         f"s3://{bucket}/gone.dump.zst", "--endpoint-url", s3_endpoint, *recipe, "--", *dump,
         "s3sink_no_such_db",
@@ -412,20 +413,7 @@ def test_directory_format_parallel_dump_into_a_mount_restores(
     names = _download_tree(s3_client, bucket, "pg/dump/", local)
     assert "toc.dat" in names
     assert len(names) >= 4  # the directory's marker, toc.dat and a data file per table
-    target = next(_restore_names)
-    pg_cluster.psql(f"CREATE DATABASE {target}")
-    _run(
-        [
-            pg_cluster.tool("pg_restore"),
-            "--exit-on-error",
-            "--no-owner",
-            *pg_cluster.conn_args,
-            "-d",
-            target,
-            str(local),
-        ]
-    )
-    assert pg_cluster.fingerprint(target) == pg_source
+    assert pg_cluster.fingerprint(_pg_restore(pg_cluster, local)) == pg_source
     assert _pending_uploads(s3_client, bucket) == []
 
 
