@@ -31,7 +31,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -44,7 +44,7 @@ from ._transport import ObjectInfo, Transport
 from ._writer import S3MultipartWriter
 from .errors import AbortFailedError, PreconditionFailed, S3SinkError
 
-__all__ = ["STATUS_NAME", "FileRecord", "ObjectMover", "StoreMover", "UploadFS"]
+__all__ = ["STATUS_NAME", "FileRecord", "ObjectMover", "StoreMover", "UploadFS", "marker_options"]
 
 log = logging.getLogger("s3sink")
 
@@ -188,10 +188,19 @@ class _Handle:
     writable: bool
 
 
+def marker_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Writer options for a directory's marker: the same object settings (encryption, ACL,
+    storage class...), but no compression (a marker is empty, not an empty zstd frame) and
+    no Object Lock (``rmdir`` may delete it)."""
+    extra = {k: v for k, v in (options.get("extra_args") or {}).items() if "ObjectLock" not in k}
+    return {**options, "compress": None, "extra_args": extra}
+
+
 class UploadFS:
-    """The mount's operations over ``bucket``/``prefix``; ``make_writer(key)`` makes each
-    file's writer (on ``budget``), ``mover`` renames committed objects, ``on_failure`` is
-    called at each failed or aborted file (``--exit-on-error`` unmounts there)."""
+    """The mount's operations over ``bucket``/``prefix``; ``make_writer(key, marker)`` makes
+    each file's writer (on ``budget``), and with ``marker`` a directory marker's (see
+    :func:`marker_options`); ``mover`` renames committed objects, ``on_failure`` is called at
+    each failed or aborted file (``--exit-on-error`` unmounts there)."""
 
     use_ns = True  # mfusepy: times in nanoseconds
 
@@ -200,7 +209,7 @@ class UploadFS:
         *,
         bucket: str,
         prefix: str,
-        make_writer: Callable[[str], S3MultipartWriter],
+        make_writer: Callable[[str, bool], S3MultipartWriter],
         budget: SharedBudget,
         part_size: int,
         mover: ObjectMover,
@@ -300,7 +309,7 @@ class UploadFS:
         the bucket too. False if a marker was there already (then it is not ours to remove)."""
         key = self.key_of(path) + "/"
         try:
-            writer = self._make_writer(key)
+            writer = self._make_writer(key, True)
             writer.close()
         except PreconditionFailed:
             return False  # --no-overwrite and an earlier run's marker: the same empty object
@@ -463,7 +472,7 @@ class UploadFS:
         staged, file.staging = file.staging or bytearray(), None
         charged = True  # the staged bytes' charge is still the file's
         try:
-            file.writer = writer = self._make_writer(self.key_of(file.path))
+            file.writer = writer = self._make_writer(self.key_of(file.path), False)
             if writer.compression is None:
                 writer.adopt_first_part(staged)
                 charged = False

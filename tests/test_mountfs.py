@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from s3sink._mountfs import STATUS_PATH, StoreMover, UploadFS
+from s3sink._mountfs import STATUS_PATH, StoreMover, UploadFS, marker_options
 from s3sink._pool import SharedBudget
 from s3sink._writer import S3MultipartWriter
 from tests.fakes import BUCKET, PART, FakeS3, payload
@@ -27,9 +27,10 @@ def make_fs(
     shared = SharedBudget(budget, max_wait=max_wait)
     failures: list[str] = []
 
-    def make_writer(key: str) -> S3MultipartWriter:
+    def make_writer(key: str, marker: bool) -> S3MultipartWriter:
+        chosen = marker_options(options) if marker else options
         return S3MultipartWriter(
-            BUCKET, key, transport=fake, part_size=PART, memory_budget=shared, **options
+            BUCKET, key, transport=fake, part_size=PART, memory_budget=shared, **chosen
         )
 
     fs = UploadFS(
@@ -449,3 +450,24 @@ def test_small_writes_reach_the_writer_gathered(
     after_first_part = (len(data) - PART) // 10240
     assert len(calls) < after_first_part / 20  # not one per write
     assert max(calls) < _mountfs.COALESCE + 10240
+
+
+def test_markers_are_empty_and_unlocked_whatever_the_files_are(fake: FakeS3) -> None:
+    """With --compress and Object Lock, a directory's marker stays an empty object with no
+    lock (so rmdir can remove it), while the files are compressed and locked."""
+    import datetime as dt
+
+    lock = {
+        "ObjectLockMode": "GOVERNANCE",
+        "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc),
+    }
+    fs = make_fs(fake, compress="zstd", extra_args=lock)
+    fs.mkdir("/d", 0o755)
+    close(fs, "/d/f.zst", write_file(fs, "/d/f.zst", b"data" * 1000))
+    marker = fake.objects[BUCKET, "backups/tonight/d/"]
+    assert marker.data == b""
+    assert "ObjectLockMode" not in marker.extra
+    assert "ContentType" not in marker.extra
+    stored = fake.objects[BUCKET, "backups/tonight/d/f.zst"]
+    assert stored.extra["ObjectLockMode"] == "GOVERNANCE"
+    assert stored.extra["ContentType"] == "application/zstd"

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from .._location import parse_location
-from .._mountfs import FileRecord, StoreMover, UploadFS
+from .._mountfs import FileRecord, StoreMover, UploadFS, marker_options
 from .._policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
 from .._pool import SharedBudget
 from .._ratelimit import RateLimiter
@@ -229,9 +229,10 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
             # One cap for the whole mount, shared by every file's parts.
             options["rate_limit"] = RateLimiter(opts.rate_limit)
 
-        def make_writer(key: str) -> S3MultipartWriter:
+        def make_writer(key: str, marker: bool) -> S3MultipartWriter:
+            chosen = marker_options(options) if marker else options
             return S3MultipartWriter(
-                location.bucket, key, client=client, memory_budget=budget, **options
+                location.bucket, key, client=client, memory_budget=budget, **chosen
             )
 
         def stop() -> None:
