@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .errors import UsageError
 
@@ -23,6 +23,7 @@ __all__ = [
     "MODES",
     "ObjectLock",
     "check_object_lock",
+    "lock_problem",
     "requested_lock",
     "retain_until",
 ]
@@ -90,6 +91,23 @@ def retain_until(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     return until.astimezone(dt.timezone.utc)
 
 
+def lock_problem(
+    extra_args: Mapping[str, Any], checksum: str | None
+) -> Literal["needs-date", "needs-mode", "no-checksum"] | None:
+    """Which of the rules that tie the settings together ``extra_args`` break: a mode
+    without a date, a date without a mode, or a lock with no integrity header (S3 refuses a
+    locked object's requests without one); None when they keep them (the rules the command
+    phrases in its option names)."""
+    mode = extra_args.get("ObjectLockMode")
+    until = extra_args.get("ObjectLockRetainUntilDate")
+    if mode is not None and until is None:
+        return "needs-date"
+    if mode is None and until is not None:
+        return "needs-mode"
+    locked = mode is not None or extra_args.get("ObjectLockLegalHoldStatus") is not None
+    return "no-checksum" if locked and checksum is None else None
+
+
 def check_object_lock(extra_args: Mapping[str, Any], checksum: str | None) -> None:
     """A mode needs a date and a date a mode; known values; an integrity header."""
     mode = extra_args.get("ObjectLockMode")
@@ -99,7 +117,8 @@ def check_object_lock(extra_args: Mapping[str, Any], checksum: str | None) -> No
         return
     if mode is not None and mode not in MODES:
         raise UsageError(f"Object Lock mode {mode!r}: use {' or '.join(MODES)}")
-    if (mode is None) != (until is None):
+    problem = lock_problem(extra_args, checksum)
+    if problem in ("needs-date", "needs-mode"):
         raise UsageError(
             "Object Lock retention needs both a mode (GOVERNANCE or COMPLIANCE) and a date "
             "to retain until"
@@ -111,7 +130,7 @@ def check_object_lock(extra_args: Mapping[str, Any], checksum: str | None) -> No
             raise UsageError(f"Object Lock retention ends in the past ({until.isoformat()})")
     if hold is not None and hold not in LEGAL_HOLD:
         raise UsageError(f"legal hold status {hold!r}: use ON or OFF")
-    if checksum is None:
+    if problem == "no-checksum":
         raise UsageError(
             "an object with Object Lock needs an integrity header on every request (S3 "
             "refuses it otherwise): use a checksum (crc64nvme, the default, or md5)"

@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 import typer
@@ -30,7 +30,7 @@ from .._arguments import (
 )
 from .._compress import parse_compress
 from .._location import S3Location
-from .._objectlock import MODES, retain_until
+from .._objectlock import MODES, lock_problem, retain_until
 from .._policy import DEFAULT_PART_SIZE, check_part_size
 from .._ratelimit import parse_rate
 from .._sizes import format_size, parse_duration, parse_size
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "md5", "off"]
 Sse = Literal["AES256", "aws:kms", "aws:kms:dsse"]
+_V = TypeVar("_V")
 CannedAcl = Literal[
     "private",
     "public-read",
@@ -56,33 +57,26 @@ CannedAcl = Literal[
 ]
 
 
-def size_option(text: str) -> int:
-    try:
-        return parse_size(text)
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
+def _click_parser(parse: Callable[[str], _V]) -> Callable[[str], _V]:
+    """``parse`` for a typer ``parser=``: its UsageError becomes click's BadParameter (exit 2,
+    in click's words for the option)."""
+
+    def parser(text: str) -> _V:
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parser
 
 
-def duration_option(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def compress_option(text: str) -> str:
-    """``zstd[:LEVEL]`` / ``gzip[:LEVEL]``, as its canonical ``codec:level``."""
-    try:
-        return parse_compress(text).name
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def rate_option(text: str) -> int:
-    try:
-        return parse_rate(text)
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
+size_option = _click_parser(parse_size)
+duration_option = _click_parser(parse_duration)
+rate_option = _click_parser(parse_rate)
+# ``zstd[:LEVEL]`` / ``gzip[:LEVEL]``, as its canonical ``codec:level``.
+compress_option = _click_parser(lambda text: parse_compress(text).name)
+# A date, a time or a duration from now (``30d``): the retention's end, in UTC.
+retain_until_option = _click_parser(retain_until)
 
 
 def lock_mode_option(text: str) -> str:
@@ -91,14 +85,6 @@ def lock_mode_option(text: str) -> str:
     if mode not in MODES:
         raise typer.BadParameter(f"{text!r}: use GOVERNANCE or COMPLIANCE")
     return mode
-
-
-def retain_until_option(text: str) -> dt.datetime:
-    """A date, a time or a duration from now (``30d``): the retention's end, in UTC."""
-    try:
-        return retain_until(text)
-    except UsageError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 _ACCOUNT_RE = re.compile(r"\d{12}")
@@ -456,19 +442,21 @@ def extra_args(opts: SinkOptions) -> dict[str, Any]:
 
 def _object_lock(opts: SinkOptions) -> dict[str, Any]:
     """The Object Lock parameters, checked together (before anything is read)."""
-    if (opts.object_lock_mode is None) != (opts.object_lock_retain_until is None):
-        raise UsageError(
-            "--object-lock-mode needs --object-lock-retain-until DATE|DURATION"
-            if opts.object_lock_mode is not None
-            else "--object-lock-retain-until needs --object-lock-mode GOVERNANCE|COMPLIANCE"
-        )
     lock: dict[str, Any] = {}
     if opts.object_lock_mode is not None:
         lock["ObjectLockMode"] = opts.object_lock_mode
+    if opts.object_lock_retain_until is not None:
         lock["ObjectLockRetainUntilDate"] = opts.object_lock_retain_until
     if opts.legal_hold:
         lock["ObjectLockLegalHoldStatus"] = "ON"
-    if lock and opts.checksum == "off":
+    problem = lock_problem(lock, None if opts.checksum == "off" else opts.checksum)
+    if problem == "needs-date":
+        raise UsageError("--object-lock-mode needs --object-lock-retain-until DATE|DURATION")
+    if problem == "needs-mode":
+        raise UsageError(
+            "--object-lock-retain-until needs --object-lock-mode GOVERNANCE|COMPLIANCE"
+        )
+    if problem == "no-checksum":
         raise UsageError(
             "Object Lock needs an integrity header on every request (S3 refuses the upload "
             "without one): leave out --checksum off, or use --checksum md5"
