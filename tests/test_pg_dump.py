@@ -373,6 +373,16 @@ def test_failed_fifo_dump_exits_with_its_status_and_removes_the_fifo(
     assert _pending_uploads(s3_client, bucket) == []
 
 
+def _mount(bucket: str, tmp_path: Path, s3_endpoint: str) -> Any:
+    """``s3sink mount s3://BUCKET/pg`` on ``tmp_path/mnt`` (5 MiB parts), for a block."""
+    from tests.support.mounted import mounted
+
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        _unavailable("the mount needs /dev/fuse and root")
+    args = ("--endpoint-url", s3_endpoint, "--part-size", "5MiB")
+    return mounted(f"s3://{bucket}/pg", tmp_path / "mnt", server_env(), *args)
+
+
 def test_directory_format_parallel_dump_into_a_mount_restores(
     pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
     tmp_path: Path,
@@ -380,20 +390,8 @@ def test_directory_format_parallel_dump_into_a_mount_restores(
     """pg_dump -Fd -j 2 (several files written at once, then fsynced through reopened
     descriptors) into ``s3sink mount``: every file is an object, and the directory downloaded
     back restores intact."""
-    from tests.support.mounted import mounted
-
-    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
-        _unavailable("the mount needs /dev/fuse and root")
     pg_cluster.psql("CREATE TABLE IF NOT EXISTS t2 AS SELECT * FROM t LIMIT 1000", db=SOURCE_DB)
-    with mounted(
-        f"s3://{bucket}/pg",
-        tmp_path / "mnt",
-        server_env(),
-        "--endpoint-url",
-        s3_endpoint,
-        "--part-size",
-        "5MiB",
-    ) as mount:
+    with _mount(bucket, tmp_path, s3_endpoint) as mount:
         _run(
             [
                 pg_cluster.tool("pg_dump"),
@@ -426,19 +424,7 @@ def test_base_backup_into_a_mount_verifies_and_starts(
     zero-filled, then written from its start; backup_manifest.tmp is renamed; every file is
     reopened O_RDWR to fsync it); the tree downloaded back passes pg_verifybackup and starts
     as a server with the data."""
-    from tests.support.mounted import mounted
-
-    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
-        _unavailable("the mount needs /dev/fuse and root")
-    with mounted(
-        f"s3://{bucket}/pg",
-        tmp_path / "mnt",
-        server_env(),
-        "--endpoint-url",
-        s3_endpoint,
-        "--part-size",
-        "5MiB",
-    ) as mount:
+    with _mount(bucket, tmp_path, s3_endpoint) as mount:
         backup = _run(
             [
                 pg_cluster.tool("pg_basebackup"),
