@@ -1,7 +1,9 @@
 """Whole-object checksums computed as the stream flows, one pass over each part.
 
-Each part's checksum is computed once (on the worker thread, just before the part is sent)
-and sent with UploadPart, so the store verifies every part. For the CRC algorithms the
+Each part's checksum is computed once and sent with UploadPart, so the store verifies
+every part: as the bytes land in the part buffer (``RunningChecksum``) when they come
+through ``write`` or ``readinto_from``, else on the worker thread just before the part is
+sent (a file's parts, read there; the last part). For the CRC algorithms the
 whole-object value is derived from the part values with awscrt's native CRC combination,
 so no byte is read twice; CompleteMultipartUpload then carries it with ChecksumType
 FULL_OBJECT and the store refuses to publish an object whose bytes disagree. SHA-256 has no
@@ -113,6 +115,10 @@ class Checksummer:
             return hashlib.sha256(data).digest()
         return crc.compute(data, 0).to_bytes(crc.width, "big")
 
+    def running(self) -> RunningChecksum:
+        """A checksum to fold a part's bytes into as they land in its buffer."""
+        return RunningChecksum(self)
+
     def combine(self, parts: Sequence[tuple[bytes, int]]) -> str:
         """The whole-object value, in the store's encoding, from ``(digest, length)``
         pairs in part order (as HeadObject with ChecksumMode=ENABLED reports it)."""
@@ -124,6 +130,39 @@ class Checksummer:
         for raw, length in parts:
             value = crc.combine(value, int.from_bytes(raw, "big"), length)
         return encode(value.to_bytes(crc.width, "big"))
+
+
+class RunningChecksum:
+    """One part's checksum, folded in chunk by chunk as the bytes land in the part buffer.
+
+    The bytes are still in the CPU's cache then: checksumming a whole 16 MiB part later, on
+    a worker thread, reads it back from memory, and measured ~0.1 CPU s per GiB more (4 GiB
+    from a pipe, HTTP). ``covered`` counts the bytes folded in, so that a part goes out with
+    this digest only if it covers exactly the bytes sent; anything else is checksummed
+    afresh on the worker (see ``PartSender.send``).
+    """
+
+    __slots__ = ("_crc", "_sha", "_state", "covered")
+
+    def __init__(self, checksummer: Checksummer) -> None:
+        self._crc = _crcs().get(checksummer.algorithm)  # None: SHA-256
+        self._sha = hashlib.sha256()
+        self._state = 0
+        self.covered = 0
+
+    def update(self, data: memoryview) -> None:
+        """Fold in ``data``, the bytes that follow those folded in so far."""
+        if self._crc is not None:
+            self._state = self._crc.compute(data, self._state)
+        else:
+            self._sha.update(data)
+        self.covered += data.nbytes
+
+    def digest(self) -> bytes:
+        """The raw checksum of the bytes folded in (what ``Checksummer.digest`` gives)."""
+        if self._crc is not None:
+            return self._state.to_bytes(self._crc.width, "big")
+        return self._sha.digest()
 
 
 def encode(raw: bytes) -> str:

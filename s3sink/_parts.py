@@ -68,13 +68,19 @@ class PartSender:
             checksum_type=checksummer.checksum_type if checksummer else None,
         )
 
-    def send(self, upload_id: str, number: int, body: bytearray) -> CompletedPart:
-        """Runs on a worker thread: checksum the part once, upload it, and verify that the
-        store received these bytes before the buffer is let go; re-send on a mismatch."""
-        part_checksum = digest = md5 = None
+    def send(
+        self, upload_id: str, number: int, body: bytearray, digest: bytes | None = None
+    ) -> CompletedPart:
+        """Runs on a worker thread: checksum the part once (unless ``digest``, its checksum
+        folded in as it was written, is given), upload it, and verify that the store
+        received these bytes before the buffer is let go; re-send on a mismatch."""
+        part_checksum = md5 = None
         if self.checksummer is not None:
-            digest = self.checksummer.digest(body)
+            if digest is None:
+                digest = self.checksummer.digest(body)
             part_checksum = PartChecksum(self.checksummer.param, encode(digest))
+        else:
+            digest = None
         if self.content_md5:
             md5 = md5_digest(body)
         held = self.stored.get(number)
@@ -281,10 +287,12 @@ def submit_part(
     buf: bytearray,
     charge: int,
     fill: Callable[[bytearray], None] | None = None,
+    digest: bytes | None = None,
 ) -> None:
     """Hand part ``number`` (all of ``buf``, charged ``charge`` bytes) to the pool; blocks
     while the pool is full. ``fill``, when given, fills ``buf`` first, on the worker thread
-    (a file's positional read). A failure is recorded in the pool and fails the lifecycle."""
+    (a file's positional read); ``digest`` is the checksum of ``buf`` if already known. A
+    failure is recorded in the pool and fails the lifecycle."""
 
     sent: list[bool] = []
 
@@ -305,6 +313,6 @@ def submit_part(
     def task() -> CompletedPart:
         if fill is not None:
             fill(buf)
-        return sender.send(upload_id, number, buf)
+        return sender.send(upload_id, number, buf, digest)
 
     pool.submit(task, on_done, report)

@@ -106,11 +106,15 @@ class Upload:
         self._life.fail(exc)
 
     def send(
-        self, buf: bytearray, length: int, fill: Callable[[bytearray], None] | None = None
+        self,
+        buf: bytearray,
+        length: int,
+        fill: Callable[[bytearray], None] | None = None,
+        digest: bytes | None = None,
     ) -> None:
         """Send the next part: the first ``length`` bytes of ``buf`` (creating the multipart
-        upload first if needed; ``fill`` fills them on the worker thread, see submit_part).
-        Blocks while the pool is full."""
+        upload first if needed; ``fill`` fills them on the worker thread and ``digest`` is
+        their checksum if known, see submit_part). Blocks while the pool is full."""
         number = self.next_part
         self.next_part += 1
         charge = len(buf)
@@ -137,6 +141,7 @@ class Upload:
             buf=buf,
             charge=charge,
             fill=fill,
+            digest=digest,
         )
 
     def publish(

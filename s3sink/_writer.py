@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._arguments import check_writer_options
 from ._boto import BotoTransport
-from ._checksum import DEFAULT_ALGORITHM, Checksummer, resolve_mode
+from ._checksum import DEFAULT_ALGORITHM, Checksummer, RunningChecksum, resolve_mode
 from ._compress import Codec, CompressionStage, resolve_codec
 from ._ending import WriterEnding
 from ._file import FileSnapshot, pread_into
@@ -177,6 +177,12 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
         self._buf: bytearray | None = None
         self._fill = 0
+        self._checksummer = Checksummer(algorithm) if algorithm is not None else None
+        # The current buffer's checksum, folded in as write() and readinto_from() put bytes
+        # in it, while they are in cache. Bytes put there any other way (a file's read, an
+        # adopted buffer) are not in its ``covered``: such a part is checksummed whole on
+        # the worker before it is sent.
+        self._running: RunningChecksum | None = None
         self._ledger = PartLedger(on_progress)
         if codec is not None:
             self._ledger.source_bytes = 0
@@ -186,7 +192,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             bucket,
             key,
             extra=extra,
-            checksummer=Checksummer(algorithm) if algorithm is not None else None,
+            checksummer=self._checksummer,
             content_md5=content_md5,
             pool=self._pool,
             ledger=self._ledger,
@@ -291,6 +297,9 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             buf = self._writable_buffer()
             take = min(total - pos, len(buf) - self._fill)
             buf[self._fill : self._fill + take] = flat[pos : pos + take]
+            if self._running is not None:  # from the buffer: ``flat`` may be strided
+                with memoryview(buf) as view:
+                    self._running.update(view[self._fill : self._fill + take])
             self._fill += take
             self._ledger.bytes_written += take
             pos += take
@@ -332,6 +341,8 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
                 room = min(room, max_bytes - total)
             with memoryview(buf) as view:
                 n = read_blocking(source, view[self._fill : self._fill + room])
+                if self._running is not None:
+                    self._running.update(view[self._fill : self._fill + n])
             if not n:
                 break
             self._fill += n
@@ -460,7 +471,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             if not self._conditions_checked:
                 self.check_conditions()
             self._pool.adopt_buffer(len(buf))
-            self._buf, self._fill = buf, len(buf)
+            self._buf, self._fill, self._running = buf, len(buf), None
             self._ledger.part_size = first
             self._ledger.bytes_written = len(buf)
             self._tail_only = len(buf) < first
@@ -568,7 +579,9 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             # the writer before it is sent, so that an interrupt inside send() can never
             # leave one buffer both in flight and current (sent twice, or overwritten).
             fill, self._buf, self._fill = self._fill, None, 0
-            self._upload.send(buf, fill)
+            running, self._running = self._running, None
+            digest = running.digest() if running is not None and running.covered == fill else None
+            self._upload.send(buf, fill, digest=digest)
         if self._upload.next_part > MAX_PARTS:
             exc = PartLimitError(
                 f"the stream outgrew {MAX_PARTS:,} parts "
@@ -584,6 +597,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         self._ledger.part_size = size
         self._buf = self._pool.acquire_buffer(size)
         self._fill = 0
+        self._running = self._checksummer.running() if self._checksummer is not None else None
         return self._buf
 
     def __repr__(self) -> str:

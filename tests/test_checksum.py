@@ -186,3 +186,19 @@ def test_unknown_algorithm_is_a_usage_error() -> None:
 def test_encode_is_base64_of_big_endian_bytes() -> None:
     """encode() is S3's header form: base64 of the raw bytes."""
     assert encode(bytes.fromhex("ae8b14860a799888")) == "rosUhgp5mIg="
+
+
+@pytest.mark.parametrize("algorithm", [*CRCS, "sha256"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.binary(max_size=4096), cuts=st.lists(st.integers(0, 4096), max_size=8))
+def test_running_checksum_equals_the_digest_of_the_whole(
+    algorithm: str, data: bytes, cuts: list[int]
+) -> None:
+    """Folded in chunk by chunk (as bytes land in a part buffer), the checksum is the
+    part's digest, and ``covered`` counts every byte."""
+    checksummer = Checksummer(algorithm)  # type: ignore[arg-type]
+    running = checksummer.running()
+    for chunk in split(data, cuts):
+        running.update(memoryview(chunk))
+    assert running.covered == len(data)
+    assert running.digest() == checksummer.digest(data)

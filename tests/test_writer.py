@@ -11,11 +11,13 @@ import os
 import random
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
 from s3sink import Progress, S3MultipartWriter, State, UsageError
+from s3sink._checksum import Buffer, Checksummer
 from tests.fakes import (
     BUCKET,
     KEY,
@@ -175,6 +177,63 @@ def test_every_checksum_algorithm_round_trips(fake: FakeS3, algorithm: str | Non
     else:
         assert w.result.checksum_type == obj.checksum_type == "FULL_OBJECT"
         assert w.result.checksum == checksum_of(param, data)
+
+
+def _count_checksum_passes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Every whole-buffer checksum pass from now on: (thread name, bytes)."""
+    passes: list[tuple[str, int]] = []
+    whole = Checksummer.digest
+
+    def digest(self: Checksummer, data: Buffer) -> bytes:
+        passes.append((threading.current_thread().name, memoryview(data).nbytes))
+        return whole(self, data)
+
+    monkeypatch.setattr(Checksummer, "digest", digest)
+    return passes
+
+
+@pytest.mark.parametrize("algorithm", ["crc64nvme", "crc32c", "sha256"])
+@pytest.mark.parametrize("how", ["write", "readinto_from"])
+def test_full_parts_are_checksummed_as_their_bytes_land(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch, how: str, algorithm: str
+) -> None:
+    """A part filled by write() or readinto_from() is checksummed as its bytes land in the
+    buffer, not in a second pass on the worker: only the last part is checksummed whole.
+    The fake checks every part's checksum against its bytes, and the object's."""
+    passes = _count_checksum_passes(monkeypatch)
+    data = payload(3 * PART + 99)
+    with make_writer(fake, checksum=algorithm) as w:
+        if how == "write":
+            rng = random.Random(5)
+            pos = 0
+            while pos < len(data):
+                n = rng.choice([1, 4093, 65536, MiB + 7])
+                w.write(data[pos : pos + n])
+                pos += n
+        else:
+            w.readinto_from(io.BufferedReader(io.BytesIO(data), 65536))
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert part_sizes(fake) == [PART, PART, PART, 99]
+    assert [n for _, n in passes] == [99]
+    if algorithm != "sha256":
+        assert w.result.checksum == checksum_of("Checksum" + algorithm.upper(), data)
+
+
+def test_a_files_parts_are_checksummed_where_they_are_read(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """write_file() reads each part on a worker thread, straight into its buffer, so
+    that is where each part is checksummed, whole."""
+    data = payload(3 * PART + 99)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    passes = _count_checksum_passes(monkeypatch)
+    with path.open("rb") as f, make_writer(fake) as w:
+        w.write_file(f.fileno())
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert sorted(n for _, n in passes) == [99, PART, PART, PART]
+    caller = threading.current_thread().name
+    assert all(name != caller for name, _ in passes)
 
 
 def test_extra_args_reach_the_upload(fake: FakeS3) -> None:
