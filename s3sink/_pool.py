@@ -34,8 +34,14 @@ class BudgetExhausted(S3SinkError):
 class SharedBudget:
     """One memory budget for the part buffers of many pools (the mount's open files). The
     pools that share it share its lock and condition too, so that a buffer one of them
-    releases wakes a writer waiting in any other. Pools on a shared budget keep no buffers
-    for reuse: an idle buffer would hold memory another file waits for."""
+    releases wakes a writer waiting in any other.
+
+    A buffer released for reuse becomes a spare of the budget, still charged, for the next
+    part of the same size of any file: a new 16 MiB buffer is zero-filled and faulted in,
+    ~5 ms with the GIL held, in the middle of a FUSE write. A spare never makes anyone wait:
+    a writer that finds no spare of its size and no room frees them all first, and once no
+    buffer is in use any more they are freed too, so an idle mount holds no part memory.
+    """
 
     def __init__(self, limit: int, max_wait: float | None = None) -> None:
         self.limit = limit
@@ -46,6 +52,8 @@ class SharedBudget:
         self.cond = threading.Condition()
         self.charged = 0
         self.peak = 0
+        self._spares: list[bytearray] = []
+        self.spare_bytes = 0  # charged, but in no file's use
 
     def fits(self, n: int) -> bool:
         """Whether ``n`` more bytes fit now (call with ``cond`` held)."""
@@ -57,9 +65,39 @@ class SharedBudget:
         self.peak = max(self.peak, self.charged)
 
     def release(self, n: int) -> None:
-        """Give ``n`` bytes back and wake every waiter (call with ``cond`` held)."""
+        """Give ``n`` bytes back and wake every waiter; once no buffer is in use, free the
+        spares too (call with ``cond`` held)."""
         self.charged -= n
+        if self._spares and self.charged == self.spare_bytes:
+            self.drop_spares()
         self.cond.notify_all()
+
+    def take_spare(self, size: int) -> bytearray | None:
+        """A spare of exactly ``size`` bytes, still charged, or None (call with ``cond``
+        held)."""
+        for i, buf in enumerate(self._spares):
+            if len(buf) == size:
+                self.spare_bytes -= size
+                return self._spares.pop(i)
+        return None
+
+    def keep_spare(self, buf: bytearray) -> None:
+        """Keep a released buffer as a spare, still charged; unless no buffer is in use any
+        more: then every spare is freed (call with ``cond`` held)."""
+        self._spares.append(buf)
+        self.spare_bytes += len(buf)
+        if self.charged == self.spare_bytes:
+            self.drop_spares()
+        self.cond.notify_all()
+
+    def drop_spares(self) -> bool:
+        """Free every spare; whether there was one (call with ``cond`` held)."""
+        if not self._spares:
+            return False
+        freed, self.spare_bytes = self.spare_bytes, 0
+        self._spares.clear()
+        self.release(freed)
+        return True
 
 
 class PartPool:
@@ -179,12 +217,20 @@ class PartPool:
                 while self._pool:
                     self._uncharge(len(self._pool.pop()))
                 shared = self._shared
+                if shared is not None and self._charged + size <= limit:
+                    spare = shared.take_spare(size)
+                    if spare is not None:
+                        self._charged += size
+                        self._peak_charged = max(self._peak_charged, self._charged)
+                        return spare
                 if self._charged + size <= limit and (shared is None or shared.fits(size)):
                     self._charged += size
                     self._peak_charged = max(self._peak_charged, self._charged)
                     if shared is not None:
                         shared.charge(size)
                     break
+                if shared is not None and shared.drop_spares():
+                    continue  # spares of other sizes no longer hold memory: try again
                 if shared is None or shared.max_wait is None:
                     self._cond.wait()
                     continue
@@ -210,7 +256,11 @@ class PartPool:
     def release_buffer(self, buf: bytearray, charge: int, *, reuse: bool) -> None:
         """Give back a buffer charged ``charge`` bytes; keep it for reuse if asked."""
         with self._cond:
-            if reuse and not self._closed and len(buf) == charge and self._shared is None:
+            if reuse and len(buf) == charge and self._shared is not None:
+                # The budget's, for any file's next part (whether or not this pool is done).
+                self._charged -= charge
+                self._shared.keep_spare(buf)
+            elif reuse and not self._closed and len(buf) == charge:
                 self._pool.append(buf)
             else:
                 self._uncharge(charge)

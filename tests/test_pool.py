@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from s3sink._policy import MemoryPlan, make_schedule
-from s3sink._pool import PartPool
+from s3sink._pool import PartPool, SharedBudget
 
 WAIT = 10.0  # generous: only reached when a test is about to fail
 
@@ -173,6 +173,65 @@ def test_pooled_buffers_of_another_size_are_freed(uploaders: list[PartPool]) -> 
     big = uploader.acquire_buffer(50)
     assert len(big) == 50
     assert uploader.charged == 50
+
+
+def test_a_buffer_released_on_a_shared_budget_serves_any_pool_without_a_new_charge(
+    uploaders: list[PartPool],
+) -> None:
+    """On a shared budget (the mount's files), a buffer released for reuse is the budget's
+    spare: the next part of that size, in any pool, gets that very buffer (no new one to
+    zero-fill), and the budget's charge does not move."""
+    budget = SharedBudget(100)
+    a = PartPool(concurrency=1, max_memory=100, shared=budget)
+    b = PartPool(concurrency=1, max_memory=100, shared=budget)
+    uploaders += [a, b]
+    in_use = a.acquire_buffer(30)
+    released = a.acquire_buffer(30)
+    a.release_buffer(released, 30, reuse=True)
+    assert (a.charged, budget.charged, budget.spare_bytes) == (30, 60, 30)
+    assert b.acquire_buffer(30) is released
+    assert (b.charged, budget.charged, budget.spare_bytes) == (30, 60, 0)
+    a.shutdown()  # a pool that is done still gives its buffer to the budget
+    a.release_buffer(in_use, 30, reuse=True)
+    assert (budget.charged, budget.spare_bytes) == (60, 30)
+
+
+def test_spares_are_freed_once_no_buffer_is_in_use(uploaders: list[PartPool]) -> None:
+    """An idle mount holds no part memory: when the last buffer in use is released (for
+    reuse or not), or staging bytes charged to the budget itself are given back, the
+    spares are freed."""
+    budget = SharedBudget(100)
+    pool = PartPool(concurrency=1, max_memory=100, shared=budget)
+    uploaders.append(pool)
+    first, second = pool.acquire_buffer(30), pool.acquire_buffer(30)
+    pool.release_buffer(first, 30, reuse=True)
+    assert budget.spare_bytes == 30
+    pool.release_buffer(second, 30, reuse=True)
+    assert (budget.charged, budget.spare_bytes) == (0, 0)
+    with budget.cond:
+        budget.charge(10)  # a file's staging bytes
+    third = pool.acquire_buffer(30)
+    pool.release_buffer(third, 30, reuse=True)
+    assert (budget.charged, budget.spare_bytes) == (40, 30)
+    with budget.cond:
+        budget.release(10)
+    assert (budget.charged, budget.spare_bytes) == (0, 0)
+
+
+def test_spares_of_another_size_never_make_a_writer_wait(uploaders: list[PartPool]) -> None:
+    """A part of a size no spare has, on a budget full of spares, frees them and goes on."""
+    budget = SharedBudget(100, max_wait=WAIT)
+    pool = PartPool(concurrency=1, max_memory=100, shared=budget)
+    uploaders.append(pool)
+    small = [pool.acquire_buffer(30) for _ in range(3)]
+    for buf in small[:2]:
+        pool.release_buffer(buf, 30, reuse=True)
+    assert (budget.charged, budget.spare_bytes) == (90, 60)
+    started = time.monotonic()
+    big = pool.acquire_buffer(70)
+    assert time.monotonic() - started < WAIT / 2
+    assert len(big) == 70
+    assert (budget.charged, budget.spare_bytes) == (100, 0)
 
 
 def test_acquire_blocks_until_memory_is_released(uploaders: list[PartPool]) -> None:
