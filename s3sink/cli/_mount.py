@@ -86,7 +86,7 @@ def _keep_thread_state() -> None:
     libfuse 3.12+ keeps its workers (at most 10) for the whole mount; a worker an older
     libfuse ends leaves its small state behind.
     """
-    ident = threading.get_native_id()
+    ident = threading.get_ident()  # pthread_self(): get_native_id() is a syscall each time
     if ident not in _kept:
         _kept.add(ident)  # under the GIL
         ctypes.pythonapi.PyGILState_Ensure()
