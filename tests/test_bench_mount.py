@@ -72,3 +72,12 @@ def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
     assert "failed: server counted" in table
     s3fs = by["s3fs-fuse", "dd bs=1M"]
     assert s3fs.missing or s3fs.runs  # ran, or says why not
+    # The ceilings: filesystems that drop every write, checked by the size they report.
+    nulls = [mountbench.NULL_PY]
+    if os.environ.get("CI", "").lower() == "true" or not by[mountbench.NULL_C, "tar -cf"].missing:
+        nulls.append(mountbench.NULL_C)  # .ci/run installs a compiler and libfuse3-dev
+    for path in nulls:
+        for writer in mountbench.WRITERS:
+            row = by[path, writer]
+            assert [r.ok for r in row.runs] == [True], (path, writer, row.missing, row.runs)
+        assert f"| {path} | " in table

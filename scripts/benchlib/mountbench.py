@@ -1,6 +1,9 @@
 """The benchmark's mount table (``scripts/bench --mount``): the same bytes written through
 ``s3sink mount``, through s3sink's stdin, and through s3fs-fuse (Debian's ``s3fs``), side by
-side in one run, to the discard server over HTTP.
+side in one run, to the discard server over HTTP; and through two filesystems that upload
+nothing and drop every write (``nullfs.c``, compiled against libfuse 3 when a C compiler and
+libfuse3-dev are there, and ``nullfs.py``, over mfusepy as s3sink mount), the ceilings of a
+mount on this machine: what the FUSE round trip alone costs.
 
 Two writers, each the same in every path:
 
@@ -13,7 +16,8 @@ started before a round's writes and unmounted after them, untimed; a write is ti
 writer's start to its exit, which through s3sink mount includes the commit at close (through
 s3fs, too: it uploads at close). CPU per GiB is the writer's and the filesystem process's (for
 stdin, the whole pipeline's), the server's apart. Every run is verified by the discard
-server's byte count for its object. Not at equal work: s3fs signs each payload with SHA-256
+server's byte count for its object (a no-op filesystem's by the size it reports for the
+file). Not at equal work: s3fs signs each payload with SHA-256
 and stages it in a temporary file; s3sink sends CRC64NVME checksums.
 """
 
@@ -36,7 +40,10 @@ from pathlib import Path
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 WRITERS = ("dd bs=1M", "tar -cf")
-PATHS = ("stdin", "s3sink mount", "s3fs-fuse")
+NULL_C = "no-op FUSE, C"
+NULL_PY = "no-op FUSE, Python"
+PATHS = ("stdin", "s3sink mount", "s3fs-fuse", NULL_C, NULL_PY)
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -128,6 +135,49 @@ def s3sink_mount(
         log.close()
 
 
+def build_nullfs(workdir: Path) -> Path | str:
+    """``nullfs.c`` compiled into ``workdir``, or why it could not be."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or shutil.which("pkg-config") is None:
+        return "needs a C compiler and pkg-config (apt-get install gcc pkg-config libfuse3-dev)"
+    flags = subprocess.run(
+        ["pkg-config", "--cflags", "--libs", "fuse3"], capture_output=True, text=True, check=False
+    )
+    if flags.returncode != 0:
+        return "needs libfuse3's headers (apt-get install libfuse3-dev)"
+    binary = workdir / "nullfs"
+    argv = [compiler, "-O2", "-o", str(binary), str(HERE / "nullfs.c"), *flags.stdout.split()]
+    built = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        return f"nullfs.c did not build: {(built.stderr.strip().splitlines() or ['?'])[-1]}"
+    return binary
+
+
+@contextmanager
+def null_mount(argv: list[str], workdir: Path, name: str) -> Iterator[Mounted]:
+    """A no-op filesystem: ``argv`` + the mount point, in the foreground until unmounted."""
+    point = Path(tempfile.mkdtemp(prefix=f"{name}-mnt-", dir=workdir))
+    log = (workdir / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        [*argv, str(point)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
+    )
+
+    def stop() -> str:
+        subprocess.run(["fusermount3", "-u", str(point)], check=False, capture_output=True)
+        code = process.wait(timeout=600)
+        return "" if code == 0 else f"{name} exited {code}; see {log.name}"
+
+    try:
+        _wait_mounted(point, process)
+        yield Mounted(point, process, stop)
+    finally:
+        if process.poll() is None:
+            subprocess.run(["fusermount3", "-uz", str(point)], check=False, capture_output=True)
+            process.kill()
+            process.wait()
+        log.close()
+
+
 @contextmanager
 def s3fs_mount(url: str, workdir: Path, part_size: int) -> Iterator[Mounted]:
     """s3fs-fuse with the parts and parallelism closest to s3sink's defaults, no cache."""
@@ -207,9 +257,17 @@ def run_mount_bench(
     if shutil.which("s3fs") is None:
         for w in WRITERS:
             rows["s3fs-fuse", w].missing = "s3fs not installed (Debian: apt-get install s3fs)"
+    nullfs: Path | str = "no FUSE here (/dev/fuse, fuse3)"
     if shutil.which("fusermount3") is None or not os.path.exists("/dev/fuse"):
-        for w in WRITERS:
-            rows["s3sink mount", w].missing = "no FUSE here (/dev/fuse, fuse3)"
+        for path in ("s3sink mount", NULL_C, NULL_PY):
+            for w in WRITERS:
+                rows[path, w].missing = "no FUSE here (/dev/fuse, fuse3)"
+    else:
+        nullfs = build_nullfs(workdir)
+        if isinstance(nullfs, str):
+            for w in WRITERS:
+                rows[NULL_C, w].missing = nullfs
+    python = s3sink.parent / "python"  # the venv's, which has s3sink's mfusepy
 
     def check(run: MountRun, key: str, writer: str) -> MountRun:
         if run.ok and counted(key) != expected[writer]:
@@ -229,6 +287,11 @@ def run_mount_bench(
         for path, start in (
             ("s3sink mount", lambda: s3sink_mount(s3sink, url, env, workdir, part_size)),
             ("s3fs-fuse", lambda: s3fs_mount(url, workdir, part_size)),
+            (NULL_C, lambda: null_mount([str(nullfs), "-f"], workdir, "nullfs-c")),
+            (
+                NULL_PY,
+                lambda: null_mount([str(python), str(HERE / "nullfs.py")], workdir, "nullfs-py"),
+            ),
         ):
             if rows[path, WRITERS[0]].missing:
                 continue
@@ -242,6 +305,11 @@ def run_mount_bench(
                         argv = writer_commands(source, str(mounted.path / name))[writer]
                         pid = mounted.process.pid
                         run = timed(argv, env=env, fs_pid=pid, server_cpu=server_cpu)
+                        if path in (NULL_C, NULL_PY):
+                            got = (mounted.path / name).stat().st_size
+                            if run.ok and got != expected[writer]:
+                                run.ok = False
+                                run.reason = f"the filesystem got {got} of {expected[writer]} bytes"
                         rows[path, writer].runs.append(run)
                     problem = mounted.stop()
             except RuntimeError as exc:
@@ -252,7 +320,7 @@ def run_mount_bench(
                     row_runs.append(MountRun(False, reason=problem))
                 elif problem:
                     row_runs[-1].ok, row_runs[-1].reason = False, problem
-                else:
+                elif path not in (NULL_C, NULL_PY):  # those were checked while mounted
                     check(row_runs[-1], keys[writer], writer)
     return list(rows.values())
 
@@ -290,8 +358,11 @@ def render_mount_table(rows: list[MountRow], size: int, runs: int) -> str:
         "Each write is timed to the writer's exit (the commit at close included); stdin's "
         "time includes s3sink's start-up (about 0.3 s), a mount's is before it. CPU: the "
         "writer's and the filesystem process's (stdin: the whole pipeline's), per GiB of input. "
-        "tar writes 10 KiB records, each one FUSE request through a mount. Not at equal work: "
-        "s3fs signs payloads with SHA-256 and stages them in a temporary file.",
+        "tar writes 10 KiB records, each one FUSE request through a mount. The no-op rows "
+        "upload nothing: filesystems that drop every write (direct I/O, libfuse's "
+        "multi-threaded loop), compiled and over mfusepy, the ceilings of any mount here. "
+        "Not at equal work: s3fs signs payloads with SHA-256 and stages them in a temporary "
+        "file.",
         "",
     ]
     return "\n".join(lines)
