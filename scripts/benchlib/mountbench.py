@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,19 +110,21 @@ class Mounted:
 
 
 @contextmanager
-def s3sink_mount(
-    s3sink: Path, url: str, env: dict[str, str], workdir: Path, part_size: int
+def foreground_mount(
+    argv: Callable[[Path], list[str]], workdir: Path, name: str, env: dict[str, str] | None = None
 ) -> Iterator[Mounted]:
-    point = Path(tempfile.mkdtemp(prefix="s3sink-mnt-", dir=workdir))
-    log = (workdir / "s3sink-mount.log").open("ab")
-    argv = [str(s3sink), "mount", "s3://bench/mnt", str(point), "--endpoint-url", url]
-    argv += ["--part-size", f"{part_size // MiB}MiB"]
-    process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    """A filesystem process started as ``argv(mount point)``, in the foreground until
+    unmounted with fusermount3; its output in ``workdir/name.log``."""
+    point = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
+    log = (workdir / f"{name}.log").open("ab")
+    process = subprocess.Popen(
+        argv(point), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+    )
 
     def stop() -> str:
         subprocess.run(["fusermount3", "-u", str(point)], check=False, capture_output=True)
         code = process.wait(timeout=600)
-        return "" if code == 0 else f"s3sink mount exited {code}; see {log.name}"
+        return "" if code == 0 else f"{name} exited {code}; see {log.name}"
 
     try:
         _wait_mounted(point, process)
@@ -133,6 +135,16 @@ def s3sink_mount(
             process.kill()
             process.wait()
         log.close()
+
+
+def s3sink_mount(
+    s3sink: Path, url: str, env: dict[str, str], workdir: Path, part_size: int
+) -> AbstractContextManager[Mounted]:
+    def argv(point: Path) -> list[str]:
+        mount = [str(s3sink), "mount", "s3://bench/mnt", str(point)]
+        return [*mount, "--endpoint-url", url, "--part-size", f"{part_size // MiB}MiB"]
+
+    return foreground_mount(argv, workdir, "s3sink-mount", env)
 
 
 def build_nullfs(workdir: Path) -> Path | str:
@@ -153,29 +165,9 @@ def build_nullfs(workdir: Path) -> Path | str:
     return binary
 
 
-@contextmanager
-def null_mount(argv: list[str], workdir: Path, name: str) -> Iterator[Mounted]:
-    """A no-op filesystem: ``argv`` + the mount point, in the foreground until unmounted."""
-    point = Path(tempfile.mkdtemp(prefix=f"{name}-mnt-", dir=workdir))
-    log = (workdir / f"{name}.log").open("ab")
-    process = subprocess.Popen(
-        [*argv, str(point)], stdin=subprocess.DEVNULL, stdout=log, stderr=log
-    )
-
-    def stop() -> str:
-        subprocess.run(["fusermount3", "-u", str(point)], check=False, capture_output=True)
-        code = process.wait(timeout=600)
-        return "" if code == 0 else f"{name} exited {code}; see {log.name}"
-
-    try:
-        _wait_mounted(point, process)
-        yield Mounted(point, process, stop)
-    finally:
-        if process.poll() is None:
-            subprocess.run(["fusermount3", "-uz", str(point)], check=False, capture_output=True)
-            process.kill()
-            process.wait()
-        log.close()
+def null_mount(argv: list[str], workdir: Path, name: str) -> AbstractContextManager[Mounted]:
+    """A no-op filesystem: ``argv`` + the mount point."""
+    return foreground_mount(lambda point: [*argv, str(point)], workdir, name)
 
 
 @contextmanager
