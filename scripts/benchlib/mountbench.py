@@ -111,10 +111,15 @@ class Mounted:
 
 @contextmanager
 def foreground_mount(
-    argv: Callable[[Path], list[str]], workdir: Path, name: str, env: dict[str, str] | None = None
+    argv: Callable[[Path], list[str]],
+    workdir: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    unmount: str = "fusermount3",
 ) -> Iterator[Mounted]:
     """A filesystem process started as ``argv(mount point)``, in the foreground until
-    unmounted with fusermount3; its output in ``workdir/name.log``."""
+    unmounted with ``unmount -u``; its output in ``workdir/name.log``. Left mounted (a
+    failed run), it is unmounted lazily and killed."""
     point = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
     log = (workdir / f"{name}.log").open("ab")
     process = subprocess.Popen(
@@ -122,7 +127,7 @@ def foreground_mount(
     )
 
     def stop() -> str:
-        subprocess.run(["fusermount3", "-u", str(point)], check=False, capture_output=True)
+        subprocess.run([unmount, "-u", str(point)], check=False, capture_output=True)
         code = process.wait(timeout=600)
         return "" if code == 0 else f"{name} exited {code}; see {log.name}"
 
@@ -131,7 +136,7 @@ def foreground_mount(
         yield Mounted(point, process, stop)
     finally:
         if process.poll() is None:
-            subprocess.run(["fusermount3", "-uz", str(point)], check=False, capture_output=True)
+            subprocess.run([unmount, "-uz", str(point)], check=False, capture_output=True)
             process.kill()
             process.wait()
         log.close()
@@ -170,40 +175,28 @@ def null_mount(argv: list[str], workdir: Path, name: str) -> AbstractContextMana
     return foreground_mount(lambda point: [*argv, str(point)], workdir, name)
 
 
-@contextmanager
-def s3fs_mount(url: str, workdir: Path, part_size: int) -> Iterator[Mounted]:
+def s3fs_mount(url: str, workdir: Path, part_size: int) -> AbstractContextManager[Mounted]:
     """s3fs-fuse with the parts and parallelism closest to s3sink's defaults, no cache."""
-    point = Path(tempfile.mkdtemp(prefix="s3fs-mnt-", dir=workdir))
     secrets = workdir / "s3fs-passwd"
     secrets.write_text("bench-access-key:bench-secret-key\n")
     secrets.chmod(0o600)
-    log = (workdir / "s3fs.log").open("ab")
-    argv = ["s3fs", "bench", str(point), "-f", "-o", f"url={url}"]
-    for option in (
-        "use_path_request_style",
-        f"passwd_file={secrets}",
-        f"multipart_size={part_size // MiB}",
-        "parallel_count=8",
-        "nomixupload",
-        "endpoint=us-east-1",
-    ):
-        argv += ["-o", option]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
-    def stop() -> str:
-        unmount = shutil.which("fusermount") or "fusermount3"
-        subprocess.run([unmount, "-u", str(point)], check=False, capture_output=True)
-        code = process.wait(timeout=600)
-        return "" if code == 0 else f"s3fs exited {code}; see {log.name}"
+    def argv(point: Path) -> list[str]:
+        words = ["s3fs", "bench", str(point), "-f", "-o", f"url={url}"]
+        for option in (
+            "use_path_request_style",
+            f"passwd_file={secrets}",
+            f"multipart_size={part_size // MiB}",
+            "parallel_count=8",
+            "nomixupload",
+            "endpoint=us-east-1",
+        ):
+            words += ["-o", option]
+        return words
 
-    try:
-        _wait_mounted(point, process)
-        yield Mounted(point, process, stop)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait()
-        log.close()
+    # s3fs 1.90 is a libfuse 2 program: its own fusermount unmounts it.
+    unmount = shutil.which("fusermount") or "fusermount3"
+    return foreground_mount(argv, workdir, "s3fs", unmount=unmount)
 
 
 def _wait_mounted(point: Path, process: subprocess.Popen[bytes]) -> None:
