@@ -6,12 +6,12 @@ memory and publishes the object only on ``close()``; anything else aborts the up
 
 from __future__ import annotations
 
-from ._file import upload_file
-from ._open import open
-from ._ratelimit import RateLimiter
+from ._api import open
 from ._results import Progress, UploadResult
-from ._state import State
-from ._writer import S3MultipartWriter
+from ._store.ratelimit import RateLimiter
+from ._upload.state import State
+from ._writer.sources import upload_file
+from ._writer.writer import S3MultipartWriter
 from .errors import (
     AbortFailedError,
     CompleteError,

@@ -15,7 +15,7 @@
         ├── CompressionError   the compressor (``compress=``) failed
         └── AbortFailedError   the abort itself failed: the upload id is orphaned
 
-Foreign exceptions (botocore's) are translated in :mod:`s3sink._boto` only, and always
+Foreign exceptions (botocore's) are translated in :mod:`s3sink._store.boto` only, and always
 chained with ``raise ... from exc`` so the original cause stays visible.
 """
 
@@ -57,7 +57,7 @@ class UploadError(S3SinkError):
         self.received_other_bytes = received_other_bytes
 
     def __str__(self) -> str:
-        # The message already describes the cause (s3sink._boto.describe); the full
+        # The message already describes the cause (s3sink._store.boto.describe); the full
         # foreign exception stays reachable as __cause__ without being printed twice.
         return f"s3://{self.bucket}/{self.key}: {self.args[0]}"
 

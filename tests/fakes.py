@@ -1,6 +1,6 @@
 """FakeS3: an in-memory, thread-safe S3 with real multipart semantics, for unit tests.
 
-It implements :class:`s3sink._transport.Transport` and raises the s3sink errors that
+It implements :class:`s3sink._store.transport.Transport` and raises the s3sink errors that
 ``BotoTransport`` raises for the same S3 error codes, each chained (``__cause__``) to a
 :class:`FakeClientError` carrying the code, as botocore's ClientError would be.
 
@@ -12,7 +12,7 @@ What it enforces, like S3:
   stored with the listed ETag and checksum (InvalidPart), every part but the last at
   least ``min_part_size`` (EntityTooSmall), ``MpuObjectSize`` equal to the assembled size,
   and the whole-object checksum equal to one computed here independently (zlib, the
-  crc32c package, awscrt, hashlib — never s3sink._checksum) over the assembled bytes;
+  crc32c package, awscrt, hashlib — never s3sink._store.checksums) over the assembled bytes;
 * every part's checksum is verified against its bytes (BadDigest);
 * abort frees the parts; afterwards ListParts answers NoSuchUpload (``None``) and parts
   still in flight fail with NoSuchUpload;
@@ -51,9 +51,8 @@ from typing import Any, NoReturn
 import crc32c as _crc32c
 from awscrt import checksums as _crt
 
-from s3sink._objectlock import ObjectLock, requested_lock
-from s3sink._policy import MAX_PARTS, PartSchedule
-from s3sink._transport import (
+from s3sink._store.objectlock import ObjectLock, requested_lock
+from s3sink._store.transport import (
     Body,
     Commit,
     CompletedPart,
@@ -64,13 +63,14 @@ from s3sink._transport import (
     PendingUpload,
     StoredObject,
 )
-from s3sink._writer import S3MultipartWriter
+from s3sink._upload.policy import MAX_PARTS, PartSchedule
+from s3sink._writer.writer import S3MultipartWriter
 from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, UploadError
 
 MiB = 1024 * 1024
 HOLD_TIMEOUT = 30.0  # a held part gives up (fails) after this long, so no test hangs
 
-# Raw digests per botocore parameter, computed without s3sink._checksum.
+# Raw digests per botocore parameter, computed without s3sink._store.checksums.
 DIGESTS: dict[str, Callable[[bytes], bytes]] = {
     "ChecksumCRC64NVME": lambda data: _crt.crc64nvme(data).to_bytes(8, "big"),
     "ChecksumCRC32C": lambda data: _crc32c.crc32c(data).to_bytes(4, "big"),

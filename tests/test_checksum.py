@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sink._checksum import ALGORITHMS, Checksummer, encode, resolve_algorithm
+from s3sink._store.checksums import ALGORITHMS, Checksummer, encode, resolve_algorithm
 from s3sink.errors import UsageError
 
 CRCS = ("crc64nvme", "crc32c", "crc32")

@@ -25,10 +25,10 @@ from typer.testing import CliRunner, Result
 
 import s3sink
 from s3sink import Progress, S3MultipartWriter, _pipes, _producer, _signals, cli
-from s3sink._fifo import Fifo
-from s3sink._producer import Command
-from s3sink._signals import Interrupted, SignalGuard
-from s3sink._transport import PendingUpload
+from s3sink._exec.fifo import Fifo
+from s3sink._exec.producer import Command
+from s3sink._exec.signals import Interrupted, SignalGuard
+from s3sink._store.transport import PendingUpload
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.errors import UsageError
 from tests.support.faultproxy import FaultProxy
@@ -761,10 +761,10 @@ def test_retry_and_signing_options_reach_the_client(
     assert (captured[1].max_attempts, captured[1].sign_payload) == (5, False)
     assert invoke("s3://bkt/k", "--max-attempts", "0").exit_code == 2
 
-    import s3sink._client
+    import s3sink._store.client
 
     built: list[dict[str, Any]] = []
-    monkeypatch.setattr(s3sink._client, "build_client", lambda **kw: built.append(kw))
+    monkeypatch.setattr(s3sink._store.client, "build_client", lambda **kw: built.append(kw))
     common = {"concurrency": 1, "checksum": True, "endpoint_url": None, "region": None}
     cli._options.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
     cli._options.make_client(**common, profile=None)

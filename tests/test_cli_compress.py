@@ -166,7 +166,7 @@ def test_a_producer_that_fails_after_writing_publishes_nothing(
 # codec in a real process (argv[1:] are s3sink's arguments).
 BROKEN_CODEC_MAIN = """
 import sys
-from s3sink import _compress
+from s3sink._writer import compress as _compress
 from s3sink.cli import main
 
 real = _compress.CompressSpec.compressor

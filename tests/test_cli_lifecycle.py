@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from s3sink import _lifecycle, cli
-from s3sink._lifecycle import RULE_ID, merge_rule, rule_scope, s3sink_rule
+from s3sink import cli
+from s3sink._store import bucket_lifecycle as _lifecycle
+from s3sink._store.bucket_lifecycle import RULE_ID, merge_rule, rule_scope, s3sink_rule
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS
 

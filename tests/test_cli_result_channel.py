@@ -64,7 +64,7 @@ def test_library_errors_do_not_carry_url_credentials(
 ) -> None:
     """The library's error text hides the credentials of an endpoint URL too."""
     import s3sink
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.setenv(name, env[name])

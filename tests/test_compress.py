@@ -14,7 +14,7 @@ import zstandard
 
 import s3sink
 from s3sink import CompressionError, State, UsageError
-from s3sink._compress import Compressor, CompressSpec, parse_compress
+from s3sink._writer.compress import Compressor, CompressSpec, parse_compress
 from tests.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload
 
 

@@ -1,5 +1,5 @@
-"""The doctor's probe engine (s3sink._doctor): verdicts against real servers, recommended flags,
-and that it leaves nothing behind, even when interrupted."""
+"""The doctor's probe engine (s3sink._doctor.probe): verdicts against real servers, recommended
+flags, and that it leaves nothing behind, even when interrupted."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from s3sink._client import build_client
-from s3sink._doctor import CAPABILITIES, ProbeFailed, Report, Verdict, probe, recommend
+from s3sink._doctor.probe import CAPABILITIES, ProbeFailed, Report, Verdict, probe, recommend
+from s3sink._store.client import build_client
 from tests.support.motoserver import free_port
 from tests.support.stores import StoreServer
 
@@ -294,7 +294,7 @@ def test_no_verification_left_is_a_warning() -> None:
 
 def test_report_capabilities() -> None:
     """Report.capabilities maps each finding's name to its verdict."""
-    from s3sink._doctor import Finding
+    from s3sink._doctor.probe import Finding
 
     report = Report(None, "b", "", (Finding("content_md5", "validated", "BadDigest"),), (), {}, ())
     assert report.capabilities() == {"content_md5": "validated"}

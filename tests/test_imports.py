@@ -12,7 +12,7 @@ import pytest
     ("code", "absent"),
     [
         ("import s3sink", ("botocore", "typer", "rich", "awscrt", "zstandard", "isal")),
-        ("import s3sink.cli", ("botocore", "rich", "awscrt", "s3sink._doctor")),
+        ("import s3sink.cli", ("botocore", "rich", "awscrt", "s3sink._doctor.probe")),
     ],
 )
 def test_imports_stay_light(code: str, absent: tuple[str, ...]) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from s3sink._mountfs import STATUS_PATH, StoreMover, UploadFS, marker_options
-from s3sink._pool import SharedBudget
-from s3sink._writer import S3MultipartWriter
+from s3sink._mount.fs import STATUS_PATH, StoreMover, UploadFS, marker_options
+from s3sink._upload.pool import SharedBudget
+from s3sink._writer.writer import S3MultipartWriter
 from tests.fakes import BUCKET, PART, FakeS3, payload
 
 MiB = 1024 * 1024
@@ -433,7 +433,7 @@ def test_small_writes_reach_the_writer_gathered(
 ) -> None:
     """tar's 10 KiB records: after the first part, the writer gets them 256 KiB at a time,
     and the object is the same bytes."""
-    from s3sink import _mountfs
+    from s3sink._mount import fs as _mountfs
 
     calls: list[int] = []
     real_write = S3MultipartWriter.write

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s3sink._policy import (
+from s3sink._upload.policy import (
     FLAT_PARTS,
     GROWTH_EVERY,
     HINT_FLAT_PARTS,

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from s3sink._policy import MemoryPlan, make_schedule
-from s3sink._pool import PartPool, SharedBudget
+from s3sink._upload.policy import MemoryPlan, make_schedule
+from s3sink._upload.pool import PartPool, SharedBudget
 
 WAIT = 10.0  # generous: only reached when a test is about to fail
 

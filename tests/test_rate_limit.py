@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from s3sink import UsageError
-from s3sink._boto import BufferBody, start_sending
-from s3sink._ratelimit import CHUNK, RateLimiter, parse_rate
+from s3sink._store.boto import BufferBody, start_sending
+from s3sink._store.ratelimit import CHUNK, RateLimiter, parse_rate
 from tests.support.clirun import body, pattern, pending
 from tests.support.clirun import run_cli as run
 from tests.support.faultproxy import BodyTiming, FaultProxy
@@ -240,7 +240,7 @@ def test_the_library_takes_a_rate_or_a_shared_limiter() -> None:
     """rate_limit= takes bytes per second or a RateLimiter (shared as it is); anything else is
     a TypeError, and a transport of one's own (no botocore body to meter) is refused."""
     from s3sink import RateLimiter as Exported
-    from s3sink._ratelimit import resolve_rate_limit
+    from s3sink._store.ratelimit import resolve_rate_limit
     from tests.fakes import FakeS3, make_writer
 
     shared = Exported(MiB)
@@ -260,7 +260,7 @@ def test_a_stopped_body_raises_at_its_next_read_or_while_it_waits() -> None:
     """Once the writer's stop is set, a capped body's next read raises SendingStopped (a
     BaseException: botocore retries every Exception), and so does a read waiting for
     tokens, at once rather than after the wait."""
-    from s3sink._ratelimit import SendingStopped
+    from s3sink._store.ratelimit import SendingStopped
 
     stop = threading.Event()
     limiter = RateLimiter(MIN_RATE_FOR_TEST)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3sink import State, UsageError
-from s3sink._journal import find_journals, read_journal
+from s3sink._upload.resume import find_journals, read_journal
 from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 
@@ -212,7 +212,7 @@ def test_a_store_listing_no_checksums_uses_the_journals_instead_of_md5(
     fake.checksum_mode = "echo-unchecked"  # stores and echoes, lists nothing
     data = payload(3 * PART + 1)
     fail_after(fake, data, tmp_path)
-    import s3sink._parts as parts
+    from s3sink._upload import parts
 
     md5s: list[int] = []
     real = parts.md5_digest

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import s3sink
-from s3sink._client import build_client
+from s3sink._store.client import build_client
 from tests.support.clirun import error_lines, pattern, run_cli
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS, free_port

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from s3sink._sequence import NonSequential, Sequencer
+from s3sink._mount.sequencer import NonSequential, Sequencer
 
 PAGE = 4096
 

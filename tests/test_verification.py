@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from s3sink import PartUploadError, State, UploadResult
-from s3sink._parts import VERIFY_ATTEMPTS
+from s3sink._upload.parts import VERIFY_ATTEMPTS
 from s3sink.errors import CompleteError
 from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 

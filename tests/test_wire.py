@@ -302,7 +302,7 @@ def test_checksum_off_sends_no_checksum_headers(
 ) -> None:
     """checksum=None with a client built for it (request_checksum_calculation
     "when_required") sends no checksum header on any request, small or multipart."""
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     # Dummy credentials, and never ask an instance metadata service for real ones.
     for name, value in (("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x")):
@@ -382,7 +382,7 @@ def test_built_client_signs_payloads_only_when_nothing_else_guards_them(
 ) -> None:
     """Over plain HTTP botocore hashes every payload byte for SigV4 unless told not to;
     the built client skips it when each part carries a checksum the store verifies."""
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     client = build_client(
         concurrency=2,
@@ -405,7 +405,7 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     s3_endpoint: str, bucket: str, dummy_credentials: Any
 ) -> None:
     """payload_signing_enabled in the AWS config file overrides the automatic choice."""
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     dummy_credentials.write_text("[default]\ns3 =\n    payload_signing_enabled = true\n")
     client = build_client(concurrency=2, checksum=True, endpoint_url=s3_endpoint)
@@ -425,7 +425,7 @@ def tries_against_a_failing_port(max_attempts: int | None) -> int:
 
     from botocore.exceptions import ClientError
 
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     with socket.socket() as server:
@@ -470,7 +470,7 @@ def tries_against_a_failing_port(max_attempts: int | None) -> int:
 
 def test_built_client_max_attempts_counts_every_try(dummy_credentials: Any) -> None:
     """max_attempts is the total number of tries: 1 means no retry at all."""
-    from s3sink._client import build_client
+    from s3sink._store.client import build_client
 
     assert tries_against_a_failing_port(1) == 1
     assert tries_against_a_failing_port(3) == 3

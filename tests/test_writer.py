@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from s3sink import Progress, S3MultipartWriter, State, UsageError
-from s3sink._checksum import Buffer, Checksummer
+from s3sink._store.checksums import Buffer, Checksummer
 from tests.fakes import (
     BUCKET,
     KEY,

@@ -23,8 +23,8 @@ from s3sink import (
     UploadCancelled,
     UploadError,
 )
-from s3sink._abort import ABORT_ATTEMPTS
-from s3sink._policy import MAX_PARTS
+from s3sink._upload.abort import ABORT_ATTEMPTS
+from s3sink._upload.policy import MAX_PARTS
 from tests.fakes import (
     BUCKET,
     KEY,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from s3sink import S3MultipartWriter, State
-from s3sink._pool import PartPool
+from s3sink._upload.pool import PartPool
 from tests.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload, wait_until
 
 

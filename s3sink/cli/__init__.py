@@ -25,7 +25,7 @@ from typing import Annotated
 
 import typer
 
-from .._writer import DEFAULT_CONCURRENCY
+from .._writer.writer import DEFAULT_CONCURRENCY
 from . import _startup
 from ._app import SinkCommand
 from ._options import (

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from .._arguments import check_connection_options
 from .._location import S3Location, parse_location
+from .._writer.checks import check_connection_options
 from ..errors import S3SinkError, UploadError, UsageError
 from ._options import make_client
 from ._report import (

@@ -1,6 +1,6 @@
 """``s3sink doctor s3://BUCKET[/PREFIX]``: what this store checks, and the settings for it.
 
-The probe (``s3sink._doctor``) writes below a temporary prefix and removes everything it made,
+The probe (``s3sink._doctor.probe``) writes below a temporary prefix and removes everything it made,
 also on Ctrl-C or SIGTERM (signals become an exception here, so its cleanup runs). stdout gets
 the table, or with ``--json`` one object; progress goes to stderr.
 """
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._doctor import ProbeFailed, Report, probe
-from .._signals import Interrupted, SignalGuard
+from .._doctor.probe import ProbeFailed, Report, probe
+from .._exec.signals import Interrupted, SignalGuard
 from ._app import DoctorCommand
 from ._bucket import run_on_bucket
 from ._options import (

@@ -1,5 +1,5 @@
 """``s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT``: a write-only directory whose files stream
-into S3 objects (the filesystem is ``s3sink._mountfs``), in the foreground until unmounted
+into S3 objects (the filesystem is ``s3sink._mount.fs``), in the foreground until unmounted
 (``fusermount3 -u``, ``umount``, SIGINT, SIGTERM); then a summary, and exit 1 if any file
 failed or was aborted. mfusepy (and so libfuse) is imported only here.
 """
@@ -17,12 +17,12 @@ from typing import Annotated, Any
 import typer
 
 from .._location import parse_location
-from .._mountfs import FileRecord, StoreMover, UploadFS, marker_options
-from .._policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
-from .._pool import SharedBudget
-from .._ratelimit import RateLimiter
+from .._mount.fs import FileRecord, StoreMover, UploadFS, marker_options
 from .._sizes import format_size
-from .._writer import DEFAULT_CONCURRENCY, S3MultipartWriter
+from .._store.ratelimit import RateLimiter
+from .._upload.policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
+from .._upload.pool import SharedBudget
+from .._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from ..errors import UsageError
 from ._options import (
     HELP_OPTIONS,
@@ -240,7 +240,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
                 log.error("--exit-on-error: unmounting %s", where)
                 fuse.fuse_exit()
 
-        from .._boto import BotoTransport  # noqa: PLC0415
+        from .._store.boto import BotoTransport  # noqa: PLC0415
 
         fs = _MountedFS(
             bucket=location.bucket,

@@ -2,7 +2,7 @@
 sink command, and their validation (plain functions over plain values: testable without
 typer), down to the writer's keyword arguments and the client.
 
-The writer checks its own arguments (``s3sink._arguments``); the checks here are the ones
+The writer checks its own arguments (``s3sink._writer.checks``); the checks here are the ones
 only a command line needs (``KEY=VALUE`` pairs, empty values, stdin) or phrase the same rules
 in terms of options.
 """
@@ -20,7 +20,12 @@ from urllib.parse import quote, urlencode
 import typer
 
 from .. import __version__
-from .._arguments import (
+from .._location import S3Location
+from .._sizes import format_size, parse_duration, parse_size
+from .._store.objectlock import MODES, lock_problem, retain_until
+from .._store.ratelimit import parse_rate
+from .._upload.policy import DEFAULT_PART_SIZE, check_part_size
+from .._writer.checks import (
     HEADER_UNSAFE_RE,
     MAX_TAG_KEY,
     MAX_TAG_VALUE,
@@ -28,13 +33,8 @@ from .._arguments import (
     budget_holds_a_part,
     tag_problem,
 )
-from .._compress import parse_compress
-from .._location import S3Location
-from .._objectlock import MODES, lock_problem, retain_until
-from .._policy import DEFAULT_PART_SIZE, check_part_size
-from .._ratelimit import parse_rate
-from .._sizes import format_size, parse_duration, parse_size
-from .._writer import DEFAULT_CONCURRENCY
+from .._writer.compress import parse_compress
+from .._writer.writer import DEFAULT_CONCURRENCY
 from ..errors import InvalidLocationError, UsageError
 from ._progress import PLAIN_INTERVAL
 from ._report import EXIT_OK
@@ -538,7 +538,7 @@ def make_client(
     content_md5: bool = False,
 ) -> BaseClient:
     """Build the S3 client; configuration errors become UsageError (exit 2)."""
-    from .._client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
+    from .._store.client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
 
     try:
         return build_client(

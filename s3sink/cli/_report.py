@@ -20,11 +20,11 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from .._boto import describe, error_code, http_status
-from .._producer import CommandError, ProducerFailed, exit_status
-from .._redact import redact
-from .._signals import Interrupted, signal_name
+from .._exec.producer import CommandError, ProducerFailed, exit_status
+from .._exec.signals import Interrupted, signal_name
 from .._sizes import format_duration, format_size
+from .._store.boto import describe, error_code, http_status
+from .._store.redact import redact
 from ..errors import AbortFailedError, PreconditionFailed, UploadError, UsageError
 
 if TYPE_CHECKING:

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import cast
 
-from .._arguments import check_connection_options
-from .._fifo import Fifo
+from .._exec.fifo import Fifo
+from .._exec.pipes import Readable, reader_for_fd
+from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_from
+from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
-from .._pipes import Readable, reader_for_fd
-from .._producer import Command, ProducerFailed, exit_status, open_pipe_from
-from .._signals import Interrupted, SignalGuard
-from .._writer import S3MultipartWriter, State
+from .._writer.checks import check_connection_options
+from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
 from ._options import (

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .. import _lifecycle
-from .._boto import BotoTransport, describe, error_code, http_status
-from .._journal import Journal, JournalRecord, find_journals, journal_dir
 from .._location import S3Location
 from .._sizes import format_duration, format_size
+from .._store import bucket_lifecycle as _lifecycle
+from .._store.boto import BotoTransport, describe, error_code, http_status
+from .._upload.resume import Journal, JournalRecord, find_journals, journal_dir
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket
@@ -41,7 +41,7 @@ from ._report import (
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-    from .._transport import PendingUpload
+    from .._store.transport import PendingUpload
 
 __all__ = ["abort_pending", "add_lifecycle_rule", "list_pending", "show_lifecycle", "uploads_app"]
 

@@ -1,0 +1,505 @@
+"""The :class:`Transport` over a botocore S3 client, and the one place where botocore's
+exceptions become s3sink's (always chained, so the original cause stays visible). Wire tests
+run it against real HTTP servers. It needs no botocore import of its own: it only calls the
+client it is given and reads the ``response`` of the exceptions that client raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    CompleteError,
+    PartUploadError,
+    PreconditionFailed,
+    S3SinkError,
+    UploadError,
+)
+from .objectlock import ObjectLock
+from .ratelimit import CHUNK, RateLimiter
+from .redact import redact
+from .transport import (
+    Body,
+    Commit,
+    CompletedPart,
+    ListedPart,
+    ObjectInfo,
+    PartChecksum,
+    PartReceipt,
+    PendingUpload,
+    StoredObject,
+)
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status is not None else None
+    return None
+
+
+def is_precondition_failure(exc: BaseException) -> bool:
+    """412 PreconditionFailed, or 409 ConditionalRequestConflict from a conditional write."""
+    code = error_code(exc)
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) == 412
+
+
+# What stores answer when a request's bytes do not match what was sent with them: S3 and
+# SeaweedFS (checksums, Content-MD5), Ceph RGW (Content-MD5, the SigV4 payload hash).
+DIGEST_MISMATCH = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
+)
+
+
+def is_unsupported(exc: BaseException) -> bool:
+    """The store does not implement the operation (405 or 501, as minimal stores answer)."""
+    return http_status(exc) in (405, 501) or error_code(exc) in (
+        "NotImplemented",
+        "MethodNotAllowed",
+    )
+
+
+def _upload_is_gone(exc: BaseException) -> bool:
+    """The multipart upload does not exist (any more). S3 says NoSuchUpload; Ceph RGW answers
+    ListParts of an aborted upload with NoSuchKey; any 404 means the same here."""
+    return error_code(exc) in ("NoSuchUpload", "NoSuchKey") or http_status(exc) == 404
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a foreign exception (never includes request parameters)."""
+    code = error_code(exc)
+    if code is not None:
+        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
+        status = http_status(exc)
+        prefix = f"{code} (HTTP {status})" if status else code
+        return redact(f"{prefix}: {message}" if message else prefix)
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+class BufferBody:
+    """A seekable, read-only file over a part buffer, as botocore's request body.
+
+    botocore copies a bytes-like body whenever a stream is wanted (its CRT signer wraps it
+    in ``BytesIO``, a full copy of every part in flight); a file object is read in place,
+    and ``readinto`` lets the signer hash it without allocating. ``seek`` makes retries
+    re-send the same bytes.
+
+    With a ``limiter`` (``rate_limit``), the reads that send the body take its tokens, a
+    CHUNK at most each. Those are the reads after botocore's ``before-send`` event
+    (:func:`start_sending`); a ``seek`` ends them, so that the signer hashing the payload
+    (which reads, then seeks back) is not counted, and a retry, which seeks to the start
+    and sends again, is. ``stop`` set (the writer aborts): the next such read raises
+    SendingStopped, and so does one waiting for tokens.
+    """
+
+    def __init__(
+        self,
+        data: Body,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+        self._limiter = limiter
+        self._stop = stop
+        self.sending = False
+
+    def __len__(self) -> int:
+        return self._view.nbytes
+
+    def read(self, size: int = -1) -> memoryview:
+        # A view, not bytes: the HTTP layer only sends it, so a copy of every block would
+        # be pure cost (~0.1 CPU s/GiB). The HTTP layer drops each block once sent. A view
+        # that lingered (in a traceback, say) would keep the buffer exported: the pool
+        # would hand it out again and new bytes would show through the old view, and the
+        # writer's in-place shrink of a last part in that buffer would raise BufferError.
+        end = self._view.nbytes if size is None or size < 0 else self._pos + size
+        limiter = self._limiter if self.sending else None
+        if limiter is not None:
+            end = min(end, self._pos + CHUNK)
+        if limiter is not None and min(end, self._view.nbytes) > self._pos:
+            limiter.take(min(end, self._view.nbytes) - self._pos, self._stop)
+        chunk = self._view[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+    def readinto(self, buffer: memoryview) -> int:
+        with memoryview(buffer).cast("B") as target:
+            n = min(target.nbytes, self._view.nbytes - self._pos)
+            target[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.sending = False
+        base = (0, self._pos, self._view.nbytes)[whence]
+        self._pos = max(0, min(self._view.nbytes, base + offset))
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Release the view so the part buffer can be resized or reused."""
+        self._view.release()
+
+
+def start_sending(request: Any = None, **_: Any) -> None:
+    """botocore's ``before-send`` handler: the body's next reads go to the socket."""
+    body = getattr(request, "body", None)
+    if isinstance(body, BufferBody):
+        body.sending = True
+
+
+def _checksum_kwargs(checksum: PartChecksum | None) -> dict[str, str]:
+    return {checksum.param: checksum.value} if checksum is not None else {}
+
+
+def _commit_kwargs(commit: Commit) -> dict[str, Any]:
+    kwargs: dict[str, Any] = _checksum_kwargs(commit.checksum)
+    if commit.content_md5 is not None:
+        kwargs["ContentMD5"] = commit.content_md5
+    if commit.checksum_algorithm is not None:
+        # With the value, boto3's own PutObject sends x-amz-sdk-checksum-algorithm: some
+        # stores (moto) keep the checksum only then. botocore keeps the value we give.
+        kwargs["ChecksumAlgorithm"] = commit.checksum_algorithm
+    if commit.if_none_match is not None:
+        kwargs["IfNoneMatch"] = commit.if_none_match
+    if commit.if_match is not None:
+        kwargs["IfMatch"] = commit.if_match
+    return kwargs
+
+
+class BotoTransport:
+    """:class:`Transport` over a boto3 S3 client (the caller's, or one we built)."""
+
+    def __init__(
+        self,
+        client: BaseClient,
+        *,
+        limiter: RateLimiter | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.limiter = limiter
+        self.stop = stop  # set when the writer aborts: capped bodies stop sending
+        if limiter is not None:
+            # Once per client (unique_id): one handler serves every body of every writer.
+            client.meta.events.register(
+                "before-send.s3", start_sending, unique_id="s3sink-rate-limit"
+            )
+
+    @property
+    def endpoint(self) -> str:
+        """Where requests go (names the store in a resume journal)."""
+        return str(self.client.meta.endpoint_url)
+
+    def _fail(
+        self,
+        exc: Exception,
+        what: str,
+        *,
+        bucket: str,
+        key: str,
+        upload_id: str | None = None,
+        commit: bool = False,
+    ) -> S3SinkError:
+        """Translate a botocore exception into the s3sink error that describes it."""
+        text = f"{what} failed: {describe(exc)}"
+        if is_unsupported(exc):
+            text += (
+                f"; this store does not implement {what}, so s3sink cannot abort or list "
+                "unfinished uploads there: remove them with the store's own tools, or let a "
+                "lifecycle rule expire them"
+            )
+        if commit and is_precondition_failure(exc):
+            return PreconditionFailed(
+                f"{what} refused by a precondition ({describe(exc)}); "
+                "the object exists or changed, so nothing was written",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+            )
+        if commit:
+            return CompleteError(
+                text,
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
+            )
+        return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
+
+    def put_object(
+        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+    ) -> StoredObject:
+        stream = BufferBody(body, self.limiter, self.stop)
+        try:
+            response = self.client.put_object(
+                Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
+            )
+        except Exception as exc:
+            raise self._fail(exc, "PutObject", bucket=bucket, key=key, commit=True) from exc
+        finally:
+            stream.close()
+        return _stored(response, commit)
+
+    def create_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksum_algorithm: str | None,
+        checksum_type: str | None,
+    ) -> str:
+        kwargs: dict[str, Any] = dict(extra)
+        if checksum_algorithm is not None:
+            kwargs["ChecksumAlgorithm"] = checksum_algorithm
+        if checksum_type is not None:
+            kwargs["ChecksumType"] = checksum_type
+        try:
+            response = self.client.create_multipart_upload(Bucket=bucket, Key=key, **kwargs)
+        except Exception as exc:
+            raise self._fail(exc, "CreateMultipartUpload", bucket=bucket, key=key) from exc
+        return str(response["UploadId"])
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        checksum: PartChecksum | None,
+        content_md5: str | None = None,
+    ) -> PartReceipt:
+        stream = BufferBody(body, self.limiter, self.stop)
+        md5 = {"ContentMD5": content_md5} if content_md5 is not None else {}
+        try:
+            response = self.client.upload_part(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=stream,
+                **extra,
+                **_checksum_kwargs(checksum),
+                **md5,
+            )
+        except Exception as exc:
+            raise PartUploadError(
+                f"part {part_number} failed: {describe(exc)}",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                part_number=part_number,
+                received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
+            ) from exc
+        finally:
+            stream.close()
+        echoed = response.get(checksum.param) if checksum is not None else None
+        return PartReceipt(
+            etag=str(response["ETag"]),
+            checksum=str(echoed) if echoed is not None else None,
+            etag_is_md5=_etag_is_md5(response),
+        )
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+    ) -> StoredObject:
+        kwargs = _commit_kwargs(commit)
+        if commit.checksum_type is not None:
+            kwargs["ChecksumType"] = commit.checksum_type
+        if commit.size is not None:
+            kwargs["MpuObjectSize"] = commit.size
+        listed = [
+            {"PartNumber": p.number, "ETag": p.etag, **_checksum_kwargs(p.checksum)}
+            for p in sorted(parts, key=lambda p: p.number)
+        ]
+        try:
+            response = self.client.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": listed},
+                **extra,
+                **kwargs,
+            )
+        except Exception as exc:
+            raise self._fail(
+                exc,
+                "CompleteMultipartUpload",
+                bucket=bucket,
+                key=key,
+                upload_id=upload_id,
+                commit=True,
+            ) from exc
+        return _stored(response, commit)
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except Exception as exc:
+            if _upload_is_gone(exc):
+                return  # already gone: that is what we wanted
+            raise self._fail(
+                exc, "AbortMultipartUpload", bucket=bucket, key=key, upload_id=upload_id
+            ) from exc
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        version = {"VersionId": version_id} if version_id else {}
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key, **version)
+        except Exception as exc:
+            raise self._fail(exc, "DeleteObject", bucket=bucket, key=key) from exc
+
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        try:
+            self.client.copy_object(
+                Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key}
+            )
+        except Exception as exc:
+            raise self._fail(exc, "CopyObject", bucket=bucket, key=target_key) from exc
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
+        parts: list[ListedPart] = []
+        try:
+            paginator = self.client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=bucket, Key=key, UploadId=upload_id):
+                parts.extend(
+                    ListedPart(
+                        number=int(p["PartNumber"]),
+                        size=int(p.get("Size", 0)),
+                        etag=str(p.get("ETag", "")),
+                        checksums={k: str(v) for k, v in p.items() if _is_checksum_field(k)},
+                    )
+                    for p in page.get("Parts", [])
+                )
+        except Exception as exc:
+            if _upload_is_gone(exc):
+                return None
+            raise self._fail(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
+        return parts
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._fail(exc, "HeadObject", bucket=bucket, key=key) from exc
+        return ObjectInfo(
+            etag=str(response.get("ETag", "")),
+            size=int(response.get("ContentLength", 0)),
+            version_id=response.get("VersionId"),
+            checksums={k: str(v) for k, v in response.items() if _is_checksum_field(k)},
+            checksum_type=response.get("ChecksumType"),
+            lock=_lock_of(response),
+        )
+
+    def put_object_lock(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        lock: ObjectLock,
+        *,
+        extra: Mapping[str, Any],
+    ) -> None:
+        version: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        version.update(
+            {k: v for k, v in extra.items() if k in ("ExpectedBucketOwner", "RequestPayer")}
+        )
+        if lock.mode is not None:
+            retention = {"Mode": lock.mode, "RetainUntilDate": lock.retain_until}
+            try:
+                self.client.put_object_retention(
+                    Bucket=bucket, Key=key, Retention=retention, **version
+                )
+            except Exception as exc:
+                raise self._fail(exc, "PutObjectRetention", bucket=bucket, key=key) from exc
+        if lock.legal_hold:
+            try:
+                self.client.put_object_legal_hold(
+                    Bucket=bucket, Key=key, LegalHold={"Status": "ON"}, **version
+                )
+            except Exception as exc:
+                raise self._fail(exc, "PutObjectLegalHold", bucket=bucket, key=key) from exc
+
+    def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
+        """Every in-progress multipart upload under ``prefix`` (paginated)."""
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    yield PendingUpload(
+                        key=str(upload["Key"]),
+                        upload_id=str(upload["UploadId"]),
+                        initiated=upload["Initiated"],
+                    )
+        except Exception as exc:
+            raise self._fail(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
+
+
+def _is_checksum_field(name: str) -> bool:
+    return name.startswith("Checksum") and name != "ChecksumType"
+
+
+def _etag_is_md5(response: Mapping[str, Any]) -> bool:
+    """Under SSE-KMS and SSE-C the ETag is not the MD5 of the bytes (S3's documented rule;
+    the response names the encryption even when a bucket default chose it)."""
+    kms = response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse")
+    return not kms and not response.get("SSECustomerAlgorithm")
+
+
+def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
+    checksum = None
+    if commit.checksum is not None:
+        checksum = response.get(commit.checksum.param)
+    return StoredObject(
+        etag=str(response.get("ETag", "")),
+        version_id=response.get("VersionId"),
+        checksum=str(checksum) if checksum is not None else None,
+        checksum_type=response.get("ChecksumType"),
+        etag_is_md5=_etag_is_md5(response),
+    )
+
+
+def _lock_of(response: Mapping[str, Any]) -> ObjectLock | None:
+    mode = response.get("ObjectLockMode")
+    hold = response.get("ObjectLockLegalHoldStatus") == "ON"
+    if mode is None and not hold:
+        return None
+    return ObjectLock(mode, response.get("ObjectLockRetainUntilDate"), hold)

@@ -1,0 +1,117 @@
+"""Building the botocore S3 client s3sink uses when the caller passes none: the only module
+that imports botocore (lazily: ``import s3sink`` and ``s3sink --help`` do not pay for it)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .checksums import resolve_mode
+from .retries import watch_retries
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "build_client", "client_for"]
+
+
+DEFAULT_MAX_ATTEMPTS = 10
+
+
+def build_client(
+    *,
+    concurrency: int,
+    checksum: bool = True,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    max_attempts: int | None = None,
+    sign_payload: bool | None = None,
+    content_md5: bool = False,
+) -> BaseClient:
+    """An S3 client with settings fit for streaming: a connection per part in flight,
+    botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
+
+    ``max_attempts`` counts every try of a request. Without it, ``AWS_MAX_ATTEMPTS`` or the
+    AWS config file's ``max_attempts`` apply if set, else 10; ``AWS_RETRY_MODE`` /
+    ``retry_mode`` likewise replace the standard mode.
+
+    ``content_md5=True`` is ``checksum="md5"``: no checksum headers (as with
+    ``checksum=False``), but every part carries Content-MD5, so payloads are not signed
+    either.
+
+    With ``checksum=False`` botocore sends no checksum headers of its own either
+    (``when_required``), for S3-compatible stores that reject them.
+
+    ``sign_payload=None`` (the default) signs payloads only when no checksum is sent:
+    s3sink sends every part's CRC itself, and the store refuses a part whose bytes do not
+    match it, so a SHA-256 of every byte for the signature (botocore's choice whenever it
+    did not compute the checksum itself, and always over plain HTTP) costs ~1 CPU second
+    per GiB and adds no integrity. ``True`` keeps SHA-256 signing, the one thing it adds
+    being tamper-evidence on plain-HTTP networks. A ``payload_signing_enabled`` in the
+    AWS config file's ``s3`` section wins over the automatic choice.
+    """
+    # botocore alone, not boto3: boto3 adds nothing a client needs here, and its import
+    # (s3transfer, multiprocessing) costs start-up time and memory.
+    import botocore.session  # noqa: PLC0415  # slow to import; only needed once a client is built
+    from botocore.config import Config  # noqa: PLC0415
+
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+    session = botocore.session.Session(profile=profile)
+    # Only what the user did not configure: an explicit Config value would override them.
+    retries: dict[str, Any] = {}
+    if not _user_configured(session, "retry_mode", "AWS_RETRY_MODE"):
+        retries["mode"] = "standard"
+    if max_attempts is not None:
+        retries["total_max_attempts"] = max_attempts
+    elif not _user_configured(session, "max_attempts", "AWS_MAX_ATTEMPTS"):
+        retries["total_max_attempts"] = DEFAULT_MAX_ATTEMPTS
+    s3: dict[str, Any] = {}
+    if sign_payload is not None:
+        s3["payload_signing_enabled"] = sign_payload
+    elif "payload_signing_enabled" not in (session.get_config_variable("s3") or {}):
+        # Auto, unless the user's AWS config file chose: sign only when nothing else
+        # guards the bytes (no checksum header, no Content-MD5).
+        s3["payload_signing_enabled"] = not (checksum or content_md5)
+    config = Config(
+        max_pool_connections=concurrency + 2,
+        retries=retries,
+        connect_timeout=10,
+        read_timeout=120,
+        tcp_keepalive=True,
+        request_checksum_calculation="when_supported" if checksum else "when_required",
+        response_checksum_validation="when_supported" if checksum else "when_required",
+        s3=s3,
+    )
+    client = session.create_client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+    watch_retries(client)  # every retry logged; an endpoint never reached is not retried
+    return client
+
+
+def _user_configured(session: Any, name: str, env_var: str) -> bool:
+    """Whether the environment or the profile in the AWS config file sets ``name``."""
+    return bool(os.environ.get(env_var)) or name in session.get_scoped_config()
+
+
+def client_for(
+    checksum: str | None,
+    *,
+    concurrency: int,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> BaseClient:
+    """The client a writer builds when it is given none: its ``checksum`` mode decides which
+    headers botocore may add and whether payloads are signed."""
+    algorithm, content_md5 = resolve_mode(checksum)
+    return build_client(
+        concurrency=concurrency,
+        checksum=algorithm is not None,
+        content_md5=content_md5,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+    )

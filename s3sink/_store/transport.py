@@ -1,0 +1,234 @@
+"""The seam between the writer and S3: a small Protocol and the values that cross it.
+
+The botocore implementation is ``_boto`` (the one place where botocore's exceptions become
+s3sink's); unit tests substitute an in-memory transport with multipart semantics.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .objectlock import ObjectLock
+
+if TYPE_CHECKING:
+    pass
+
+Body = bytes | bytearray
+
+
+@dataclass(frozen=True)
+class PartChecksum:
+    """A checksum to send with a request: botocore parameter name and base64 value."""
+
+    param: str  # e.g. "ChecksumCRC64NVME"
+    value: str
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    """What CompleteMultipartUpload needs about one uploaded part."""
+
+    number: int
+    etag: str
+    size: int
+    checksum: PartChecksum | None = None
+    digest: bytes | None = None  # the raw checksum, for the whole-object combination
+    integrity: Integrity = "unverified"  # how s3sink knows the store received these bytes
+    skipped: bool = False  # resumed: the store already held these bytes, nothing was sent
+
+
+Integrity = Literal["store-checksum", "etag-md5", "unverified"]
+
+
+@dataclass(frozen=True)
+class PartReceipt:
+    """What the store answered to UploadPart."""
+
+    etag: str
+    checksum: str | None = None  # the value the store echoed for the checksum sent, if any
+    etag_is_md5: bool = True  # False under SSE-KMS or SSE-C: the ETag is then no MD5
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Options of the request that publishes the object (PutObject or Complete)."""
+
+    checksum: PartChecksum | None = None
+    checksum_type: str | None = None  # FULL_OBJECT / COMPOSITE, multipart only
+    size: int | None = None  # MpuObjectSize: the store checks the assembled size
+    if_none_match: str | None = None
+    if_match: str | None = None
+    content_md5: str | None = None  # PutObject only: base64 MD5 of the body
+    checksum_algorithm: str | None = None  # PutObject only: x-amz-sdk-checksum-algorithm
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the store answered when the object was published."""
+
+    etag: str
+    version_id: str | None
+    checksum: str | None = None  # the whole-object value the store echoed, if any
+    checksum_type: str | None = None
+    etag_is_md5: bool = True  # False under SSE-KMS or SSE-C
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """HeadObject's view of an existing object."""
+
+    etag: str
+    size: int
+    version_id: str | None
+    checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}
+    checksum_type: str | None
+    lock: ObjectLock | None = None  # its Object Lock settings, when it has any
+
+
+@dataclass(frozen=True)
+class ListedPart:
+    """A part the store holds for a pending upload (ListParts)."""
+
+    number: int
+    size: int
+    etag: str
+    checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}; empty if none listed
+    # Resuming: the checksum a journal recorded when this very part (same ETag) was sent.
+    journal_checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """One in-progress multipart upload (for housekeeping)."""
+
+    key: str
+    upload_id: str
+    initiated: _dt.datetime
+
+
+class Transport(Protocol):
+    """The S3 operations the writer needs. Implementations raise s3sink errors only."""
+
+    def put_object(
+        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+    ) -> StoredObject: ...
+
+    def create_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksum_algorithm: str | None,
+        checksum_type: str | None,
+    ) -> str: ...
+
+    def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        checksum: PartChecksum | None,
+        content_md5: str | None = None,
+    ) -> PartReceipt: ...
+
+    def complete_multipart_upload(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        parts: Sequence[CompletedPart],
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+    ) -> StoredObject: ...
+
+    def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        """Delete the object (that version of it, when the store named one)."""
+        ...
+
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        """Server-side copy within ``bucket`` (objects up to 5 GiB)."""
+        ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
+        """Part numbers still stored; ``None`` once the upload no longer exists."""
+        ...
+
+    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's metadata with checksums, or ``None`` when there is no object."""
+        ...
+
+    def put_object_lock(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        lock: ObjectLock,
+        *,
+        extra: Mapping[str, Any],
+    ) -> None:
+        """Set the object's retention and legal hold (PutObjectRetention/-LegalHold), with
+        ``extra``'s ExpectedBucketOwner and RequestPayer."""
+        ...
+
+    def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
+        """Every in-progress multipart upload under ``prefix``."""
+        ...
+
+
+# Extra arguments accepted by the writer, and the ones UploadPart also needs (SSE-C).
+ALLOWED_EXTRA_ARGS = frozenset(
+    {
+        "ACL",
+        "CacheControl",
+        "ContentDisposition",
+        "ContentEncoding",
+        "ContentLanguage",
+        "ContentType",
+        "ExpectedBucketOwner",
+        "Expires",
+        "GrantFullControl",
+        "GrantRead",
+        "GrantReadACP",
+        "GrantWriteACP",
+        "Metadata",
+        "ObjectLockLegalHoldStatus",
+        "ObjectLockMode",
+        "ObjectLockRetainUntilDate",
+        "RequestPayer",
+        "ServerSideEncryption",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+        "SSEKMSKeyId",
+        "SSEKMSEncryptionContext",
+        "BucketKeyEnabled",
+        "StorageClass",
+        "Tagging",
+        "WebsiteRedirectLocation",
+    }
+)
+PER_REQUEST_ARGS = frozenset(
+    {
+        "ExpectedBucketOwner",
+        "RequestPayer",
+        "SSECustomerAlgorithm",
+        "SSECustomerKey",
+        "SSECustomerKeyMD5",
+    }
+)
+
+
+def per_request(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of extra arguments that every part and the completion must repeat."""
+    return {k: v for k, v in extra.items() if k in PER_REQUEST_ARGS}

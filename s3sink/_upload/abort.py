@@ -1,0 +1,60 @@
+"""Aborting a multipart upload for good: abort, wait for parts in flight, confirm, repeat.
+
+An abort may have to be repeated: a part still being sent when the first abort lands can be
+stored afterwards. So: abort at once (parts still sending then fail fast), wait (bounded) for
+the parts in flight, confirm with ListParts, and abort again while parts remain.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .._store.transport import Transport
+from ..errors import AbortFailedError, UploadError
+from .pool import PartPool
+
+__all__ = ["ABORT_ATTEMPTS", "abort_upload"]
+
+log = logging.getLogger("s3sink")
+
+ABORT_ATTEMPTS = 3
+
+
+def abort_upload(
+    transport: Transport,
+    pool: PartPool,
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    timeout: float,
+) -> None:
+    """Abort ``upload_id`` and confirm it is gone; raise AbortFailedError (with the id and
+    the command that cleans it up) when that could not be done."""
+    last_error: BaseException | None = None
+    for attempt in range(ABORT_ATTEMPTS):
+        try:
+            transport.abort_multipart_upload(bucket, key, upload_id)
+            if attempt == 0 and not pool.drain(timeout):
+                log.warning(
+                    "parts of upload %s still in flight after %.0fs; aborting again",
+                    upload_id,
+                    timeout,
+                )
+                continue
+            remaining = transport.list_parts(bucket, key, upload_id)
+        except UploadError as exc:
+            last_error = exc
+            continue
+        if not remaining:
+            return
+        last_error = None
+    reason = f" ({last_error.args[0]})" if last_error is not None else ""
+    raise AbortFailedError(
+        f"could not abort multipart upload {upload_id}{reason}; it keeps its parts on the "
+        f"server until you run: s3sink uploads abort s3://{bucket}/{key} "
+        f"--upload-id {upload_id}",
+        bucket=bucket,
+        key=key,
+        upload_id=upload_id,
+    ) from last_error

@@ -1,0 +1,455 @@
+"""The store side of one writer: the multipart upload, created with the first part; parts
+sent on the pool; then one commit or one abort.
+
+The writer fills part buffers and hands each full one to :meth:`Upload.send`, which owns it
+from then on (it goes back to the pool once sent). This keeps the writer to its io surface,
+its state machine and its buffering.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .._sizes import format_size
+from .._store.checksums import Checksummer
+from .._store.objectlock import requested_lock
+from .._store.transport import ListedPart, Transport, per_request
+from ..errors import AbortFailedError, S3SinkError, UsageError
+from .abort import abort_upload
+from .commit import Committer, bare_etag
+from .parts import PartLedger, PartSender, submit_part
+from .policy import PartSchedule
+from .pool import PartPool
+from .resume import Journal, JournalRecord, find_journals
+from .state import Lifecycle
+
+__all__ = ["Resumption", "Upload"]
+
+log = logging.getLogger("s3sink")
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """How a writer deals with failures and earlier runs: ``keep`` the upload instead of
+    aborting it (resumable), ``resume`` the pending one for the key (or ``upload_id``),
+    with journals in ``journal_dir`` under the name ``endpoint``."""
+
+    keep: bool = False
+    resume: bool = False
+    upload_id: str | None = None
+    journal_dir: Path | None = None
+    endpoint: str = ""
+
+
+class Upload:
+    """Creates, feeds and ends one multipart upload (or publishes one PutObject)."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        bucket: str,
+        key: str,
+        *,
+        extra: Mapping[str, Any],
+        checksummer: Checksummer | None,
+        content_md5: bool,
+        pool: PartPool,
+        ledger: PartLedger,
+        lifecycle: Lifecycle,
+        if_none_match: str | None,
+        if_match: str | None,
+        abort_timeout: float,
+        schedule: PartSchedule,
+        resumption: Resumption | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.key = key
+        self._transport = transport
+        self._extra = extra
+        self._pool = pool
+        self._ledger = ledger
+        self._life = lifecycle
+        self._abort_timeout = abort_timeout
+        self._sender = PartSender(
+            transport, bucket, key, per_request(extra), checksummer, content_md5=content_md5
+        )
+        self.committer = Committer(
+            transport,
+            bucket,
+            key,
+            extra=extra,
+            part_extra=per_request(extra),
+            checksummer=checksummer,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            content_md5=content_md5,
+        )
+        self.upload_id: str | None = None
+        self.next_part = 1
+        self._create_started = 0.0
+        self._create_interrupted = False
+        self.resumption = resumption or Resumption()
+        self._checksummer = checksummer
+        self._journal: Journal | None = None
+        self.schedule = schedule  # what parts are cut by; a journal records it
+        self.lock_state: str | None = None  # check_lock()'s finding
+
+    def record_error(self, exc: BaseException) -> None:
+        """The first error wins: recorded in the pool (waking every waiter), and the writer
+        becomes FAILED."""
+        self._pool.record_error(exc)
+        self._life.fail(exc)
+
+    def send(
+        self,
+        buf: bytearray,
+        length: int,
+        fill: Callable[[bytearray], None] | None = None,
+        digest: bytes | None = None,
+    ) -> None:
+        """Send the next part: the first ``length`` bytes of ``buf`` (creating the multipart
+        upload first if needed; ``fill`` fills them on the worker thread and ``digest`` is
+        their checksum if known, see submit_part). Blocks while the pool is full."""
+        number = self.next_part
+        self.next_part += 1
+        charge = len(buf)
+        if length < charge:
+            del buf[length:]  # the last part: shrink in place instead of copying a slice
+        if self.upload_id is None:
+            self._create_started = time.time()
+            try:
+                self.upload_id = self._sender.create_upload(self._extra)
+            except BaseException as exc:
+                # An interrupt may come after the store created the upload: its id is then
+                # unknown here, and abort() looks for it.
+                self._create_interrupted = not isinstance(exc, Exception)
+                self.record_error(exc)
+                raise
+            self._open_journal(None)
+        submit_part(
+            pool=self._pool,
+            sender=self._sender,
+            ledger=self._ledger,
+            lifecycle=self._life,
+            upload_id=self.upload_id,
+            number=number,
+            buf=buf,
+            charge=charge,
+            fill=fill,
+            digest=digest,
+        )
+
+    def publish(
+        self,
+        tail: bytearray | None,
+        length: int,
+        before_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Send the tail (``length`` bytes of ``tail``), wait for every part and publish;
+        a stream that never filled a part becomes one PutObject. ``before_commit`` runs once
+        every part is sent, before the request that publishes (it may raise to stop it)."""
+        if self.upload_id is None or (self.next_part == 1 and not length):
+            # One part's worth at most, or resuming with an empty stream: one PutObject (a
+            # pending upload then stays for the lifecycle rule or `uploads abort`).
+            if before_commit is not None:
+                before_commit()
+            self._pool.seal()
+            self._put_single(tail, length)
+            self.check_lock()
+            return
+        if tail is not None and length:
+            self.send(tail, length)
+        elif tail is not None:
+            self._pool.release_buffer(tail, len(tail), reuse=False)
+        self._pool.drain(until_error=True)  # an abort() from another thread ends the wait
+        if before_commit is not None:
+            before_commit()
+        self._pool.seal()  # raises the first error; else nothing interrupts the commit now
+        self.committer.complete(
+            self.upload_id, self._ledger.sorted_parts(), self._ledger.bytes_written
+        )
+        self._forget_journal()
+        self.check_lock()
+
+    def check_lock(self) -> None:
+        """After the commit, with Object Lock asked for: does the object show it? Stores
+        differ (RGW 16 keeps it from a PutObject, drops it from CreateMultipartUpload), so
+        a lock missing is set now (PutObjectRetention, PutObjectLegalHold) and checked
+        again. The object is published either way: what is left is ``lock_state``."""
+        wanted = requested_lock(self._extra)
+        if wanted is None:
+            return
+        t, bucket, key = self._transport, self.bucket, self.key
+        try:
+            info = t.head_object(bucket, key)
+            if info is not None and wanted.held_by(info.lock):
+                self.lock_state = "kept"
+                return
+            log.warning(
+                "the store did not keep the Object Lock of s3://%s/%s; setting it now", bucket, key
+            )
+            version = info.version_id if info else None
+            t.put_object_lock(bucket, key, version, wanted, extra=per_request(self._extra))
+            info = t.head_object(bucket, key)
+            if info is not None and wanted.held_by(info.lock):
+                self.lock_state = "applied"
+                return
+            problem = "the store shows no Object Lock on it"
+        except S3SinkError as exc:
+            problem = str(exc)
+        self.lock_state = "missing"
+        log.error(
+            "s3://%s/%s is published but NOT protected by Object Lock: %s", bucket, key, problem
+        )
+
+    def _put_single(self, buf: bytearray | None, length: int) -> None:
+        body: bytearray = buf if buf is not None else bytearray()
+        charge = len(body)
+        if length < len(body):
+            del body[length:]
+        try:
+            self.committer.put_single(body)
+        finally:
+            if buf is not None:
+                self._pool.release_buffer(buf, charge, reuse=False)
+        self._ledger.bytes_uploaded = length
+
+    def abort(self, cause: BaseException) -> None:
+        """Abort the multipart upload, if one was created, because of ``cause``; raise
+        AbortFailedError (with ``cause`` as its context) when that fails. An abort that does
+        not finish (a second Ctrl-C) is logged with the command that finishes it."""
+        self._abort(cause)
+        self._forget_journal()
+
+    def keep(self, cause: BaseException) -> bool:
+        """Resumable: end without publishing but keep the multipart upload and its journal
+        for a resume. Waits (bounded) for parts in flight, so that what they stored is
+        recorded. False when there is no upload to keep (it was aborted instead)."""
+        if self.upload_id is None:
+            self._abort(cause)
+            return False
+        if not self._pool.drain(self._abort_timeout):
+            log.warning(
+                "parts still in flight after %.0fs; keeping the upload anyway", self._abort_timeout
+            )
+        log.warning(
+            "upload %s of s3://%s/%s was kept for a resume: %d parts (%s) are stored%s",
+            self.upload_id,
+            self.bucket,
+            self.key,
+            len(self._ledger.parts),
+            format_size(sum(p.size for p in self._ledger.parts.values())),
+            f"; journal {self._journal.path}" if self._journal is not None else "",
+        )
+        return True
+
+    def _abort(self, cause: BaseException) -> None:
+        if self.upload_id is None:
+            if self._create_interrupted:
+                self._report_unknown_uploads()
+            return
+        try:
+            abort_upload(
+                self._transport,
+                self._pool,
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=self.upload_id,
+                timeout=self._abort_timeout,
+            )
+        except AbortFailedError as exc:
+            exc.__context__ = cause
+            raise
+        except BaseException:
+            log.warning(
+                "the abort of upload %s did not finish; it may keep parts on the server "
+                "until you run: %s",
+                self.upload_id,
+                self._cleanup_command(self.upload_id),
+            )
+            raise
+
+    def _cleanup_command(self, upload_id: str) -> str:
+        return f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id {upload_id}"
+
+    def _report_unknown_uploads(self) -> None:
+        """CreateMultipartUpload was interrupted: the store may have created an upload whose
+        id never reached us. Name the uploads for this key that started since (allowing a
+        minute of clock skew) rather than report that nothing was left behind. They are not
+        aborted here: another writer of the same key could own one."""
+        try:
+            found = [
+                u
+                for u in self._transport.list_uploads(self.bucket, self.key)
+                if u.key == self.key and u.initiated.timestamp() >= self._create_started - 60
+            ]
+        except S3SinkError as exc:
+            log.warning(
+                "CreateMultipartUpload was interrupted, and listing uploads to find what it "
+                "may have created failed (%s); check with: s3sink uploads list s3://%s/%s",
+                exc,
+                self.bucket,
+                self.key,
+            )
+            return
+        for upload in found:
+            log.warning(
+                "CreateMultipartUpload was interrupted, and upload %s (started %s) may be the "
+                "one it created; remove it with: %s",
+                upload.upload_id,
+                upload.initiated.isoformat(timespec="seconds"),
+                self._cleanup_command(upload.upload_id),
+            )
+
+    # -- resuming ----------------------------------------------------------------------
+    def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
+        """Resuming: find the pending upload for the key (its journal here, else
+        ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and return
+        the schedule to cut this run's parts by (the journal's, which cut the stored parts,
+        when it carries at least as much). Without one, a new upload starts, and says so."""
+        if not self.resumption.resume:
+            return schedule
+        upload_id, record = self._find_pending()
+        if upload_id is None:
+            log.warning(
+                "no pending upload of s3://%s/%s to resume: starting a new one",
+                self.bucket,
+                self.key,
+            )
+            return schedule
+        listed = self._transport.list_parts(self.bucket, self.key, upload_id)
+        if listed is None:
+            if record is not None:
+                Journal(record.path).remove()
+            raise UsageError(
+                f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
+                "(completed or aborted); nothing to resume"
+            )
+        self._check_algorithm(upload_id, record, listed)
+        if record is not None:
+            listed = [_with_journal_checksum(p, record) for p in listed]
+        self.upload_id = upload_id
+        self._sender.stored = {p.number: p for p in listed}
+        log.warning(
+            "resuming upload %s of s3://%s/%s: the store holds %d parts (%s); parts with "
+            "this run's bytes are not sent again",
+            upload_id,
+            self.bucket,
+            self.key,
+            len(listed),
+            format_size(sum(p.size for p in listed)),
+        )
+        if record is not None and record.schedule.capacity >= schedule.capacity:
+            schedule = record.schedule
+        self.schedule = schedule
+        self._open_journal(record)
+        return schedule
+
+    def _find_pending(self) -> tuple[str | None, JournalRecord | None]:
+        wanted = self.resumption.upload_id
+        records = self._live_journals()
+        if wanted is not None:
+            return wanted, next((r for r in records if r.upload_id == wanted), None)
+        if len(records) == 1:
+            return records[0].upload_id, records[0]
+        ids = [r.upload_id for r in records]
+        started = {r.upload_id: r.started for r in records}
+        if not records:
+            for upload in self._transport.list_uploads(self.bucket, self.key):
+                if upload.key == self.key:
+                    ids.append(upload.upload_id)
+                    started[upload.upload_id] = upload.initiated.isoformat(timespec="seconds")
+        if len(ids) == 1:
+            return ids[0], None
+        if not ids:
+            return None, None
+        listing = ", ".join(f"{i} (started {started[i]})" for i in ids)
+        raise UsageError(
+            f"{len(ids)} uploads are pending for s3://{self.bucket}/{self.key}: {listing}; "
+            "pick one with --upload-id ID (library: upload_id=), or remove the others with "
+            f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id ID"
+        )
+
+    def _live_journals(self) -> list[JournalRecord]:
+        """Journals here for this endpoint and key whose upload still exists; a journal whose
+        upload is gone (completed or aborted elsewhere) is removed."""
+        directory = self.resumption.journal_dir
+        if directory is None:
+            return []
+        live = []
+        for record in find_journals(
+            directory, endpoint=self.resumption.endpoint, bucket=self.bucket, key=self.key
+        ):
+            if self._transport.list_parts(self.bucket, self.key, record.upload_id) is None:
+                Journal(record.path).remove()
+                continue
+            live.append(record)
+        return live
+
+    def _check_algorithm(
+        self, upload_id: str, record: JournalRecord | None, listed: list[ListedPart]
+    ) -> None:
+        """The parts and the Complete must use the checksum the upload was created with."""
+        ours = self._checksummer.algorithm if self._checksummer else None
+        theirs = record.checksum_algorithm if record is not None else None
+        if record is None:
+            params = {k for p in listed for k in p.checksums}
+            if not params:
+                return  # the store lists none: it cannot tell, and the ETags will
+            theirs = next(iter(params)).removeprefix("Checksum").lower()
+        if theirs != ours:
+            raise UsageError(
+                f"upload {upload_id} was started with checksum {theirs or 'none'}; resume it "
+                f"with --checksum {theirs or 'md5'} (library: checksum=), not {ours or 'none'}"
+            )
+
+    def _open_journal(self, record: JournalRecord | None) -> None:
+        """Resumable: journal this upload (appending to ``record`` when resuming one)."""
+        directory = self.resumption.journal_dir
+        if not self.resumption.keep or directory is None or self.upload_id is None:
+            return
+        if record is not None:
+            self._journal = Journal(record.path)
+        else:
+            try:
+                self._journal = Journal.create(
+                    directory,
+                    endpoint=self.resumption.endpoint,
+                    bucket=self.bucket,
+                    key=self.key,
+                    upload_id=self.upload_id,
+                    schedule=self.schedule,
+                    checksum_algorithm=self._checksummer.algorithm if self._checksummer else None,
+                )
+            except OSError as exc:
+                log.warning(
+                    "could not write the resume journal in %s (%s): the upload can still be "
+                    "resumed, found through ListMultipartUploads",
+                    directory,
+                    exc,
+                )
+                return
+        self._ledger.journal = self._journal.record
+
+    def _forget_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.remove()
+            self._journal = None
+            self._ledger.journal = None
+
+
+def _with_journal_checksum(part: ListedPart, record: JournalRecord) -> ListedPart:
+    """``part`` with the checksum the journal recorded for it, when the journal's entry is
+    this very stored part (same size and ETag): stores that list no part checksums (moto,
+    SeaweedFS and Ceph RGW here) then need no MD5 of this run's part to compare."""
+    entry = record.parts.get(part.number)
+    if entry is None or entry.checksum is None or part.checksums:
+        return part
+    if entry.size != part.size or bare_etag(entry.etag) != bare_etag(part.etag):
+        return part
+    return replace(part, journal_checksum=entry.checksum)

@@ -1,0 +1,384 @@
+"""A bounded pool for part uploads: back-pressure, a memory budget, first error wins.
+
+The caller's thread fills part buffers and submits them; at most ``concurrency`` parts are
+in flight, and every part buffer alive (being filled, in flight, or pooled for reuse) is
+charged against ``max_memory``, so the writer blocks instead of growing. When parts grow,
+fewer of them fit in the budget: the in-flight count drops rather than the budget being
+exceeded.
+
+Workers are daemon threads so that a part stalled on a dead connection can never keep the
+interpreter alive after an abort (``ThreadPoolExecutor`` joins its threads at exit).
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
+
+from ..errors import S3SinkError
+
+T = TypeVar("T")
+
+_Task = Callable[[], None]
+
+
+class BudgetExhausted(S3SinkError):
+    """A part buffer waited longer than the shared budget's ``max_wait`` for memory."""
+
+
+class SharedBudget:
+    """One memory budget for the part buffers of many pools (the mount's open files). The
+    pools that share it share its lock and condition too, so that a buffer one of them
+    releases wakes a writer waiting in any other.
+
+    A buffer released for reuse becomes a spare of the budget, still charged, for the next
+    part of the same size of any file: a new 16 MiB buffer is zero-filled with the GIL held,
+    ~1 ms, in the middle of a FUSE write. A spare never makes anyone wait:
+    a writer that finds no spare of its size and no room frees them all first, and once no
+    buffer is in use any more they are freed too, so an idle mount holds no part memory.
+    """
+
+    def __init__(self, limit: int, max_wait: float | None = None) -> None:
+        self.limit = limit
+        # A writer that waits longer than this for memory fails (BudgetExhausted) instead of
+        # waiting forever: files that each hold a part buffer while the program writes to
+        # another one in turn would otherwise never free any.
+        self.max_wait = max_wait
+        self.cond = threading.Condition()
+        self.charged = 0
+        self.peak = 0
+        self._spares: list[bytearray] = []
+        self.spare_bytes = 0  # charged, but in no file's use
+
+    def fits(self, n: int) -> bool:
+        """Whether ``n`` more bytes fit now (call with ``cond`` held)."""
+        return self.charged + n <= self.limit
+
+    def charge(self, n: int) -> None:
+        """Take ``n`` bytes (call with ``cond`` held, after :meth:`fits`)."""
+        self.charged += n
+        self.peak = max(self.peak, self.charged)
+
+    def release(self, n: int) -> None:
+        """Give ``n`` bytes back and wake every waiter; once no buffer is in use, free the
+        spares too (call with ``cond`` held)."""
+        self.charged -= n
+        if self._spares and self.charged == self.spare_bytes:
+            self.drop_spares()
+        self.cond.notify_all()
+
+    def take_spare(self, size: int) -> bytearray | None:
+        """A spare of exactly ``size`` bytes, still charged, or None (call with ``cond``
+        held)."""
+        for i, buf in enumerate(self._spares):
+            if len(buf) == size:
+                self.spare_bytes -= size
+                return self._spares.pop(i)
+        return None
+
+    def keep_spare(self, buf: bytearray) -> None:
+        """Keep a released buffer as a spare, still charged; unless no buffer is in use any
+        more: then every spare is freed (call with ``cond`` held)."""
+        self._spares.append(buf)
+        self.spare_bytes += len(buf)
+        if self.charged == self.spare_bytes:
+            self.drop_spares()
+        self.cond.notify_all()
+
+    def drop_spares(self) -> bool:
+        """Free every spare; whether there was one (call with ``cond`` held)."""
+        if not self._spares:
+            return False
+        freed, self.spare_bytes = self.spare_bytes, 0
+        self._spares.clear()
+        self.release(freed)
+        return True
+
+
+class PartPool:
+    """Runs ``submit``-ted callables on worker threads within a count and a byte budget."""
+
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        max_memory: int,
+        name: str = "s3sink",
+        limit_for: Callable[[int], int] | None = None,
+        shared: SharedBudget | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self.max_memory = max_memory
+        self._shared = shared
+        # What may be charged while parts have a given size (the default budget grows with
+        # large parts, see _policy.MemoryPlan); never more than max_memory.
+        self._limit_for = limit_for or (lambda _size: max_memory)
+        self._name = name
+        self._cond = shared.cond if shared is not None else threading.Condition()
+        self._in_flight = 0
+        self._callbacks = 0  # ``after`` callbacks still running (their slots are free)
+        self._peak_in_flight = 0
+        self._charged = 0
+        self._peak_charged = 0
+        self._pool: list[bytearray] = []
+        self._error: BaseException | None = None
+        self._sealed = False  # the commit has begun: cancel() no longer records
+        self._closed = False
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    # -- state ------------------------------------------------------------------------
+    @property
+    def error(self) -> BaseException | None:
+        """The first error recorded, if any."""
+        with self._cond:
+            return self._error
+
+    @property
+    def in_flight(self) -> int:
+        """Parts submitted and not yet finished."""
+        with self._cond:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The largest number of parts ever in flight at once."""
+        with self._cond:
+            return self._peak_in_flight
+
+    @property
+    def charged(self) -> int:
+        """Bytes of part buffers alive now (filling, in flight and pooled)."""
+        with self._cond:
+            return self._charged
+
+    @property
+    def peak_charged(self) -> int:
+        """The largest number of part-buffer bytes ever alive at once."""
+        with self._cond:
+            return self._peak_charged
+
+    def record_error(self, exc: BaseException) -> None:
+        """Record ``exc`` unless an earlier error was recorded; wake every waiter."""
+        with self._cond:
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+
+    def cancel(self, exc: BaseException) -> bool:
+        """Record ``exc`` (unless an earlier error was) and wake every waiter, but only while
+        the commit has not begun; False once it has (see :meth:`seal`)."""
+        with self._cond:
+            if self._sealed:
+                return False
+            if self._error is None:
+                self._error = exc
+            self._cond.notify_all()
+            return True
+
+    def seal(self) -> None:
+        """The commit begins: raise the first error if one was recorded, else make every
+        later cancel() refuse, so that nothing interrupts the request that publishes."""
+        with self._cond:
+            self._raise_error()
+            self._sealed = True
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- memory -----------------------------------------------------------------------
+    def acquire_buffer(self, size: int) -> bytearray:
+        """A buffer of exactly ``size`` bytes, reused when possible, charged to the budget.
+
+        Blocks while the budget is spent; raises the first recorded error instead of
+        waiting forever once an upload has failed.
+        """
+        limit = self._limit_for(size)
+        if self._shared is not None:
+            limit = min(limit, self._shared.limit)
+        if size > limit:
+            raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
+        deadline: float | None = None
+        with self._cond:
+            while True:
+                self._raise_error()
+                for i, buf in enumerate(self._pool):
+                    if len(buf) == size:
+                        return self._pool.pop(i)
+                # Pooled buffers of another size are useless now that parts have grown.
+                while self._pool:
+                    self._uncharge(len(self._pool.pop()))
+                shared = self._shared
+                if shared is not None and self._charged + size <= limit:
+                    spare = shared.take_spare(size)
+                    if spare is not None:
+                        self._charged += size
+                        self._peak_charged = max(self._peak_charged, self._charged)
+                        return spare
+                if self._charged + size <= limit and (shared is None or shared.fits(size)):
+                    self._charged += size
+                    self._peak_charged = max(self._peak_charged, self._charged)
+                    if shared is not None:
+                        shared.charge(size)
+                    break
+                if shared is not None and shared.drop_spares():
+                    continue  # spares of other sizes no longer hold memory: try again
+                if shared is None or shared.max_wait is None:
+                    self._cond.wait()
+                    continue
+                if deadline is None:
+                    deadline = time.monotonic() + shared.max_wait
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BudgetExhausted(
+                        f"no memory for a {size:,}-byte part after {shared.max_wait:.0f} s: "
+                        f"the {shared.limit:,}-byte budget is held by other open files"
+                    )
+                self._cond.wait(left)
+        # Allocate outside the lock: zero-filling a large buffer takes a while.
+        return bytearray(size)
+
+    def adopt_buffer(self, size: int) -> None:
+        """Count a buffer of ``size`` bytes made elsewhere and already charged to the shared
+        budget (the mount's staging buffer, which becomes a part buffer as it is)."""
+        with self._cond:
+            self._charged += size
+            self._peak_charged = max(self._peak_charged, self._charged)
+
+    def release_buffer(self, buf: bytearray, charge: int, *, reuse: bool) -> None:
+        """Give back a buffer charged ``charge`` bytes; keep it for reuse if asked."""
+        with self._cond:
+            if reuse and len(buf) == charge and self._shared is not None:
+                # The budget's, for any file's next part (whether or not this pool is done).
+                self._charged -= charge
+                self._shared.keep_spare(buf)
+            elif reuse and not self._closed and len(buf) == charge:
+                self._pool.append(buf)
+            else:
+                self._uncharge(charge)
+            self._cond.notify_all()
+
+    def _uncharge(self, n: int) -> None:
+        self._charged -= n
+        if self._shared is not None:
+            self._shared.release(n)
+
+    # -- tasks ------------------------------------------------------------------------
+    def submit(
+        self,
+        fn: Callable[[], T],
+        on_done: Callable[[Future[T]], None],
+        after: Callable[[], None] | None = None,
+    ) -> Future[T]:
+        """Run ``fn`` on a worker; block while ``concurrency`` tasks are in flight.
+
+        ``on_done`` runs on the worker thread after ``fn`` finishes, before the slot is
+        freed, so its bookkeeping is visible to anyone woken by the slot. ``after`` runs
+        once the slot is free (a user's callback: it may call back into the writer, even
+        abort it, without holding anything another thread waits for).
+        """
+        future: Future[T] = Future()
+        run = functools.partial(self._run, fn, future, on_done, after)
+        with self._cond:
+            while self._in_flight >= self.concurrency and self._error is None:
+                self._cond.wait()
+            self._raise_error()
+            if self._closed:
+                raise RuntimeError("part pool is shut down")
+            if len(self._threads) < min(self.concurrency, self._in_flight + 1):
+                thread = threading.Thread(
+                    target=self._work, name=f"{self._name}-{len(self._threads) + 1}", daemon=True
+                )
+                thread.start()  # before the slot is taken: if it raises, no slot is held
+                self._threads.append(thread)
+            # A slot taken but never queued would make drain() wait for nothing: a signal's
+            # exception (raised in this, the main thread) must give it back.
+            self._in_flight += 1
+            try:
+                self._tasks.put(run)
+            except BaseException:
+                self._in_flight -= 1
+                raise
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        return future
+
+    def _run(
+        self,
+        fn: Callable[[], T],
+        future: Future[T],
+        on_done: Callable[[Future[T]], None],
+        after: Callable[[], None] | None,
+    ) -> None:
+        """One task on a worker thread (see submit)."""
+        try:
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:  # noqa: BLE001  # handed to the future's owner
+                    future.set_exception(exc)
+        finally:
+            try:
+                on_done(future)
+            except BaseException as exc:  # noqa: BLE001  # recorded: a bookkeeping bug must fail the upload, not hang it
+                self.record_error(exc)
+            finally:
+                # Always free the slot: a slot lost here would block submit() and
+                # drain() forever, and the exception would have killed this worker.
+                with self._cond:
+                    self._in_flight -= 1
+                    self._callbacks += after is not None
+                    self._cond.notify_all()
+        if after is not None:
+            try:
+                after()
+            except BaseException as exc:  # noqa: BLE001  # recorded: it must not kill the worker
+                self.record_error(exc)
+            finally:
+                with self._cond:
+                    self._callbacks -= 1
+                    self._cond.notify_all()
+
+    def _work(self) -> None:
+        while True:
+            task = self._tasks.get()
+            if task is None:
+                return
+            task()
+            # Drop the finished task now: its closure holds the writer, which must stay
+            # collectable (garbage collection of an unclosed writer is what aborts it).
+            del task
+
+    def drain(self, timeout: float | None = None, *, until_error: bool = False) -> bool:
+        """Wait until nothing is in flight; False if ``timeout`` passed first.
+
+        ``until_error``: also wait for the ``after`` callbacks (so that every progress report
+        has been made when close() returns), but stop as soon as an error is recorded (an
+        abort() from one of those callbacks, say). Without it (the abort's own wait) the
+        callbacks are not waited for: one of them may be the caller."""
+        with self._cond:
+            if not until_error:
+                return self._cond.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._cond.wait_for(
+                lambda: self._error is not None or self._in_flight + self._callbacks == 0,
+                timeout,
+            )
+
+    def shutdown(self) -> None:
+        """Stop the workers once their current task ends; free the pooled buffers."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._pool:
+                self._uncharge(len(self._pool.pop()))
+            self._cond.notify_all()
+        for _ in self._threads:
+            self._tasks.put(None)
