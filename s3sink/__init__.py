@@ -6,11 +6,11 @@ memory and publishes the object only on ``close()``; anything else aborts the up
 
 from __future__ import annotations
 
-from ._api import open
+from ._api import open, upload_file
 from ._results import Progress, UploadResult
 from ._store.ratelimit import RateLimiter
 from ._upload.state import State
-from ._writer.sources import upload_file
+from ._version import __version__
 from ._writer.writer import S3MultipartWriter
 from .errors import (
     AbortFailedError,
@@ -26,8 +26,6 @@ from .errors import (
     UploadError,
     UsageError,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AbortFailedError",

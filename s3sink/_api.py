@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
 from ._location import parse_location
+from ._results import UploadResult
 from ._store.checksums import DEFAULT_ALGORITHM
 from ._writer.checks import check_connection_options
 from ._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
@@ -63,10 +65,10 @@ def add_client(
         profile=profile,
         names=("endpoint_url", "region", "profile"),
     )
-    from ._store.client import client_for  # noqa: PLC0415  # botocore is slow to import
+    from ._store.client import build_client  # noqa: PLC0415  # botocore is slow to import
 
-    writer_options["client"] = client_for(
-        writer_options.get("checksum", DEFAULT_ALGORITHM),
+    writer_options["client"] = build_client(
+        checksum=writer_options.get("checksum", DEFAULT_ALGORITHM),
         concurrency=writer_options.get("concurrency", DEFAULT_CONCURRENCY),
         endpoint_url=endpoint_url,
         region=region,
@@ -126,3 +128,32 @@ def open(
     return AbortingTextWriter(
         writer, encoding=encoding or "utf-8", errors=errors, newline=newline, write_through=False
     )
+
+
+def upload_file(
+    path: str | os.PathLike[str],
+    uri: str,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    **writer_options: Any,
+) -> UploadResult:
+    """Upload the file at ``path`` to ``s3://bucket/key`` and return what was published.
+
+    Parts are cut to fit the file (as an exact ``expected_size``) and read in parallel
+    with positional reads. If the file changes size or modification time meanwhile,
+    SourceChangedError is raised and nothing is published. ``writer_options`` are
+    S3MultipartWriter's (``resumable=True`` and ``resume=True`` included); ``endpoint_url``,
+    ``region`` and ``profile`` build the client as the command does."""
+    location = parse_location(uri)
+    add_client(writer_options, endpoint_url=endpoint_url, region=region, profile=profile)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        size = os.fstat(fd).st_size
+        writer_options.setdefault("expected_size", size)
+        with S3MultipartWriter(location.bucket, location.key, **writer_options) as writer:
+            writer.write_file(fd, name=os.fspath(path))
+        return writer.result
+    finally:
+        os.close(fd)

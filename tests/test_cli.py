@@ -24,7 +24,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import s3sink
-from s3sink import Progress, S3MultipartWriter, _pipes, _producer, _signals, cli
+from s3sink import Progress, S3MultipartWriter, cli
+from s3sink._exec import pipes as _pipes
+from s3sink._exec import producer as _producer
+from s3sink._exec import signals as _signals
 from s3sink._exec.fifo import Fifo
 from s3sink._exec.producer import Command
 from s3sink._exec.signals import Interrupted, SignalGuard
@@ -226,7 +229,7 @@ def test_usage_errors_exit_2_with_one_line(
     aws_env: None, args: list[str], needle: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bad input exits 2 with exactly one 's3sink: error:' line and no traceback."""
-    monkeypatch.setattr(cli._options, "make_client", _no_client)
+    monkeypatch.setattr("s3sink._store.client.build_client", _no_client)
     result = invoke(*args)
     assert result.exit_code == 2, result.stderr
     lines = error_lines(result)
@@ -237,7 +240,7 @@ def test_usage_errors_exit_2_with_one_line(
 
 
 def _no_client(**kwargs: Any) -> Any:
-    """A stand-in for make_client in usage tests: they must never get this far."""
+    """A stand-in for build_client in usage tests: they must never get this far."""
     return object()
 
 
@@ -765,9 +768,8 @@ def test_retry_and_signing_options_reach_the_client(
 
     built: list[dict[str, Any]] = []
     monkeypatch.setattr(s3sink._store.client, "build_client", lambda **kw: built.append(kw))
-    common = {"concurrency": 1, "checksum": True, "endpoint_url": None, "region": None}
-    cli._options.make_client(**common, profile=None, max_attempts=2, sign_payload=True)
-    cli._options.make_client(**common, profile=None)
+    cli._options.client_for(captured[0], concurrency=1)
+    cli._options.client_for(captured[1], concurrency=1)
     assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (None, None)]
 
 
@@ -800,11 +802,13 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
     freezes that start-up state and turns it back on before any data flows."""
     events: list[str] = []
     monkeypatch.setattr(cli._startup, "gc", GcRecorder(events))
-    real_make_client = cli._options.make_client
+    import s3sink._store.client
 
-    def make_client(**kwargs: Any) -> Any:
+    real_build_client = s3sink._store.client.build_client
+
+    def build_client(**kwargs: Any) -> Any:
         events.append("client")
-        return real_make_client(**kwargs)
+        return real_build_client(**kwargs)
 
     real_readinto_from = S3MultipartWriter.readinto_from
 
@@ -812,7 +816,7 @@ def test_collector_is_off_during_start_up_and_on_while_streaming(
         events.append("stream")
         return real_readinto_from(self, *args, **kwargs)
 
-    monkeypatch.setattr(cli._options, "make_client", make_client)
+    monkeypatch.setattr(s3sink._store.client, "build_client", build_client)
     monkeypatch.setattr(S3MultipartWriter, "readinto_from", readinto_from)
     uri, endpoint = f"s3://{bucket}/k", s3_client.meta.endpoint_url
     with CliRunner().isolation(input=b"x" * 1000), pytest.raises(SystemExit) as exit_info:

@@ -310,7 +310,7 @@ def test_checksum_off_sends_no_checksum_headers(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
-    client = build_client(concurrency=2, checksum=False, endpoint_url=s3_endpoint)
+    client = build_client(concurrency=2, checksum=None, endpoint_url=s3_endpoint)
     seen: list[tuple[str, list[str]]] = []
 
     def before_send(request: Any, event_name: str, **_: Any) -> None:
@@ -386,7 +386,7 @@ def test_built_client_signs_payloads_only_when_nothing_else_guards_them(
 
     client = build_client(
         concurrency=2,
-        checksum=checksum is not None,
+        checksum=checksum,
         endpoint_url=s3_endpoint,
         sign_payload=sign_payload,
     )
@@ -408,7 +408,7 @@ def test_aws_config_file_choice_of_payload_signing_wins(
     from s3sink._store.client import build_client
 
     dummy_credentials.write_text("[default]\ns3 =\n    payload_signing_enabled = true\n")
-    client = build_client(concurrency=2, checksum=True, endpoint_url=s3_endpoint)
+    client = build_client(concurrency=2, endpoint_url=s3_endpoint)
     seen = content_sha256_by_operation(client)
     with S3MultipartWriter(bucket, "k", client=client, part_size=5 * MiB) as w:
         w.write(b"x" * 100)

@@ -42,7 +42,7 @@ from .probes import Probe
 from .session import STEPS, Finding, ProbeFailed, Skip, Verdict
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
+    from .._store.client import S3Client
 
 __all__ = ["CAPABILITIES", "Finding", "ProbeFailed", "Report", "Verdict", "probe", "recommend"]
 
@@ -96,7 +96,7 @@ CAPABILITIES = tuple(name for _, names, _ in STEPS for name in names)
 
 
 def probe(
-    client: BaseClient,
+    client: S3Client,
     bucket: str,
     prefix: str = "",
     *,

@@ -3,10 +3,8 @@ the store's verdict (the rules are in ``s3sink._doctor.probe``)."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 from .._store.checksums import Checksummer, encode, md5_digest
+from .._store.hooks import signed_payload
 from .session import (
     ALGORITHMS,
     CRC,
@@ -132,35 +130,8 @@ class Probe(Session):
         self.find("sigv4_payload_hash", check(good, bad))
 
     def _signed_put(self, name: str) -> Answer:
-        from botocore.config import Config  # noqa: PLC0415 - botocore only once probing
-
-        sent: dict[str, str] = {}
-
-        def before_sign(request: Any, **_: Any) -> None:
-            if f"{self.marker}/{name}" in request.url:
-                # Sign the payload even if the client would not, and send no checksum header:
-                # a store that checks one must not pass for one that checks the hash.
-                config = request.context["client_config"]
-                s3 = {**(config.s3 or {}), "payload_signing_enabled": True}
-                request.context["client_config"] = config.merge(Config(s3=s3))
-                for header in list(request.headers):
-                    if header.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-")):
-                        del request.headers[header]
-
-        def before_send(request: Any, **_: Any) -> None:
-            if f"{self.marker}/{name}" in request.url:
-                sent["hash"] = request.headers.get("X-Amz-Content-SHA256", "")
-                if name.endswith("bad"):  # one byte flipped; the length stays right
-                    body = request.body
-                    raw = body.getvalue() if hasattr(body, "getvalue") else bytes(body)
-                    request.body = bytes([raw[0] ^ 1]) + raw[1:]
-
-        events = self.client.meta.events
-        with contextlib.ExitStack() as stack:
-            for event, handler in (("before-sign", before_sign), ("before-send", before_send)):
-                uid = f"s3sink-doctor-{event}"
-                events.register(f"{event}.s3.PutObject", handler, unique_id=uid)
-                stack.callback(events.unregister, f"{event}.s3.PutObject", unique_id=uid)
+        corrupt = name.endswith("bad")
+        with signed_payload(self.client, f"{self.marker}/{name}", corrupt=corrupt) as sent:
             answer = self.put(name, self.small)
         if sent.get("hash", "UNSIGNED-PAYLOAD") == "UNSIGNED-PAYLOAD":
             return Answer(exc=RuntimeError("botocore sent no payload hash"))

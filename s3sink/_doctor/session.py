@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._store.boto import describe, error_code, http_status
 from .._store.checksums import Algorithm, etag_md5, md5_digest
+from .._store.errors import describe, error_code, http_status
 from ..errors import S3SinkError
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
+    from .._store.client import S3Client
 
 Verdict = Literal["validated", "ignored", "unsupported", "error"]
 MIB = 1024 * 1024
@@ -108,7 +108,7 @@ class Skip(Exception):
 class Session:
     """One probe run's requests, what they created, and what they taught us."""
 
-    def __init__(self, client: BaseClient, bucket: str, prefix: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, prefix: str) -> None:
         self.client, self.bucket = client, bucket
         # PREFIX/.s3sink-doctor-<random>/: unique per run; the marker is URL-safe.
         self.marker = f".s3sink-doctor-{uuid.uuid4().hex[:12]}"

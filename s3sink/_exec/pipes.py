@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import io
 import logging
 import os
 import select
 import stat
-from typing import Protocol
 
-__all__ = ["PIPE_SIZE", "Readable", "grow_pipe", "read_blocking", "reader_for_fd"]
+__all__ = ["PIPE_SIZE", "grow_pipe", "reader_for_fd"]
 
 log = logging.getLogger("s3sink")
 
@@ -60,18 +58,3 @@ def reader_for_fd(fd: int, *, closefd: bool) -> io.FileIO | _WaitingReader:
     if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK:
         return _WaitingReader(raw)
     return raw
-
-
-class Readable(Protocol):
-    """What ``readinto_from`` reads: anything with ``readinto`` (raw or buffered files)."""
-
-    def readinto(self, buffer: memoryview, /) -> int | None: ...
-
-
-def read_blocking(source: Readable, view: memoryview) -> int:
-    """``source.readinto(view)``; a non-blocking source with no data yet (None) is an
-    error, not end of stream: taking it for EOF would publish a truncated object."""
-    n = source.readinto(view)
-    if n is None:
-        raise BlockingIOError(errno.EAGAIN, "readinto_from needs a blocking source")
-    return n

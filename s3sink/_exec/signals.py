@@ -14,14 +14,17 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .producer import Command
+from typing import Any, Protocol
 
 __all__ = ["FORWARDED_SIGNALS", "Interrupted", "SignalGuard", "signal_name"]
 
 FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Child(Protocol):
+    """What a forwarded signal goes to (the producer's :class:`~.producer.Command`)."""
+
+    def send_signal(self, signum: int) -> None: ...
 
 
 def signal_name(signum: int) -> str:
@@ -66,7 +69,7 @@ class SignalGuard:
         self._pending: int | None = None
         self.received: int | None = None
         self.repeated = threading.Event()
-        self.child: Command | None = None
+        self.child: Child | None = None
 
     def __enter__(self) -> SignalGuard:
         for signum in self._signals:

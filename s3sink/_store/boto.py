@@ -1,5 +1,5 @@
-"""The :class:`Transport` over a botocore S3 client, and the one place where botocore's
-exceptions become s3sink's (always chained, so the original cause stays visible). Wire tests
+"""The :class:`Transport` over a botocore S3 client; its failures become s3sink's errors
+through :mod:`.errors` (always chained, so the original cause stays visible). Wire tests
 run it against real HTTP servers. It needs no botocore import of its own: it only calls the
 client it is given and reads the ``response`` of the exceptions that client raises.
 """
@@ -11,15 +11,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
-    CompleteError,
     PartUploadError,
-    PreconditionFailed,
-    S3SinkError,
-    UploadError,
 )
+from .errors import DIGEST_MISMATCH, describe, error_code, translate, upload_is_gone
 from .objectlock import ObjectLock
 from .ratelimit import CHUNK, RateLimiter
-from .redact import redact
 from .transport import (
     Body,
     Commit,
@@ -34,62 +30,6 @@ from .transport import (
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
-
-
-def error_code(exc: BaseException) -> str | None:
-    """The S3 error code of a botocore ClientError (``None`` for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code is not None else None
-    return None
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status of a botocore ClientError (``None`` for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return int(status) if status is not None else None
-    return None
-
-
-def is_precondition_failure(exc: BaseException) -> bool:
-    """412 PreconditionFailed, or 409 ConditionalRequestConflict from a conditional write."""
-    code = error_code(exc)
-    return code in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) == 412
-
-
-# What stores answer when a request's bytes do not match what was sent with them: S3 and
-# SeaweedFS (checksums, Content-MD5), Ceph RGW (Content-MD5, the SigV4 payload hash).
-DIGEST_MISMATCH = frozenset(
-    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
-)
-
-
-def is_unsupported(exc: BaseException) -> bool:
-    """The store does not implement the operation (405 or 501, as minimal stores answer)."""
-    return http_status(exc) in (405, 501) or error_code(exc) in (
-        "NotImplemented",
-        "MethodNotAllowed",
-    )
-
-
-def _upload_is_gone(exc: BaseException) -> bool:
-    """The multipart upload does not exist (any more). S3 says NoSuchUpload; Ceph RGW answers
-    ListParts of an aborted upload with NoSuchKey; any 404 means the same here."""
-    return error_code(exc) in ("NoSuchUpload", "NoSuchKey") or http_status(exc) == 404
-
-
-def describe(exc: BaseException) -> str:
-    """A one-line description of a foreign exception (never includes request parameters)."""
-    code = error_code(exc)
-    if code is not None:
-        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
-        status = http_status(exc)
-        prefix = f"{code} (HTTP {status})" if status else code
-        return redact(f"{prefix}: {message}" if message else prefix)
-    return redact(f"{type(exc).__name__}: {exc}")
 
 
 class BufferBody:
@@ -216,42 +156,6 @@ class BotoTransport:
         """Where requests go (names the store in a resume journal)."""
         return str(self.client.meta.endpoint_url)
 
-    def _fail(
-        self,
-        exc: Exception,
-        what: str,
-        *,
-        bucket: str,
-        key: str,
-        upload_id: str | None = None,
-        commit: bool = False,
-    ) -> S3SinkError:
-        """Translate a botocore exception into the s3sink error that describes it."""
-        text = f"{what} failed: {describe(exc)}"
-        if is_unsupported(exc):
-            text += (
-                f"; this store does not implement {what}, so s3sink cannot abort or list "
-                "unfinished uploads there: remove them with the store's own tools, or let a "
-                "lifecycle rule expire them"
-            )
-        if commit and is_precondition_failure(exc):
-            return PreconditionFailed(
-                f"{what} refused by a precondition ({describe(exc)}); "
-                "the object exists or changed, so nothing was written",
-                bucket=bucket,
-                key=key,
-                upload_id=upload_id,
-            )
-        if commit:
-            return CompleteError(
-                text,
-                bucket=bucket,
-                key=key,
-                upload_id=upload_id,
-                received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
-            )
-        return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
-
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
@@ -261,7 +165,7 @@ class BotoTransport:
                 Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
             )
         except Exception as exc:
-            raise self._fail(exc, "PutObject", bucket=bucket, key=key, commit=True) from exc
+            raise translate(exc, "PutObject", bucket=bucket, key=key, commit=True) from exc
         finally:
             stream.close()
         return _stored(response, commit)
@@ -283,7 +187,7 @@ class BotoTransport:
         try:
             response = self.client.create_multipart_upload(Bucket=bucket, Key=key, **kwargs)
         except Exception as exc:
-            raise self._fail(exc, "CreateMultipartUpload", bucket=bucket, key=key) from exc
+            raise translate(exc, "CreateMultipartUpload", bucket=bucket, key=key) from exc
         return str(response["UploadId"])
 
     def upload_part(
@@ -358,7 +262,7 @@ class BotoTransport:
                 **kwargs,
             )
         except Exception as exc:
-            raise self._fail(
+            raise translate(
                 exc,
                 "CompleteMultipartUpload",
                 bucket=bucket,
@@ -372,9 +276,9 @@ class BotoTransport:
         try:
             self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         except Exception as exc:
-            if _upload_is_gone(exc):
+            if upload_is_gone(exc):
                 return  # already gone: that is what we wanted
-            raise self._fail(
+            raise translate(
                 exc, "AbortMultipartUpload", bucket=bucket, key=key, upload_id=upload_id
             ) from exc
 
@@ -383,7 +287,7 @@ class BotoTransport:
         try:
             self.client.delete_object(Bucket=bucket, Key=key, **version)
         except Exception as exc:
-            raise self._fail(exc, "DeleteObject", bucket=bucket, key=key) from exc
+            raise translate(exc, "DeleteObject", bucket=bucket, key=key) from exc
 
     def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
         try:
@@ -391,7 +295,7 @@ class BotoTransport:
                 Bucket=bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": source_key}
             )
         except Exception as exc:
-            raise self._fail(exc, "CopyObject", bucket=bucket, key=target_key) from exc
+            raise translate(exc, "CopyObject", bucket=bucket, key=target_key) from exc
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         parts: list[ListedPart] = []
@@ -408,9 +312,9 @@ class BotoTransport:
                     for p in page.get("Parts", [])
                 )
         except Exception as exc:
-            if _upload_is_gone(exc):
+            if upload_is_gone(exc):
                 return None
-            raise self._fail(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
+            raise translate(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
         return parts
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
@@ -419,7 +323,7 @@ class BotoTransport:
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise self._fail(exc, "HeadObject", bucket=bucket, key=key) from exc
+            raise translate(exc, "HeadObject", bucket=bucket, key=key) from exc
         return ObjectInfo(
             etag=str(response.get("ETag", "")),
             size=int(response.get("ContentLength", 0)),
@@ -449,14 +353,14 @@ class BotoTransport:
                     Bucket=bucket, Key=key, Retention=retention, **version
                 )
             except Exception as exc:
-                raise self._fail(exc, "PutObjectRetention", bucket=bucket, key=key) from exc
+                raise translate(exc, "PutObjectRetention", bucket=bucket, key=key) from exc
         if lock.legal_hold:
             try:
                 self.client.put_object_legal_hold(
                     Bucket=bucket, Key=key, LegalHold={"Status": "ON"}, **version
                 )
             except Exception as exc:
-                raise self._fail(exc, "PutObjectLegalHold", bucket=bucket, key=key) from exc
+                raise translate(exc, "PutObjectLegalHold", bucket=bucket, key=key) from exc
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
         """Every in-progress multipart upload under ``prefix`` (paginated)."""
@@ -470,7 +374,7 @@ class BotoTransport:
                         initiated=upload["Initiated"],
                     )
         except Exception as exc:
-            raise self._fail(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
+            raise translate(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
 
 
 def _is_checksum_field(name: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UploadError
-from .boto import describe, error_code, is_unsupported
+from .errors import describe, error_code, is_unsupported
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -1,18 +1,26 @@
-"""Building the botocore S3 client s3sink uses when the caller passes none: the only module
-that imports botocore (lazily: ``import s3sink`` and ``s3sink --help`` do not pay for it)."""
+"""The one function that builds a botocore S3 client (:func:`build_client`), for the writer
+given none, the library's ``endpoint_url=``, the command and the doctor alike. botocore is
+imported here lazily: ``import s3sink`` and ``s3sink --help`` do not pay for it.
+
+:data:`S3Client` is the type the rest of s3sink names a client by, so that no module outside
+:mod:`s3sink._store` imports botocore, even for its types."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from .checksums import resolve_mode
+from ..errors import UsageError
+from .checksums import DEFAULT_ALGORITHM, resolve_mode
+from .errors import is_setup_problem
 from .retries import watch_retries
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "build_client", "client_for"]
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "S3Client", "build_client"]
+
+S3Client: TypeAlias = "BaseClient"
 
 
 DEFAULT_MAX_ATTEMPTS = 10
@@ -21,14 +29,13 @@ DEFAULT_MAX_ATTEMPTS = 10
 def build_client(
     *,
     concurrency: int,
-    checksum: bool = True,
+    checksum: str | None = DEFAULT_ALGORITHM,
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
     max_attempts: int | None = None,
     sign_payload: bool | None = None,
-    content_md5: bool = False,
-) -> BaseClient:
+) -> S3Client:
     """An S3 client with settings fit for streaming: a connection per part in flight,
     botocore's standard retries (backoff with jitter) and timeouts that catch stalls.
 
@@ -36,12 +43,14 @@ def build_client(
     AWS config file's ``max_attempts`` apply if set, else 10; ``AWS_RETRY_MODE`` /
     ``retry_mode`` likewise replace the standard mode.
 
-    ``content_md5=True`` is ``checksum="md5"``: no checksum headers (as with
-    ``checksum=False``), but every part carries Content-MD5, so payloads are not signed
-    either.
+    ``checksum`` is the writer's ``checksum=`` mode, which decides which headers botocore
+    may add and whether payloads are signed. With ``checksum=None`` (off) botocore sends no
+    checksum headers of its own either (``when_required``), for S3-compatible stores that
+    reject them. ``"md5"`` sends none either, but every part carries Content-MD5, so
+    payloads are not signed either.
 
-    With ``checksum=False`` botocore sends no checksum headers of its own either
-    (``when_required``), for S3-compatible stores that reject them.
+    A configuration the client cannot be built from (a missing profile, a bad endpoint URL)
+    is a :class:`UsageError`; botocore's error is its cause.
 
     ``sign_payload=None`` (the default) signs payloads only when no checksum is sent:
     s3sink sends every part's CRC itself, and the store refuses a part whose bytes do not
@@ -51,13 +60,42 @@ def build_client(
     being tamper-evidence on plain-HTTP networks. A ``payload_signing_enabled`` in the
     AWS config file's ``s3`` section wins over the automatic choice.
     """
+    if max_attempts is not None and max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+    algorithm, content_md5 = resolve_mode(checksum)
+    try:
+        return _build(
+            concurrency=concurrency,
+            checksum=algorithm is not None,
+            content_md5=content_md5,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            max_attempts=max_attempts,
+            sign_payload=sign_payload,
+        )
+    except Exception as exc:
+        if is_setup_problem(exc):  # ProfileNotFound, a bad endpoint URL
+            raise UsageError(f"cannot set up the S3 client: {exc}") from exc
+        raise
+
+
+def _build(
+    *,
+    concurrency: int,
+    checksum: bool,
+    content_md5: bool,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    max_attempts: int | None,
+    sign_payload: bool | None,
+) -> S3Client:
     # botocore alone, not boto3: boto3 adds nothing a client needs here, and its import
     # (s3transfer, multiprocessing) costs start-up time and memory.
     import botocore.session  # noqa: PLC0415  # slow to import; only needed once a client is built
     from botocore.config import Config  # noqa: PLC0415
 
-    if max_attempts is not None and max_attempts < 1:
-        raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
     session = botocore.session.Session(profile=profile)
     # Only what the user did not configure: an explicit Config value would override them.
     retries: dict[str, Any] = {}
@@ -94,24 +132,3 @@ def build_client(
 def _user_configured(session: Any, name: str, env_var: str) -> bool:
     """Whether the environment or the profile in the AWS config file sets ``name``."""
     return bool(os.environ.get(env_var)) or name in session.get_scoped_config()
-
-
-def client_for(
-    checksum: str | None,
-    *,
-    concurrency: int,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    profile: str | None = None,
-) -> BaseClient:
-    """The client a writer builds when it is given none: its ``checksum`` mode decides which
-    headers botocore may add and whether payloads are signed."""
-    algorithm, content_md5 = resolve_mode(checksum)
-    return build_client(
-        concurrency=concurrency,
-        checksum=algorithm is not None,
-        content_md5=content_md5,
-        endpoint_url=endpoint_url,
-        region=region,
-        profile=profile,
-    )

@@ -21,7 +21,7 @@ import re
 import socket
 from typing import TYPE_CHECKING, Any
 
-from .boto import describe
+from .errors import describe
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -4,22 +4,21 @@ fitted to the file's size, and the file checked unchanged before the commit.
 :meth:`S3MultipartWriter.write_file` hands each part to the pool with a ``fill`` that
 ``preadv``-s the part's byte range straight into its buffer on the worker thread that then
 sends it: no reader in between, no extra copy, and as many parts read at once as are in
-flight. :func:`upload_file` is the library's one-call form.
+flight. Also what :meth:`S3MultipartWriter.readinto_from` reads: any blocking ``readinto``.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from .._location import parse_location
-from .._results import UploadResult
 from ..errors import SourceChangedError, UsageError
 
-__all__ = ["FileSnapshot", "pread_into", "upload_file"]
+__all__ = ["FileSnapshot", "Readable", "pread_into", "read_blocking"]
 
 
 @dataclass(frozen=True)
@@ -80,33 +79,16 @@ def pread_into(
     return fill
 
 
-def upload_file(
-    path: str | os.PathLike[str],
-    uri: str,
-    *,
-    endpoint_url: str | None = None,
-    region: str | None = None,
-    profile: str | None = None,
-    **writer_options: Any,
-) -> UploadResult:
-    """Upload the file at ``path`` to ``s3://bucket/key`` and return what was published.
+class Readable(Protocol):
+    """What ``readinto_from`` reads: anything with ``readinto`` (raw or buffered files)."""
 
-    Parts are cut to fit the file (as an exact ``expected_size``) and read in parallel
-    with positional reads. If the file changes size or modification time meanwhile,
-    SourceChangedError is raised and nothing is published. ``writer_options`` are
-    S3MultipartWriter's (``resumable=True`` and ``resume=True`` included); ``endpoint_url``,
-    ``region`` and ``profile`` build the client as the command does."""
-    from .._api import add_client  # noqa: PLC0415  # _open imports _writer, which imports us
-    from .writer import S3MultipartWriter  # noqa: PLC0415
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
-    location = parse_location(uri)
-    add_client(writer_options, endpoint_url=endpoint_url, region=region, profile=profile)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        size = os.fstat(fd).st_size
-        writer_options.setdefault("expected_size", size)
-        with S3MultipartWriter(location.bucket, location.key, **writer_options) as writer:
-            writer.write_file(fd, name=os.fspath(path))
-        return writer.result
-    finally:
-        os.close(fd)
+
+def read_blocking(source: Readable, view: memoryview) -> int:
+    """``source.readinto(view)``; a non-blocking source with no data yet (None) is an
+    error, not end of stream: taking it for EOF would publish a truncated object."""
+    n = source.readinto(view)
+    if n is None:
+        raise BlockingIOError(errno.EAGAIN, "readinto_from needs a blocking source")
+    return n

@@ -26,7 +26,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._exec.pipes import Readable, read_blocking
 from .._location import check_bucket_and_key
 from .._results import Progress, UploadResult
 from .._sizes import format_size
@@ -47,11 +46,12 @@ from ..errors import (
 from .checks import check_writer_options
 from .compress import Codec, CompressionStage, resolve_codec
 from .finish import WriterEnding
-from .sources import FileSnapshot, pread_into
+from .sources import FileSnapshot, Readable, pread_into, read_blocking
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
     from typing_extensions import Buffer
+
+    from .._store.client import S3Client
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -89,7 +89,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         bucket: str,
         key: str,
         *,
-        client: BaseClient | None = None,
+        client: S3Client | None = None,
         part_size: int = DEFAULT_PART_SIZE,
         concurrency: int = DEFAULT_CONCURRENCY,
         max_memory: int | None = None,
@@ -163,9 +163,9 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         self._stop_sending = threading.Event()
         if transport is None:
             if client is None:
-                from .._store.client import client_for  # noqa: PLC0415  # botocore is slow to import
+                from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
 
-                client = client_for(checksum, concurrency=concurrency)
+                client = build_client(checksum=checksum, concurrency=concurrency)
             transport = BotoTransport(client, limiter=limiter, stop=self._stop_sending)
         self._pool = PartPool(
             concurrency=concurrency,

@@ -11,7 +11,6 @@ import typer
 from .._location import S3Location, parse_location
 from .._writer.checks import check_connection_options
 from ..errors import S3SinkError, UploadError, UsageError
-from ._options import make_client
 from ._report import (
     EXIT_FAILED,
     EXIT_USAGE,
@@ -21,14 +20,14 @@ from ._report import (
 )
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
+    from .._store.client import S3Client
 
 __all__ = ["run_on_bucket"]
 
 
 def run_on_bucket(
     uri: str,
-    work: Callable[[S3Location, BaseClient], int],
+    work: Callable[[S3Location, S3Client], int],
     *,
     endpoint_url: str | None,
     region: str | None,
@@ -42,9 +41,10 @@ def run_on_bucket(
         try:
             location = parse_location(uri, allow_empty_key=True)
             check_connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
-            client = make_client(
+            from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
+
+            client = build_client(
                 concurrency=1,
-                checksum=True,
                 endpoint_url=endpoint_url,
                 region=region,
                 profile=profile,

@@ -28,9 +28,8 @@ from ._options import (
 from ._report import EXIT_FAILED, EXIT_OK, error_line
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
-
     from .._location import S3Location
+    from .._store.client import S3Client
 
 __all__ = ["doctor_app", "render"]
 
@@ -77,7 +76,7 @@ def as_json(report: Report) -> str:
     )
 
 
-def _run(location: S3Location, client: BaseClient, *, json_output: bool, quiet: bool) -> int:
+def _run(location: S3Location, client: S3Client, *, json_output: bool, quiet: bool) -> int:
     def step(title: str) -> None:
         if not quiet:
             sys.stderr.write(f"s3sink doctor: {title}\n")

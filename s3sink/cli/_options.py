@@ -19,12 +19,12 @@ from urllib.parse import quote, urlencode
 
 import typer
 
-from .. import __version__
 from .._location import S3Location
 from .._sizes import format_size, parse_duration, parse_size
 from .._store.objectlock import MODES, lock_problem, retain_until
 from .._store.ratelimit import parse_rate
 from .._upload.policy import DEFAULT_PART_SIZE, check_part_size
+from .._version import __version__
 from .._writer.checks import (
     HEADER_UNSAFE_RE,
     MAX_TAG_KEY,
@@ -40,7 +40,7 @@ from ._progress import PLAIN_INTERVAL
 from ._report import EXIT_OK
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
+    from .._store.client import S3Client
 
 
 Checksum = Literal["crc64nvme", "crc32c", "crc32", "sha256", "md5", "off"]
@@ -526,50 +526,18 @@ def check_values(opts: SinkOptions) -> None:
             )
 
 
-def make_client(
-    *,
-    concurrency: int,
-    checksum: bool,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-    max_attempts: int | None = None,
-    sign_payload: bool = False,
-    content_md5: bool = False,
-) -> BaseClient:
-    """Build the S3 client; configuration errors become UsageError (exit 2)."""
-    from .._store.client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
-
-    try:
-        return build_client(
-            concurrency=concurrency,
-            checksum=checksum,
-            endpoint_url=endpoint_url,
-            region=region,
-            profile=profile,
-            max_attempts=max_attempts,
-            # Only ever forced on: without it, built clients decide (and the config file).
-            sign_payload=True if sign_payload else None,
-            content_md5=content_md5,
-        )
-    except Exception as exc:
-        from botocore.exceptions import BotoCoreError  # noqa: PLC0415
-
-        if isinstance(exc, (BotoCoreError, ValueError)):  # ProfileNotFound, bad endpoint URL
-            raise UsageError(f"cannot set up the S3 client: {exc}") from exc
-        raise
-
-
-def client_for(opts: SinkOptions, *, concurrency: int) -> BaseClient:
+def client_for(opts: SinkOptions, *, concurrency: int) -> S3Client:
     """The client the options ask for (``--checksum off`` and ``md5`` send no flexible
     checksum; ``md5`` sends Content-MD5 instead)."""
-    return make_client(
+    from .._store.client import build_client  # noqa: PLC0415  # imports botocore: slow, so only now
+
+    return build_client(
         concurrency=concurrency,
-        checksum=opts.checksum not in ("off", "md5"),
-        content_md5=opts.checksum == "md5",
+        checksum=opts.checksum,
         endpoint_url=opts.endpoint_url,
         region=opts.region,
         profile=opts.profile,
         max_attempts=opts.max_attempts,
-        sign_payload=opts.sign_payload,
+        # Only ever forced on: without it, built clients decide (and the config file).
+        sign_payload=True if opts.sign_payload else None,
     )

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Literal
 from .._exec.producer import CommandError, ProducerFailed, exit_status
 from .._exec.signals import Interrupted, signal_name
 from .._sizes import format_duration, format_size
-from .._store.boto import describe, error_code, http_status
+from .._store.errors import (
+    describe,
+    error_code,
+    http_status,
+    is_connection_problem,
+    is_missing_credentials,
+)
 from .._store.redact import redact
 from ..errors import AbortFailedError, PreconditionFailed, UploadError, UsageError
 
@@ -84,19 +90,6 @@ def report_failure(exc: BaseException, message: str, *, debug: bool) -> None:
     error_line(message)
 
 
-def _connection_problem(cause: BaseException) -> bool:
-    from botocore import exceptions  # noqa: PLC0415  # loaded already: a client was built
-
-    # EndpointConnectionError and ConnectTimeoutError derive from botocore's ConnectionError.
-    return isinstance(cause, exceptions.ConnectionError)
-
-
-def _missing_credentials(cause: BaseException) -> bool:
-    from botocore.exceptions import NoCredentialsError  # noqa: PLC0415
-
-    return isinstance(cause, NoCredentialsError)
-
-
 def describe_upload_error(exc: UploadError) -> str:
     """Say what went wrong in the user's terms (missing bucket, access, network...)."""
     cause = exc.__cause__
@@ -116,12 +109,12 @@ def describe_upload_error(exc: UploadError) -> str:
             f"access denied to {uri} ({describe(cause)}); "
             "check the credentials (AWS_PROFILE / --profile) and the bucket policy"
         )
-    if _connection_problem(cause):
+    if is_connection_problem(cause):
         return (
             f"cannot reach the S3 endpoint for {uri} ({cause}); "
             "check --endpoint-url / AWS_ENDPOINT_URL and the network"
         )
-    if _missing_credentials(cause):
+    if is_missing_credentials(cause):
         return (
             f"no AWS credentials found for {uri}; set AWS_PROFILE (or --profile) or "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from .._exec.fifo import Fifo
-from .._exec.pipes import Readable, reader_for_fd
+from .._exec.pipes import reader_for_fd
 from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_from
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
 from .._writer.checks import check_connection_options
+from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup

@@ -15,7 +15,8 @@ import typer
 from .._location import S3Location
 from .._sizes import format_duration, format_size
 from .._store import bucket_lifecycle as _lifecycle
-from .._store.boto import BotoTransport, describe, error_code, http_status
+from .._store.boto import BotoTransport
+from .._store.errors import describe, error_code, http_status
 from .._upload.resume import Journal, JournalRecord, find_journals, journal_dir
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
@@ -39,8 +40,7 @@ from ._report import (
 )
 
 if TYPE_CHECKING:
-    from botocore.client import BaseClient
-
+    from .._store.client import S3Client
     from .._store.transport import PendingUpload
 
 __all__ = ["abort_pending", "add_lifecycle_rule", "list_pending", "show_lifecycle", "uploads_app"]
@@ -73,7 +73,7 @@ def _initiated(upload: PendingUpload) -> str:
     return upload.initiated.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _pending(location: S3Location, client: BaseClient) -> list[PendingUpload]:
+def _pending(location: S3Location, client: S3Client) -> list[PendingUpload]:
     # Listed completely before anything is aborted: aborting shifts the paging markers.
     return list(BotoTransport(client).list_uploads(location.bucket, location.key))
 
@@ -99,7 +99,7 @@ def _record(location: S3Location, upload: PendingUpload, now: dt.datetime) -> di
     }
 
 
-def _journals_here(location: S3Location, client: BaseClient) -> dict[str, JournalRecord]:
+def _journals_here(location: S3Location, client: S3Client) -> dict[str, JournalRecord]:
     """This machine's resume journals for the bucket and endpoint, by upload id."""
     endpoint = str(client.meta.endpoint_url)
     return {
@@ -115,7 +115,7 @@ def _resumable(record: JournalRecord | None) -> str:
     return f"{len(record.parts)} parts, {format_size(record.bytes_recorded)}"
 
 
-def list_pending(location: S3Location, client: BaseClient, *, as_json: bool) -> int:
+def list_pending(location: S3Location, client: S3Client, *, as_json: bool) -> int:
     """Print the unfinished uploads under ``location`` (a table, or a JSON array), and for
     those with a resume journal here (``--resumable``) the parts it recorded."""
     uploads = _pending(location, client)
@@ -156,7 +156,7 @@ def list_pending(location: S3Location, client: BaseClient, *, as_json: bool) -> 
 
 def abort_pending(
     location: S3Location,
-    client: BaseClient,
+    client: S3Client,
     *,
     older_than: float | None,
     upload_id: str | None,
@@ -321,7 +321,7 @@ def _whole_bucket(location: S3Location) -> str:
 
 
 def show_lifecycle(
-    location: S3Location, client: BaseClient, *, as_json: bool, connection: Sequence[str] = ()
+    location: S3Location, client: S3Client, *, as_json: bool, connection: Sequence[str] = ()
 ) -> int:
     """Print the rules that abort incomplete uploads; 0 if one covers the whole bucket, else
     1 with the command that adds one (``connection``: the options that reach the store)."""
@@ -377,9 +377,7 @@ def show_lifecycle(
     return EXIT_FAILED
 
 
-def add_lifecycle_rule(
-    location: S3Location, client: BaseClient, *, days: int, as_json: bool
-) -> int:
+def add_lifecycle_rule(location: S3Location, client: S3Client, *, days: int, as_json: bool) -> int:
     """Add or update s3sink's rule, keep the others, verify it; print what changed."""
     bucket = _whole_bucket(location)
     try:
@@ -461,7 +459,7 @@ def uploads_lifecycle(  # noqa: PLR0917  # typer maps parameters to options
         for part in (flag, value)
     ]
 
-    def work(location: S3Location, client: BaseClient) -> int:
+    def work(location: S3Location, client: S3Client) -> int:
         if add or days is not None:
             chosen = days if days is not None else _lifecycle.DEFAULT_DAYS
             return add_lifecycle_rule(location, client, days=chosen, as_json=json_output)

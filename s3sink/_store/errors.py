@@ -1,0 +1,139 @@
+"""The one place where botocore's exceptions are read and become s3sink's: error codes and
+HTTP statuses, what a store answers for "unsupported", "precondition" and "wrong bytes", and
+one-line descriptions with secrets redacted. Callers chain what :func:`translate` returns
+(``raise translate(...) from exc``) so the original cause stays visible."""
+
+from __future__ import annotations
+
+from ..errors import CompleteError, PreconditionFailed, S3SinkError, UploadError
+from .redact import redact
+
+__all__ = [
+    "DIGEST_MISMATCH",
+    "describe",
+    "error_code",
+    "http_status",
+    "is_connection_problem",
+    "is_missing_credentials",
+    "is_precondition_failure",
+    "is_setup_problem",
+    "is_unsupported",
+    "translate",
+    "upload_is_gone",
+]
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The S3 error code of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code is not None else None
+    return None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a botocore ClientError (``None`` for anything else)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return int(status) if status is not None else None
+    return None
+
+
+def is_precondition_failure(exc: BaseException) -> bool:
+    """412 PreconditionFailed, or 409 ConditionalRequestConflict from a conditional write."""
+    code = error_code(exc)
+    return code in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) == 412
+
+
+# What stores answer when a request's bytes do not match what was sent with them: S3 and
+# SeaweedFS (checksums, Content-MD5), Ceph RGW (Content-MD5, the SigV4 payload hash).
+DIGEST_MISMATCH = frozenset(
+    {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"}
+)
+
+
+def is_unsupported(exc: BaseException) -> bool:
+    """The store does not implement the operation (405 or 501, as minimal stores answer)."""
+    return http_status(exc) in (405, 501) or error_code(exc) in (
+        "NotImplemented",
+        "MethodNotAllowed",
+    )
+
+
+def upload_is_gone(exc: BaseException) -> bool:
+    """The multipart upload does not exist (any more). S3 says NoSuchUpload; Ceph RGW answers
+    ListParts of an aborted upload with NoSuchKey; any 404 means the same here."""
+    return error_code(exc) in ("NoSuchUpload", "NoSuchKey") or http_status(exc) == 404
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a foreign exception (never includes request parameters)."""
+    code = error_code(exc)
+    if code is not None:
+        message = getattr(exc, "response", {}).get("Error", {}).get("Message") or ""
+        status = http_status(exc)
+        prefix = f"{code} (HTTP {status})" if status else code
+        return redact(f"{prefix}: {message}" if message else prefix)
+    return redact(f"{type(exc).__name__}: {exc}")
+
+
+def translate(
+    exc: Exception,
+    what: str,
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str | None = None,
+    commit: bool = False,
+) -> S3SinkError:
+    """The s3sink error that describes botocore's ``exc`` from the request ``what`` (a
+    conditional commit refused becomes :class:`PreconditionFailed`)."""
+    text = f"{what} failed: {describe(exc)}"
+    if is_unsupported(exc):
+        text += (
+            f"; this store does not implement {what}, so s3sink cannot abort or list "
+            "unfinished uploads there: remove them with the store's own tools, or let a "
+            "lifecycle rule expire them"
+        )
+    if commit and is_precondition_failure(exc):
+        return PreconditionFailed(
+            f"{what} refused by a precondition ({describe(exc)}); "
+            "the object exists or changed, so nothing was written",
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+        )
+    if commit:
+        return CompleteError(
+            text,
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
+        )
+    return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
+
+
+def is_connection_problem(exc: BaseException) -> bool:
+    """The endpoint could not be reached or the connection broke (no answer from a store)."""
+    from botocore import exceptions  # noqa: PLC0415  # loaded already: a client was built
+
+    # EndpointConnectionError and ConnectTimeoutError derive from botocore's ConnectionError.
+    return isinstance(exc, exceptions.ConnectionError)
+
+
+def is_missing_credentials(exc: BaseException) -> bool:
+    """botocore found no credentials to sign with."""
+    from botocore.exceptions import NoCredentialsError  # noqa: PLC0415
+
+    return isinstance(exc, NoCredentialsError)
+
+
+def is_setup_problem(exc: BaseException) -> bool:
+    """Building a client failed on the configuration (a missing profile, a bad endpoint URL),
+    not on the network: the user's to fix."""
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415
+
+    return isinstance(exc, (BotoCoreError, ValueError))
