@@ -1,23 +1,21 @@
 """``s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT``: a write-only directory whose files stream
 into S3 objects (the filesystem is ``s3sink._mount.fs``), in the foreground until unmounted
 (``fusermount3 -u``, ``umount``, SIGINT, SIGTERM); then a summary, and exit 1 if any file
-failed or was aborted. mfusepy (and so libfuse) is imported only here.
+failed or was aborted. libfuse is loaded only by ``s3sink._mount.fuse``.
 """
 
 from __future__ import annotations
 
-import ctypes.util
 import json
 import logging
-import os
 import sys
-import threading
 from typing import Annotated, Any
 
 import typer
 
 from .._location import parse_location
 from .._mount.fs import FileRecord, StoreMover, UploadFS, marker_options
+from .._mount.fuse import MountedFS, check_mountpoint, load_fuse, serve
 from .._sizes import format_size
 from .._store.ratelimit import RateLimiter
 from .._upload.policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
@@ -63,33 +61,6 @@ log = logging.getLogger("s3sink")
 
 # Seconds a write waits for memory before that file fails (EIO) instead of hanging.
 MEMORY_WAIT = 60.0
-
-
-class _MountedFS(UploadFS):
-    """The filesystem as libfuse calls it: from libfuse's own worker threads."""
-
-    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
-        _keep_thread_state()
-        return super().write(path, data, offset, fi)
-
-
-_kept: set[int] = set()
-
-
-def _keep_thread_state() -> None:
-    """Keep this libfuse thread's Python thread state for the thread's life.
-
-    ctypes runs a callback from a thread that Python did not start on a thread state made for
-    that call and deleted after it. That cost about 35 us per FUSE request here: 10 KiB writes
-    (tar's records) stopped at ~200 MB/s even through a filesystem that does nothing, and at
-    ~530 MB/s with the state kept. One more PyGILState_Ensure, never released, keeps it.
-    libfuse 3.12+ keeps its workers (at most 10) for the whole mount; a worker an older
-    libfuse ends leaves its small state behind.
-    """
-    ident = threading.get_ident()  # pthread_self(): get_native_id() is a syscall each time
-    if ident not in _kept:
-        _kept.add(ident)  # under the GIL
-        ctypes.pythonapi.PyGILState_Ensure()
 
 
 mount_app = typer.Typer(
@@ -184,40 +155,14 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
     raise typer.Exit(run_mount(opts, mountpoint, exit_on_error=exit_on_error))
 
 
-def _check_mountpoint(path: str) -> str:
-    real = os.path.realpath(path)
-    if not os.path.isdir(real):
-        raise UsageError(f"mount point {path} is not a directory")
-    if os.path.ismount(real):
-        raise UsageError(f"{path} is a mount point already (unmount it, or pick another)")
-    if os.listdir(real):
-        raise UsageError(f"mount point {path} is not empty")
-    return real
-
-
-def _load_fuse() -> Any:
-    """mfusepy over libfuse 3 where it is installed (mfusepy looks for libfuse 2 first)."""
-    if "FUSE_LIBRARY_PATH" not in os.environ:
-        found = ctypes.util.find_library("fuse3")
-        if found:
-            os.environ["FUSE_LIBRARY_PATH"] = found
-    try:
-        import mfusepy  # type: ignore[import-untyped]  # noqa: PLC0415  # loaded only to mount
-    except (ImportError, OSError) as exc:
-        raise UsageError(
-            f"cannot load libfuse ({exc}); install fuse3 (Debian: apt-get install fuse3)"
-        ) from exc
-    return mfusepy
-
-
 def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int:
     """Mount, serve until unmounted, report; returns the exit code."""
     with command_logging(opts.debug):
         try:
             location = parse_location(opts.uri, allow_empty_key=True)
-            where = _check_mountpoint(mountpoint)
+            where = check_mountpoint(mountpoint)
             options = writer_options(opts)
-            fuse = _load_fuse()
+            fuse = load_fuse()
             client = client_for(opts, concurrency=max(10, 4 * opts.concurrency))
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
@@ -242,7 +187,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
 
         from .._store.boto import BotoTransport  # noqa: PLC0415
 
-        fs = _MountedFS(
+        fs = MountedFS(
             bucket=location.bucket,
             prefix=location.key,
             make_writer=make_writer,
@@ -256,15 +201,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
         )
         sys.stderr.flush()
         try:
-            fuse.FUSE(
-                fs,
-                where,
-                raw_fi=True,
-                foreground=True,
-                fsname="s3sink",
-                subtype="s3sink",
-                default_permissions=True,
-            )
+            serve(fuse, fs, where)
         except RuntimeError as exc:
             report_failure(exc, f"mounting {where} failed: {exc}", debug=opts.debug)
             return EXIT_FAILED

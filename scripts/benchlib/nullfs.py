@@ -17,7 +17,7 @@ from typing import Any
 
 import mfusepy as fuse
 
-from s3sink.cli._mount import _keep_thread_state
+from s3sink._mount.fuse import keep_thread_state
 
 
 class NullFS(fuse.Operations):  # type: ignore[misc]  # mfusepy is untyped
@@ -49,7 +49,7 @@ class NullFS(fuse.Operations):  # type: ignore[misc]  # mfusepy is untyped
         return 0
 
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
-        _keep_thread_state()
+        keep_thread_state()
         with self._mutex:
             self.sizes[path] = max(self.sizes.get(path, 0), offset + len(data))
         return len(data)
