@@ -70,11 +70,12 @@ def _imports(name: str, path: Path) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            found.add(target)
-            # `from . import x` imports the module x when there is one.
-            for alias in node.names:
-                if f"{target}.{alias.name}" in MODULES:
-                    found.add(f"{target}.{alias.name}")
+            # `from . import x` imports the module x when there is one, and names nothing
+            # of the package's own.
+            submodules = {f"{target}.{a.name}" for a in node.names} & MODULES.keys()
+            found.update(submodules)
+            if len(submodules) < len(node.names):
+                found.add(target)
     return found
 
 

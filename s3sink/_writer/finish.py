@@ -2,8 +2,9 @@
 keeps the upload for a resume; the context manager and the finaliser choose among them, and
 never publish from an error or from garbage collection.
 
-A mixin of the writer (``_writer``), which holds the state these methods read; the
-declarations under TYPE_CHECKING name what they use of it.
+:class:`Ending` works over what a writer is made of (its part buffer and feed, the upload,
+the pool and the lifecycle), handed to it at construction; the writer's own ``close()``,
+``abort()``, ``keep()``, ``__exit__`` and ``__del__`` are one line each over it.
 """
 
 from __future__ import annotations
@@ -12,51 +13,59 @@ import logging
 import sys
 import threading
 import warnings
-from types import TracebackType
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .._upload.state import State
+from .._upload.multipart import Upload
+from .._upload.pool import PartPool
+from .._upload.state import Lifecycle, State
 from ..errors import AbortFailedError, UploadCancelled
+from .buffer import PartBuffer
+from .feed import Feed
 
-if TYPE_CHECKING:
-    from .._upload.multipart import Upload
-    from .._upload.pool import PartPool
-    from .._upload.state import Lifecycle
-    from .compress import CompressionStage
-    from .sources import FileSnapshot
-    from .writer import S3MultipartWriter
-
-__all__ = ["WriterEnding"]
+__all__ = ["Ending", "WriterParts"]
 
 log = logging.getLogger("s3sink")
 
 
-class WriterEnding:
-    """close(), abort(), keep(), ``with`` and ``__del__`` of S3MultipartWriter."""
+@dataclass
+class WriterParts:
+    """What one writer is made of, as its ending needs it."""
 
-    if TYPE_CHECKING:
-        bucket: str
-        key: str
-        _lock: threading.RLock
-        _life: Lifecycle
-        _upload: Upload
-        _pool: PartPool
-        _buf: bytearray | None
-        _fill: int
-        _file: FileSnapshot | None
-        _stage: CompressionStage | None
-        _stop_sending: threading.Event
-        _conditions_checked: bool
-        _made_under: int | None
+    lock: threading.RLock  # the writer's: serialises write/close/abort
+    life: Lifecycle
+    upload: Upload
+    pool: PartPool
+    buffer: PartBuffer
+    feed: Feed
+    stop_sending: threading.Event  # set when aborting: capped bodies stop sending
+    # Checks the conditions once, if no write did (close() of an empty stream).
+    check_conditions: Callable[[], None]
+    # write_file()'s check that the file is unchanged, run before the commit; or None.
+    source_check: Callable[[], Callable[[], None] | None]
+    # The exception being handled when the writer was made (by id: holding it would keep
+    # its frames alive): close() under any other one is an unwinding, not a commit.
+    made_under: int | None
 
-        @property
-        def _state(self) -> State: ...
-        @property
-        def upload_id(self) -> str | None: ...
-        def _raise_failure(self) -> None: ...
-        def _check_open(self) -> None: ...
-        def _drop_compressor(self) -> None: ...
-        def _store(self, flat: memoryview) -> int: ...
+
+class Ending:
+    """close(), abort(), keep(), ``with`` and the finaliser of one writer."""
+
+    def __init__(self, parts: WriterParts, source: object) -> None:
+        self.parts = parts
+        self.bucket = parts.upload.bucket
+        self.key = parts.upload.key
+        self.source = source  # the writer, named by the ResourceWarning
+        # Set by _dealloc_warn: the io wrapper around the writer is being finalised.
+        self.wrapper_finalising: str | None = None
+        self._lock = parts.lock
+        self._life = parts.life
+        self._upload = parts.upload
+        self._pool = parts.pool
+
+    @property
+    def _state(self) -> State:
+        return self._life.state
 
     # -- completion -------------------------------------------------------------------
     def close(self) -> None:
@@ -73,15 +82,15 @@ class WriterEnding:
         from an ``except`` block, close after it.
         """
         unwinding = sys.exc_info()[1]
-        if unwinding is not None and id(unwinding) != self._made_under:
-            self._abort_unclosed(
+        if unwinding is not None and id(unwinding) != self.parts.made_under:
+            self.abort_unclosed(
                 f"close() was called while {type(unwinding).__name__} was being handled",
                 warn=False,
             )
             return
-        if self._wrapper_finalising is not None:
-            self._abort_unclosed(
-                f"the {self._wrapper_finalising} around it was garbage-collected without close()",
+        if self.wrapper_finalising is not None:
+            self.abort_unclosed(
+                f"the {self.wrapper_finalising} around it was garbage-collected without close()",
                 warn=True,
             )
             return
@@ -90,21 +99,11 @@ class WriterEnding:
                 return
             self._life.move(State.COMPLETING)
             try:
-                if not self._conditions_checked:
-                    self._conditions_checked = True
-                    self._upload.committer.check_conditions()
-                self._raise_failure()
-                if self._stage is not None:
-                    tail = self._stage.finish()
-                    self._stage.close()  # frees libzstd's buffers before the wait
-                    self._store(tail)
-                buf, self._buf = self._buf, None
-                source = self._file
-                self._upload.publish(
-                    buf,
-                    self._fill,
-                    None if source is None else lambda: source.check(self.bucket, self.key),
-                )
+                self.parts.check_conditions()
+                self.parts.buffer.raise_failure()
+                self.parts.feed.finish()
+                buf, fill = self.parts.buffer.take()
+                self._upload.publish(buf, fill, self.parts.source_check())
                 self._life.move(State.COMPLETED)
             except BaseException as exc:
                 if self._upload.committer.published is not None:
@@ -120,7 +119,7 @@ class WriterEnding:
                         self._life.move(State.COMPLETED)
                 raise
             finally:
-                self._drop_compressor()
+                self.parts.feed.close()
                 self._pool.shutdown()
 
     # -- abort ------------------------------------------------------------------------
@@ -147,7 +146,7 @@ class WriterEnding:
             # held: the recorded cancellation wakes it, it raises, aborts and lets go of the
             # lock. Once close() has begun the request that publishes, cancel() refuses and
             # that request is allowed to finish.
-            self._stop_sending.set()
+            self.parts.stop_sending.set()
             self._life.fail(cancelled)
         with self._lock:
             if self._state is State.COMPLETED:
@@ -176,7 +175,7 @@ class WriterEnding:
                 return None
             self._life.move(State.ABORTING)
             cause = UploadCancelled(
-                "upload kept", bucket=self.bucket, key=self.key, upload_id=self.upload_id
+                "upload kept", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
             )
             self._pool.record_error(cause)
             ended = State.ABORTED
@@ -198,30 +197,21 @@ class WriterEnding:
             if self._upload.resumption.keep and not discard and self._upload.keep(cause):
                 ended = State.KEPT
             else:
-                self._stop_sending.set()  # nothing sent from here on can be published
+                self.parts.stop_sending.set()  # nothing sent from here on can be published
                 self._upload.abort(cause)
         finally:
             self._life.move(ended)
             self._release_current()
 
     def _release_current(self) -> None:
-        self._drop_compressor()
-        buf, self._buf = self._buf, None
-        if buf is not None:
-            self._pool.release_buffer(buf, len(buf), reuse=False)
+        self.parts.feed.close()
+        self.parts.buffer.release()
         self._pool.shutdown()
 
     # -- context manager and garbage collection ---------------------------------------
-    def __enter__(self) -> S3MultipartWriter:
-        self._check_open()
-        return self  # type: ignore[return-value]  # only ever a writer
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def exit(self, exc: BaseException | None) -> None:
+        """``__exit__``: publish on success; on any exception abort (or keep, when
+        resumable), and let the exception go on."""
         if exc is None:
             self.close()
             return
@@ -233,21 +223,13 @@ class WriterEnding:
                     # The original error stays the one raised; the orphan must be visible.
                     log.warning("%s", abort_exc)
 
-    def _dealloc_warn(self, source: object) -> None:
-        # CPython's io wrappers (TextIOWrapper, BufferedWriter) call this on the object they
-        # wrap when they are finalised, just before they close it: that close() must abort.
-        self._wrapper_finalising = type(source).__name__
+    def finalise(self) -> None:
+        """``__del__``: never complete from garbage collection (a truncated stream would be
+        published): abort, then warn."""
+        if self._life.accepting:
+            self.abort_unclosed("writer garbage-collected without close()", warn=True)
 
-    _wrapper_finalising: str | None = None
-
-    def __del__(self) -> None:
-        # Never complete from garbage collection (a truncated stream would be published):
-        # abort, then warn. io.IOBase.__del__ would call close(), so it is not called.
-        life = getattr(self, "_life", None)
-        if life is not None and life.accepting:  # a half-built writer is never accepting
-            self._abort_unclosed("writer garbage-collected without close()", warn=True)
-
-    def _abort_unclosed(self, reason: str, *, warn: bool) -> None:
+    def abort_unclosed(self, reason: str, *, warn: bool) -> None:
         """End a writer that must not publish: abort, and say so (an AbortFailedError is
         logged, not raised: whatever is unwinding stays the error the caller sees)."""
         with self._lock:
@@ -267,6 +249,6 @@ class WriterEnding:
             "was published"
         )
         if warn:
-            warnings.warn(message, ResourceWarning, stacklevel=3, source=self)
+            warnings.warn(message, ResourceWarning, stacklevel=4, source=self.source)
         else:
             log.warning("%s", message)

@@ -7,11 +7,11 @@ published except by ``close()`` (or a successful ``with`` block): garbage collec
 open writer aborts and emits a ResourceWarning. The lifecycle is an explicit state
 (``s3sink._upload.state``).
 
-The writer owns the io surface and buffering (how it ends, close/abort/keep and the
-finaliser, is its mixin ``_ending``); it composes the part pool
-(``_pool``, which also keeps the memory budget of its buffers) and the store side
-(``_upload``: part sending and bookkeeping in ``_parts``, publishing in ``_commit``,
-aborting in ``_abort``).
+The writer owns the io surface. It composes the part buffer (``buffer``), the feed in front
+of it that compresses or not (``feed``), how it ends (``finish``: close, abort, keep, the
+finaliser), the part pool (``s3sink._upload.pool``, which also keeps the memory budget of
+its buffers) and the store side (``s3sink._upload.multipart``: part sending and bookkeeping
+in ``parts``, publishing in ``commit``, aborting in ``abort``).
 """
 
 from __future__ import annotations
@@ -24,29 +24,30 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .._location import check_bucket_and_key
 from .._results import Progress, UploadResult
-from .._sizes import format_size
 from .._store.boto import BotoTransport
-from .._store.checksums import DEFAULT_ALGORITHM, Checksummer, RunningChecksum, resolve_mode
+from .._store.checksums import DEFAULT_ALGORITHM, Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
 from .._store.transport import Transport
 from .._upload.multipart import Resumption, Upload
 from .._upload.parts import PartLedger
-from .._upload.policy import DEFAULT_PART_SIZE, MAX_PARTS, PartSchedule, plan_memory
+from .._upload.policy import DEFAULT_PART_SIZE, PartSchedule, plan_memory
 from .._upload.pool import PartPool, SharedBudget
 from .._upload.resume import journal_dir as default_journal_dir
 from .._upload.state import Lifecycle, State
 from ..errors import (
-    PartLimitError,
     UsageError,
 )
+from .buffer import PartBuffer
 from .checks import check_writer_options
 from .compress import Codec, CompressionStage, resolve_codec
-from .finish import WriterEnding
-from .sources import FileSnapshot, Readable, pread_into, read_blocking
+from .feed import CompressedFeed, DirectFeed, Feed
+from .finish import Ending, WriterParts
+from .sources import FileSnapshot, Readable
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -64,12 +65,9 @@ __all__ = [
 log = logging.getLogger("s3sink")
 
 DEFAULT_CONCURRENCY = 4
-# Source bytes read (and handed to the compressor) at a time when compressing: enough for
-# libzstd's and ISA-L's threads to have whole jobs, small beside the part buffers.
-COMPRESS_CHUNK = 1024 * 1024
 
 
-class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
+class S3MultipartWriter(io.BufferedIOBase):
     """Stream bytes into ``s3://bucket/key``; see the module docstring for the lifecycle.
 
     For text use ``s3sink.open(uri, "w")``, not ``io.TextIOWrapper(writer)``. A plain
@@ -138,11 +136,6 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         if codec is not None:
             extra.setdefault("ContentType", codec.content_type)
         self._codec = codec
-        self._stage = (
-            None
-            if codec is None
-            else CompressionStage(codec, bucket=bucket, key=key, upload_id=lambda: self.upload_id)
-        )
         self._result: UploadResult | None = None  # the committer's, with the source size
         plan = plan_memory(
             part_size=part_size,
@@ -175,14 +168,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             shared=memory_budget,
         )
         self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
-        self._buf: bytearray | None = None
-        self._fill = 0
         self._checksummer = Checksummer(algorithm) if algorithm is not None else None
-        # The current buffer's checksum, folded in as write() and readinto_from() put bytes
-        # in it, while they are in cache. Bytes put there any other way (a file's read, an
-        # adopted buffer) are not in its ``covered``: such a part is checksummed whole on
-        # the worker before it is sent.
-        self._running: RunningChecksum | None = None
         self._ledger = PartLedger(on_progress)
         if codec is not None:
             self._ledger.source_bytes = 0
@@ -218,9 +204,33 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         self._conditions_checked = False
         self._file: FileSnapshot | None = None  # write_file()'s source, checked at close()
         self._tail_only = False  # adopt_first_part() took less than a part: close() next
-        # The exception being handled when the writer was made (by id: holding it would
-        # keep its frames alive): close() under any other one is an unwinding, not a commit.
-        self._made_under = _handled_exception_id()
+        self._buffer = PartBuffer(
+            self._upload, self._pool, self._ledger, self._schedule, self._checksummer
+        )
+        self._feed: Feed = (
+            DirectFeed(self._buffer)
+            if codec is None
+            else CompressedFeed(
+                CompressionStage(codec, bucket=bucket, key=key, upload_id=lambda: self.upload_id),
+                self._buffer,
+                self._ledger,
+            )
+        )
+        self._ending = Ending(
+            WriterParts(
+                lock=self._lock,
+                life=life,
+                upload=self._upload,
+                pool=self._pool,
+                buffer=self._buffer,
+                feed=self._feed,
+                stop_sending=self._stop_sending,
+                check_conditions=self._check_conditions_once,
+                source_check=self._source_check,
+                made_under=_handled_exception_id(),
+            ),
+            source=self,
+        )
         self._life = life
 
     @property
@@ -281,29 +291,8 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             raise ValueError("the stream was handed over whole (adopt_first_part): close it")
         if not self._conditions_checked:
             self.check_conditions()
-        self._raise_failure()
-        if self._stage is not None:
-            self._store(self._stage.compress(flat))
-            self._ledger.count_source(flat.nbytes)
-            return flat.nbytes
-        return self._store(flat)
-
-    def _store(self, flat: memoryview) -> int:
-        """Copy ``flat`` (what is stored: compressed already, with ``compress``) into part
-        buffers, sending each full one."""
-        total = flat.nbytes
-        pos = 0
-        while pos < total:
-            buf = self._writable_buffer()
-            take = min(total - pos, len(buf) - self._fill)
-            buf[self._fill : self._fill + take] = flat[pos : pos + take]
-            if self._running is not None:  # from the buffer: ``flat`` may be strided
-                with memoryview(buf) as view:
-                    self._running.update(view[self._fill : self._fill + take])
-            self._fill += take
-            self._ledger.bytes_written += take
-            pos += take
-        return total
+        self._buffer.raise_failure()
+        return self._feed.write(flat)
 
     def readinto_from(self, source: Readable, max_bytes: int | None = None) -> int:
         """Read ``source`` to EOF (or ``max_bytes``) straight into part buffers.
@@ -320,56 +309,9 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
                 raise
 
     def _readinto_from(self, source: Readable, max_bytes: int | None) -> int:
-        total = 0
         if not self._conditions_checked:
             self.check_conditions()
-        if self._stage is not None:
-            return self._readinto_compressed(self._stage, source, max_bytes)
-        while max_bytes is None or total < max_bytes:
-            self._raise_failure()
-            if self._buf is not None and self._fill == len(self._buf):
-                # The part is full: send it only once more data turns up (as write()
-                # does), so a stream ending exactly here stays a single PutObject.
-                probe = bytearray(1)
-                if not read_blocking(source, memoryview(probe)):
-                    break
-                total += self._write(memoryview(probe))
-                continue
-            buf = self._writable_buffer()
-            room = len(buf) - self._fill
-            if max_bytes is not None:
-                room = min(room, max_bytes - total)
-            with memoryview(buf) as view:
-                n = read_blocking(source, view[self._fill : self._fill + room])
-                if self._running is not None:
-                    self._running.update(view[self._fill : self._fill + n])
-            if not n:
-                break
-            self._fill += n
-            self._ledger.bytes_written += n
-            total += n
-        return total
-
-    def _readinto_compressed(
-        self, stage: CompressionStage, source: Readable, max_bytes: int | None
-    ) -> int:
-        """readinto_from() through the compressor: source bytes are read into one chunk
-        buffer, and what the compressor returns is copied into the part buffers."""
-        chunk = bytearray(COMPRESS_CHUNK)
-        total = 0
-        with memoryview(chunk) as view:
-            while max_bytes is None or total < max_bytes:
-                self._raise_failure()
-                room = (
-                    COMPRESS_CHUNK if max_bytes is None else min(COMPRESS_CHUNK, max_bytes - total)
-                )
-                n = read_blocking(source, view[:room])
-                if not n:
-                    break
-                self._store(stage.compress(view[:n]))
-                self._ledger.count_source(n)
-                total += n
-        return total
+        return self._feed.read_from(source, max_bytes)
 
     def write_file(
         self, fd: int, *, offset: int = 0, size: int | None = None, name: str | None = None
@@ -385,7 +327,7 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
         :func:`s3sink.upload_file` does. Returns ``size``."""
         with self._lock:
             self._check_open()
-            if self._ledger.bytes_written or self._buf is not None or self._file is not None:
+            if self._ledger.bytes_written or self._buffer.current is not None or self._file:
                 raise ValueError("write_file() must be the writer's only write")
             try:
                 snapshot = FileSnapshot.take(fd, name or f"fd {fd}")
@@ -394,68 +336,11 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
                 self._file = snapshot
                 if not self._conditions_checked:
                     self.check_conditions()
-                if self._stage is not None:
-                    self._write_file_compressed(self._stage, snapshot, offset, size)
-                else:
-                    self._write_file(snapshot, offset, size)
+                self._feed.write_file(snapshot, offset, size)
             except BaseException as exc:
                 self._upload.record_error(exc)  # as in write(): FAILED, and close() aborts
                 raise
             return size
-
-    def _write_file(self, snapshot: FileSnapshot, offset: int, size: int) -> None:
-        first = self._schedule.size_of(1)
-        if size <= first:
-            # One part at most: read here, and close() makes it one PutObject.
-            buf = self._writable_buffer()
-            pread_into(snapshot, offset, self._ledger.count_written, self.bucket, self.key)(
-                memoryview(buf)[:size]
-            )
-            self._fill = size
-            return
-        done = 0
-        while done < size:
-            self._raise_failure()
-            number = self._upload.next_part
-            if number > MAX_PARTS:
-                raise PartLimitError(
-                    f"{format_size(size)} does not fit the part schedule ({MAX_PARTS:,} parts)",
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=self._upload.upload_id,
-                )
-            charge = self._schedule.size_of(number)
-            length = min(charge, size - done)
-            self._ledger.part_size = charge
-            buf = self._pool.acquire_buffer(charge)
-            fill = pread_into(
-                snapshot, offset + done, self._ledger.count_written, self.bucket, self.key
-            )
-            self._upload.send(buf, length, fill)
-            done += length
-
-    def _write_file_compressed(
-        self, stage: CompressionStage, snapshot: FileSnapshot, offset: int, size: int
-    ) -> None:
-        """A file through the compressor: read in order on this thread (the stored size is
-        unknown until the end, so parts cannot be cut from the file), its size in the zstd
-        frame header."""
-        stage.start(size)
-        chunk = bytearray(min(COMPRESS_CHUNK, max(size, 1)))
-        done = 0
-        with memoryview(chunk) as view:
-            while done < size:
-                self._raise_failure()
-                n = min(len(chunk), size - done)
-                pread_into(
-                    snapshot, offset + done, self._ledger.count_source, self.bucket, self.key
-                )(view[:n])
-                self._store(stage.compress(view[:n]))
-                done += n
-
-    def _drop_compressor(self) -> None:
-        if self._stage is not None:
-            self._stage.close()
 
     def adopt_first_part(self, buf: bytearray) -> None:
         """Take ``buf`` (charged to this writer's shared ``memory_budget`` already) as the
@@ -466,15 +351,11 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             if self._codec is not None:
                 raise ValueError("adopt_first_part() takes stored bytes: not with compress")
             first = self._schedule.size_of(1)
-            if self._ledger.bytes_written or self._buf is not None or len(buf) > first:
+            if self._ledger.bytes_written or self._buffer.current is not None or len(buf) > first:
                 raise ValueError("adopt_first_part() takes at most one part, before any write")
             if not self._conditions_checked:
                 self.check_conditions()
-            self._pool.adopt_buffer(len(buf))
-            self._buf, self._fill, self._running = buf, len(buf), None
-            self._ledger.part_size = first
-            self._ledger.bytes_written = len(buf)
-            self._tail_only = len(buf) < first
+            self._tail_only = self._buffer.adopt(buf)
 
     # -- public state -----------------------------------------------------------------
     @property
@@ -555,50 +436,84 @@ class S3MultipartWriter(WriterEnding, io.BufferedIOBase):
             try:
                 self._upload.committer.check_conditions()
                 self._schedule = self._upload.prepare_resume(self._schedule)
+                self._buffer.schedule = self._schedule
             except BaseException as exc:
                 self._upload.record_error(exc)
                 raise
 
-    # -- buffering --------------------------------------------------------------------
+    def _check_conditions_once(self) -> None:
+        if not self._conditions_checked:
+            self._conditions_checked = True
+            self._upload.committer.check_conditions()
+
+    def _source_check(self) -> Callable[[], None] | None:
+        source = self._file
+        return None if source is None else lambda: source.check(self.bucket, self.key)
+
     def _check_open(self) -> None:
         if not self._life.accepting:
             raise ValueError(f"I/O operation on a {self._state.value} S3MultipartWriter")
 
-    def _raise_failure(self) -> None:
-        error = self._pool.error
-        if error is not None:
-            raise error
+    # -- how it ends (finish.Ending) -----------------------------------------------------
+    def close(self) -> None:
+        """Upload the tail, wait for every part and publish the object.
 
-    def _writable_buffer(self) -> bytearray:
-        """The current part buffer with room in it, submitting a full one first."""
-        buf = self._buf
-        if buf is not None and self._fill < len(buf):
-            return buf
-        if buf is not None:
-            # The buffer is full and more data is coming: it is not the last part. It leaves
-            # the writer before it is sent, so that an interrupt inside send() can never
-            # leave one buffer both in flight and current (sent twice, or overwritten).
-            fill, self._buf, self._fill = self._fill, None, 0
-            running, self._running = self._running, None
-            digest = running.digest() if running is not None and running.covered == fill else None
-            self._upload.send(buf, fill, digest=digest)
-        if self._upload.next_part > MAX_PARTS:
-            exc = PartLimitError(
-                f"the stream outgrew {MAX_PARTS:,} parts "
-                f"({format_size(self._ledger.bytes_written)} written); pass a larger part size or "
-                "expected_size" + ("" if not self._schedule.fixed else ", or drop fixed part size"),
-                bucket=self.bucket,
-                key=self.key,
-                upload_id=self._upload.upload_id,
-            )
-            self._upload.record_error(exc)
-            raise exc
-        size = self._schedule.size_of(self._upload.next_part)
-        self._ledger.part_size = size
-        self._buf = self._pool.acquire_buffer(size)
-        self._fill = 0
-        self._running = self._checksummer.running() if self._checksummer is not None else None
-        return self._buf
+        Idempotent. On any failure the upload is aborted, the writer is closed all the
+        same, and the first error is raised.
+
+        Called while an exception is propagating or being handled (one that was not already
+        being handled when the writer was made), close() aborts instead, logs a warning and
+        returns, leaving that exception to go on: that is ``closing(writer)``, an
+        ``ExitStack`` callback, a ``finally:`` block or a wrapper's ``__exit__`` unwinding
+        after an error, and publishing there would publish a truncated stream. To publish
+        from an ``except`` block, close after it.
+        """
+        self._ending.close()
+
+    def abort(self) -> bool:
+        """Discard everything: stop accepting data, abort the multipart upload at once (so
+        parts still sending fail fast), wait (bounded) for parts in flight, then confirm
+        with ListParts and abort again while parts remain.
+
+        Returns True when nothing is published (this call or an earlier one aborted), False
+        when the object was published: close() had already completed, or was completing in
+        another thread, which abort() then waits for and does not interrupt. Idempotent.
+        Raises AbortFailedError when the upload could not be aborted (its id is in the
+        error, to clean up later). A resumable writer's abort() discards too, an upload
+        already kept (``State.KEPT``) included.
+        """
+        return self._ending.abort()
+
+    def keep(self) -> str | None:
+        """End the writer without publishing, but keep the multipart upload (and, when
+        resumable, its journal) for a later ``resume=True``: the failure path of a resumable
+        writer, on demand. Waits (bounded) for parts in flight. Returns the upload id, or
+        None when no upload was started (nothing to keep: the writer is aborted)."""
+        return self._ending.keep()
+
+    def __enter__(self) -> S3MultipartWriter:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._ending.exit(exc)
+
+    def _dealloc_warn(self, source: object) -> None:
+        # CPython's io wrappers (TextIOWrapper, BufferedWriter) call this on the object they
+        # wrap when they are finalised, just before they close it: that close() must abort.
+        self._ending.wrapper_finalising = type(source).__name__
+
+    def __del__(self) -> None:
+        # Never complete from garbage collection: abort, then warn. io.IOBase.__del__ would
+        # call close(), so it is not called. A half-built writer has no ending to run.
+        ending = self.__dict__.get("_ending")
+        if ending is not None:
+            ending.finalise()
 
     def __repr__(self) -> str:
         return (
