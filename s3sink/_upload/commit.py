@@ -17,12 +17,11 @@ writer never aborts (or reports "nothing written") after it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from .._results import UploadResult
-from .._store.checksums import Checksummer, encode, etag_md5, md5_digest
+from .._store.checksums import encode, etag_md5, md5_digest
 from .._store.transport import (
     Commit,
     CompletedPart,
@@ -33,6 +32,7 @@ from .._store.transport import (
 )
 from ..errors import CompleteError, PreconditionFailed, S3SinkError, UploadError
 from .parts import VERIFY_ATTEMPTS, verify_receipt
+from .spec import UploadSpec
 
 __all__ = ["Committer", "bare_etag", "weakest"]
 
@@ -63,29 +63,18 @@ def multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
 class Committer:
     """Publishes one object and builds its :class:`UploadResult`."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        bucket: str,
-        key: str,
-        *,
-        extra: Mapping[str, Any],
-        part_extra: Mapping[str, Any],
-        checksummer: Checksummer | None,
-        if_none_match: str | None,
-        if_match: str | None,
-        content_md5: bool = False,
-    ) -> None:
+    def __init__(self, transport: Transport, spec: UploadSpec) -> None:
         self._transport = transport
-        self.bucket = bucket
-        self.key = key
-        self._extra = extra
-        self._part_extra = part_extra
-        self._checksummer = checksummer
-        self._if_none_match = if_none_match
+        self.bucket = spec.bucket
+        self.key = spec.key
+        self._extra = spec.extra
+        self._part_extra = spec.part_extra
+        self._checksummer = spec.checksummer
+        self._if_none_match = spec.if_none_match
         # Sent quoted, as S3 documents it; see _with_if_match_forms.
+        if_match = spec.if_match
         self._if_match = f'"{bare_etag(if_match)}"' if if_match is not None else None
-        self._content_md5 = content_md5
+        self._content_md5 = spec.content_md5
         self.published: UploadResult | None = None
         # An interrupted Complete whose upload still existed: the store may finish it yet.
         self._pending: tuple[str, int, str | None, str | None, int] | None = None

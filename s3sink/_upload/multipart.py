@@ -1,7 +1,7 @@
 """The store side of one writer: the multipart upload, created with the first part; parts
 sent on the pool; then one commit or one abort.
 
-The writer fills part buffers and hands each full one to :meth:`Upload.send`, which owns it
+The writer fills part buffers and hands each full one to :meth:`MultipartUpload.send`, which owns it
 from then on (it goes back to the pool once sent). This keeps the writer to its io surface,
 its state machine and its buffering.
 """
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from .._sizes import format_size
-from .._store.checksums import Checksummer
 from .._store.objectlock import requested_lock
-from .._store.transport import ListedPart, Transport, per_request
+from .._store.transport import ListedPart, Transport
 from ..errors import AbortFailedError, S3SinkError, UsageError
 from .abort import abort_upload
 from .commit import Committer, bare_etag
@@ -26,9 +24,10 @@ from .parts import PartLedger, PartSender, submit_part
 from .policy import PartSchedule
 from .pool import PartPool
 from .resume import Journal, JournalRecord, find_journals
+from .spec import UploadSpec
 from .state import Lifecycle
 
-__all__ = ["Resumption", "Upload"]
+__all__ = ["MultipartUpload", "Resumption"]
 
 log = logging.getLogger("s3sink")
 
@@ -46,55 +45,38 @@ class Resumption:
     endpoint: str = ""
 
 
-class Upload:
+class MultipartUpload:
     """Creates, feeds and ends one multipart upload (or publishes one PutObject)."""
 
     def __init__(
         self,
         transport: Transport,
-        bucket: str,
-        key: str,
+        spec: UploadSpec,
         *,
-        extra: Mapping[str, Any],
-        checksummer: Checksummer | None,
-        content_md5: bool,
         pool: PartPool,
         ledger: PartLedger,
         lifecycle: Lifecycle,
-        if_none_match: str | None,
-        if_match: str | None,
         abort_timeout: float,
         schedule: PartSchedule,
         resumption: Resumption | None = None,
     ) -> None:
-        self.bucket = bucket
-        self.key = key
+        self.spec = spec
+        self.bucket = spec.bucket
+        self.key = spec.key
         self._transport = transport
-        self._extra = extra
+        self._extra = spec.extra
         self._pool = pool
         self._ledger = ledger
         self._life = lifecycle
         self._abort_timeout = abort_timeout
-        self._sender = PartSender(
-            transport, bucket, key, per_request(extra), checksummer, content_md5=content_md5
-        )
-        self.committer = Committer(
-            transport,
-            bucket,
-            key,
-            extra=extra,
-            part_extra=per_request(extra),
-            checksummer=checksummer,
-            if_none_match=if_none_match,
-            if_match=if_match,
-            content_md5=content_md5,
-        )
+        self._sender = PartSender(transport, spec)
+        self.committer = Committer(transport, spec)
         self.upload_id: str | None = None
         self.next_part = 1
         self._create_started = 0.0
         self._create_interrupted = False
         self.resumption = resumption or Resumption()
-        self._checksummer = checksummer
+        self._checksummer = spec.checksummer
         self._journal: Journal | None = None
         self.schedule = schedule  # what parts are cut by; a journal records it
         self.lock_state: str | None = None  # check_lock()'s finding
@@ -194,7 +176,7 @@ class Upload:
                 "the store did not keep the Object Lock of s3://%s/%s; setting it now", bucket, key
             )
             version = info.version_id if info else None
-            t.put_object_lock(bucket, key, version, wanted, extra=per_request(self._extra))
+            t.put_object_lock(bucket, key, version, wanted, extra=self.spec.part_extra)
             info = t.head_object(bucket, key)
             if info is not None and wanted.held_by(info.lock):
                 self.lock_state = "applied"

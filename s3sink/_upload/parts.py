@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .._results import Progress
-from .._store.checksums import Buffer, Checksummer, encode, etag_md5, md5_digest
+from .._store.checksums import Buffer, encode, etag_md5, md5_digest
 from .._store.transport import (
     CompletedPart,
     Integrity,
@@ -26,6 +26,7 @@ from .._store.transport import (
 )
 from ..errors import PartUploadError
 from .pool import PartPool
+from .spec import UploadSpec
 from .state import Lifecycle
 
 __all__ = ["VERIFY_ATTEMPTS", "PartLedger", "PartSender", "submit_part", "verify_receipt"]
@@ -38,22 +39,13 @@ VERIFY_ATTEMPTS = 3  # sends of a part whose ETag shows other bytes before givin
 class PartSender:
     """Creates the multipart upload, and checksums and sends each part."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        bucket: str,
-        key: str,
-        extra: Mapping[str, Any],
-        checksummer: Checksummer | None,
-        *,
-        content_md5: bool = False,
-    ) -> None:
+    def __init__(self, transport: Transport, spec: UploadSpec) -> None:
         self.transport = transport
-        self.bucket = bucket
-        self.key = key
-        self.extra = extra
-        self.checksummer = checksummer
-        self.content_md5 = content_md5
+        self.bucket = spec.bucket
+        self.key = spec.key
+        self.extra = spec.part_extra
+        self.checksummer = spec.checksummer
+        self.content_md5 = spec.content_md5
         # Resuming: the parts the store already holds, by number (see send()).
         self.stored: Mapping[int, ListedPart] = {}
 

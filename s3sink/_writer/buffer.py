@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .._sizes import format_size
 from .._store.checksums import Checksummer, RunningChecksum
-from .._upload.multipart import Upload
+from .._upload.multipart import MultipartUpload
 from .._upload.parts import PartLedger
 from .._upload.policy import MAX_PARTS, PartSchedule
 from .._upload.pool import PartPool
@@ -27,7 +27,7 @@ class PartBuffer:
 
     def __init__(
         self,
-        upload: Upload,
+        upload: MultipartUpload,
         pool: PartPool,
         ledger: PartLedger,
         schedule: PartSchedule,

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._upload.multipart import Upload
+from .._upload.multipart import MultipartUpload
 from .._upload.pool import PartPool
 from .._upload.state import Lifecycle, State
 from ..errors import AbortFailedError, UploadCancelled
@@ -34,7 +34,7 @@ class WriterParts:
 
     lock: threading.RLock  # the writer's: serialises write/close/abort
     life: Lifecycle
-    upload: Upload
+    upload: MultipartUpload
     pool: PartPool
     buffer: PartBuffer
     feed: Feed

@@ -33,11 +33,12 @@ from .._store.boto import BotoTransport
 from .._store.checksums import DEFAULT_ALGORITHM, Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
 from .._store.transport import Transport
-from .._upload.multipart import Resumption, Upload
+from .._upload.multipart import MultipartUpload, Resumption
 from .._upload.parts import PartLedger
 from .._upload.policy import DEFAULT_PART_SIZE, PartSchedule, plan_memory
 from .._upload.pool import PartPool, SharedBudget
 from .._upload.resume import journal_dir as default_journal_dir
+from .._upload.spec import UploadSpec
 from .._upload.state import Lifecycle, State
 from ..errors import (
     UsageError,
@@ -173,18 +174,21 @@ class S3MultipartWriter(io.BufferedIOBase):
         if codec is not None:
             self._ledger.source_bytes = 0
         life = Lifecycle(State.OPEN)
-        self._upload = Upload(
-            transport,
+        spec = UploadSpec(
             bucket,
             key,
             extra=extra,
             checksummer=self._checksummer,
             content_md5=content_md5,
+            if_none_match=if_none_match,
+            if_match=if_match,
+        )
+        self._upload = MultipartUpload(
+            transport,
+            spec,
             pool=self._pool,
             ledger=self._ledger,
             lifecycle=life,
-            if_none_match=if_none_match,
-            if_match=if_match,
             abort_timeout=abort_timeout,
             schedule=self._schedule,
             resumption=Resumption(
