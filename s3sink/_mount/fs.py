@@ -54,7 +54,7 @@ MAX_COPY = 5 * 1024**3  # CopyObject's limit: larger committed files are not ren
 WAIT_WARNING = 10.0  # seconds a write waits for memory before s3sink says so
 COALESCE = 256 * 1024  # bytes of small writes gathered before the writer takes them
 
-State = Literal["writing", "committed", "failed", "aborted"]
+FileState = Literal["writing", "committed", "failed", "aborted"]
 
 
 @dataclass
@@ -63,7 +63,7 @@ class FileRecord:
 
     path: str
     key: str
-    state: State
+    state: FileState
     size: int = 0
     checksum: str | None = None
     error: str | None = None
@@ -177,7 +177,7 @@ class _File:
     staging: bytearray | None = field(default_factory=bytearray)
     gathered: bytearray = field(default_factory=bytearray)  # written, not yet passed on
     writer: S3MultipartWriter | None = None
-    state: State = "writing"
+    state: FileState = "writing"
     moved_from: str | None = None  # renamed after its upload began: copy at commit
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -608,7 +608,7 @@ class UploadFS:
         self,
         file: _File,
         message: str,
-        state: State = "failed",
+        state: FileState = "failed",
         cause: BaseException | None = None,
     ) -> None:
         """End ``file`` without publishing (its writer aborts), and record why. An upload the

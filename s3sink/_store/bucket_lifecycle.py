@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DAYS",
     "RULE_ID",
+    "BucketLifecycle",
     "Change",
-    "Lifecycle",
     "LifecycleError",
     "abort_days",
     "covers_bucket",
@@ -73,7 +73,7 @@ class LifecycleError(UploadError):
 
 
 @dataclass(frozen=True)
-class Lifecycle:
+class BucketLifecycle:
     """A bucket's lifecycle configuration as GetBucketLifecycleConfiguration returned it.
 
     ``exists`` is False for a bucket without one (NoSuchLifecycleConfiguration);
@@ -107,18 +107,18 @@ def _failure(exc: Exception, bucket: str, operation: str, permission: str) -> Li
 
 
 # -- reading rules -----------------------------------------------------------------------------
-def get_lifecycle(client: BaseClient, bucket: str) -> Lifecycle:
+def get_lifecycle(client: BaseClient, bucket: str) -> BucketLifecycle:
     """The bucket's lifecycle configuration; an absent one is empty (``exists=False``)."""
     try:
         response = client.get_bucket_lifecycle_configuration(Bucket=bucket)
     except Exception as exc:
         if error_code(exc) == "NoSuchLifecycleConfiguration":
-            return Lifecycle()
+            return BucketLifecycle()
         raise _failure(
             exc, bucket, "GetBucketLifecycleConfiguration", "s3:GetLifecycleConfiguration"
         ) from exc
     size = response.get("TransitionDefaultMinimumObjectSize")
-    return Lifecycle(
+    return BucketLifecycle(
         rules=list(response.get("Rules", [])),
         exists=True,
         minimum_object_size=str(size) if size else None,
@@ -224,7 +224,7 @@ def merge_rule(rules: Sequence[Rule], days: int) -> list[Rule]:
     return merged
 
 
-def _put(client: BaseClient, bucket: str, lifecycle: Lifecycle, rules: list[Rule]) -> None:
+def _put(client: BaseClient, bucket: str, lifecycle: BucketLifecycle, rules: list[Rule]) -> None:
     kwargs: dict[str, Any] = {"Bucket": bucket, "LifecycleConfiguration": {"Rules": rules}}
     if lifecycle.minimum_object_size is not None:
         kwargs["TransitionDefaultMinimumObjectSize"] = lifecycle.minimum_object_size

@@ -109,8 +109,9 @@ class PendingUpload:
     initiated: _dt.datetime
 
 
-class Transport(Protocol):
-    """The S3 operations the writer needs. Implementations raise s3sink errors only."""
+class UploadTransport(Protocol):
+    """The S3 operations every upload may use: send the parts or the one object, complete,
+    abort and confirm, and check a condition. Implementations raise s3sink errors only."""
 
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
@@ -152,20 +153,26 @@ class Transport(Protocol):
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None: ...
 
-    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
-        """Delete the object (that version of it, when the store named one)."""
-        ...
-
-    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
-        """Server-side copy within ``bucket`` (objects up to 5 GiB)."""
-        ...
-
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
         """Part numbers still stored; ``None`` once the upload no longer exists."""
         ...
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's metadata with checksums, or ``None`` when there is no object."""
+        ...
+
+
+class Transport(UploadTransport, Protocol):
+    """The whole store: what an upload uses, and what the features around it add (undoing
+    a publication that failed verification, setting Object Lock afterwards, finding a
+    pending upload to resume) and the mount's and housekeeping's operations."""
+
+    def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
+        """Delete the object (that version of it, when the store named one)."""
+        ...
+
+    def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
+        """Server-side copy within ``bucket`` (objects up to 5 GiB)."""
         ...
 
     def put_object_lock(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .._store.transport import Transport
+from .._store.transport import UploadTransport
 from ..errors import AbortFailedError, UploadError
 from .pool import PartPool
 
@@ -21,7 +21,7 @@ ABORT_ATTEMPTS = 3
 
 
 def abort_upload(
-    transport: Transport,
+    transport: UploadTransport,
     pool: PartPool,
     *,
     bucket: str,

@@ -22,7 +22,7 @@ from .._store.transport import (
     PartChecksum,
     PartReceipt,
     StoredObject,
-    Transport,
+    UploadTransport,
 )
 from ..errors import PartUploadError
 from .pool import PartPool
@@ -39,7 +39,7 @@ VERIFY_ATTEMPTS = 3  # sends of a part whose ETag shows other bytes before givin
 class PartSender:
     """Creates the multipart upload, and checksums and sends each part."""
 
-    def __init__(self, transport: Transport, spec: UploadSpec) -> None:
+    def __init__(self, transport: UploadTransport, spec: UploadSpec) -> None:
         self.transport = transport
         self.bucket = spec.bucket
         self.key = spec.key
