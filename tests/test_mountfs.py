@@ -330,14 +330,14 @@ def test_many_open_files_share_one_memory_budget(fake: FakeS3) -> None:
     grows past a part gets part buffers from the same budget."""
     fs = make_fs(fake, budget=3 * PART, concurrency=1)
     handles = {f"/f{i}": write_file(fs, f"/f{i}", payload(256 * 1024, seed=i)) for i in range(40)}
-    assert fs._budget.peak <= 3 * PART
+    assert fs.budget.peak <= 3 * PART
     big = write_file(fs, "/big", payload(4 * PART))
     close(fs, "/big", big)
     for path, handle in handles.items():
         close(fs, path, handle)
     assert len(fake.objects) == 41
-    assert fs._budget.peak <= 3 * PART
-    assert fs._budget.charged == 0
+    assert fs.budget.peak <= 3 * PART
+    assert fs.budget.charged == 0
 
 
 def test_a_write_waits_for_memory_and_goes_on_when_it_is_free(fake: FakeS3) -> None:
@@ -425,7 +425,7 @@ def test_compressed_files_stage_their_source_bytes(fake: FakeS3, size: int) -> N
     close(fs, "/f.zst", write_file(fs, "/f.zst", data))
     stored = fake.object_bytes(BUCKET, "backups/tonight/f.zst")
     assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == data
-    assert fs._budget.charged == 0
+    assert fs.budget.charged == 0
 
 
 def test_small_writes_reach_the_writer_gathered(
