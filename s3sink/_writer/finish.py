@@ -11,41 +11,15 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from .._upload.multipart import MultipartUpload
-from .._upload.pool import PartPool
-from .._upload.state import Lifecycle, State
+from .._upload.state import State
 from ..errors import AbortFailedError, UploadCancelled
-from .buffer import PartBuffer
-from .feed import Feed
+from .assembly import WriterParts
 
-__all__ = ["Ending", "WriterParts"]
+__all__ = ["Ending"]
 
 log = logging.getLogger("s3sink")
-
-
-@dataclass
-class WriterParts:
-    """What one writer is made of, as its ending needs it."""
-
-    lock: threading.RLock  # the writer's: serialises write/close/abort
-    life: Lifecycle
-    upload: MultipartUpload
-    pool: PartPool
-    buffer: PartBuffer
-    feed: Feed
-    stop_sending: threading.Event  # set when aborting: capped bodies stop sending
-    # Checks the conditions once, if no write did (close() of an empty stream).
-    check_conditions: Callable[[], None]
-    # write_file()'s check that the file is unchanged, run before the commit; or None.
-    source_check: Callable[[], Callable[[], None] | None]
-    # The exception being handled when the writer was made (by id: holding it would keep
-    # its frames alive): close() under any other one is an unwinding, not a commit.
-    made_under: int | None
 
 
 class Ending:

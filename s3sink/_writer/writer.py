@@ -20,34 +20,25 @@ import io
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._location import check_bucket_and_key
 from .._results import Progress, UploadResult
-from .._store.boto import BotoTransport
-from .._store.checksums import DEFAULT_ALGORITHM, Checksummer, resolve_mode
-from .._store.ratelimit import RateLimiter, resolve_rate_limit
+from .._store.checksums import DEFAULT_ALGORITHM
+from .._store.ratelimit import RateLimiter
 from .._store.transport import Transport
-from .._upload.multipart import MultipartUpload, Resumption
-from .._upload.parts import PartLedger
-from .._upload.policy import DEFAULT_PART_SIZE, PartSchedule, plan_memory
-from .._upload.pool import PartPool, SharedBudget
-from .._upload.resume import journal_dir as default_journal_dir
-from .._upload.spec import UploadSpec
+from .._upload.policy import DEFAULT_PART_SIZE, PartSchedule
+from .._upload.pool import SharedBudget
 from .._upload.state import Lifecycle, State
 from ..errors import (
     UsageError,
 )
-from .buffer import PartBuffer
-from .checks import check_writer_options
-from .compress import Codec, CompressionStage, resolve_codec
-from .feed import CompressedFeed, DirectFeed, Feed
-from .finish import Ending, WriterParts
+from .assembly import assemble
+from .compress import Codec
+from .config import WriterConfig
+from .finish import Ending
 from .sources import FileSnapshot, Readable
 
 if TYPE_CHECKING:
@@ -113,8 +104,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
         # (whose attributes it would miss) when a bad argument raises below.
         self._life = Lifecycle(State.ABORTED)
-        check_bucket_and_key(bucket, key)
-        check_writer_options(
+        config = WriterConfig.from_options(
+            bucket,
+            key,
             part_size=part_size,
             concurrency=concurrency,
             max_memory=max_memory,
@@ -122,120 +114,54 @@ class S3MultipartWriter(io.BufferedIOBase):
             extra_args=extra_args,
             on_progress=on_progress,
             checksum=checksum,
+            fixed_part_size=fixed_part_size,
             if_none_match=if_none_match,
             if_match=if_match,
             abort_timeout=abort_timeout,
+            resumable=resumable,
+            resume=resume,
+            upload_id=upload_id,
+            journal_dir=journal_dir,
+            compress=compress,
+            rate_limit=rate_limit,
         )
-        codec = resolve_codec(compress)
-        if codec is not None and (resumable or resume or upload_id is not None):
-            # A re-run must rebuild byte-identical parts to skip any, and multi-threaded
-            # zstd does not promise the same output twice.
-            raise UsageError("compress cannot be combined with resumable, resume or upload_id")
-        self.bucket = bucket
-        self.key = key
-        extra = dict(extra_args or {})
-        if codec is not None:
-            extra.setdefault("ContentType", codec.content_type)
-        self._codec = codec
-        self._result: UploadResult | None = None  # the committer's, with the source size
-        plan = plan_memory(
-            part_size=part_size,
-            max_memory=max_memory,
-            expected_size=expected_size,
-            fixed=fixed_part_size,
-        )
-        if plan.warning is not None:
-            log.warning("%s", plan.warning)
-        self._schedule: PartSchedule = plan.schedule
-        self.max_memory = plan.max_memory
-        algorithm, content_md5 = resolve_mode(checksum)
-        limiter = resolve_rate_limit(rate_limit)
-        if limiter is not None and transport is not None:
+        if config.rate_limiter is not None and transport is not None:
             raise UsageError("rate_limit applies to the writer's own transport: pass a client")
-        self.rate_limiter = limiter
-        # Set when the writer aborts: parts still being sent at the cap stop at once.
-        self._stop_sending = threading.Event()
-        if transport is None:
-            if client is None:
-                from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
+        self._build(config, client, transport, memory_budget)
 
-                client = build_client(checksum=checksum, concurrency=concurrency)
-            transport = BotoTransport(client, limiter=limiter, stop=self._stop_sending)
-        self._pool = PartPool(
-            concurrency=concurrency,
-            max_memory=self.max_memory,
-            name=f"s3sink-{key[:20]}",
-            limit_for=plan.limit_for,
-            shared=memory_budget,
-        )
-        self._lock = threading.RLock()  # serialises write/close/abort; parts run outside it
-        self._checksummer = Checksummer(algorithm) if algorithm is not None else None
-        self._ledger = PartLedger(on_progress)
-        if codec is not None:
-            self._ledger.source_bytes = 0
-        life = Lifecycle(State.OPEN)
-        spec = UploadSpec(
-            bucket,
-            key,
-            extra=extra,
-            checksummer=self._checksummer,
-            content_md5=content_md5,
-            if_none_match=if_none_match,
-            if_match=if_match,
-        )
-        self._upload = MultipartUpload(
-            transport,
-            spec,
-            pool=self._pool,
-            ledger=self._ledger,
-            lifecycle=life,
-            abort_timeout=abort_timeout,
-            schedule=self._schedule,
-            resumption=Resumption(
-                keep=resumable,
-                resume=resume or upload_id is not None,
-                upload_id=upload_id,
-                journal_dir=(
-                    Path(journal_dir)
-                    if journal_dir is not None
-                    else default_journal_dir()
-                    if resumable or resume or upload_id is not None
-                    else None
-                ),
-                endpoint=getattr(transport, "endpoint", ""),
-            ),
-        )
+    def _build(
+        self,
+        config: WriterConfig,
+        client: S3Client | None,
+        transport: Transport | None,
+        memory_budget: SharedBudget | None,
+    ) -> None:
+        """Make the writer's parts from its checked ``config``; no I/O."""
+        self.config = config
+        self.bucket = config.spec.bucket
+        self.key = config.spec.key
+        self.max_memory = config.plan.max_memory
+        self.rate_limiter = config.rate_limiter
+        self._codec = config.codec
+        self._result: UploadResult | None = None  # the committer's, with the source size
+        self._schedule: PartSchedule = config.plan.schedule
         self._conditions_checked = False
         self._file: FileSnapshot | None = None  # write_file()'s source, checked at close()
         self._tail_only = False  # adopt_first_part() took less than a part: close() next
-        self._buffer = PartBuffer(
-            self._upload, self._pool, self._ledger, self._schedule, self._checksummer
+        parts = assemble(
+            config,
+            client=client,
+            transport=transport,
+            memory_budget=memory_budget,
+            check_conditions=self._check_conditions_once,
+            source_check=self._source_check,
+            made_under=_handled_exception_id(),
         )
-        self._feed: Feed = (
-            DirectFeed(self._buffer)
-            if codec is None
-            else CompressedFeed(
-                CompressionStage(codec, bucket=bucket, key=key, upload_id=lambda: self.upload_id),
-                self._buffer,
-                self._ledger,
-            )
-        )
-        self._ending = Ending(
-            WriterParts(
-                lock=self._lock,
-                life=life,
-                upload=self._upload,
-                pool=self._pool,
-                buffer=self._buffer,
-                feed=self._feed,
-                stop_sending=self._stop_sending,
-                check_conditions=self._check_conditions_once,
-                source_check=self._source_check,
-                made_under=_handled_exception_id(),
-            ),
-            source=self,
-        )
-        self._life = life
+        self._lock, self._stop_sending = parts.lock, parts.stop_sending
+        self._pool, self._ledger, self._upload = parts.pool, parts.ledger, parts.upload
+        self._buffer, self._feed = parts.buffer, parts.feed
+        self._ending = Ending(parts, source=self)
+        self._life = parts.life
 
     @property
     def _state(self) -> State:
