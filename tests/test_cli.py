@@ -32,7 +32,9 @@ from s3sink._exec.fifo import Fifo
 from s3sink._exec.producer import Command
 from s3sink._exec.signals import Interrupted, SignalGuard
 from s3sink._store.transport import PendingUpload
+from s3sink.cli import _settings, _sink, _sink_run
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
+from s3sink.cli._settings import SinkOptions
 from s3sink.errors import UsageError
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS
@@ -71,15 +73,15 @@ def invoke_uploads(*args: str) -> Result:
 
 
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> list[cli.SinkOptions]:
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[SinkOptions]:
     """Replace the upload with a recorder of the parsed options."""
-    seen: list[cli.SinkOptions] = []
+    seen: list[SinkOptions] = []
 
-    def record(options: cli.SinkOptions) -> int:
+    def record(options: SinkOptions) -> int:
         seen.append(options)
         return 0
 
-    monkeypatch.setattr(cli, "run_sink", record)
+    monkeypatch.setattr(_sink, "run_sink", record)
     return seen
 
 
@@ -120,20 +122,20 @@ def test_help_shows_exec_mode_and_exit_codes() -> None:
     ("text", "expected"),
     [("8MiB", 8 * MiB), ("16M", 16 * MiB), ("1GiB", 1024 * MiB), ("5242880", 5 * MiB)],
 )
-def test_part_size_accepts_units(captured: list[cli.SinkOptions], text: str, expected: int) -> None:
+def test_part_size_accepts_units(captured: list[SinkOptions], text: str, expected: int) -> None:
     """--part-size parses IEC, single-letter and plain byte sizes."""
     assert invoke("s3://bkt/k", "--part-size", text).exit_code == 0
     assert captured[0].part_size == expected
 
 
-def test_sizes_options_parse_decimal_units(captured: list[cli.SinkOptions]) -> None:
+def test_sizes_options_parse_decimal_units(captured: list[SinkOptions]) -> None:
     """--expected-size and --max-memory accept SI decimals like 1.5GB."""
     assert invoke("s3://bkt/k", "--expected-size", "1.5GB", "--max-memory", "256MiB").exit_code == 0
     assert captured[0].expected_size == 1_500_000_000
     assert captured[0].max_memory == 256 * MiB
 
 
-def test_everything_after_double_dash_is_the_command(captured: list[cli.SinkOptions]) -> None:
+def test_everything_after_double_dash_is_the_command(captured: list[SinkOptions]) -> None:
     """Arguments after -- are the command verbatim, never parsed as s3sink options."""
     result = invoke("s3://bkt/k", "--json", "--", "tar", "-czf", "-", "--json", "dir")
     assert result.exit_code == 0
@@ -141,7 +143,7 @@ def test_everything_after_double_dash_is_the_command(captured: list[cli.SinkOpti
     assert captured[0].json_output is True
 
 
-def test_env_vars_supply_options(captured: list[cli.SinkOptions]) -> None:
+def test_env_vars_supply_options(captured: list[SinkOptions]) -> None:
     """S3SINK_* variables set the options they name."""
     env = {
         "S3SINK_PART_SIZE": "32MiB",
@@ -161,13 +163,13 @@ def test_env_vars_supply_options(captured: list[cli.SinkOptions]) -> None:
     assert opts.endpoint_url == "http://127.0.0.1:9"
 
 
-def test_command_line_beats_env_var(captured: list[cli.SinkOptions]) -> None:
+def test_command_line_beats_env_var(captured: list[SinkOptions]) -> None:
     """An option on the command line overrides its S3SINK_* variable."""
     assert invoke("s3://bkt/k", "-j", "2", env={"S3SINK_CONCURRENCY": "8"}).exit_code == 0
     assert captured[0].concurrency == 2
 
 
-def test_defaults_leave_aws_settings_to_botocore(captured: list[cli.SinkOptions]) -> None:
+def test_defaults_leave_aws_settings_to_botocore(captured: list[SinkOptions]) -> None:
     """Without options, endpoint, region and profile stay None (botocore's own chain)."""
     assert invoke("s3://bkt/k").exit_code == 0
     opts = captured[0]
@@ -178,7 +180,7 @@ def test_defaults_leave_aws_settings_to_botocore(captured: list[cli.SinkOptions]
 
 def test_metadata_tags_and_sse_become_request_parameters() -> None:
     """Metadata, URL-encoded tags, SSE-KMS and content headers map to S3 parameters."""
-    opts = cli.SinkOptions(
+    opts = SinkOptions(
         uri="s3://bkt/k",
         metadata=("owner=ops team", "empty="),
         tags=("team=data ops", "path=a/b&c"),
@@ -186,7 +188,7 @@ def test_metadata_tags_and_sse_become_request_parameters() -> None:
         content_type="application/x-tar",
         storage_class="STANDARD_IA",
     )
-    assert cli._options.extra_args(opts) == {
+    assert _settings.extra_args(opts) == {
         "Metadata": {"owner": "ops team", "empty": ""},
         "Tagging": "team=data%20ops&path=a%2Fb%26c",
         "SSEKMSKeyId": "alias/backup",
@@ -198,7 +200,7 @@ def test_metadata_tags_and_sse_become_request_parameters() -> None:
 
 def test_no_overwrite_sends_if_none_match() -> None:
     """--no-overwrite becomes If-None-Match: * on the final request."""
-    options = cli._options.writer_options(cli.SinkOptions(uri="s3://bkt/k", no_overwrite=True))
+    options = _settings.writer_options(SinkOptions(uri="s3://bkt/k", no_overwrite=True))
     assert options["if_none_match"] == "*"
     assert options["if_match"] is None
 
@@ -248,7 +250,7 @@ def test_terminal_stdin_is_refused_with_a_hint(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A terminal on stdin is refused (exit 2) with a hint at pipes and exec mode."""
-    monkeypatch.setattr(cli._sink, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_sink_run, "_stdin_is_terminal", lambda: True)
     result = invoke("s3://bkt/k")
     assert result.exit_code == 2
     assert "stdin is a terminal" in result.stderr
@@ -754,7 +756,7 @@ def test_command_stop_escalates_to_kill() -> None:
 
 
 def test_retry_and_signing_options_reach_the_client(
-    captured: list[cli.SinkOptions], monkeypatch: pytest.MonkeyPatch
+    captured: list[SinkOptions], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--max-attempts / S3SINK_MAX_ATTEMPTS and --sign-payload are handed to build_client;
     without them build_client decides (AWS_MAX_ATTEMPTS, the checksum)."""
@@ -768,9 +770,9 @@ def test_retry_and_signing_options_reach_the_client(
 
     built: list[dict[str, Any]] = []
     monkeypatch.setattr(s3sink._store.client, "build_client", lambda **kw: built.append(kw))
-    cli._options.client_for(captured[0], concurrency=1)
-    cli._options.client_for(captured[1], concurrency=1)
-    assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (None, None)]
+    _settings.client_for(captured[0], concurrency=1)
+    _settings.client_for(captured[1], concurrency=1)
+    assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (5, None)]
 
 
 class GcRecorder:

@@ -45,15 +45,17 @@ from ._options import (
     RateLimitOption,
     RegionOption,
     SignPayloadOption,
-    SinkOptions,
     SseKmsKeyIdOption,
     SseOption,
     StorageClassOption,
     TagOption,
+)
+from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
+from ._settings import (
+    SinkOptions,
     client_for,
     writer_options,
 )
-from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
 
 __all__ = ["mount_app", "run_mount"]
 

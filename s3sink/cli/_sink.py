@@ -1,397 +1,262 @@
-"""One run of the sink command: read stdin, an exec-mode command's stdout or a FIFO into the
-writer, then commit or abort, report, and pick the exit code."""
+"""The sink command, ``s3sink s3://BUCKET/KEY [-- COMMAND ...]``: its typer declaration (one
+parameter per documented option) into :class:`SinkOptions`; :mod:`._sink_run` runs it."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import logging
-import os
-import shlex
-import signal
-import stat
-import sys
-import time
-from dataclasses import dataclass, field
-from typing import cast
+from typing import Annotated
 
-from .._exec.fifo import Fifo
-from .._exec.pipes import reader_for_fd
-from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_from
-from .._exec.signals import Interrupted, SignalGuard
-from .._location import S3Location, parse_location
-from .._writer.checks import check_connection_options
-from .._writer.sources import Readable
-from .._writer.writer import S3MultipartWriter, State
-from ..errors import AbortFailedError, UsageError
-from . import _startup
+import typer
+
+from .._writer.writer import DEFAULT_CONCURRENCY
+from ._app import SinkCommand
 from ._options import (
+    HELP_OPTIONS,
+    AclOption,
+    ChecksumOption,
+    CompressOption,
+    ConcurrencyOption,
+    ContentEncodingOption,
+    ContentTypeOption,
+    DebugOption,
+    EndpointOption,
+    ExpectedBucketOwnerOption,
+    JsonOption,
+    LegalHoldOption,
+    MaxAttemptsOption,
+    MaxMemoryOption,
+    MetadataOption,
+    NoOverwriteOption,
+    ObjectLockModeOption,
+    ObjectLockRetainUntilOption,
+    PartSizeOption,
+    ProfileOption,
+    RateLimitOption,
+    RegionOption,
+    SignPayloadOption,
+    SseKmsKeyIdOption,
+    SseOption,
+    StorageClassOption,
+    TagOption,
+    print_version,
+    size_option,
+)
+from ._progress import PLAIN_INTERVAL
+from ._report import EXIT_USAGE, error_line
+from ._settings import (
     SinkOptions,
-    check_target,
-    check_values,
-    client_for,
-    writer_options,
 )
-from ._progress import Display, choose_mode, make_display
-from ._report import (
-    EXIT_USAGE,
-    NothingToUpload,
-    classify,
-    command_logging,
-    failure_reason,
-    print_failure,
-    print_success,
-    report_failure,
+from ._sink_run import run_sink
+
+__all__ = ["app", "sink"]
+
+_SINK_EPILOG = (
+    "\b\n"
+    "Exit codes: 0 committed, 1 failed (upload aborted), 2 usage error,\n"
+    "3 the abort failed too (the upload id is printed), 4 precondition failed,\n"
+    "130/143/129 aborted on SIGINT/SIGTERM/SIGHUP; in exec mode a failed\n"
+    "command's own status (127: command not found).\n"
+    "\b\n"
+    "AWS settings stay botocore's: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,\n"
+    "credentials. Housekeeping: s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX].\n"
+    "What a store checks, and the settings for it: s3sink doctor s3://BUCKET.\n"
+    "A write-only directory for programs that write files: s3sink mount s3://BUCKET[/P] DIR."
 )
 
-log = logging.getLogger("s3sink")
-
-STOP_GRACE = 5.0  # seconds a producer gets to exit after a signal or a failed upload
-
-
-def _stdin_is_terminal() -> bool:
-    return sys.stdin is not None and sys.stdin.isatty()
-
-
-def _stdin_is_write_only() -> bool:
-    """fd 0 opened for writing only (``s3sink URI 0>file``): every read would fail."""
-    try:
-        flags = fcntl.fcntl(sys.stdin.fileno(), fcntl.F_GETFL)
-    except (OSError, ValueError, AttributeError):  # CliRunner's stdin has no descriptor
-        return False
-    return flags & os.O_ACCMODE == os.O_WRONLY
+app = typer.Typer(
+    name="s3sink",
+    add_completion=False,
+    rich_markup_mode=None,  # plain click help: no rich import just to print --help
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+    context_settings=HELP_OPTIONS,
+)
 
 
-@dataclass(frozen=True)
-class FileInput:
-    """A regular file to upload: ``--file PATH``, or one redirected to stdin (``< PATH``),
-    from ``offset`` (where the descriptor stood) for ``size`` bytes."""
+@app.command(cls=SinkCommand, epilog=_SINK_EPILOG, no_args_is_help=False)
+def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
+    ctx: typer.Context,
+    uri: Annotated[
+        str,
+        typer.Argument(metavar="s3://BUCKET/KEY", show_default=False, help="Where to write."),
+    ],
+    endpoint_url: EndpointOption = None,
+    region: RegionOption = None,
+    profile: ProfileOption = None,
+    part_size: PartSizeOption = None,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    max_memory: MaxMemoryOption = None,
+    expected_size: Annotated[
+        int | None,
+        typer.Option(
+            parser=size_option,
+            metavar="SIZE",
+            envvar="S3SINK_EXPECTED_SIZE",
+            help="Rough stream size, to pick the part size (an estimate is fine).",
+        ),
+    ] = None,
+    content_type: ContentTypeOption = None,
+    content_encoding: ContentEncodingOption = None,
+    storage_class: StorageClassOption = None,
+    acl: AclOption = None,
+    sse: SseOption = None,
+    sse_kms_key_id: SseKmsKeyIdOption = None,
+    metadata: MetadataOption = None,
+    tag: TagOption = None,
+    no_overwrite: NoOverwriteOption = False,
+    checksum: ChecksumOption = "crc64nvme",
+    fixed_part_size: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-part-size",
+            envvar="S3SINK_FIXED_PART_SIZE",
+            help="Never grow parts (stores that need equal parts); fails at 10,000 parts.",
+        ),
+    ] = False,
+    if_match: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ETAG",
+            envvar="S3SINK_IF_MATCH",
+            help="Replace the object only if its ETag still matches (else exit 4).",
+        ),
+    ] = None,
+    max_attempts: MaxAttemptsOption = None,
+    sign_payload: SignPayloadOption = False,
+    compress: CompressOption = None,
+    rate_limit: RateLimitOption = None,
+    object_lock_mode: ObjectLockModeOption = None,
+    object_lock_retain_until: ObjectLockRetainUntilOption = None,
+    legal_hold: LegalHoldOption = False,
+    expected_bucket_owner: ExpectedBucketOwnerOption = None,
+    fifo: Annotated[
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            envvar="S3SINK_FIFO",
+            help="Create a named pipe (0600) at PATH, upload what is written into it, "
+            "remove it afterwards. With exec mode, the command's stdout goes to stderr.",
+        ),
+    ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            metavar="PATH",
+            envvar="S3SINK_FILE",
+            help="Upload the file PATH instead of stdin: parts fitted to its size and read in "
+            "parallel; fails, publishing nothing, if the file changes meanwhile. (A file "
+            "redirected to stdin, < PATH, is read the same way.)",
+        ),
+    ] = None,
+    resumable: Annotated[
+        bool,
+        typer.Option(
+            "--resumable",
+            envvar="S3SINK_RESUMABLE",
+            help="On a failure or signal keep the upload (and a journal of its parts) "
+            "instead of aborting it, and print the command that resumes it.",
+        ),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            envvar="S3SINK_RESUME",
+            help="Resume the pending upload of this key: parts the store holds with this "
+            "run's bytes are not sent again. With none pending, start a new one.",
+        ),
+    ] = False,
+    upload_id: Annotated[
+        str | None,
+        typer.Option(
+            "--upload-id",
+            metavar="ID",
+            help="With --resume: the pending upload to resume (when several are pending).",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            envvar="S3SINK_ALLOW_EMPTY",
+            help="Upload an empty object when the input is empty (refused by default: a "
+            "0-byte backup is almost always a failed producer).",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No progress, no summary."),
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            envvar="S3SINK_PROGRESS",
+            show_default=False,
+            help="Progress on stderr [default: a bar when stderr is a terminal].",
+        ),
+    ] = None,
+    progress_interval: Annotated[
+        float,
+        typer.Option(envvar="S3SINK_PROGRESS_INTERVAL", hidden=True, min=0.01),
+    ] = PLAIN_INTERVAL,
+    debug: DebugOption = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Stream stdin (or COMMAND's stdout, or a named pipe) into s3://BUCKET/KEY.
 
-    fd: int
-    name: str
-    offset: int
-    size: int
-    owned: bool  # opened by us (--file), so closed by us
-
-    def close(self) -> None:
-        if self.owned:
-            os.close(self.fd)
-        else:
-            # As if it had been read: a script reading on after s3sink sees the end.
-            with contextlib.suppress(OSError):
-                os.lseek(self.fd, self.offset + self.size, os.SEEK_SET)
-
-
-def _file_input(opts: SinkOptions) -> FileInput | None:
-    """The file to read with positional reads, if the input is one; raises UsageError."""
-    if opts.file is not None:
-        if opts.command or opts.fifo:
-            raise UsageError("--file reads a file: it cannot be combined with -- COMMAND or --fifo")
-        try:
-            fd = os.open(opts.file, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise UsageError(f"cannot open --file {opts.file}: {exc.strerror}") from exc
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise UsageError(f"--file {opts.file} is not a regular file")
-        return FileInput(fd, opts.file, 0, info.st_size, owned=True)
-    if opts.command or opts.fifo or sys.stdin is None:
-        return None
-    try:
-        fd = sys.stdin.fileno()
-        info = os.fstat(fd)
-        offset = os.lseek(fd, 0, os.SEEK_CUR)
-    except (OSError, ValueError, AttributeError):  # a pipe, or no descriptor (CliRunner)
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return FileInput(fd, "stdin", offset, max(0, info.st_size - offset), owned=False)
-
-
-def _check_input(opts: SinkOptions) -> None:
-    if opts.command and not opts.command[0]:
-        raise UsageError("the command after -- is empty")
-    if opts.command or opts.fifo or opts.file:
-        return
-    # (stdin a directory never gets here: the interpreter refuses to start.)
-    if sys.stdin is None:
-        raise UsageError("stdin is closed; pipe data into s3sink or use exec mode")
-    if _stdin_is_terminal():
-        raise UsageError(
-            "stdin is a terminal; pipe data in (tar c DIR | s3sink s3://BUCKET/KEY) "
-            "or let s3sink run the producer (s3sink s3://BUCKET/KEY -- COMMAND ARGS)"
-        )
-    if _stdin_is_write_only():
-        raise UsageError("stdin is open for writing only; pipe data into s3sink or use exec mode")
-
-
-@dataclass
-class SinkRun:
-    """One upload: open the input, stream it, commit or abort, report, pick the exit code."""
-
-    opts: SinkOptions
-    location: S3Location
-    writer: S3MultipartWriter
-    guard: SignalGuard = field(default_factory=SignalGuard)
-    command: Command | None = None
-    fifo: Fifo | None = None
-    source: Readable | None = None
-    owns_source: bool = False
-    file: FileInput | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    def run(self) -> int:
-        """Stream, then report; returns the exit code."""
-        with self.guard, contextlib.ExitStack() as cleanup:  # the FIFO goes last
-            display = make_display(
-                choose_mode(
-                    progress=self.opts.progress,
-                    quiet=self.opts.quiet,
-                    stderr_is_tty=sys.stderr.isatty(),
-                ),
-                self.writer.progress,
-                label=self.location.uri,
-                stream=lambda: sys.stderr,
-                total=self.file.size if self.file is not None else self.opts.expected_size,
-                interval=self.opts.progress_interval,
-                cap=self.opts.rate_limit,
-            )
-            failure = self._attempt(cleanup, display)
-            display.stop()
-            if failure is None or self.writer.state is State.COMPLETED:
-                return self._succeed()
-            return self._fail(failure)
-
-    def _attempt(self, cleanup: contextlib.ExitStack, display: Display) -> BaseException | None:
-        try:
-            try:
-                self._stream(cleanup, display)
-            finally:
-                # Committed or failing: from here on a signal must not interrupt the
-                # report or the abort (it is still forwarded to the command).
-                self.guard.disarm()
-        except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _fail
-            return exc
-        return None
-
-    def _stream(self, cleanup: contextlib.ExitStack, display: Display) -> None:
-        # Before anything is read or started: a write that cannot be published stops here.
-        self.writer.check_conditions()
-        if self.opts.fifo is not None:
-            # Before the command starts: it must find a FIFO, not create a regular file.
-            self.fifo = cleanup.enter_context(Fifo(self.opts.fifo))
-        if self.opts.command:
-            self._start_command()
-        display.start()
-        self.started = time.monotonic()
-        if self.file is not None:
-            self.writer.write_file(
-                self.file.fd, offset=self.file.offset, size=self.file.size, name=self.file.name
-            )
-        else:
-            self.source = self._open_source()
-            self.writer.readinto_from(self.source)
-            self._close_source()
-        if self.command is not None:
-            returncode = self.command.wait()
-            assert returncode is not None  # noqa: S101  # wait() without timeout
-            if returncode != 0:
-                raise ProducerFailed(self.command, returncode)
-        self._refuse_nothing()
-        self.writer.close()
-
-    def _refuse_nothing(self) -> None:
-        """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
-        a failure: it is what a failed or misdirected producer looks like."""
-        if self.writer.bytes_written or (self.file is not None and self.file.size):
-            return
-        name = self.command.argv[0] if self.command is not None else None
-        if self.fifo is not None and self.fifo.released_by_watcher:
-            raise NothingToUpload(
-                f"{name} exited without ever opening {self.fifo.path} for writing (is that "
-                "the path it writes to?); nothing was uploaded"
-            )
-        if self.opts.allow_empty:
-            return
-        what = f"{name} wrote nothing" if name is not None else "stdin was empty"
-        if self.file is not None:
-            what = f"{self.file.name} is empty"
-        if self.fifo is not None:
-            what = f"nothing was written to {self.fifo.path}"
-        raise NothingToUpload(f"{what}: nothing uploaded; --allow-empty uploads an empty object")
-
-    def _start_command(self) -> None:
-        argv = self.opts.command
-        with self.guard.deferred():  # a signal now is delivered once the child exists
-            if self.fifo is None:
-                self.command, self.source = open_pipe_from(argv)
-                self.owns_source = True
-            else:
-                # Its stdout goes to our stderr: our stdout is the result channel.
-                self.command = Command.start(argv, stdout=2)
-            self.guard.child = self.command
-        if self.fifo is not None:
-            self.fifo.release_when_exits(self.command)
-
-    def _open_source(self) -> Readable:
-        if self.fifo is not None:
-            self.owns_source = True
-            return self.fifo.open_reader()
-        if self.source is not None:  # exec mode's pipe
-            return self.source
-        stdin = sys.stdin
-        try:
-            fd = stdin.fileno()
-        except (OSError, ValueError):  # not a real file (CliRunner): read what it offers
-            return cast("Readable", stdin.buffer)  # BytesIO and friends have readinto
-        return reader_for_fd(fd, closefd=False)
-
-    def _close_source(self) -> None:
-        source, self.source = self.source, None
-        if self.owns_source and source is not None:
-            with contextlib.suppress(OSError):
-                source.close()  # type: ignore[attr-defined]  # our FileIO or reader
-
-    # -- outcomes -------------------------------------------------------------------------
-    def _succeed(self) -> int:
-        return print_success(
-            self.writer.result,
-            self.location.uri,
-            time.monotonic() - self.started,
-            json_output=self.opts.json_output,
-            quiet=self.opts.quiet,
-        )
-
-    def _fail(self, exc: BaseException) -> int:
-        self._close_source()  # a producer still writing gets EPIPE
-        command = self.command
-        if command is not None and not isinstance(exc, (Interrupted, ProducerFailed)):
-            command.send_signal(signal.SIGTERM)  # its output has nowhere to go now
-        abort_error: AbortFailedError | None = None
-        kept_id = None
-        try:
-            if self.opts.resumable:
-                kept_id = self.writer.keep()
-            else:
-                self.writer.abort()
-        except AbortFailedError as err:
-            abort_error = err
-        resume = self._resume_command() if kept_id is not None else None
-        returncode = None
-        if command is not None:
-            returncode = command.stop(
-                STOP_GRACE,
-                hurry=self.guard.repeated,
-                notify=None if self.opts.quiet else _say,
-            )
-        code, message = classify(
-            exc,
-            abort_error,
-            returncode,
-            killed=command is not None and command.killed_by_us,
-            precondition=self._precondition_message(),
-            upload_started=self.writer.upload_id is not None,
-            connection=self._connection_options(),
-            kept=self._kept_message(kept_id, resume) if kept_id is not None else None,
-        )
-        report_failure(exc, message, debug=self.opts.debug)
-        if self.opts.json_output:
-            print_failure(
-                code=code,
-                reason=failure_reason(exc, abort_error),
-                message=message,
-                upload_id=self.writer.upload_id,
-                producer_status=exit_status(returncode) if returncode is not None else None,
-                resume_command=resume,
-            )
-        return code
-
-    def _resume_command(self) -> str:
-        """This very command line with --resume: re-run it (with the same input) to resume."""
-        args = list(self.opts.argv) or [self.opts.uri]
-        end = args.index("--") if "--" in args else len(args)
-        if "--resume" not in args[:end]:
-            args.insert(end, "--resume")
-        return shlex.join(["s3sink", *args])
-
-    def _kept_message(self, upload_id: str, resume: str | None) -> str:
-        feed = ""
-        if self.file is None and not self.opts.command and self.fifo is None:
-            feed = " with the same stream on stdin"
-        elif self.fifo is not None and not self.opts.command:
-            feed = " and write the same stream into the FIFO"
-        bucket = f"s3://{self.location.bucket}"
-        return (
-            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}: "
-            f"{resume}. Kept uploads cost storage until resumed or aborted; a lifecycle rule "
-            f"removes forgotten ones: s3sink uploads lifecycle {bucket} --days 7"
-        )
-
-    def _connection_options(self) -> list[str]:
-        """The options that reach this store, for a command printed to clean up."""
-        given = {
-            "--endpoint-url": self.opts.endpoint_url,
-            "--region": self.opts.region,
-            "--profile": self.opts.profile,
-        }
-        return [part for flag, value in given.items() if value for part in (flag, value)]
-
-    def _precondition_message(self) -> str:
-        uri = self.location.uri
-        if self.opts.if_match is not None:
-            return (
-                f"{uri} no longer has ETag {self.opts.if_match} (--if-match); nothing was written"
-            )
-        return f"{uri} already exists (--no-overwrite); nothing was written"
-
-
-def _say(text: str) -> None:
-    sys.stderr.write(f"s3sink: {text}\n")
-    sys.stderr.flush()
-
-
-def run_sink(opts: SinkOptions) -> int:
-    """Validate, build the client and the writer, stream; returns the exit code."""
-    with command_logging(opts.debug):
-        file: FileInput | None = None
-        try:
-            location = parse_location(opts.uri)
-            check_target(location)
-            check_connection_options(
-                endpoint_url=opts.endpoint_url, region=opts.region, profile=opts.profile
-            )
-            check_values(opts)
-            options = writer_options(opts)
-            _check_input(opts)
-            file = _file_input(opts)
-            if file is not None:
-                options["expected_size"] = file.size  # exact: parts fitted to the file
-            client = client_for(opts, concurrency=opts.concurrency)
-            writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
-        except UsageError as exc:
-            if file is not None:
-                file.close()
-            report_failure(exc, str(exc), debug=opts.debug)
-            if opts.json_output:
-                print_failure(
-                    code=EXIT_USAGE,
-                    reason="usage",
-                    message=str(exc),
-                    upload_id=None,
-                    producer_status=None,
-                )
-            return EXIT_USAGE
-        finally:
-            _startup.done()
-        try:
-            return SinkRun(opts, location, writer, file=file).run()
-        finally:
-            # A no-op once committed, aborted or kept; it only matters if the run itself broke.
-            with contextlib.suppress(AbortFailedError):
-                if opts.resumable:
-                    writer.keep()
-                else:
-                    writer.abort()
-            if file is not None:
-                file.close()
+    The object appears only when the whole stream arrived: on any failure, signal or a
+    failed COMMAND the multipart upload is aborted (kept for --resume, with --resumable)
+    and nothing is written.
+    """
+    command = ctx.meta.get("s3sink.command")
+    if command == []:
+        error_line("nothing after '--': give the COMMAND to run (see 's3sink --help')")
+        raise typer.Exit(EXIT_USAGE)
+    options = SinkOptions(
+        argv=tuple((ctx.obj or {}).get("argv", ())),
+        uri=uri,
+        command=tuple(command or ()),
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        part_size=part_size,
+        concurrency=concurrency,
+        max_memory=max_memory,
+        expected_size=expected_size,
+        content_type=content_type,
+        content_encoding=content_encoding,
+        storage_class=storage_class,
+        acl=acl,
+        sse=sse,
+        sse_kms_key_id=sse_kms_key_id,
+        metadata=tuple(metadata or ()),
+        tags=tuple(tag or ()),
+        no_overwrite=no_overwrite,
+        checksum=checksum,
+        fixed_part_size=fixed_part_size,
+        if_match=if_match,
+        max_attempts=max_attempts,
+        sign_payload=sign_payload,
+        fifo=fifo,
+        file=file,
+        resumable=resumable,
+        resume=resume,
+        upload_id=upload_id,
+        allow_empty=allow_empty,
+        compress=compress,
+        rate_limit=rate_limit,
+        object_lock_mode=object_lock_mode,
+        object_lock_retain_until=object_lock_retain_until,
+        legal_hold=legal_hold,
+        expected_bucket_owner=expected_bucket_owner,
+        json_output=json_output,
+        quiet=quiet,
+        progress=progress,
+        progress_interval=progress_interval,
+        debug=debug,
+    )
+    raise typer.Exit(run_sink(options))
