@@ -330,3 +330,12 @@ def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
     if isinstance(exc, OSError):
         return EXIT_FAILED, f"reading the input failed: {exc}"
     return EXIT_FAILED, f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns separated by two spaces (the last column is not padded)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
