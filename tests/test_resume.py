@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from s3sink import State, UsageError
-from s3sink._upload.resume import find_journals, read_journal
+from s3sink._upload.journal import find_journals, read_journal
 from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from .._store.transport import UploadTransport
-from ..errors import AbortFailedError, UploadError
+from .._store.transport import Transport, UploadTransport
+from ..errors import AbortFailedError, S3SinkError, UploadError
 from .pool import PartPool
 
 __all__ = ["ABORT_ATTEMPTS", "abort_upload"]
@@ -58,3 +58,38 @@ def abort_upload(
         key=key,
         upload_id=upload_id,
     ) from last_error
+
+
+def cleanup_command(bucket: str, key: str, upload_id: str) -> str:
+    """The command that aborts ``upload_id`` later."""
+    return f"s3sink uploads abort s3://{bucket}/{key} --upload-id {upload_id}"
+
+
+def report_unknown_uploads(transport: Transport, bucket: str, key: str, since: float) -> None:
+    """CreateMultipartUpload was interrupted: the store may have created an upload whose
+    id never reached us. Name the uploads for this key that started since (allowing a
+    minute of clock skew) rather than report that nothing was left behind. They are not
+    aborted here: another writer of the same key could own one."""
+    try:
+        found = [
+            u
+            for u in transport.list_uploads(bucket, key)
+            if u.key == key and u.initiated.timestamp() >= since - 60
+        ]
+    except S3SinkError as exc:
+        log.warning(
+            "CreateMultipartUpload was interrupted, and listing uploads to find what it "
+            "may have created failed (%s); check with: s3sink uploads list s3://%s/%s",
+            exc,
+            bucket,
+            key,
+        )
+        return
+    for upload in found:
+        log.warning(
+            "CreateMultipartUpload was interrupted, and upload %s (started %s) may be the "
+            "one it created; remove it with: %s",
+            upload.upload_id,
+            upload.initiated.isoformat(timespec="seconds"),
+            cleanup_command(bucket, key, upload.upload_id),
+        )

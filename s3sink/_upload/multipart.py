@@ -11,38 +11,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 from .._sizes import format_size
 from .._store.objectlock import requested_lock
-from .._store.transport import ListedPart, Transport
+from .._store.transport import Transport
 from ..errors import AbortFailedError, S3SinkError, UsageError
-from .abort import abort_upload
-from .commit import Committer, bare_etag
+from .abort import abort_upload, cleanup_command, report_unknown_uploads
+from .commit import Committer
+from .journal import Journal, JournalRecord
 from .parts import PartLedger, PartSender, submit_part
 from .policy import PartSchedule
 from .pool import PartPool
-from .resume import Journal, JournalRecord, find_journals
+from .resume import (
+    Resumption,
+    check_algorithm,
+    find_pending,
+    open_journal,
+    with_journal_checksum,
+)
 from .spec import UploadSpec
 from .state import Lifecycle
 
 __all__ = ["MultipartUpload", "Resumption"]
 
 log = logging.getLogger("s3sink")
-
-
-@dataclass(frozen=True)
-class Resumption:
-    """How a writer deals with failures and earlier runs: ``keep`` the upload instead of
-    aborting it (resumable), ``resume`` the pending one for the key (or ``upload_id``),
-    with journals in ``journal_dir`` under the name ``endpoint``."""
-
-    keep: bool = False
-    resume: bool = False
-    upload_id: str | None = None
-    journal_dir: Path | None = None
-    endpoint: str = ""
 
 
 class MultipartUpload:
@@ -233,7 +225,7 @@ class MultipartUpload:
     def _abort(self, cause: BaseException) -> None:
         if self.upload_id is None:
             if self._create_interrupted:
-                self._report_unknown_uploads()
+                report_unknown_uploads(self._transport, self.bucket, self.key, self._create_started)
             return
         try:
             abort_upload(
@@ -252,41 +244,9 @@ class MultipartUpload:
                 "the abort of upload %s did not finish; it may keep parts on the server "
                 "until you run: %s",
                 self.upload_id,
-                self._cleanup_command(self.upload_id),
+                cleanup_command(self.bucket, self.key, self.upload_id),
             )
             raise
-
-    def _cleanup_command(self, upload_id: str) -> str:
-        return f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id {upload_id}"
-
-    def _report_unknown_uploads(self) -> None:
-        """CreateMultipartUpload was interrupted: the store may have created an upload whose
-        id never reached us. Name the uploads for this key that started since (allowing a
-        minute of clock skew) rather than report that nothing was left behind. They are not
-        aborted here: another writer of the same key could own one."""
-        try:
-            found = [
-                u
-                for u in self._transport.list_uploads(self.bucket, self.key)
-                if u.key == self.key and u.initiated.timestamp() >= self._create_started - 60
-            ]
-        except S3SinkError as exc:
-            log.warning(
-                "CreateMultipartUpload was interrupted, and listing uploads to find what it "
-                "may have created failed (%s); check with: s3sink uploads list s3://%s/%s",
-                exc,
-                self.bucket,
-                self.key,
-            )
-            return
-        for upload in found:
-            log.warning(
-                "CreateMultipartUpload was interrupted, and upload %s (started %s) may be the "
-                "one it created; remove it with: %s",
-                upload.upload_id,
-                upload.initiated.isoformat(timespec="seconds"),
-                self._cleanup_command(upload.upload_id),
-            )
 
     # -- resuming ----------------------------------------------------------------------
     def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
@@ -296,7 +256,7 @@ class MultipartUpload:
         when it carries at least as much). Without one, a new upload starts, and says so."""
         if not self.resumption.resume:
             return schedule
-        upload_id, record = self._find_pending()
+        upload_id, record = find_pending(self._transport, self.spec, self.resumption)
         if upload_id is None:
             log.warning(
                 "no pending upload of s3://%s/%s to resume: starting a new one",
@@ -312,9 +272,9 @@ class MultipartUpload:
                 f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
                 "(completed or aborted); nothing to resume"
             )
-        self._check_algorithm(upload_id, record, listed)
+        check_algorithm(self.spec, upload_id, record, listed)
         if record is not None:
-            listed = [_with_journal_checksum(p, record) for p in listed]
+            listed = [with_journal_checksum(p, record) for p in listed]
         self.upload_id = upload_id
         self._sender.stored = {p.number: p for p in listed}
         log.warning(
@@ -332,106 +292,15 @@ class MultipartUpload:
         self._open_journal(record)
         return schedule
 
-    def _find_pending(self) -> tuple[str | None, JournalRecord | None]:
-        wanted = self.resumption.upload_id
-        records = self._live_journals()
-        if wanted is not None:
-            return wanted, next((r for r in records if r.upload_id == wanted), None)
-        if len(records) == 1:
-            return records[0].upload_id, records[0]
-        ids = [r.upload_id for r in records]
-        started = {r.upload_id: r.started for r in records}
-        if not records:
-            for upload in self._transport.list_uploads(self.bucket, self.key):
-                if upload.key == self.key:
-                    ids.append(upload.upload_id)
-                    started[upload.upload_id] = upload.initiated.isoformat(timespec="seconds")
-        if len(ids) == 1:
-            return ids[0], None
-        if not ids:
-            return None, None
-        listing = ", ".join(f"{i} (started {started[i]})" for i in ids)
-        raise UsageError(
-            f"{len(ids)} uploads are pending for s3://{self.bucket}/{self.key}: {listing}; "
-            "pick one with --upload-id ID (library: upload_id=), or remove the others with "
-            f"s3sink uploads abort s3://{self.bucket}/{self.key} --upload-id ID"
-        )
-
-    def _live_journals(self) -> list[JournalRecord]:
-        """Journals here for this endpoint and key whose upload still exists; a journal whose
-        upload is gone (completed or aborted elsewhere) is removed."""
-        directory = self.resumption.journal_dir
-        if directory is None:
-            return []
-        live = []
-        for record in find_journals(
-            directory, endpoint=self.resumption.endpoint, bucket=self.bucket, key=self.key
-        ):
-            if self._transport.list_parts(self.bucket, self.key, record.upload_id) is None:
-                Journal(record.path).remove()
-                continue
-            live.append(record)
-        return live
-
-    def _check_algorithm(
-        self, upload_id: str, record: JournalRecord | None, listed: list[ListedPart]
-    ) -> None:
-        """The parts and the Complete must use the checksum the upload was created with."""
-        ours = self._checksummer.algorithm if self._checksummer else None
-        theirs = record.checksum_algorithm if record is not None else None
-        if record is None:
-            params = {k for p in listed for k in p.checksums}
-            if not params:
-                return  # the store lists none: it cannot tell, and the ETags will
-            theirs = next(iter(params)).removeprefix("Checksum").lower()
-        if theirs != ours:
-            raise UsageError(
-                f"upload {upload_id} was started with checksum {theirs or 'none'}; resume it "
-                f"with --checksum {theirs or 'md5'} (library: checksum=), not {ours or 'none'}"
-            )
-
     def _open_journal(self, record: JournalRecord | None) -> None:
-        """Resumable: journal this upload (appending to ``record`` when resuming one)."""
-        directory = self.resumption.journal_dir
-        if not self.resumption.keep or directory is None or self.upload_id is None:
-            return
-        if record is not None:
-            self._journal = Journal(record.path)
-        else:
-            try:
-                self._journal = Journal.create(
-                    directory,
-                    endpoint=self.resumption.endpoint,
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=self.upload_id,
-                    schedule=self.schedule,
-                    checksum_algorithm=self._checksummer.algorithm if self._checksummer else None,
-                )
-            except OSError as exc:
-                log.warning(
-                    "could not write the resume journal in %s (%s): the upload can still be "
-                    "resumed, found through ListMultipartUploads",
-                    directory,
-                    exc,
-                )
-                return
-        self._ledger.journal = self._journal.record
+        self._journal = open_journal(
+            self.spec, self.resumption, self.upload_id, self.schedule, record
+        )
+        if self._journal is not None:
+            self._ledger.journal = self._journal.record
 
     def _forget_journal(self) -> None:
         if self._journal is not None:
             self._journal.remove()
             self._journal = None
             self._ledger.journal = None
-
-
-def _with_journal_checksum(part: ListedPart, record: JournalRecord) -> ListedPart:
-    """``part`` with the checksum the journal recorded for it, when the journal's entry is
-    this very stored part (same size and ETag): stores that list no part checksums (moto,
-    SeaweedFS and Ceph RGW here) then need no MD5 of this run's part to compare."""
-    entry = record.parts.get(part.number)
-    if entry is None or entry.checksum is None or part.checksums:
-        return part
-    if entry.size != part.size or bare_etag(entry.etag) != bare_etag(part.etag):
-        return part
-    return replace(part, journal_checksum=entry.checksum)

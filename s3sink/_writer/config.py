@@ -16,9 +16,9 @@ from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
-from .._upload.multipart import Resumption
+from .._upload.journal import journal_dir as default_journal_dir
 from .._upload.policy import MemoryPlan, plan_memory
-from .._upload.resume import journal_dir as default_journal_dir
+from .._upload.resume import Resumption
 from .._upload.spec import UploadSpec
 from ..errors import UsageError
 from .checks import check_writer_options

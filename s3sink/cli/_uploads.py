@@ -14,7 +14,7 @@ from .._location import S3Location
 from .._sizes import format_duration, format_size
 from .._store import bucket_lifecycle as _lifecycle
 from .._store.boto import BotoTransport
-from .._upload.resume import Journal, JournalRecord, find_journals, journal_dir
+from .._upload.journal import Journal, JournalRecord, find_journals, journal_dir
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket

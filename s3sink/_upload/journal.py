@@ -1,0 +1,214 @@
+"""The resume journal: what a kept multipart upload needs to be found and resumed.
+
+One JSON-lines file per upload, in ``$XDG_STATE_HOME/s3sink/uploads/`` (by default
+``~/.local/state/s3sink/uploads/``): a header line (endpoint, bucket, key, upload id, the
+part-size schedule, the checksum algorithm, when it started), then a line per part the store
+accepted (number, size, checksum, ETag), appended as each part completes. Every line is
+written with one ``write`` as soon as it is known, so even ``kill -9`` leaves all lines
+written so far; a torn last line (a crash inside that write) is ignored when reading.
+
+The store stays the source of truth for the parts (ListParts, at resume): the journal makes
+the upload findable without ListMultipartUploads, keeps the schedule the parts were cut by,
+and lets ``uploads list`` show progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._store.transport import CompletedPart
+from .policy import PartSchedule
+
+__all__ = ["Journal", "JournalRecord", "find_journals", "journal_dir", "read_journal"]
+
+log = logging.getLogger("s3sink")
+
+FORMAT = 1
+
+
+def journal_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_STATE_HOME/s3sink/uploads`` (``~/.local/state`` when unset or relative, as
+    the XDG base directory specification says)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_STATE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "state"
+    return root / "s3sink" / "uploads"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _key_prefix(endpoint: str, bucket: str, key: str) -> str:
+    return _digest(f"{endpoint}\n{bucket}\n{key}")
+
+
+@dataclass(frozen=True)
+class JournalPart:
+    """A part the store accepted, as the journal records it."""
+
+    number: int
+    size: int
+    etag: str
+    checksum: str | None
+
+
+@dataclass
+class JournalRecord:
+    """A journal as read back: its header and the parts recorded so far."""
+
+    path: Path
+    endpoint: str
+    bucket: str
+    key: str
+    upload_id: str
+    schedule: PartSchedule
+    checksum_algorithm: str | None
+    started: str
+    parts: dict[int, JournalPart] = field(default_factory=dict)
+
+    @property
+    def bytes_recorded(self) -> int:
+        """Bytes in the parts recorded (a part re-sent is counted once)."""
+        return sum(p.size for p in self.parts.values())
+
+
+class Journal:
+    """An open journal: appends a line per completed part (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path,
+        *,
+        endpoint: str,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        schedule: PartSchedule,
+        checksum_algorithm: str | None,
+    ) -> Journal:
+        """Write the header of a new journal (atomically: a half-written header would make
+        the upload unfindable) and return it open for appending."""
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = directory / f"{_key_prefix(endpoint, bucket, key)}-{_digest(upload_id)}.jsonl"
+        header = {
+            "s3sink_journal": FORMAT,
+            "endpoint": endpoint,
+            "bucket": bucket,
+            "key": key,
+            "upload_id": upload_id,
+            "schedule": asdict(schedule),
+            "checksum_algorithm": checksum_algorithm,
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, (json.dumps(header) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+        return cls(path)
+
+    def record(self, part: CompletedPart) -> None:
+        """Append ``part``: one write, so a crash leaves the line whole or torn, never
+        interleaved with another."""
+        line = {
+            "part": part.number,
+            "size": part.size,
+            "etag": part.etag,
+            "checksum": part.checksum.value if part.checksum else None,
+        }
+        data = (json.dumps(line) + "\n").encode()
+        with self._lock:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+                try:
+                    os.write(fd, data)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                # The store holds the part either way; the journal only helps to find it.
+                log.warning("could not record part %d in %s: %s", part.number, self.path, exc)
+
+    def remove(self) -> None:
+        """The upload is published or aborted: nothing is left to resume."""
+        with self._lock:
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("could not remove the journal %s: %s", self.path, exc)
+
+
+def read_journal(path: Path) -> JournalRecord | None:
+    """The journal at ``path``, or None when it is no journal of ours (or unreadable)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    try:
+        header = json.loads(lines[0])
+        if header.get("s3sink_journal") != FORMAT:
+            return None
+        record = JournalRecord(
+            path=path,
+            endpoint=str(header["endpoint"]),
+            bucket=str(header["bucket"]),
+            key=str(header["key"]),
+            upload_id=str(header["upload_id"]),
+            schedule=PartSchedule(**header["schedule"]),
+            checksum_algorithm=header.get("checksum_algorithm"),
+            started=str(header.get("started", "")),
+        )
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+    for line in lines[1:]:
+        try:
+            entry: dict[str, Any] = json.loads(line)
+            part = JournalPart(
+                int(entry["part"]), int(entry["size"]), str(entry["etag"]), entry.get("checksum")
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line
+        record.parts[part.number] = part
+    return record
+
+
+def _journals(directory: Path, pattern: str) -> Iterator[JournalRecord]:
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob(pattern)):
+        record = read_journal(path)
+        if record is not None:
+            yield record
+
+
+def find_journals(
+    directory: Path, *, endpoint: str | None = None, bucket: str, key: str | None = None
+) -> list[JournalRecord]:
+    """Journals for ``bucket`` (and ``key``, and ``endpoint``, when given)."""
+    pattern = "*.jsonl"
+    if endpoint is not None and key is not None:
+        pattern = f"{_key_prefix(endpoint, bucket, key)}-*.jsonl"
+    return [
+        r
+        for r in _journals(directory, pattern)
+        if r.bucket == bucket
+        and (key is None or r.key == key)
+        and (endpoint is None or r.endpoint == endpoint)
+    ]
