@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from s3sink import UsageError
-from s3sink._store.boto import BufferBody, start_sending
+from s3sink._store.body import BufferBody, start_sending
 from s3sink._store.ratelimit import CHUNK, RateLimiter, parse_rate
 from tests.support.clirun import body, pattern, pending
 from tests.support.clirun import run_cli as run

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from s3sink._store.boto import BufferBody
+from s3sink._store.body import BufferBody
 
 
 def test_reads_are_views_of_the_part_buffer_not_copies() -> None:
