@@ -7,9 +7,8 @@ import errno
 import logging
 from typing import Protocol
 
-from .._store.checksums import etag_md5
+from .._store.checksums import bare_etag, etag_md5
 from .._store.transport import ObjectInfo, Transport
-from .._upload.commit import bare_etag
 from ..errors import S3SinkError
 from .files import FileRecord, fail
 

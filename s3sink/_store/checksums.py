@@ -17,9 +17,12 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from .transport import CompletedPart
 
 Algorithm = Literal["crc64nvme", "crc32c", "crc32", "sha256"]
 ALGORITHMS: tuple[str, ...] = ("crc64nvme", "crc32c", "crc32", "sha256", "md5", "off")
@@ -168,3 +171,17 @@ class RunningChecksum:
 def encode(raw: bytes) -> str:
     """S3's header encoding for checksums: base64 of the big-endian bytes."""
     return base64.b64encode(raw).decode("ascii")
+
+
+def bare_etag(etag: str) -> str:
+    """An ETag without its quotes (and without a weak ``W/`` prefix), for comparing."""
+    return etag.strip().removeprefix("W/").strip('"')
+
+
+def multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
+    """The ETag S3 gives the object these parts make (the MD5 of their MD5s, then ``-N``),
+    or None when a part's ETag is no MD5 (SSE-KMS, SSE-C, another store's format)."""
+    digests = [etag_md5(p.etag) for p in parts]
+    if not digests or any(d is None for d in digests):
+        return None
+    return f"{md5_digest(b''.join(d for d in digests if d is not None)).hex()}-{len(parts)}"

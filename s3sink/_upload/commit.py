@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from .._results import UploadResult
-from .._store.checksums import encode, etag_md5, md5_digest
+from .._store.checksums import bare_etag, encode, md5_digest, multipart_etag
 from .._store.transport import (
     Commit,
     CompletedPart,
@@ -34,7 +34,7 @@ from ..errors import CompleteError, PreconditionFailed, S3SinkError, UploadError
 from .parts import VERIFY_ATTEMPTS, verify_receipt
 from .spec import UploadSpec
 
-__all__ = ["Committer", "bare_etag", "weakest"]
+__all__ = ["Committer", "weakest"]
 
 log = logging.getLogger("s3sink")
 
@@ -44,20 +44,6 @@ _STRENGTH: tuple[Integrity, ...] = ("unverified", "etag-md5", "store-checksum")
 def weakest(verdicts: Iterable[Integrity]) -> Integrity:
     """The object is only as verified as its least verified part."""
     return min(verdicts, key=_STRENGTH.index, default="unverified")
-
-
-def bare_etag(etag: str) -> str:
-    """An ETag without its quotes (and without a weak ``W/`` prefix), for comparing."""
-    return etag.strip().removeprefix("W/").strip('"')
-
-
-def multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
-    """The ETag S3 gives the object these parts make (the MD5 of their MD5s, then ``-N``),
-    or None when a part's ETag is no MD5 (SSE-KMS, SSE-C, another store's format)."""
-    digests = [etag_md5(p.etag) for p in parts]
-    if not digests or any(d is None for d in digests):
-        return None
-    return f"{md5_digest(b''.join(d for d in digests if d is not None)).hex()}-{len(parts)}"
 
 
 class Committer:

@@ -9,9 +9,9 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .._store.checksums import bare_etag
 from .._store.transport import ListedPart, Transport
 from ..errors import UsageError
-from .commit import bare_etag
 from .journal import Journal, JournalRecord, find_journals
 from .policy import PartSchedule
 from .spec import UploadSpec
