@@ -277,7 +277,7 @@ def test_the_compressed_capped_recipe_restores_and_a_failed_dump_publishes_nothi
     pg_cluster: PgCluster, pg_source: Fingerprint, s3_endpoint: str, s3_client: Any, bucket: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    """The README's recipe: ``--compress zstd --rate-limit 100MiB/s -- pg_dump -Fc -Z0``; the
+    """docs/command.md's recipe: ``--compress zstd --rate-limit 100MiB/s -- pg_dump -Fc -Z0``; the
     object is a zstd frame (content checksum checked on the way back) that restores intact.
     The same command for a database that does not exist publishes nothing."""
     import zstandard

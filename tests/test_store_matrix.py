@@ -1,8 +1,8 @@
 """The ``s3sink`` command against each real store (moto, SeaweedFS 4.48, Ceph RGW 16.2), as a
 subprocess, with the store's state checked through boto3 and faults injected by FaultProxy.
 
-What the stores do differently (measured here; the README's "S3-compatible stores" table is
-written from these tests): SeaweedFS checks and echoes part and PutObject checksums and the
+What the stores do differently (measured here; the table in docs/stores.md is written from
+these tests): SeaweedFS checks and echoes part and PutObject checksums and the
 FULL_OBJECT value on Complete (worded as ``BadDigest: The Content-Md5 you specified did not
 match``), honours conditions on Complete, and does not check the SigV4 payload hash. Ceph RGW
 ignores every ``x-amz-checksum-*`` header, checks Content-MD5 and the payload hash, ignores

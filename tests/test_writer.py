@@ -539,7 +539,7 @@ def test_memory_budget_limits_parts_in_flight(fake: FakeS3) -> None:
 
 
 def test_peak_memory_is_concurrency_plus_one_parts(fake: FakeS3) -> None:
-    """With room in the budget, buffers alive peak at (concurrency + 1) parts (the README's)."""
+    """With room in the budget, buffers alive peak at (concurrency + 1) parts (docs/library.md)."""
     gate = fake.hold_parts()
     w = make_writer(fake, concurrency=2, max_memory=10 * PART)
     writing = Background(lambda: w.write(payload(5 * PART)))

@@ -3,8 +3,8 @@ is written, into the object ``PREFIX/relative/path`` through an S3MultipartWrite
 
 The operations are mfusepy's (``raw_fi``: each takes the ``fuse_file_info``), called on
 libfuse's threads; they raise ``OSError(errno)``, which mfusepy returns to the kernel. This
-module never imports mfusepy, so it is tested without a mount too. Its rules (the README's
-"s3sink mount" table is written from them):
+module never imports mfusepy, so it is tested without a mount too. Its rules (the table in
+docs/mount.md is written from them):
 
 * writes are sequential: a write at any other offset aborts the file's upload (EINVAL); zeros
   at the end of a file may be written over (``_sequence`` has the rules);
