@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.support.benchlib import load
 from tests.test_bench_file import TEST_VENV, harness
 
-compression = harness.compression
+compression = load("compression")
 MiB = 1024 * 1024
 
 

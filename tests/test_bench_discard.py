@@ -1,4 +1,4 @@
-"""The benchmark's discard S3 endpoint (scripts/benchlib/discard_server.py) counts exactly."""
+"""The benchmark's discard S3 endpoint (scripts/benchlib/discard_server/) counts exactly."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-discard = load("discard_server")
+discard = load("discard_server.server")
 
 
 @pytest.fixture

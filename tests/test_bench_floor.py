@@ -19,9 +19,9 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness")
+harness = load("harness.cli")
 floor = load("floor")
-discard = load("discard_server")
+discard = load("discard_server.server")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 

@@ -13,7 +13,7 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness")
+harness = load("harness.cli")
 mountbench = load("mountbench")
 
 

@@ -1,53 +1,24 @@
-"""A discard S3 endpoint for benchmarks: it speaks enough S3, drops every payload byte, counts them.
-
-Clients (boto3, the AWS CLI, s5cmd, smart_open, obstore, s3sink) upload to it as if it were S3.
-Every request body is read into one reused buffer per connection and thrown away; only the
-number of payload bytes is kept: per PutObject, per part, and per object at
-CompleteMultipartUpload (the sum of the parts listed there, which must all exist). The counts
-answer ``GET /__stats`` (JSON) and :meth:`DiscardS3Server.stats`, so a benchmark can check that
-each upload arrived whole.
-
-ETags are S3's: a PutObject's or part's is the hex MD5 of the (decoded) payload, hashed in the
-same pass that drops it; a multipart object's is the MD5 of its parts' binary MD5s plus "-N".
-A payload whose Content-MD5 does not match is refused with BadDigest. To keep the server cheap,
-a part's payload sent with an x-amz-checksum-* and no Content-MD5 is not hashed (its checksum is
-echoed, and its ETag is MD5-shaped but made up) unless ``--always-md5``; with
-``--no-etag-md5`` (what ``scripts/bench`` runs) nothing is hashed but to check a Content-MD5;
-see ``_Connection._wants_md5``.
-
-Handled on the wire: keep-alive, ``Expect: 100-continue``, ``Transfer-Encoding: chunked``,
-``Content-Encoding: aws-chunked`` (signed or unsigned chunks, trailers; only decoded payload
-bytes count, checked against ``x-amz-decoded-content-length``), path-style and
-virtual-host-style addressing, any credentials. HTTPS uses a throw-away CA and a certificate
-for 127.0.0.1/::1/localhost made at start (``cryptography`` if importable, else ``openssl``).
-
-One thread per connection; it listens on loopback only. Run as a script it prints one JSON
-line (url, port, ca_file, pid) on stdout once ready and serves until SIGTERM or SIGINT.
-"""
+"""The discard S3 server: its HTTP framing, S3 operations, state and certificates (the
+package's docstring says what it does; ``__main__.py`` is its command line)."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import datetime as dt
 import email.utils
-import faulthandler
 import hashlib
 import html
 import ipaddress
 import itertools
 import json
-import os
 import re
 import resource
 import selectors
-import signal
 import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -1627,70 +1598,3 @@ def _make_certificates_openssl(directory: Path) -> TlsFiles:
     for command in commands:
         subprocess.run(command, check=True, capture_output=True)
     return files
-
-
-# --- command line ----------------------------------------------------------------------------
-
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
-    parser.add_argument("--port", type=int, default=0, help="port (0: a free one)")
-    parser.add_argument("--https", action="store_true", help="serve TLS with a throw-away CA")
-    parser.add_argument("--cert-dir", type=Path, help="where to write ca.pem/cert.pem/key.pem")
-    parser.add_argument("--recv-buffer", type=int, default=DEFAULT_RECV_BUFFER)
-    parser.add_argument(
-        "--always-md5",
-        action="store_true",
-        help="hash every payload for its ETag, even one sent with an x-amz-checksum-* "
-        "(default: only payloads with Content-MD5 or without a checksum)",
-    )
-    parser.add_argument(
-        "--no-etag-md5",
-        action="store_true",
-        help="hash a payload only to check its Content-MD5; every other ETag is made up "
-        "(benchmarks: no client checks them, and the server shares the client's cores)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="log connection errors")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT/SIGHUP; print the endpoint as one JSON line first."""
-    args = _parse_args(argv)
-    stop_event = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        print(f"discard-s3: stopping on signal {signum}", file=sys.stderr, flush=True)
-        stop_event.set()
-
-    faulthandler.enable()
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    with tempfile.TemporaryDirectory(prefix="discard-s3-") as scratch:
-        tls_files = make_certificates(args.cert_dir or Path(scratch)) if args.https else None
-        server = DiscardS3Server(
-            args.host,
-            args.port,
-            tls_context=tls_files.server_context() if tls_files else None,
-            recv_buffer=args.recv_buffer,
-            always_md5=args.always_md5,
-            etag_md5=not args.no_etag_md5,
-            verbose=args.verbose,
-        )
-        with server:
-            ready = {
-                "url": server.url,
-                "port": server.port,
-                "pid": os.getpid(),
-                "ca_file": str(tls_files.ca_file) if tls_files else None,
-            }
-            print(json.dumps(ready), flush=True)
-            stop_event.wait()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
