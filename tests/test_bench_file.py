@@ -16,6 +16,7 @@ from tests.support.benchlib import load
 
 MiB = 1024 * 1024
 harness = load("harness.cli")
+bench_common = load("harness.common")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -31,9 +32,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_default_tools_follow_the_mode() -> None:
     """--file-mode defaults to the tools that upload from a path (rclone in, smart_open out);
     rclone is a known tool, and --resume-at must be a fraction."""
-    assert harness.parse_args([]).tool_list == list(harness.ALL_TOOLS)
+    assert harness.parse_args([]).tool_list == list(bench_common.ALL_TOOLS)
     args = harness.parse_args(["--file-mode"])
-    assert args.tool_list == list(harness.FILE_TOOLS)
+    assert args.tool_list == list(bench_common.FILE_TOOLS)
     assert "rclone" in args.tool_list
     assert "smart_open" not in args.tool_list
     assert args.resume_at == 0.9

@@ -22,6 +22,7 @@ MiB = 1024 * 1024
 harness = load("harness.cli")
 floor = load("floor")
 discard = load("discard_server.server")
+bench_common = load("harness.common")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -117,13 +118,13 @@ def test_the_default_is_both_tables_and_the_floors() -> None:
     """No option: both tables and both floor rows; --table and --unsigned-payload pick one
     table; --no-floor and file mode drop the floors; floors named in --tools run once."""
     args = harness.parse_args([])
-    assert args.table_list == (harness.EQUAL_WORK, harness.DEFAULTS)
+    assert args.table_list == (bench_common.EQUAL_WORK, bench_common.DEFAULTS)
     assert args.etag_md5 is False  # the server hashes only to check a Content-MD5
-    assert args.floor_list == list(harness.FLOOR_TOOLS)
+    assert args.floor_list == list(bench_common.FLOOR_TOOLS)
     assert args.unsigned_payload is False
     args = harness.parse_args(["--unsigned-payload"])
-    assert (args.table_list, args.unsigned_payload) == ((harness.EQUAL_WORK,), True)
-    assert harness.parse_args(["--table", "defaults"]).table_list == (harness.DEFAULTS,)
+    assert (args.table_list, args.unsigned_payload) == ((bench_common.EQUAL_WORK,), True)
+    assert harness.parse_args(["--table", "defaults"]).table_list == (bench_common.DEFAULTS,)
     assert harness.parse_args(["--no-floor"]).floor_list == []
     assert harness.parse_args(["--file-mode"]).floor_list == []
     args = harness.parse_args(["--tools", "s3sink,floor+crc"])
@@ -232,11 +233,11 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
 def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
     """--table defaults: one table, named, with the floors; rows without a variant (moto) stay
     a single unnamed table."""
-    tool = harness.Tool("s3sink", variant=harness.DEFAULTS)
+    tool = harness.Tool("s3sink", variant=bench_common.DEFAULTS)
     run = harness.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
     rows = [harness.Row(tool, [run]), harness.Row(harness.Tool("floor"), [run])]
     [(variant, subset)] = harness.table_variants(rows)
-    assert variant == harness.DEFAULTS
+    assert variant == bench_common.DEFAULTS
     assert [r.tool.name for r in subset] == ["s3sink", "floor"]
     text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
     assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
