@@ -17,8 +17,9 @@ from tests.support.benchlib import load
 MiB = 1024 * 1024
 harness = load("harness.cli")
 bench_common = load("harness.common")
+bench_venv = load("harness.venv")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
-TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
+TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _settings(*, file_mode: bool, part_size: int = 16 * MiB) -> Any:

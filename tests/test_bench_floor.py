@@ -23,8 +23,9 @@ harness = load("harness.cli")
 floor = load("floor")
 discard = load("discard_server.server")
 bench_common = load("harness.common")
+bench_venv = load("harness.venv")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
-TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
+TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _crc64nvme_b64(data: bytes) -> str:

@@ -15,6 +15,7 @@ from tests.support.benchlib import load
 MiB = 1024 * 1024
 harness = load("harness.cli")
 mountbench = load("mountbench")
+bench_venv = load("harness.venv")
 
 
 def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
@@ -25,7 +26,7 @@ def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
     source = harness.make_input(tmp_path / "data", 12 * MiB + 5)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    venv = harness.BenchVenv(Path(sys.executable).parent.parent)
+    venv = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
     harness.write_aws_config(workdir / "config", harness.Settings(8 * MiB, 0, venv, False))
     target = harness.DiscardTarget(False, workdir)
     try:
