@@ -15,6 +15,7 @@ from tests.support.benchlib import load
 from tests.test_bench_file import TEST_VENV, harness
 
 compression = load("compression")
+bench_tools = load("harness.tools")
 MiB = 1024 * 1024
 
 
@@ -95,10 +96,10 @@ def test_the_compression_row_end_to_end(tmp_path: Path, discard_target: Any) -> 
     (the server counted its --json size, of the whole corpus read) and, with the zstd CLI,
     so is zstd -T0 | s3sink (the server counted the CLI's output size); the table reports
     CPU per GiB of input and the cores kept busy."""
-    settings = harness.Settings(5 * MiB, 0, TEST_VENV)
+    settings = bench_tools.Settings(5 * MiB, 0, TEST_VENV)
     harness.write_aws_config(tmp_path, settings)
     env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tools = harness.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
+    tools = bench_tools.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
     rows, table = harness.run_compression(
         tools,
         discard_target,

@@ -18,12 +18,13 @@ MiB = 1024 * 1024
 harness = load("harness.cli")
 bench_common = load("harness.common")
 bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _settings(*, file_mode: bool, part_size: int = 16 * MiB) -> Any:
-    return harness.Settings(part_size, 0, TEST_VENV, file_mode=file_mode)
+    return bench_tools.Settings(part_size, 0, TEST_VENV, file_mode=file_mode)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -47,9 +48,11 @@ def test_wrong_mode_tools_say_why(tmp_path: Path) -> None:
     """smart_open in file mode and rclone in pipe mode are rows that say why they did not run."""
     env = _env(tmp_path)
     harness.write_aws_config(tmp_path, _settings(file_mode=True))
-    file_tools = harness.build_tools(["smart_open"], _settings(file_mode=True), {}, env, tmp_path)
+    file_tools = bench_tools.build_tools(
+        ["smart_open"], _settings(file_mode=True), {}, env, tmp_path
+    )
     assert "pipe mode only" in file_tools["smart_open"].unavailable
-    pipe_tools = harness.build_tools(["rclone"], _settings(file_mode=False), {}, env, tmp_path)
+    pipe_tools = bench_tools.build_tools(["rclone"], _settings(file_mode=False), {}, env, tmp_path)
     assert "file mode only" in pipe_tools["rclone"].unavailable
 
 
@@ -57,8 +60,10 @@ def test_rclone_without_the_debian_package_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No rclone on PATH: the row says to apt-get install it."""
-    monkeypatch.setattr(harness, "rclone_binary", lambda: None)
-    tools = harness.build_tools(["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path)
+    monkeypatch.setattr(bench_tools, "rclone_binary", lambda: None)
+    tools = bench_tools.build_tools(
+        ["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path
+    )
     assert tools["rclone"].unavailable == "rclone not on PATH: apt-get install rclone"
 
 
@@ -68,8 +73,10 @@ def test_rclone_argv_uses_an_on_the_fly_remote_and_multipart(
     """rclone copyto FILE :s3,…,endpoint='URL':bench/KEY with the part size as chunk size and
     upload cutoff (so even a file of one part goes multipart), and the CA as RCLONE_CA_CERT
     instead of AWS_CA_BUNDLE (which rclone's transport refuses)."""
-    monkeypatch.setattr(harness, "rclone_binary", lambda: "/bin/true")
-    tools = harness.build_tools(["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path)
+    monkeypatch.setattr(bench_tools, "rclone_binary", lambda: "/bin/true")
+    tools = bench_tools.build_tools(
+        ["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path
+    )
     tool = tools["rclone"]
     assert tool.unavailable == ""
     argv = tool.command("https://127.0.0.1:5", "k/1", Path("/data/f"))
@@ -89,7 +96,7 @@ def test_file_mode_commands_name_the_file(tmp_path: Path) -> None:
     env = _env(tmp_path)
     source = Path("/data/input.bin")
     for file_mode in (True, False):
-        tools = harness.build_tools(
+        tools = bench_tools.build_tools(
             ["s3sink", "boto3", "awscli"], _settings(file_mode=file_mode), {}, env, tmp_path
         )
         s3sink = tools["s3sink"].command("http://127.0.0.1:5", "k", source)
@@ -122,7 +129,7 @@ def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target
     settings = _settings(file_mode=True, part_size=5 * MiB)
     harness.write_aws_config(tmp_path, settings)
     env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = harness.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
+    tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
     assert tool.unavailable == ""
     run = harness.run_once(
         tool,
@@ -151,7 +158,7 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     settings = _settings(file_mode=True, part_size=5 * MiB)
     harness.write_aws_config(tmp_path, settings)
     env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = harness.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
+    tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
     rounds = harness.run_resume(
         tool,
         discard_target,

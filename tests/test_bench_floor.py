@@ -24,6 +24,7 @@ floor = load("floor")
 discard = load("discard_server.server")
 bench_common = load("harness.common")
 bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -112,7 +113,7 @@ def test_floor_refuses_an_input_of_another_size(server: Any, said: int, given: i
 
 
 def _settings(unsigned: bool = False) -> Any:
-    return harness.Settings(5 * MiB, 0, TEST_VENV, unsigned)
+    return bench_tools.Settings(5 * MiB, 0, TEST_VENV, unsigned)
 
 
 def test_the_default_is_both_tables_and_the_floors() -> None:
@@ -142,7 +143,7 @@ def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> Non
     harness.write_aws_config(tmp_path / "config", settings)
     env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
     wanted = [*args.tool_list, *args.floor_list]
-    tools = harness.build_tools(wanted, settings, {}, env, tmp_path)
+    tools = bench_tools.build_tools(wanted, settings, {}, env, tmp_path)
     rows = harness.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=env, workdir=tmp_path
     )
@@ -185,7 +186,7 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     harness.write_aws_config(tmp_path / "config", settings)
     probe_env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
     wanted = [*args.tool_list, *args.floor_list]
-    tools = harness.build_tools(wanted, settings, {}, probe_env, tmp_path)
+    tools = bench_tools.build_tools(wanted, settings, {}, probe_env, tmp_path)
     rows = harness.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=probe_env, workdir=tmp_path
     )
@@ -234,15 +235,15 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
 def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
     """--table defaults: one table, named, with the floors; rows without a variant (moto) stay
     a single unnamed table."""
-    tool = harness.Tool("s3sink", variant=bench_common.DEFAULTS)
+    tool = bench_tools.Tool("s3sink", variant=bench_common.DEFAULTS)
     run = harness.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
-    rows = [harness.Row(tool, [run]), harness.Row(harness.Tool("floor"), [run])]
+    rows = [harness.Row(tool, [run]), harness.Row(bench_tools.Tool("floor"), [run])]
     [(variant, subset)] = harness.table_variants(rows)
     assert variant == bench_common.DEFAULTS
     assert [r.tool.name for r in subset] == ["s3sink", "floor"]
     text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
     assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
     assert "the same runs in both tables" in text
-    plain = [harness.Row(harness.Tool("s3sink"), [run])]
+    plain = [harness.Row(bench_tools.Tool("s3sink"), [run])]
     assert harness.table_variants(plain) == [("", plain)]
     assert "\n".join(harness.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")

@@ -16,6 +16,7 @@ MiB = 1024 * 1024
 harness = load("harness.cli")
 mountbench = load("mountbench")
 bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
 
 
 def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     workdir.mkdir()
     venv = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
-    harness.write_aws_config(workdir / "config", harness.Settings(8 * MiB, 0, venv, False))
+    harness.write_aws_config(workdir / "config", bench_tools.Settings(8 * MiB, 0, venv, False))
     target = harness.DiscardTarget(False, workdir)
     try:
         env = harness.tool_env(dict(os.environ), target.url, None, workdir / "config")
