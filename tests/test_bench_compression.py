@@ -16,6 +16,7 @@ from tests.test_bench_file import TEST_VENV, harness
 
 compression = load("compression")
 bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
 MiB = 1024 * 1024
 
 
@@ -83,7 +84,7 @@ def test_s3sink_runs_verify_only_a_whole_read(tmp_path: Path) -> None:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it."""
-    target = harness.DiscardTarget(False, tmp_path)
+    target = bench_targets.DiscardTarget(False, tmp_path)
     try:
         yield target
     finally:

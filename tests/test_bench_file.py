@@ -19,6 +19,7 @@ harness = load("harness.cli")
 bench_common = load("harness.common")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -114,7 +115,7 @@ def test_file_mode_commands_name_the_file(tmp_path: Path) -> None:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it: its own process, stopped afterwards."""
-    target = harness.DiscardTarget(False, tmp_path)
+    target = bench_targets.DiscardTarget(False, tmp_path)
     try:
         yield target
     finally:

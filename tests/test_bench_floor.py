@@ -25,6 +25,7 @@ discard = load("discard_server.server")
 bench_common = load("harness.common")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -45,7 +46,7 @@ def server() -> Iterator[Any]:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it: its own process, stopped afterwards."""
-    target = harness.DiscardTarget(False, tmp_path, etag_md5=False)
+    target = bench_targets.DiscardTarget(False, tmp_path, etag_md5=False)
     try:
         yield target
     finally:

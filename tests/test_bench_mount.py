@@ -17,6 +17,7 @@ harness = load("harness.cli")
 mountbench = load("mountbench")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
 
 
 def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
     workdir.mkdir()
     venv = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
     harness.write_aws_config(workdir / "config", bench_tools.Settings(8 * MiB, 0, venv, False))
-    target = harness.DiscardTarget(False, workdir)
+    target = bench_targets.DiscardTarget(False, workdir)
     try:
         env = harness.tool_env(dict(os.environ), target.url, None, workdir / "config")
         counted_keys: list[str] = []
