@@ -17,6 +17,7 @@ from tests.test_bench_file import TEST_VENV, harness
 compression = load("compression")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
 MiB = 1024 * 1024
 
 
@@ -98,8 +99,8 @@ def test_the_compression_row_end_to_end(tmp_path: Path, discard_target: Any) -> 
     so is zstd -T0 | s3sink (the server counted the CLI's output size); the table reports
     CPU per GiB of input and the cores kept busy."""
     settings = bench_tools.Settings(5 * MiB, 0, TEST_VENV)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
     tools = bench_tools.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
     rows, table = harness.run_compression(
         tools,

@@ -20,6 +20,7 @@ bench_common = load("harness.common")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -29,7 +30,7 @@ def _settings(*, file_mode: bool, part_size: int = 16 * MiB) -> Any:
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path)
+    return bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path)
 
 
 def test_default_tools_follow_the_mode() -> None:
@@ -48,7 +49,7 @@ def test_default_tools_follow_the_mode() -> None:
 def test_wrong_mode_tools_say_why(tmp_path: Path) -> None:
     """smart_open in file mode and rclone in pipe mode are rows that say why they did not run."""
     env = _env(tmp_path)
-    harness.write_aws_config(tmp_path, _settings(file_mode=True))
+    bench_runs.write_aws_config(tmp_path, _settings(file_mode=True))
     file_tools = bench_tools.build_tools(
         ["smart_open"], _settings(file_mode=True), {}, env, tmp_path
     )
@@ -128,11 +129,11 @@ def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(11 * MiB))
     settings = _settings(file_mode=True, part_size=5 * MiB)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
     tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
     assert tool.unavailable == ""
-    run = harness.run_once(
+    run = bench_runs.run_once(
         tool,
         discard_target,
         source=source,
@@ -145,7 +146,7 @@ def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target
     )
     assert run.ok, run.reason
     assert run.parts == 3
-    assert harness.checksum_summary(run).startswith("3 parts; per request CRC64NVME (3/3)")
+    assert bench_runs.checksum_summary(run).startswith("3 parts; per request CRC64NVME (3/3)")
 
 
 def test_resume_row_skips_the_parts_the_failed_run_kept(
@@ -157,8 +158,8 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(size))
     settings = _settings(file_mode=True, part_size=5 * MiB)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
     tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
     rounds = harness.run_resume(
         tool,

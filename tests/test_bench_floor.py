@@ -26,6 +26,7 @@ bench_common = load("harness.common")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -141,8 +142,8 @@ def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> Non
     own with payload signing off (obstore is told unsigned_payload); the floors come once."""
     args = harness.parse_args(["--tools", "s3sink,obstore,boto3"])
     settings = _settings()
-    harness.write_aws_config(tmp_path / "config", settings)
-    env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    bench_runs.write_aws_config(tmp_path / "config", settings)
+    env = bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
     wanted = [*args.tool_list, *args.floor_list]
     tools = bench_tools.build_tools(wanted, settings, {}, env, tmp_path)
     rows = harness.table_tools(
@@ -184,8 +185,10 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     first, then the defaults, each with the floor rows and the checksum each tool sent."""
     args = harness.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
     settings = _settings()
-    harness.write_aws_config(tmp_path / "config", settings)
-    probe_env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    bench_runs.write_aws_config(tmp_path / "config", settings)
+    probe_env = bench_runs.tool_env(
+        dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config"
+    )
     wanted = [*args.tool_list, *args.floor_list]
     tools = bench_tools.build_tools(wanted, settings, {}, probe_env, tmp_path)
     rows = harness.table_tools(
@@ -193,9 +196,9 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     )
     assert all(not t.unavailable for t in rows.values()), [t.unavailable for t in rows.values()]
     size = 11 * MiB
-    source = harness.make_input(tmp_path / "data", size)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path / "config")
-    table = harness.run_matrix(
+    source = bench_runs.make_input(tmp_path / "data", size)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path / "config")
+    table = bench_runs.run_matrix(
         rows,
         discard_target,
         sizes=[size],
@@ -209,11 +212,11 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     assert all(run.ok for run in runs.values()), {k: r.reason for k, r in runs.items()}
     assert runs["boto3 [equal-work]"].payload_hashes == {"UNSIGNED-PAYLOAD": 3}
     assert runs["boto3 [defaults]"].payload_hashes == {"sha256": 3}
-    assert harness.checksum_short(runs["s3sink [equal-work]"]) == (
+    assert bench_runs.checksum_short(runs["s3sink [equal-work]"]) == (
         "CRC64NVME/part + CRC64NVME/object"
     )
-    assert harness.checksum_short(runs["floor"]) == "none"
-    assert harness.checksum_short(runs["floor+crc"]) == "CRC64NVME/object"
+    assert bench_runs.checksum_short(runs["floor"]) == "none"
+    assert bench_runs.checksum_short(runs["floor+crc"]) == "CRC64NVME/object"
     assert json.loads(runs["floor+crc"].output.read_text())["crc64nvme"] == _crc64nvme_b64(
         source.read_bytes()
     )
@@ -237,14 +240,14 @@ def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
     """--table defaults: one table, named, with the floors; rows without a variant (moto) stay
     a single unnamed table."""
     tool = bench_tools.Tool("s3sink", variant=bench_common.DEFAULTS)
-    run = harness.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
-    rows = [harness.Row(tool, [run]), harness.Row(bench_tools.Tool("floor"), [run])]
+    run = bench_runs.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
+    rows = [bench_runs.Row(tool, [run]), bench_runs.Row(bench_tools.Tool("floor"), [run])]
     [(variant, subset)] = harness.table_variants(rows)
     assert variant == bench_common.DEFAULTS
     assert [r.tool.name for r in subset] == ["s3sink", "floor"]
     text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
     assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
     assert "the same runs in both tables" in text
-    plain = [harness.Row(bench_tools.Tool("s3sink"), [run])]
+    plain = [bench_runs.Row(bench_tools.Tool("s3sink"), [run])]
     assert harness.table_variants(plain) == [("", plain)]
     assert "\n".join(harness.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")
