@@ -43,6 +43,7 @@ from .common import (
     VERSION_DISTS,
     GiB,
     MiB,
+    fmt,
     format_size,
     last_error_line,
     log,
@@ -273,16 +274,16 @@ def render_resume_table(
         "| upload | wall s | client CPU s | peak RSS MiB | server CPU s | MiB sent "
         "(server count) | parts skipped | ÷ fresh: wall | ÷ fresh: CPU | rounds ok |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
-        f"| fresh: `--file F --resumable` | {_fmt(fresh_wall)} | {_fmt(fresh_cpu)} | "
+        f"| fresh: `--file F --resumable` | {fmt(fresh_wall)} | {fmt(fresh_cpu)} | "
         f"{med([r.maxrss_kib for r in fresh]) / 1024:.0f} | "
-        f"{_fmt(med([r.server_cpu for r in fresh]))} | "
+        f"{fmt(med([r.server_cpu for r in fresh]))} | "
         f"{med([r.counters.get('payload_bytes', 0) for r in fresh]) / MiB:.0f} | 0 of {parts} | "
         f"1.00 (ref) | 1.00 (ref) | {len(good)}/{len(rounds)} |",
-        f"| resume: `… --resumable --resume` | {_fmt(wall)} | {_fmt(cpu)} | "
+        f"| resume: `… --resumable --resume` | {fmt(wall)} | {fmt(cpu)} | "
         f"{med([r.maxrss_kib for r in resumed]) / 1024:.0f} | "
-        f"{_fmt(med([r.server_cpu for r in resumed]))} | {sent / MiB:.0f} | "
-        f"{skipped:.0f} of {parts} | {_fmt(wall / fresh_wall)} | "
-        f"{_fmt(cpu / fresh_cpu) if fresh_cpu > 0 else 'n/a'} | {len(good)}/{len(rounds)} |",
+        f"{fmt(med([r.server_cpu for r in resumed]))} | {sent / MiB:.0f} | "
+        f"{skipped:.0f} of {parts} | {fmt(wall / fresh_wall)} | "
+        f"{fmt(cpu / fresh_cpu) if fresh_cpu > 0 else 'n/a'} | {len(good)}/{len(rounds)} |",
         "",
         f"Setup (not timed above): the same command with `--max-attempts 1` while the discard "
         f"server's fault switch answered 503 SlowDown to UploadPart above part "
@@ -349,10 +350,6 @@ def machine_description(venv: BenchVenv, tools: dict[str, Tool]) -> list[str]:
     ]
 
 
-def _fmt(value: float, digits: int = 2) -> str:
-    return f"{value:.{digits}f}"
-
-
 TABLE_HEADINGS = {
     EQUAL_WORK: "Equal work",
     DEFAULTS: "Each tool's defaults",
@@ -411,11 +408,11 @@ def render_table(
             speed_ratio = cpu_ratio = "1.00 (ref)"
         else:
             ref_rate = size / MiB / reference.median("wall")
-            speed_ratio = _fmt(ref_rate / rate)
-            cpu_ratio = _fmt(reference.median("cpu") / cpu) if cpu > 0 else "n/a"
+            speed_ratio = fmt(ref_rate / rate)
+            cpu_ratio = fmt(reference.median("cpu") / cpu) if cpu > 0 else "n/a"
         lines.append(
-            f"| {name} | {rate:.0f} | {_fmt(wall)} | {_fmt(cpu / gib)} | {rss:.0f} | "
-            f"{_fmt(server)} | {speed_ratio} | {cpu_ratio} | {row.payload_hash()} | "
+            f"| {name} | {rate:.0f} | {fmt(wall)} | {fmt(cpu / gib)} | {rss:.0f} | "
+            f"{fmt(server)} | {speed_ratio} | {cpu_ratio} | {row.payload_hash()} | "
             f"{checksum_short(good[0])} | {len(good)}/{len(row.runs)} |"
         )
     if notes:

@@ -122,6 +122,11 @@ def log(message: str) -> None:
     print(f"[bench {stamp}] {message}", file=sys.stderr, flush=True)
 
 
+def fmt(value: float, digits: int = 2) -> str:
+    """A figure for a table cell: ``digits`` decimals."""
+    return f"{value:.{digits}f}"
+
+
 def one_line(text: str, limit: int = 160) -> str:
     """Squash a reason into one Markdown-safe line."""
     squashed = " ".join(text.split()).replace("|", "/")
