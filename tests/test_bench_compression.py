@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from tests.support.benchlib import load
-from tests.test_bench_file import TEST_VENV, harness
+from tests.test_bench_file import TEST_VENV
 
 compression = load("compression")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
 bench_runs = load("harness.runs")
+bench_compression_row = load("harness.compression_row")
 MiB = 1024 * 1024
 
 
@@ -102,7 +103,7 @@ def test_the_compression_row_end_to_end(tmp_path: Path, discard_target: Any) -> 
     bench_runs.write_aws_config(tmp_path, settings)
     env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
     tools = bench_tools.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
-    rows, table = harness.run_compression(
+    rows, table = bench_compression_row.run_compression(
         tools,
         discard_target,
         size=24 * MiB,

@@ -21,6 +21,7 @@ bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
 bench_runs = load("harness.runs")
+bench_resume_row = load("harness.resume_row")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -161,7 +162,7 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     bench_runs.write_aws_config(tmp_path, settings)
     env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
     tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
-    rounds = harness.run_resume(
+    rounds = bench_resume_row.run_resume(
         tool,
         discard_target,
         size=size,
@@ -182,6 +183,6 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     assert round_.bytes_skipped == 45 * MiB
     assert round_.bytes_sent == 5 * MiB
     assert discard_target.stats("-")["part_fault"] is None
-    table = "\n".join(harness.render_resume_table(rounds, size, 1, "HTTP", 0.9))
+    table = "\n".join(bench_resume_row.render_resume_table(rounds, size, 1, "HTTP", 0.9))
     assert "| resume: `… --resumable --resume` |" in table
     assert "| 9 of 10 |" in table
