@@ -15,7 +15,7 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness.cli")
+bench_cli = load("harness.cli")
 bench_common = load("harness.common")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
@@ -37,14 +37,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_default_tools_follow_the_mode() -> None:
     """--file-mode defaults to the tools that upload from a path (rclone in, smart_open out);
     rclone is a known tool, and --resume-at must be a fraction."""
-    assert harness.parse_args([]).tool_list == list(bench_common.ALL_TOOLS)
-    args = harness.parse_args(["--file-mode"])
+    assert bench_cli.parse_args([]).tool_list == list(bench_common.ALL_TOOLS)
+    args = bench_cli.parse_args(["--file-mode"])
     assert args.tool_list == list(bench_common.FILE_TOOLS)
     assert "rclone" in args.tool_list
     assert "smart_open" not in args.tool_list
     assert args.resume_at == 0.9
     with pytest.raises(SystemExit):
-        harness.parse_args(["--file-mode", "--resume-at", "1"])
+        bench_cli.parse_args(["--file-mode", "--resume-at", "1"])
 
 
 def test_wrong_mode_tools_say_why(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness.cli")
+bench_cli = load("harness.cli")
 floor = load("floor")
 discard = load("discard_server.server")
 bench_common = load("harness.common")
@@ -27,6 +27,7 @@ bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
 bench_targets = load("harness.targets")
 bench_runs = load("harness.runs")
+bench_report = load("harness.report")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
 TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
@@ -121,32 +122,32 @@ def _settings(unsigned: bool = False) -> Any:
 def test_the_default_is_both_tables_and_the_floors() -> None:
     """No option: both tables and both floor rows; --table and --unsigned-payload pick one
     table; --no-floor and file mode drop the floors; floors named in --tools run once."""
-    args = harness.parse_args([])
+    args = bench_cli.parse_args([])
     assert args.table_list == (bench_common.EQUAL_WORK, bench_common.DEFAULTS)
     assert args.etag_md5 is False  # the server hashes only to check a Content-MD5
     assert args.floor_list == list(bench_common.FLOOR_TOOLS)
     assert args.unsigned_payload is False
-    args = harness.parse_args(["--unsigned-payload"])
+    args = bench_cli.parse_args(["--unsigned-payload"])
     assert (args.table_list, args.unsigned_payload) == ((bench_common.EQUAL_WORK,), True)
-    assert harness.parse_args(["--table", "defaults"]).table_list == (bench_common.DEFAULTS,)
-    assert harness.parse_args(["--no-floor"]).floor_list == []
-    assert harness.parse_args(["--file-mode"]).floor_list == []
-    args = harness.parse_args(["--tools", "s3sink,floor+crc"])
+    assert bench_cli.parse_args(["--table", "defaults"]).table_list == (bench_common.DEFAULTS,)
+    assert bench_cli.parse_args(["--no-floor"]).floor_list == []
+    assert bench_cli.parse_args(["--file-mode"]).floor_list == []
+    args = bench_cli.parse_args(["--tools", "s3sink,floor+crc"])
     assert (args.tool_list, args.floor_list) == (["s3sink"], ["floor+crc"])
     with pytest.raises(SystemExit):
-        harness.parse_args(["--unsigned-payload", "--table", "defaults"])
+        bench_cli.parse_args(["--unsigned-payload", "--table", "defaults"])
 
 
 def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> None:
     """Every tool gets a row per table; the equal-work rows read an AWS config file of their
     own with payload signing off (obstore is told unsigned_payload); the floors come once."""
-    args = harness.parse_args(["--tools", "s3sink,obstore,boto3"])
+    args = bench_cli.parse_args(["--tools", "s3sink,obstore,boto3"])
     settings = _settings()
     bench_runs.write_aws_config(tmp_path / "config", settings)
     env = bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
     wanted = [*args.tool_list, *args.floor_list]
     tools = bench_tools.build_tools(wanted, settings, {}, env, tmp_path)
-    rows = harness.table_tools(
+    rows = bench_cli.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=env, workdir=tmp_path
     )
     assert [(t.name, t.variant) for t in rows.values()] == [
@@ -172,7 +173,7 @@ def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> Non
 
 def _report(args: argparse.Namespace, tools: dict[str, Any], results: list[Any]) -> str:
     args.loadavg_at_start = os.getloadavg()
-    return harness.render_report(
+    return bench_report.render_report(
         args, tools, TEST_VENV, results=results, moto_results=None, startup=None
     )
 
@@ -183,7 +184,7 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     """The default end to end on a small input: s3sink and boto3 in both tables and the two
     floors, every run verified by the server's count; the report prints the equal-work table
     first, then the defaults, each with the floor rows and the checksum each tool sent."""
-    args = harness.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
+    args = bench_cli.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
     settings = _settings()
     bench_runs.write_aws_config(tmp_path / "config", settings)
     probe_env = bench_runs.tool_env(
@@ -191,7 +192,7 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     )
     wanted = [*args.tool_list, *args.floor_list]
     tools = bench_tools.build_tools(wanted, settings, {}, probe_env, tmp_path)
-    rows = harness.table_tools(
+    rows = bench_cli.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=probe_env, workdir=tmp_path
     )
     assert all(not t.unavailable for t in rows.values()), [t.unavailable for t in rows.values()]
@@ -242,12 +243,12 @@ def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
     tool = bench_tools.Tool("s3sink", variant=bench_common.DEFAULTS)
     run = bench_runs.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
     rows = [bench_runs.Row(tool, [run]), bench_runs.Row(bench_tools.Tool("floor"), [run])]
-    [(variant, subset)] = harness.table_variants(rows)
+    [(variant, subset)] = bench_report.table_variants(rows)
     assert variant == bench_common.DEFAULTS
     assert [r.tool.name for r in subset] == ["s3sink", "floor"]
-    text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
+    text = "\n".join(bench_report.render_table(subset, MiB, 1, "HTTP", variant=variant))
     assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
     assert "the same runs in both tables" in text
     plain = [bench_runs.Row(bench_tools.Tool("s3sink"), [run])]
-    assert harness.table_variants(plain) == [("", plain)]
-    assert "\n".join(harness.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")
+    assert bench_report.table_variants(plain) == [("", plain)]
+    assert "\n".join(bench_report.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")

@@ -13,7 +13,6 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness.cli")
 mountbench = load("mountbench")
 bench_venv = load("harness.venv")
 bench_tools = load("harness.tools")
