@@ -68,7 +68,7 @@ class S3Error(Exception):
 _Update = Callable[[memoryview], object]
 
 
-class _Source(Protocol):
+class Source(Protocol):
     """A byte stream that can hand out lines and skip bytes without copying them."""
 
     def read_line_part(self, limit: int) -> bytes:
@@ -86,7 +86,7 @@ class _Source(Protocol):
         ...
 
 
-def read_line(source: _Source, limit: int = MAX_LINE) -> bytes:
+def read_line(source: Source, limit: int = MAX_LINE) -> bytes:
     """Read one LF-terminated line (or what is left before the end) from ``source``."""
     parts: list[bytes] = []
     total = 0
@@ -103,7 +103,7 @@ def read_line(source: _Source, limit: int = MAX_LINE) -> bytes:
     return b"".join(parts)
 
 
-class _SocketReader:
+class SocketReader:
     """Buffered reads from a socket; ``skip`` drops bulk bytes through one reused buffer."""
 
     __slots__ = ("_buf", "_end", "_size", "_sock", "_start", "_view")
@@ -190,12 +190,12 @@ class _SocketReader:
         raise ProtocolError("a connection has no end to drain to")
 
 
-class _LengthBody:
+class LengthBody:
     """A body of known Content-Length."""
 
     __slots__ = ("_left", "_reader", "trailers")
 
-    def __init__(self, reader: _SocketReader, length: int) -> None:
+    def __init__(self, reader: SocketReader, length: int) -> None:
         self._reader = reader
         self._left = length
         self.trailers: dict[str, str] = {}
@@ -225,12 +225,12 @@ class _LengthBody:
         return left
 
 
-class _ChunkedBody:
+class ChunkedBody:
     """A ``Transfer-Encoding: chunked`` body; its trailers end up in ``trailers``."""
 
     __slots__ = ("_done", "_left", "_need_crlf", "_reader", "trailers")
 
-    def __init__(self, reader: _SocketReader) -> None:
+    def __init__(self, reader: SocketReader) -> None:
         self._reader = reader
         self._left = 0
         self._done = False
@@ -290,7 +290,7 @@ class _ChunkedBody:
         return total
 
 
-def _read_trailers(source: _Source) -> dict[str, str]:
+def _read_trailers(source: Source) -> dict[str, str]:
     """Read ``name: value`` lines up to a blank line (or the end) into a lower-cased dict."""
     trailers: dict[str, str] = {}
     while True:
@@ -301,9 +301,7 @@ def _read_trailers(source: _Source) -> dict[str, str]:
         trailers[name.strip().lower()] = value.strip()
 
 
-def decode_aws_chunked(
-    source: _Source, update: _Update | None = None
-) -> tuple[int, dict[str, str]]:
+def decode_aws_chunked(source: Source, update: _Update | None = None) -> tuple[int, dict[str, str]]:
     """Drop an aws-chunked payload; return (decoded payload bytes, trailers). ``update``
     sees the decoded payload only (no framing, signatures or trailers)."""
     total = 0
@@ -342,7 +340,7 @@ class Request:
         return self.headers.get(name, default)
 
 
-def read_request_head(reader: _SocketReader) -> Request | None:
+def read_request_head(reader: SocketReader) -> Request | None:
     """Read a request line and headers; None when the client closed between requests."""
     line = read_line(reader)
     while line in (b"\r\n", b"\n"):
@@ -447,7 +445,7 @@ class PartFault:
         return {"upload_part_above": self.above, "status": self.status, "prefix": self.prefix}
 
 
-class _State:
+class State:
     """Objects, uploads, counters and the fault switch, guarded by one lock."""
 
     def __init__(self) -> None:
@@ -475,20 +473,20 @@ class _State:
             self.part_fault = None
 
 
-def _fake_md5(*parts: object) -> str:
+def fake_md5(*parts: object) -> str:
     """Return a deterministic hex digest that looks like an MD5 ETag (for a payload whose
-    MD5 was not computed, see ``_Connection._wants_md5``)."""
+    MD5 was not computed, see ``Connection._wants_md5``)."""
     text = "\x00".join(str(p) for p in parts).encode()
     return hashlib.md5(text, usedforsecurity=False).hexdigest()
 
 
-def _multipart_etag(part_etags: list[str]) -> str:
+def multipart_etag(part_etags: list[str]) -> str:
     """S3's multipart ETag: the MD5 of the parts' binary MD5s, then "-<number of parts>"."""
     joined = b"".join(bytes.fromhex(etag) for etag in part_etags)
     return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(part_etags)}"
 
 
-def _content_md5(request: Request) -> bytes | None:
+def content_md5(request: Request) -> bytes | None:
     """The digest a Content-MD5 header carries, None without one; InvalidDigest if malformed."""
     text = request.header("content-md5")
     if not text:
@@ -502,7 +500,7 @@ def _content_md5(request: Request) -> bytes | None:
     return digest
 
 
-def _check_content_md5(expected: bytes | None, received: bytes) -> None:
+def check_content_md5(expected: bytes | None, received: bytes) -> None:
     """BadDigest, as S3 answers, when a Content-MD5 was sent and the bytes do not match it."""
     if expected is not None and expected != received:
         raise S3Error(
@@ -510,9 +508,9 @@ def _check_content_md5(expected: bytes | None, received: bytes) -> None:
         )
 
 
-def _declares_checksum(request: Request) -> bool:
+def declares_checksum(request: Request) -> bool:
     """Whether the request carries an x-amz-checksum-* value, as a header or a trailer."""
-    if _checksum_fields(request.headers):
+    if checksum_fields(request.headers):
         return True
     trailer = request.header("x-amz-trailer").lower()
     names = (name.strip() for name in trailer.split(","))
@@ -523,7 +521,7 @@ def _declares_checksum(request: Request) -> bool:
     )
 
 
-def _checksum_fields(headers: dict[str, str]) -> dict[str, str]:
+def checksum_fields(headers: dict[str, str]) -> dict[str, str]:
     """Pick ``x-amz-checksum-<algorithm>: value`` entries (not -algorithm/-type/-mode)."""
     out: dict[str, str] = {}
     for name, value in headers.items():
@@ -534,7 +532,7 @@ def _checksum_fields(headers: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _composite_checksum(algorithm: str, values: list[str]) -> str:
+def composite_checksum(algorithm: str, values: list[str]) -> str:
     """Return a well-formed (not S3-exact) composite checksum of part checksums: "b64-N"."""
     raw = b"".join(base64.b64decode(v + "==", validate=False) for v in values)
     digest = zlib.crc32(raw).to_bytes(4, "big")
@@ -543,19 +541,19 @@ def _composite_checksum(algorithm: str, values: list[str]) -> str:
     return f"{base64.b64encode(body).decode()}-{len(values)}"
 
 
-def _payload_hash_kind(value: str) -> str:
+def payload_hash_kind(value: str) -> str:
     """Classify x-amz-content-sha256: sha256 (payload hashed), UNSIGNED-PAYLOAD, STREAMING-…"""
     if re.fullmatch(r"[0-9A-F]{64}", value):
         return "sha256"
     return value or "absent"
 
 
-def _xml_checksum_name(algorithm: str) -> str:
+def xml_checksum_name(algorithm: str) -> str:
     """Map "crc32c" to the XML element name "ChecksumCRC32C"."""
     return "Checksum" + algorithm.upper()
 
 
-def _iso(ts: float) -> str:
+def iso_time(ts: float) -> str:
     """Format a timestamp the way S3 XML does."""
     moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -563,7 +561,7 @@ def _iso(ts: float) -> str:
 
 _PART_RE = re.compile(r"<Part>(.*?)</Part>", re.S)
 _TAG_RE = re.compile(r"<(PartNumber|ETag|Checksum[A-Z0-9]+)>(.*?)</\1>", re.S)
-_OBJECT_KEY_RE = re.compile(r"<Object>.*?<Key>(.*?)</Key>.*?</Object>", re.S)
+OBJECT_KEY_RE = re.compile(r"<Object>.*?<Key>(.*?)</Key>.*?</Object>", re.S)
 
 
 def parse_complete_body(body: bytes) -> list[dict[str, str]]:
@@ -572,7 +570,7 @@ def parse_complete_body(body: bytes) -> list[dict[str, str]]:
     return [dict(_TAG_RE.findall(chunk)) for chunk in _PART_RE.findall(text)]
 
 
-class _Connection:
+class Connection:
     """Serves one client connection until it closes."""
 
     def __init__(self, server: DiscardS3Server, sock: socket.socket, peer: str) -> None:
@@ -584,7 +582,7 @@ class _Connection:
     def run(self) -> None:
         """Serve requests until the client closes or breaks the protocol."""
         state = self.server.state
-        reader: _SocketReader | None = None
+        reader: SocketReader | None = None
         try:
             tls = self.server.tls_context
             if tls is not None:
@@ -593,7 +591,7 @@ class _Connection:
                 self.server.replace_socket(self.sock, wrapped)
                 self.sock = wrapped
                 self.sock.settimeout(None)
-            reader = _SocketReader(self.sock, self.server.recv_buffer)
+            reader = SocketReader(self.sock, self.server.recv_buffer)
             while self.keep_alive and not self.server.stopping.is_set():
                 request = read_request_head(reader)
                 if request is None:
@@ -664,7 +662,7 @@ class _Connection:
 
     # --- request handling ------------------------------------------------------------------
 
-    def handle(self, request: Request, reader: _SocketReader) -> None:
+    def handle(self, request: Request, reader: SocketReader) -> None:
         """Dispatch one request; the body is always consumed so keep-alive stays in sync."""
         state = self.server.state
         state.bump("requests")
@@ -685,10 +683,10 @@ class _Connection:
                 body.drain()
             self.send_error(error, resource_name, head_only=request.method == "HEAD")
 
-    def _body_source(self, request: Request, reader: _SocketReader) -> _Source | None:
+    def _body_source(self, request: Request, reader: SocketReader) -> Source | None:
         """Return the request body as a source, or None when there is none."""
         if "chunked" in request.header("transfer-encoding").lower():
-            return _ChunkedBody(reader)
+            return ChunkedBody(reader)
         length_text = request.header("content-length")
         if not length_text:
             return None
@@ -696,11 +694,11 @@ class _Connection:
             length = int(length_text)
         except ValueError as exc:
             raise ProtocolError(f"bad Content-Length {length_text!r}") from exc
-        return _LengthBody(reader, length) if length > 0 else None
+        return LengthBody(reader, length) if length > 0 else None
 
-    def _small_body(self, request: Request, body: _Source | None) -> bytes:
+    def _small_body(self, request: Request, body: Source | None) -> bytes:
         """Read a small body (XML) into memory; BadDigest if it does not match Content-MD5."""
-        expected = _content_md5(request)
+        expected = content_md5(request)
         parts: list[bytes] = []
         total = 0
         while body is not None:
@@ -713,7 +711,7 @@ class _Connection:
             parts.append(part)
         data = b"".join(parts)
         if expected is not None:
-            _check_content_md5(expected, hashlib.md5(data, usedforsecurity=False).digest())
+            check_content_md5(expected, hashlib.md5(data, usedforsecurity=False).digest())
         return data
 
     def _wants_md5(self, request: Request) -> bool:
@@ -740,18 +738,18 @@ class _Connection:
             return True
         if not self.server.etag_md5:
             return False
-        return not (_declares_checksum(request) or request.header("x-discard-skip-md5") == "1")
+        return not (declares_checksum(request) or request.header("x-discard-skip-md5") == "1")
 
     def _payload(
-        self, request: Request, body: _Source | None, *, whole_object: bool = False
+        self, request: Request, body: Source | None, *, whole_object: bool = False
     ) -> tuple[int, dict[str, str], str | None]:
         """Drop an object/part payload; return (payload bytes, checksum fields sent, hex MD5
         of the payload or None when it was not computed). The MD5 is computed while draining,
         chunk by chunk from the receive buffer; BadDigest if it does not match Content-MD5.
         A PutObject's payload (``whole_object``) is always hashed: its ETag is the object's,
         and a client may check it on top of the checksum (s3sink does, for a single PUT)."""
-        checksums = _checksum_fields(request.headers)
-        expected = _content_md5(request)
+        checksums = checksum_fields(request.headers)
+        expected = content_md5(request)
         hashed = whole_object or self._wants_md5(request)
         md5 = hashlib.md5(usedforsecurity=False) if hashed else None
         update = None if md5 is None else md5.update
@@ -773,20 +771,20 @@ class _Connection:
             else:
                 size = body.drain(update)
             trailers.update(getattr(body, "trailers", {}))
-            checksums.update(_checksum_fields(trailers))
+            checksums.update(checksum_fields(trailers))
         state = self.server.state
         state.bump("payload_bytes", size)
         if md5 is not None:
             state.bump("md5_bytes", size)
-            _check_content_md5(expected, md5.digest())
-        state.bump(f"payload_hash:{_payload_hash_kind(sha)}")
+            check_content_md5(expected, md5.digest())
+        state.bump(f"payload_hash:{payload_hash_kind(sha)}")
         for algorithm in checksums:
             state.bump(f"checksum_sent:{algorithm}")
         if expected is not None:
             state.bump("checksum_sent:content-md5")
         return size, checksums, None if md5 is None else md5.hexdigest()
 
-    def _dispatch(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+    def _dispatch(self, request: Request, body: Source | None, bucket: str, key: str) -> None:
         """Route to the operation named by method, path and query."""
         method, query = request.method, request.query
         if request.path.startswith("/__"):
@@ -837,12 +835,12 @@ class _Connection:
         with state.lock:
             state.operations[operation] = state.operations.get(operation, 0) + 1
 
-    def _drain(self, body: _Source | None) -> None:
+    def _drain(self, body: Source | None) -> None:
         """Drop a body that carries nothing we need."""
         if body is not None:
             body.drain()
 
-    def _internal(self, request: Request, body: _Source | None) -> None:
+    def _internal(self, request: Request, body: Source | None) -> None:
         """Serve /__stats, /__reset, /__health and /__fault."""
         self._drain(body)
         if request.path == "/__fault":
@@ -889,7 +887,7 @@ class _Connection:
         """Answer ListBuckets with the buckets seen so far."""
         with self.server.state.lock:
             names = sorted(self.server.state.buckets)
-        now = _iso(time.time())
+        now = iso_time(time.time())
         entries = "".join(
             f"<Bucket><Name>{escape(n)}</Name><CreationDate>{now}</CreationDate></Bucket>"
             for n in names
@@ -901,7 +899,7 @@ class _Connection:
         )
         self.send(200, body.encode())
 
-    def _bucket_operation(self, request: Request, body: _Source | None, bucket: str) -> None:
+    def _bucket_operation(self, request: Request, body: Source | None, bucket: str) -> None:
         """Every bucket exists; answer the bucket-level calls clients make."""
         method, query = request.method, request.query
         state = self.server.state
@@ -910,7 +908,7 @@ class _Connection:
         if method == "POST" and "delete" in query:
             self._count("DeleteObjects")
             text = self._small_body(request, body).decode("utf-8", errors="replace")
-            keys = [html.unescape(k) for k in _OBJECT_KEY_RE.findall(text)]
+            keys = [html.unescape(k) for k in OBJECT_KEY_RE.findall(text)]
             with state.lock:
                 for k in keys:
                     state.objects.pop((bucket, k), None)
@@ -952,7 +950,7 @@ class _Connection:
             f"<Upload><Key>{escape(u.key)}</Key><UploadId>{u.upload_id}</UploadId>"
             "<Initiator><ID>bench</ID><DisplayName>bench</DisplayName></Initiator>"
             "<Owner><ID>bench</ID><DisplayName>bench</DisplayName></Owner>"
-            f"<StorageClass>STANDARD</StorageClass><Initiated>{_iso(u.initiated)}</Initiated>"
+            f"<StorageClass>STANDARD</StorageClass><Initiated>{iso_time(u.initiated)}</Initiated>"
             "</Upload>"
             for u in uploads
             if u.key.startswith(prefix)
@@ -977,7 +975,7 @@ class _Connection:
                 if b == bucket and k.startswith(prefix)
             )
         contents = "".join(
-            f"<Contents><Key>{escape(k)}</Key><LastModified>{_iso(rec.completed)}"
+            f"<Contents><Key>{escape(k)}</Key><LastModified>{iso_time(rec.completed)}"
             f"</LastModified><ETag>&quot;{rec.etag}&quot;</ETag><Size>{rec.size}</Size>"
             "<StorageClass>STANDARD</StorageClass></Contents>"
             for k, rec in items
@@ -999,11 +997,11 @@ class _Connection:
             state.buckets.add(bucket)
             state.objects[(bucket, key)] = record
 
-    def _put_object(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+    def _put_object(self, request: Request, body: Source | None, bucket: str, key: str) -> None:
         """PutObject: count the payload as the whole object."""
         self._count("PutObject")
         size, checksums, md5 = self._payload(request, body, whole_object=True)
-        etag = md5 or _fake_md5(bucket, key, size, time.time_ns())
+        etag = md5 or fake_md5(bucket, key, size, time.time_ns())
         self._store(
             request, bucket, key, ObjectRecord(size, etag, "put", 0, time.time(), checksums)
         )
@@ -1013,7 +1011,7 @@ class _Connection:
             headers["x-amz-checksum-type"] = "FULL_OBJECT"
         self.send(200, headers=headers)
 
-    def _upload_part(self, request: Request, body: _Source | None, bucket: str, key: str) -> None:
+    def _upload_part(self, request: Request, body: Source | None, bucket: str, key: str) -> None:
         """UploadPart: count the payload under its part number."""
         self._count("UploadPart")
         upload_id = request.query["uploadId"]
@@ -1032,7 +1030,7 @@ class _Connection:
         size, checksums, md5 = self._payload(request, body)
         if not 1 <= number <= 10000:
             raise S3Error(400, "InvalidArgument", "partNumber must be within 1..10000")
-        etag = md5 or _fake_md5(upload_id, number, size)
+        etag = md5 or fake_md5(upload_id, number, size)
         with state.lock:
             upload = state.uploads.get(upload_id)
             if upload is None or (upload.bucket, upload.key) != (bucket, key):
@@ -1080,8 +1078,8 @@ class _Connection:
                 raise S3Error(404, "NoSuchUpload", f"no upload {upload_id} for {bucket}/{key}")
             parts = self._check_parts(upload, listed)
         size = sum(p.size for p in parts)
-        etag = _multipart_etag([p.etag for p in parts])
-        checksums = _checksum_fields(request.headers)
+        etag = multipart_etag([p.etag for p in parts])
+        checksums = checksum_fields(request.headers)
         checksum_type = "FULL_OBJECT" if checksums else ""
         for algorithm in checksums:
             state.bump(f"checksum_complete:{algorithm}")
@@ -1092,7 +1090,7 @@ class _Connection:
         with state.lock:
             state.uploads.pop(upload_id, None)
         fields = "".join(
-            f"<{_xml_checksum_name(a)}>{v}</{_xml_checksum_name(a)}>" for a, v in checksums.items()
+            f"<{xml_checksum_name(a)}>{v}</{xml_checksum_name(a)}>" for a, v in checksums.items()
         )
         if checksum_type:
             fields += f"<ChecksumType>{checksum_type}</ChecksumType>"
@@ -1142,7 +1140,7 @@ class _Connection:
             algorithms &= set(part.checksums)
         for algorithm in sorted(algorithms):
             values = [p.checksums[algorithm] for p in parts]
-            checksums[algorithm] = _composite_checksum(algorithm, values)
+            checksums[algorithm] = composite_checksum(algorithm, values)
         return "COMPOSITE" if algorithms else ""
 
     def _abort_upload(self, upload_id: str, bucket: str, key: str) -> None:
@@ -1179,12 +1177,12 @@ class _Connection:
             numbers = sorted(n for n in upload.parts if n > marker)
             page = [(n, upload.parts[n]) for n in numbers[:max_parts]]
             truncated = len(numbers) > max_parts
-        now = _iso(time.time())
+        now = iso_time(time.time())
         entries = "".join(
             f"<Part><PartNumber>{n}</PartNumber><LastModified>{now}</LastModified>"
             f"<ETag>&quot;{p.etag}&quot;</ETag><Size>{p.size}</Size>"
             + "".join(
-                f"<{_xml_checksum_name(a)}>{v}</{_xml_checksum_name(a)}>"
+                f"<{xml_checksum_name(a)}>{v}</{xml_checksum_name(a)}>"
                 for a, v in p.checksums.items()
             )
             + "</Part>"
@@ -1249,7 +1247,7 @@ class DiscardS3Server:
         self.always_md5 = always_md5
         self.etag_md5 = etag_md5
         self.verbose = verbose
-        self.state = _State()
+        self.state = State()
         self.stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._wake_r: socket.socket | None = None
@@ -1342,7 +1340,7 @@ class DiscardS3Server:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.state.bump("connections")
         peer = f"conn{next(self._connection_ids)}@{address[0]}:{address[1]}"
-        connection = _Connection(self, sock, peer)
+        connection = Connection(self, sock, peer)
         thread = threading.Thread(target=self._run_connection, args=(connection,), daemon=True)
         with self._lock:
             if self.stopping.is_set():
@@ -1352,7 +1350,7 @@ class DiscardS3Server:
             self._threads.add(thread)
         thread.start()
 
-    def _run_connection(self, connection: _Connection) -> None:
+    def _run_connection(self, connection: Connection) -> None:
         """Thread body: serve, then deregister."""
         try:
             connection.run()
