@@ -18,6 +18,7 @@ from tests.support.benchlib import load
 
 MiB = 1024 * 1024
 discard = load("discard_server.server")
+discard_s3 = load("discard_server.s3")
 
 
 @pytest.fixture
@@ -613,7 +614,7 @@ def test_fault_switch_fails_parts_above_n_for_the_prefix_only(
 def test_fault_switch_keeps_the_connection_in_sync(server: Any) -> None:
     """A refused part's body is drained before the error, so the next request on the same
     keep-alive connection is read right; the status is the one asked for."""
-    server.set_part_fault(discard.PartFault(0, status=500))
+    server.set_part_fault(discard_s3.PartFault(0, status=500))
     upload_id = server_upload(server, "sync")
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
