@@ -19,6 +19,7 @@ from tests.support.benchlib import load
 MiB = 1024 * 1024
 discard = load("discard_server.server")
 discard_s3 = load("discard_server.s3")
+discard_tls = load("discard_server.tls")
 
 
 @pytest.fixture
@@ -207,7 +208,7 @@ def test_aws_chunked_body_counts_the_decoded_payload(
 def test_https_with_the_generated_ca(tmp_path: Path) -> None:
     """HTTPS works with a client that trusts only the generated CA."""
     pytest.importorskip("cryptography")
-    files = discard.make_certificates(tmp_path)
+    files = discard_tls.make_certificates(tmp_path)
     with discard.DiscardS3Server(tls_context=files.server_context()) as srv:
         client = _client(srv.url, verify=str(files.ca_file))
         try:

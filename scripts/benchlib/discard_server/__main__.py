@@ -18,11 +18,8 @@ if not __package__:  # run by path: sys.path[0] is this folder; import the packa
     sys.path[0] = str(Path(__file__).resolve().parents[2])
 
 from benchlib import discard_server  # after the path is set
-from benchlib.discard_server.server import (
-    DEFAULT_RECV_BUFFER,
-    DiscardS3Server,
-    make_certificates,
-)
+from benchlib.discard_server.server import DEFAULT_RECV_BUFFER, DiscardS3Server
+from benchlib.discard_server.tls import make_certificates
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
