@@ -13,7 +13,7 @@ A payload whose Content-MD5 does not match is refused with BadDigest. To keep th
 a part's payload sent with an x-amz-checksum-* and no Content-MD5 is not hashed (its checksum is
 echoed, and its ETag is MD5-shaped but made up) unless ``--always-md5``; with
 ``--no-etag-md5`` (what ``scripts/bench`` runs) nothing is hashed but to check a Content-MD5;
-see ``Connection._wants_md5``.
+see ``connection.Connection._wants_md5``.
 
 Handled on the wire: keep-alive, ``Expect: 100-continue``, ``Transfer-Encoding: chunked``,
 ``Content-Encoding: aws-chunked`` (signed or unsigned chunks, trailers; only decoded payload
