@@ -24,4 +24,9 @@ for 127.0.0.1/::1/localhost made at start (``cryptography`` if importable, else 
 One thread per connection; it listens on loopback only. Run as a script (``python
 scripts/benchlib/discard_server``: ``__main__.py``) it prints one JSON line (url, port, ca_file,
 pid) on stdout once ready and serves until SIGTERM or SIGINT.
+
+Its modules, each importing only those before it: ``wire`` (HTTP framing), ``s3`` (errors,
+records, state, checksum and XML helpers), ``connection`` (one client connection),
+``operations`` (the S3 operations a connection answers), ``server`` (``DiscardS3Server``), and
+apart ``tls`` (the certificates); ``__main__`` is the command line.
 """

@@ -32,4 +32,9 @@ rclone, if on PATH), and a resume table follows: s3sink ``--file --resumable`` f
 (``--resume-at``) kept its upload.
 
 Only loopback addresses are ever contacted (plus PyPI through pip for the installs).
+
+Its modules, each importing only those before it: ``common`` (paths, tool names, labels, sizes,
+log), ``venv`` (the bench venv), ``tools`` (what each tool runs), ``targets`` (the servers),
+``runs`` (one measured run, a table's rounds), ``compression_row`` and ``resume_row``,
+``report`` (the Markdown), ``cli`` (the command line and ``main``); ``__main__`` starts it.
 """

@@ -91,7 +91,7 @@ def _request(
 
 
 class DiscardTarget:
-    """discard_server.py in its own process (so its CPU is its own)."""
+    """``discard_server`` in its own process (so its CPU is its own)."""
 
     def __init__(self, https: bool, workdir: Path, *, etag_md5: bool = True) -> None:
         self.label = "HTTPS" if https else "HTTP"
