@@ -126,7 +126,7 @@ class State:
 
 def fake_md5(*parts: object) -> str:
     """Return a deterministic hex digest that looks like an MD5 ETag (for a payload whose
-    MD5 was not computed, see ``Connection._wants_md5``)."""
+    MD5 was not computed, see ``connection.Connection._wants_md5``)."""
     text = "\x00".join(str(p) for p in parts).encode()
     return hashlib.md5(text, usedforsecurity=False).hexdigest()
 
