@@ -11,9 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.test_bench_file import TEST_VENV, harness
+from tests.support.benchlib import load
+from tests.test_bench_file import TEST_VENV
 
-compression = harness.compression
+compression = load("compression")
+bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
+bench_compression_row = load("harness.compression_row")
 MiB = 1024 * 1024
 
 
@@ -81,7 +86,7 @@ def test_s3sink_runs_verify_only_a_whole_read(tmp_path: Path) -> None:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it."""
-    target = harness.DiscardTarget(False, tmp_path)
+    target = bench_targets.DiscardTarget(False, tmp_path)
     try:
         yield target
     finally:
@@ -94,11 +99,11 @@ def test_the_compression_row_end_to_end(tmp_path: Path, discard_target: Any) -> 
     (the server counted its --json size, of the whole corpus read) and, with the zstd CLI,
     so is zstd -T0 | s3sink (the server counted the CLI's output size); the table reports
     CPU per GiB of input and the cores kept busy."""
-    settings = harness.Settings(5 * MiB, 0, TEST_VENV)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tools = harness.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
-    rows, table = harness.run_compression(
+    settings = bench_tools.Settings(5 * MiB, 0, TEST_VENV)
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    tools = bench_tools.build_tools(["s3sink", "awscli"], settings, {}, env, tmp_path)
+    rows, table = bench_compression_row.run_compression(
         tools,
         discard_target,
         size=24 * MiB,

@@ -1,4 +1,4 @@
-"""The benchmark's discard S3 endpoint (scripts/benchlib/discard_server.py) counts exactly."""
+"""The benchmark's discard S3 endpoint (scripts/benchlib/discard_server/) counts exactly."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-discard = load("discard_server")
+discard = load("discard_server.server")
+discard_s3 = load("discard_server.s3")
+discard_tls = load("discard_server.tls")
 
 
 @pytest.fixture
@@ -206,7 +208,7 @@ def test_aws_chunked_body_counts_the_decoded_payload(
 def test_https_with_the_generated_ca(tmp_path: Path) -> None:
     """HTTPS works with a client that trusts only the generated CA."""
     pytest.importorskip("cryptography")
-    files = discard.make_certificates(tmp_path)
+    files = discard_tls.make_certificates(tmp_path)
     with discard.DiscardS3Server(tls_context=files.server_context()) as srv:
         client = _client(srv.url, verify=str(files.ca_file))
         try:
@@ -613,7 +615,7 @@ def test_fault_switch_fails_parts_above_n_for_the_prefix_only(
 def test_fault_switch_keeps_the_connection_in_sync(server: Any) -> None:
     """A refused part's body is drained before the error, so the next request on the same
     keep-alive connection is read right; the status is the one asked for."""
-    server.set_part_fault(discard.PartFault(0, status=500))
+    server.set_part_fault(discard_s3.PartFault(0, status=500))
     upload_id = server_upload(server, "sync")
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:

@@ -15,39 +15,47 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness")
+bench_cli = load("harness.cli")
+bench_common = load("harness.common")
+bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
+bench_resume_row = load("harness.resume_row")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
-TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
+TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _settings(*, file_mode: bool, part_size: int = 16 * MiB) -> Any:
-    return harness.Settings(part_size, 0, TEST_VENV, file_mode=file_mode)
+    return bench_tools.Settings(part_size, 0, TEST_VENV, file_mode=file_mode)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path)
+    return bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path)
 
 
 def test_default_tools_follow_the_mode() -> None:
     """--file-mode defaults to the tools that upload from a path (rclone in, smart_open out);
     rclone is a known tool, and --resume-at must be a fraction."""
-    assert harness.parse_args([]).tool_list == list(harness.ALL_TOOLS)
-    args = harness.parse_args(["--file-mode"])
-    assert args.tool_list == list(harness.FILE_TOOLS)
+    assert bench_cli.parse_args([]).tool_list == list(bench_common.ALL_TOOLS)
+    args = bench_cli.parse_args(["--file-mode"])
+    assert args.tool_list == list(bench_common.FILE_TOOLS)
     assert "rclone" in args.tool_list
     assert "smart_open" not in args.tool_list
     assert args.resume_at == 0.9
     with pytest.raises(SystemExit):
-        harness.parse_args(["--file-mode", "--resume-at", "1"])
+        bench_cli.parse_args(["--file-mode", "--resume-at", "1"])
 
 
 def test_wrong_mode_tools_say_why(tmp_path: Path) -> None:
     """smart_open in file mode and rclone in pipe mode are rows that say why they did not run."""
     env = _env(tmp_path)
-    harness.write_aws_config(tmp_path, _settings(file_mode=True))
-    file_tools = harness.build_tools(["smart_open"], _settings(file_mode=True), {}, env, tmp_path)
+    bench_runs.write_aws_config(tmp_path, _settings(file_mode=True))
+    file_tools = bench_tools.build_tools(
+        ["smart_open"], _settings(file_mode=True), {}, env, tmp_path
+    )
     assert "pipe mode only" in file_tools["smart_open"].unavailable
-    pipe_tools = harness.build_tools(["rclone"], _settings(file_mode=False), {}, env, tmp_path)
+    pipe_tools = bench_tools.build_tools(["rclone"], _settings(file_mode=False), {}, env, tmp_path)
     assert "file mode only" in pipe_tools["rclone"].unavailable
 
 
@@ -55,8 +63,10 @@ def test_rclone_without_the_debian_package_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No rclone on PATH: the row says to apt-get install it."""
-    monkeypatch.setattr(harness, "rclone_binary", lambda: None)
-    tools = harness.build_tools(["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path)
+    monkeypatch.setattr(bench_tools, "rclone_binary", lambda: None)
+    tools = bench_tools.build_tools(
+        ["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path
+    )
     assert tools["rclone"].unavailable == "rclone not on PATH: apt-get install rclone"
 
 
@@ -66,8 +76,10 @@ def test_rclone_argv_uses_an_on_the_fly_remote_and_multipart(
     """rclone copyto FILE :s3,…,endpoint='URL':bench/KEY with the part size as chunk size and
     upload cutoff (so even a file of one part goes multipart), and the CA as RCLONE_CA_CERT
     instead of AWS_CA_BUNDLE (which rclone's transport refuses)."""
-    monkeypatch.setattr(harness, "rclone_binary", lambda: "/bin/true")
-    tools = harness.build_tools(["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path)
+    monkeypatch.setattr(bench_tools, "rclone_binary", lambda: "/bin/true")
+    tools = bench_tools.build_tools(
+        ["rclone"], _settings(file_mode=True), {}, _env(tmp_path), tmp_path
+    )
     tool = tools["rclone"]
     assert tool.unavailable == ""
     argv = tool.command("https://127.0.0.1:5", "k/1", Path("/data/f"))
@@ -87,7 +99,7 @@ def test_file_mode_commands_name_the_file(tmp_path: Path) -> None:
     env = _env(tmp_path)
     source = Path("/data/input.bin")
     for file_mode in (True, False):
-        tools = harness.build_tools(
+        tools = bench_tools.build_tools(
             ["s3sink", "boto3", "awscli"], _settings(file_mode=file_mode), {}, env, tmp_path
         )
         s3sink = tools["s3sink"].command("http://127.0.0.1:5", "k", source)
@@ -105,7 +117,7 @@ def test_file_mode_commands_name_the_file(tmp_path: Path) -> None:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it: its own process, stopped afterwards."""
-    target = harness.DiscardTarget(False, tmp_path)
+    target = bench_targets.DiscardTarget(False, tmp_path)
     try:
         yield target
     finally:
@@ -118,11 +130,11 @@ def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(11 * MiB))
     settings = _settings(file_mode=True, part_size=5 * MiB)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = harness.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
     assert tool.unavailable == ""
-    run = harness.run_once(
+    run = bench_runs.run_once(
         tool,
         discard_target,
         source=source,
@@ -135,7 +147,7 @@ def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target
     )
     assert run.ok, run.reason
     assert run.parts == 3
-    assert harness.checksum_summary(run).startswith("3 parts; per request CRC64NVME (3/3)")
+    assert bench_runs.checksum_summary(run).startswith("3 parts; per request CRC64NVME (3/3)")
 
 
 def test_resume_row_skips_the_parts_the_failed_run_kept(
@@ -147,10 +159,10 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(size))
     settings = _settings(file_mode=True, part_size=5 * MiB)
-    harness.write_aws_config(tmp_path, settings)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = harness.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
-    rounds = harness.run_resume(
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
+    rounds = bench_resume_row.run_resume(
         tool,
         discard_target,
         size=size,
@@ -171,6 +183,6 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     assert round_.bytes_skipped == 45 * MiB
     assert round_.bytes_sent == 5 * MiB
     assert discard_target.stats("-")["part_fault"] is None
-    table = "\n".join(harness.render_resume_table(rounds, size, 1, "HTTP", 0.9))
+    table = "\n".join(bench_resume_row.render_resume_table(rounds, size, 1, "HTTP", 0.9))
     assert "| resume: `… --resumable --resume` |" in table
     assert "| 9 of 10 |" in table

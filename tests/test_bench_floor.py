@@ -19,11 +19,17 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness")
+bench_cli = load("harness.cli")
 floor = load("floor")
-discard = load("discard_server")
+discard = load("discard_server.server")
+bench_common = load("harness.common")
+bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
+bench_report = load("harness.report")
 # The venv running the tests stands in for the bench venv: its bin/s3sink is this repo's.
-TEST_VENV = harness.BenchVenv(Path(sys.executable).parent.parent)
+TEST_VENV = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
 
 
 def _crc64nvme_b64(data: bytes) -> str:
@@ -42,7 +48,7 @@ def server() -> Iterator[Any]:
 @pytest.fixture
 def discard_target(tmp_path: Path) -> Iterator[Any]:
     """The discard server as the harness runs it: its own process, stopped afterwards."""
-    target = harness.DiscardTarget(False, tmp_path, etag_md5=False)
+    target = bench_targets.DiscardTarget(False, tmp_path, etag_md5=False)
     try:
         yield target
     finally:
@@ -110,38 +116,38 @@ def test_floor_refuses_an_input_of_another_size(server: Any, said: int, given: i
 
 
 def _settings(unsigned: bool = False) -> Any:
-    return harness.Settings(5 * MiB, 0, TEST_VENV, unsigned)
+    return bench_tools.Settings(5 * MiB, 0, TEST_VENV, unsigned)
 
 
 def test_the_default_is_both_tables_and_the_floors() -> None:
     """No option: both tables and both floor rows; --table and --unsigned-payload pick one
     table; --no-floor and file mode drop the floors; floors named in --tools run once."""
-    args = harness.parse_args([])
-    assert args.table_list == (harness.EQUAL_WORK, harness.DEFAULTS)
+    args = bench_cli.parse_args([])
+    assert args.table_list == (bench_common.EQUAL_WORK, bench_common.DEFAULTS)
     assert args.etag_md5 is False  # the server hashes only to check a Content-MD5
-    assert args.floor_list == list(harness.FLOOR_TOOLS)
+    assert args.floor_list == list(bench_common.FLOOR_TOOLS)
     assert args.unsigned_payload is False
-    args = harness.parse_args(["--unsigned-payload"])
-    assert (args.table_list, args.unsigned_payload) == ((harness.EQUAL_WORK,), True)
-    assert harness.parse_args(["--table", "defaults"]).table_list == (harness.DEFAULTS,)
-    assert harness.parse_args(["--no-floor"]).floor_list == []
-    assert harness.parse_args(["--file-mode"]).floor_list == []
-    args = harness.parse_args(["--tools", "s3sink,floor+crc"])
+    args = bench_cli.parse_args(["--unsigned-payload"])
+    assert (args.table_list, args.unsigned_payload) == ((bench_common.EQUAL_WORK,), True)
+    assert bench_cli.parse_args(["--table", "defaults"]).table_list == (bench_common.DEFAULTS,)
+    assert bench_cli.parse_args(["--no-floor"]).floor_list == []
+    assert bench_cli.parse_args(["--file-mode"]).floor_list == []
+    args = bench_cli.parse_args(["--tools", "s3sink,floor+crc"])
     assert (args.tool_list, args.floor_list) == (["s3sink"], ["floor+crc"])
     with pytest.raises(SystemExit):
-        harness.parse_args(["--unsigned-payload", "--table", "defaults"])
+        bench_cli.parse_args(["--unsigned-payload", "--table", "defaults"])
 
 
 def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> None:
     """Every tool gets a row per table; the equal-work rows read an AWS config file of their
     own with payload signing off (obstore is told unsigned_payload); the floors come once."""
-    args = harness.parse_args(["--tools", "s3sink,obstore,boto3"])
+    args = bench_cli.parse_args(["--tools", "s3sink,obstore,boto3"])
     settings = _settings()
-    harness.write_aws_config(tmp_path / "config", settings)
-    env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    bench_runs.write_aws_config(tmp_path / "config", settings)
+    env = bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
     wanted = [*args.tool_list, *args.floor_list]
-    tools = harness.build_tools(wanted, settings, {}, env, tmp_path)
-    rows = harness.table_tools(
+    tools = bench_tools.build_tools(wanted, settings, {}, env, tmp_path)
+    rows = bench_cli.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=env, workdir=tmp_path
     )
     assert [(t.name, t.variant) for t in rows.values()] == [
@@ -167,7 +173,7 @@ def test_each_table_has_its_tools_and_the_floors_run_once(tmp_path: Path) -> Non
 
 def _report(args: argparse.Namespace, tools: dict[str, Any], results: list[Any]) -> str:
     args.loadavg_at_start = os.getloadavg()
-    return harness.render_report(
+    return bench_report.render_report(
         args, tools, TEST_VENV, results=results, moto_results=None, startup=None
     )
 
@@ -178,20 +184,22 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     """The default end to end on a small input: s3sink and boto3 in both tables and the two
     floors, every run verified by the server's count; the report prints the equal-work table
     first, then the defaults, each with the floor rows and the checksum each tool sent."""
-    args = harness.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
+    args = bench_cli.parse_args(["--tools", "s3sink,boto3", "--runs", "1"])
     settings = _settings()
-    harness.write_aws_config(tmp_path / "config", settings)
-    probe_env = harness.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config")
+    bench_runs.write_aws_config(tmp_path / "config", settings)
+    probe_env = bench_runs.tool_env(
+        dict(os.environ), "http://127.0.0.1:9", None, tmp_path / "config"
+    )
     wanted = [*args.tool_list, *args.floor_list]
-    tools = harness.build_tools(wanted, settings, {}, probe_env, tmp_path)
-    rows = harness.table_tools(
+    tools = bench_tools.build_tools(wanted, settings, {}, probe_env, tmp_path)
+    rows = bench_cli.table_tools(
         args, tools, settings=settings, install_errors={}, probe_env=probe_env, workdir=tmp_path
     )
     assert all(not t.unavailable for t in rows.values()), [t.unavailable for t in rows.values()]
     size = 11 * MiB
-    source = harness.make_input(tmp_path / "data", size)
-    env = harness.tool_env(dict(os.environ), discard_target.url, None, tmp_path / "config")
-    table = harness.run_matrix(
+    source = bench_runs.make_input(tmp_path / "data", size)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path / "config")
+    table = bench_runs.run_matrix(
         rows,
         discard_target,
         sizes=[size],
@@ -205,11 +213,11 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
     assert all(run.ok for run in runs.values()), {k: r.reason for k, r in runs.items()}
     assert runs["boto3 [equal-work]"].payload_hashes == {"UNSIGNED-PAYLOAD": 3}
     assert runs["boto3 [defaults]"].payload_hashes == {"sha256": 3}
-    assert harness.checksum_short(runs["s3sink [equal-work]"]) == (
+    assert bench_runs.checksum_short(runs["s3sink [equal-work]"]) == (
         "CRC64NVME/part + CRC64NVME/object"
     )
-    assert harness.checksum_short(runs["floor"]) == "none"
-    assert harness.checksum_short(runs["floor+crc"]) == "CRC64NVME/object"
+    assert bench_runs.checksum_short(runs["floor"]) == "none"
+    assert bench_runs.checksum_short(runs["floor+crc"]) == "CRC64NVME/object"
     assert json.loads(runs["floor+crc"].output.read_text())["crc64nvme"] == _crc64nvme_b64(
         source.read_bytes()
     )
@@ -232,15 +240,15 @@ def test_the_default_matrix_prints_both_tables_and_the_floor(
 def test_one_table_renders_as_before_without_the_other(tmp_path: Path) -> None:
     """--table defaults: one table, named, with the floors; rows without a variant (moto) stay
     a single unnamed table."""
-    tool = harness.Tool("s3sink", variant=harness.DEFAULTS)
-    run = harness.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
-    rows = [harness.Row(tool, [run]), harness.Row(harness.Tool("floor"), [run])]
-    [(variant, subset)] = harness.table_variants(rows)
-    assert variant == harness.DEFAULTS
+    tool = bench_tools.Tool("s3sink", variant=bench_common.DEFAULTS)
+    run = bench_runs.RunResult("s3sink", 1, True, 1.0, 1.0, 100 * 1024, 0.1, 0, MiB)
+    rows = [bench_runs.Row(tool, [run]), bench_runs.Row(bench_tools.Tool("floor"), [run])]
+    [(variant, subset)] = bench_report.table_variants(rows)
+    assert variant == bench_common.DEFAULTS
     assert [r.tool.name for r in subset] == ["s3sink", "floor"]
-    text = "\n".join(harness.render_table(subset, MiB, 1, "HTTP", variant=variant))
+    text = "\n".join(bench_report.render_table(subset, MiB, 1, "HTTP", variant=variant))
     assert text.startswith("### Each tool's defaults, HTTP, 1 MiB")
     assert "the same runs in both tables" in text
-    plain = [harness.Row(harness.Tool("s3sink"), [run])]
-    assert harness.table_variants(plain) == [("", plain)]
-    assert "\n".join(harness.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")
+    plain = [bench_runs.Row(bench_tools.Tool("s3sink"), [run])]
+    assert bench_report.table_variants(plain) == [("", plain)]
+    assert "\n".join(bench_report.render_table(plain, MiB, 1, "moto")).startswith("### moto, 1 MiB")

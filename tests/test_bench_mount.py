@@ -13,8 +13,11 @@ import pytest
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
-harness = load("harness")
 mountbench = load("mountbench")
+bench_venv = load("harness.venv")
+bench_tools = load("harness.tools")
+bench_targets = load("harness.targets")
+bench_runs = load("harness.runs")
 
 
 def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
@@ -22,14 +25,14 @@ def test_the_mount_table_runs_verifies_and_renders(tmp_path: Path) -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true: .ci/run installs fuse3 and the machine has /dev/fuse")
         pytest.skip("needs FUSE")
-    source = harness.make_input(tmp_path / "data", 12 * MiB + 5)
+    source = bench_runs.make_input(tmp_path / "data", 12 * MiB + 5)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    venv = harness.BenchVenv(Path(sys.executable).parent.parent)
-    harness.write_aws_config(workdir / "config", harness.Settings(8 * MiB, 0, venv, False))
-    target = harness.DiscardTarget(False, workdir)
+    venv = bench_venv.BenchVenv(Path(sys.executable).parent.parent)
+    bench_runs.write_aws_config(workdir / "config", bench_tools.Settings(8 * MiB, 0, venv, False))
+    target = bench_targets.DiscardTarget(False, workdir)
     try:
-        env = harness.tool_env(dict(os.environ), target.url, None, workdir / "config")
+        env = bench_runs.tool_env(dict(os.environ), target.url, None, workdir / "config")
         counted_keys: list[str] = []
 
         def counted(key: str) -> int | None:

@@ -8,7 +8,7 @@ checksum (the zstd CLI writes one by default, s3sink always), all cores:
 - ``sh -c 'cat FILE | zstd -T0 -3 -q -c | s3sink URI'``,
 - ``sh -c 'cat FILE | zstd -T0 -3 -q -c | aws s3 cp - URI'``.
 
-The harness (``harness.py``) runs them like any tool, with stdin /dev/null, so the CPU it
+The harness (``harness/``) runs them like any tool, with stdin /dev/null, so the CPU it
 takes from ``wait4`` is the whole pipeline's (cat and zstd included), and verifies each run
 by the discard server's byte count: the zstd CLI's output size for the shell pipelines
 (computed once, untimed), the ``size`` s3sink reports in ``--json`` for s3sink (whose
