@@ -40,7 +40,8 @@ class Staging:
     def append(self, file: OpenFile, data: bytes | memoryview) -> None:
         if file.writer is not None:
             # Small writes (tar's 10 KiB records) are gathered first: one writer.write() per
-            # COALESCE bytes costs less than one per request (~10 us each, measured).
+            # COALESCE bytes costs less than one per request (~10 us each,
+            # measured 2026-12-01, 7a0d083).
             file.gathered += data
             if len(file.gathered) >= COALESCE:
                 self.pass_gathered(file)

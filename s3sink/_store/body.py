@@ -45,10 +45,11 @@ class BufferBody:
 
     def read(self, size: int = -1) -> memoryview:
         # A view, not bytes: the HTTP layer only sends it, so a copy of every block would
-        # be pure cost (~0.1 CPU s/GiB). The HTTP layer drops each block once sent. A view
-        # that lingered (in a traceback, say) would keep the buffer exported: the pool
-        # would hand it out again and new bytes would show through the old view, and the
-        # writer's in-place shrink of a last part in that buffer would raise BufferError.
+        # be pure cost (~0.1 CPU s/GiB, measured 2026-11-26, 224649c). The HTTP layer drops
+        # each block once sent. A view that lingered (in a traceback, say) would keep the
+        # buffer exported: the pool would hand it out again and new bytes would show through
+        # the old view, and the writer's in-place shrink of a last part in that buffer would
+        # raise BufferError.
         end = self._view.nbytes if size is None or size < 0 else self._pos + size
         limiter = self._limiter if self.sending else None
         if limiter is not None:

@@ -38,7 +38,8 @@ class SharedBudget:
 
     A buffer released for reuse becomes a spare of the budget, still charged, for the next
     part of the same size of any file: a new 16 MiB buffer is zero-filled with the GIL held,
-    ~1 ms, in the middle of a FUSE write. A spare never makes anyone wait:
+    ~1 ms (measured 2026-12-01, ceed163), in the middle of a FUSE write. A spare never makes
+    anyone wait:
     a writer that finds no spare of its size and no room frees them all first, and once no
     buffer is in use any more they are freed too, so an idle mount holds no part memory.
     """

@@ -2,7 +2,8 @@
 model and the client are built, then what exists is frozen out of later collections.
 
 Start-up allocates a few hundred thousand objects that live as long as the process: the
-collector would scan them again and again for nothing, about 60 ms of CPU.
+collector would scan them again and again for nothing, about 60 ms of CPU (measured
+2026-11-26, d2342b5).
 """
 
 from __future__ import annotations
