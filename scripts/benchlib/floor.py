@@ -43,11 +43,11 @@ from xml.sax.saxutils import escape
 
 KiB = 1024
 MiB = 1024 * KiB
-# The buffer: measured 2026-12-01 on the 2-core bench VM (1 GiB over HTTP, median of 5, this
-# process's CPU; another test run had one core busy): 64 KiB 0.46, 256 KiB 0.47, 1 MiB 0.47
-# CPU s/GiB, within noise of each other, where a 16 MiB buffer filled then sent costs 2-3x as
-# much (TESTING-NOTES: the cache footprint of the data path). 256 KiB is kept: as cheap as any,
-# and 64 of them make a 16 MiB part.
+# The buffer: measured 2026-12-01 at 81bfa53 on the 2-core bench VM (1 GiB over HTTP, median of 5,
+# this process's CPU; another test run had one core busy): 64 KiB 0.46, 256 KiB 0.47, 1 MiB 0.47
+# CPU s/GiB, within noise of each other, where a 16 MiB buffer filled then sent costs 2-3x as much
+# (TESTING-NOTES: the cache footprint of the data path). 256 KiB is kept: as cheap as any, and 64
+# of them make a 16 MiB part.
 DEFAULT_BUFFER = 256 * KiB
 DEFAULT_PART = 16 * MiB
 SKIP_MD5_HEADER = "x-discard-skip-md5"
