@@ -43,18 +43,7 @@ class Ending:
 
     # -- completion -------------------------------------------------------------------
     def close(self) -> None:
-        """Upload the tail, wait for every part and publish the object.
-
-        Idempotent. On any failure the upload is aborted, the writer is closed all the
-        same, and the first error is raised.
-
-        Called while an exception is propagating or being handled (one that was not already
-        being handled when the writer was made), close() aborts instead, logs a warning and
-        returns, leaving that exception to go on: that is ``closing(writer)``, an
-        ``ExitStack`` callback, a ``finally:`` block or a wrapper's ``__exit__`` unwinding
-        after an error, and publishing there would publish a truncated stream. To publish
-        from an ``except`` block, close after it.
-        """
+        """S3MultipartWriter.close: publish, or abort on any failure or while unwinding."""
         unwinding = sys.exc_info()[1]
         if unwinding is not None and id(unwinding) != self.parts.made_under:
             self.abort_unclosed(
@@ -98,17 +87,7 @@ class Ending:
 
     # -- abort ------------------------------------------------------------------------
     def abort(self) -> bool:
-        """Discard everything: stop accepting data, abort the multipart upload at once (so
-        parts still sending fail fast), wait (bounded) for parts in flight, then confirm
-        with ListParts and abort again while parts remain.
-
-        Returns True when nothing is published (this call or an earlier one aborted), False
-        when the object was published: close() had already completed, or was completing in
-        another thread, which abort() then waits for and does not interrupt. Idempotent.
-        Raises AbortFailedError when the upload could not be aborted (its id is in the
-        error, to clean up later). A resumable writer's abort() discards too, an upload
-        already kept (``State.KEPT``) included.
-        """
+        """S3MultipartWriter.abort: True when nothing is (or will be) published."""
         cancelled = UploadCancelled(
             "upload aborted", bucket=self.bucket, key=self.key, upload_id=self._upload.upload_id
         )
@@ -138,10 +117,7 @@ class Ending:
             return True
 
     def keep(self) -> str | None:
-        """End the writer without publishing, but keep the multipart upload (and, when
-        resumable, its journal) for a later ``resume=True``: the failure path of a resumable
-        writer, on demand. Waits (bounded) for parts in flight. Returns the upload id, or
-        None when no upload was started (nothing to keep: the writer is aborted)."""
+        """S3MultipartWriter.keep: the kept upload's id, or None."""
         with self._lock:
             if self._state is State.KEPT:
                 return self._upload.upload_id
