@@ -66,45 +66,20 @@ class PartSender:
         """Runs on a worker thread: checksum the part once (unless ``digest``, its checksum
         folded in as it was written, is given), upload it, and verify that the store
         received these bytes before the buffer is let go; re-send on a mismatch."""
-        part_checksum = md5 = None
-        if self.checksummer is not None:
-            if digest is None:
-                digest = self.checksummer.digest(body)
-            part_checksum = PartChecksum(self.checksummer.param, encode(digest))
-        else:
-            digest = None
-        if self.content_md5:
-            md5 = md5_digest(body)
+        part_checksum, digest, md5 = self._digests(body, digest)
         held = self.stored.get(number)
         if held is not None:
             kept = self._already_stored(held, body, part_checksum, digest, md5)
             if kept is not None:
                 return kept
+        etag = "-"
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
-            try:
-                receipt = self.transport.upload_part(
-                    self.bucket,
-                    self.key,
-                    upload_id,
-                    number,
-                    body,
-                    extra=self.extra,
-                    checksum=part_checksum,
-                    content_md5=encode(md5) if self.content_md5 and md5 is not None else None,
-                )
-            except PartUploadError as exc:
-                # The store checked and refused: the bytes changed on the way. botocore does
-                # not retry a 400, but another send may well arrive intact.
-                if not exc.received_other_bytes or attempt == VERIFY_ATTEMPTS:
-                    raise
-                log.warning(
-                    "%s; sending part %d again (attempt %d of %d)",
-                    exc,
-                    number,
-                    attempt + 1,
-                    VERIFY_ATTEMPTS,
-                )
-                continue
+            receipt = self._send_once(
+                upload_id, number, body, part_checksum=part_checksum, md5=md5, attempt=attempt
+            )
+            if receipt is None:
+                continue  # refused as damaged on the way: sent again
+            etag = receipt.etag
             integrity, md5 = verify_receipt(receipt, part_checksum, body, md5)
             if integrity is not None:
                 return CompletedPart(
@@ -125,13 +100,66 @@ class PartSender:
             )
         raise PartUploadError(
             f"part {number}: the store received other bytes than were sent, "
-            f"{VERIFY_ATTEMPTS} times (ETag {receipt.etag}, MD5 of the part "
+            f"{VERIFY_ATTEMPTS} times (ETag {etag}, MD5 of the part "
             f"{md5.hex() if md5 else '-'}); the data is corrupted on the way to the store",
             bucket=self.bucket,
             key=self.key,
             upload_id=upload_id,
             part_number=number,
         )
+
+    def _digests(
+        self, body: bytearray, digest: bytes | None
+    ) -> tuple[PartChecksum | None, bytes | None, bytes | None]:
+        """The part's checksum header (from ``digest`` when it was folded in as the bytes
+        were written, else computed here), its raw digest, and its MD5 when Content-MD5 is
+        sent."""
+        part_checksum = None
+        if self.checksummer is not None:
+            if digest is None:
+                digest = self.checksummer.digest(body)
+            part_checksum = PartChecksum(self.checksummer.param, encode(digest))
+        else:
+            digest = None
+        md5 = md5_digest(body) if self.content_md5 else None
+        return part_checksum, digest, md5
+
+    def _send_once(
+        self,
+        upload_id: str,
+        number: int,
+        body: bytearray,
+        *,
+        part_checksum: PartChecksum | None,
+        md5: bytes | None,
+        attempt: int,
+    ) -> PartReceipt | None:
+        """One UploadPart; None when the store refused the bytes as changed on the way and
+        another attempt is left."""
+        try:
+            return self.transport.upload_part(
+                self.bucket,
+                self.key,
+                upload_id,
+                number,
+                body,
+                extra=self.extra,
+                checksum=part_checksum,
+                content_md5=encode(md5) if self.content_md5 and md5 is not None else None,
+            )
+        except PartUploadError as exc:
+            # The store checked and refused: the bytes changed on the way. botocore does
+            # not retry a 400, but another send may well arrive intact.
+            if not exc.received_other_bytes or attempt == VERIFY_ATTEMPTS:
+                raise
+            log.warning(
+                "%s; sending part %d again (attempt %d of %d)",
+                exc,
+                number,
+                attempt + 1,
+                VERIFY_ATTEMPTS,
+            )
+            return None
 
     def _already_stored(
         self,

@@ -61,11 +61,7 @@ def assemble(
     spec = config.spec
     stop_sending = threading.Event()  # set when aborting: parts sent at the cap stop at once
     if transport is None:
-        if client is None:
-            from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
-
-            client = build_client(checksum=config.checksum, concurrency=config.concurrency)
-        transport = BotoTransport(client, limiter=config.rate_limiter, stop=stop_sending)
+        transport = _boto_transport(config, client, stop_sending)
     pool = PartPool(
         concurrency=config.concurrency,
         max_memory=config.plan.max_memory,
@@ -107,3 +103,14 @@ def assemble(
         source_check=source_check,
         made_under=made_under,
     )
+
+
+def _boto_transport(
+    config: WriterConfig, client: S3Client | None, stop_sending: threading.Event
+) -> Transport:
+    """A :class:`BotoTransport` over ``client``, or over one built for the writer."""
+    if client is None:
+        from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
+
+        client = build_client(checksum=config.checksum, concurrency=config.concurrency)
+    return BotoTransport(client, limiter=config.rate_limiter, stop=stop_sending)

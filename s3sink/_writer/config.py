@@ -84,8 +84,7 @@ class WriterConfig:
             abort_timeout=abort_timeout,
         )
         codec = resolve_codec(compress)
-        resuming = resumable or resume or upload_id is not None
-        if codec is not None and resuming:
+        if codec is not None and (resumable or resume or upload_id is not None):
             # A re-run must rebuild byte-identical parts to skip any, and multi-threaded
             # zstd does not promise the same output twice.
             raise UsageError("compress cannot be combined with resumable, resume or upload_id")
@@ -110,13 +109,6 @@ class WriterConfig:
             if_none_match=if_none_match,
             if_match=if_match,
         )
-        folder = Path(journal_dir) if journal_dir is not None else None
-        resumption = Resumption(
-            keep=resumable,
-            resume=resume or upload_id is not None,
-            upload_id=upload_id,
-            journal_dir=folder if folder is not None or not resuming else default_journal_dir(),
-        )
         return cls(
             spec=spec,
             plan=plan,
@@ -125,6 +117,21 @@ class WriterConfig:
             codec=codec,
             on_progress=on_progress,
             abort_timeout=abort_timeout,
-            resumption=resumption,
+            resumption=_resumption(resumable, resume, upload_id, journal_dir),
             rate_limiter=resolve_rate_limit(rate_limit),
         )
+
+
+def _resumption(
+    resumable: bool, resume: bool, upload_id: str | None, journal_dir: str | os.PathLike[str] | None
+) -> Resumption:
+    """Keep the upload on failure (resumable), resume a pending one (``resume`` or an
+    ``upload_id``), journals in ``journal_dir`` or, when either applies, the default one."""
+    resuming = resumable or resume or upload_id is not None
+    folder = Path(journal_dir) if journal_dir is not None else None
+    return Resumption(
+        keep=resumable,
+        resume=resume or upload_id is not None,
+        upload_id=upload_id,
+        journal_dir=folder if folder is not None or not resuming else default_journal_dir(),
+    )
