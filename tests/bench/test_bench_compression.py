@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_bench_file import TEST_VENV, harness
+from tests.bench.test_bench_file import TEST_VENV, harness
 
 compression = harness.compression
 MiB = 1024 * 1024

@@ -29,7 +29,7 @@ from tests.support.clirun import (
     pending,
 )
 from tests.support.clirun import run_cli as run
-from tests.test_compress import text_like
+from tests.support.fakes import text_like
 
 MiB = 1024 * 1024
 

@@ -16,8 +16,8 @@ import pytest
 from s3sink._store.objectlock import check_object_lock, retain_until
 from s3sink._writer.writer import S3MultipartWriter
 from s3sink.errors import UsageError
-from tests.fakes import BUCKET, KEY, PART, FakeS3, payload
 from tests.support.clirun import run_cli
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, payload
 from tests.support.faultproxy import FaultProxy
 
 MiB = 1024 * 1024

@@ -15,19 +15,7 @@ import zstandard
 import s3sink
 from s3sink import CompressionError, State, UsageError
 from s3sink._writer.compress import Compressor, CompressSpec, parse_compress
-from tests.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload
-
-
-def text_like(size: int, seed: int = 1) -> bytes:
-    """Reproducible log-like lines: compressible as real text is (about 3x with zstd)."""
-    rng = __import__("random").Random(seed)
-    words = [rng.randbytes(rng.randint(2, 8)).hex() for _ in range(500)]
-    out = bytearray()
-    stamp = 1_700_000_000
-    while len(out) < size:
-        stamp += rng.randint(1, 9)
-        out += f"{stamp} INFO {' '.join(rng.choices(words, k=10))}\n".encode()
-    return bytes(out[:size])
+from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload, text_like
 
 
 def decompress(codec: str, data: bytes) -> bytes:

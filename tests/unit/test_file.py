@@ -12,7 +12,7 @@ import pytest
 
 import s3sink
 from s3sink import SourceChangedError, State
-from tests.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload
+from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "s3sink"
+PACKAGE = Path(__file__).resolve().parents[2] / "s3sink"
 
 # A module's room is its first component under s3sink; leaves are the flat modules beside
 # errors.py. A room may import its own modules and any room of a lower rank.

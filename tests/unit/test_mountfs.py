@@ -16,7 +16,7 @@ import pytest
 from s3sink._mount.fs import STATUS_PATH, StoreMover, UploadFS, marker_options
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
-from tests.fakes import BUCKET, PART, FakeS3, payload
+from tests.support.fakes import BUCKET, PART, FakeS3, payload
 
 MiB = 1024 * 1024
 

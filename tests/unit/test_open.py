@@ -11,7 +11,7 @@ import pytest
 import s3sink
 from s3sink import InvalidLocationError, S3MultipartWriter, State, UsageError
 from s3sink._api import AbortingTextWriter
-from tests.fakes import BUCKET, KEY, PART, URI, FakeS3, payload
+from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, payload
 from tests.support.motoserver import DUMMY_CREDENTIALS
 
 

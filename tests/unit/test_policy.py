@@ -24,7 +24,7 @@ from s3sink._upload.policy import (
     plan_memory,
 )
 from s3sink.errors import UsageError
-from tests.fakes import parts_for
+from tests.support.fakes import parts_for
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

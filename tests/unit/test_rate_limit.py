@@ -241,7 +241,7 @@ def test_the_library_takes_a_rate_or_a_shared_limiter() -> None:
     a TypeError, and a transport of one's own (no botocore body to meter) is refused."""
     from s3sink import RateLimiter as Exported
     from s3sink._store.ratelimit import resolve_rate_limit
-    from tests.fakes import FakeS3, make_writer
+    from tests.support.fakes import FakeS3, make_writer
 
     shared = Exported(MiB)
     assert resolve_rate_limit(shared) is shared

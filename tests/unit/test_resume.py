@@ -10,7 +10,7 @@ import pytest
 
 from s3sink import State, UsageError
 from s3sink._upload.resume import find_journals, read_journal
-from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import io
 import pytest
 
 from s3sink import S3MultipartWriter, State
-from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 
 def fail(message: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from s3sink import PartUploadError, State, UploadResult
 from s3sink._upload.parts import VERIFY_ATTEMPTS
 from s3sink.errors import CompleteError
-from tests.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 MULTI = 3 * PART + 123  # four parts
 SMALL = 1000  # one PutObject

@@ -18,7 +18,7 @@ import pytest
 
 from s3sink import Progress, S3MultipartWriter, State, UsageError
 from s3sink._store.checksums import Buffer, Checksummer
-from tests.fakes import (
+from tests.support.fakes import (
     BUCKET,
     KEY,
     PART,

@@ -25,7 +25,7 @@ from s3sink import (
 )
 from s3sink._upload.abort import ABORT_ATTEMPTS
 from s3sink._upload.policy import MAX_PARTS
-from tests.fakes import (
+from tests.support.fakes import (
     BUCKET,
     KEY,
     PART,

@@ -10,7 +10,7 @@ import pytest
 
 from s3sink import S3MultipartWriter, State
 from s3sink._upload.pool import PartPool
-from tests.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload, wait_until
+from tests.support.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload, wait_until
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s3sink import S3MultipartWriter
-from tests.fakes import BUCKET, KEY, PART, FakeS3, MiB, make_writer, parts_for, payload
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, MiB, make_writer, parts_for, payload
 
 MAX_TOTAL = 4 * PART - 1  # up to four parts
 

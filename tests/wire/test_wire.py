@@ -419,7 +419,7 @@ def test_aws_config_file_choice_of_payload_signing_wins(
 def tries_against_a_failing_port(max_attempts: int | None) -> int:
     """How many requests a built client sends to a server that answers every one with 503
     (retried by botocore). A port that refuses connections would not do: built clients do not
-    retry an endpoint that never answered (tests/test_retries.py)."""
+    retry an endpoint that never answered (tests/cli/test_retries.py)."""
     import socket
     import threading
 
