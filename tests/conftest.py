@@ -1,20 +1,22 @@
-"""Shared fixtures: one moto S3 server per session, reset before each test that uses it; and
-the store matrix (moto, SeaweedFS, Ceph RGW), each store started once per session when a test
-first needs it."""
+"""Fixtures shared by the folders: one moto S3 server per session, reset before each test that
+uses it (wire, cli, mount), the fault proxy in front of it, the environment of an s3sink
+process, and of the command run in this process (aws_env, restore_signals)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from s3sink._exec import signals as _signals
 from tests.support.clirun import cli_env
 from tests.support.faultproxy import FaultProxy
-from tests.support.motoserver import MotoServer, make_client
+from tests.support.motoserver import DUMMY_CREDENTIALS, SECRET, MotoServer, make_client
 from tests.support.stores import STORES, StoreServer, StoreStartError, make_store
 
 
@@ -62,6 +64,36 @@ def env() -> dict[str, str]:
     """The environment of s3sink processes: dummy credentials, no profiles or proxies, no
     S3SINK_* settings from the caller, UTF-8 mode."""
     return cli_env()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's environment for the command run in it (typer's CliRunner): dummy
+    credentials (the secret key is SECRET, which must never be printed), no profile or config
+    files, no proxies, no S3SINK_* settings: only 127.0.0.1 is reachable."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("NO_PROXY", "*")
+    for name in list(os.environ):
+        if name.startswith("S3SINK_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def restore_signals() -> Iterator[None]:
+    """Put back the handlers of the signals the command forwards, after the test."""
+    saved = {s: signal.getsignal(s) for s in _signals.FORWARDED_SIGNALS}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 # -- the store matrix ------------------------------------------------------------------------

@@ -43,6 +43,10 @@ DUMMY_CREDENTIALS: Mapping[str, str] = {
     "AWS_REGION": REGION,
 }
 
+#: The secret key of the in-process command's environment (the ``aws_env`` fixture): a dummy
+#: that tests look for in the command's output, where it must never appear.
+SECRET = "s3sink-test-secret-never-printed"  # noqa: S105 - a dummy value, on purpose
+
 #: Variables removed from the server's environment: proxies, and anything that could point the
 #: server's own botocore at real AWS (profiles, config files, endpoints).
 _REMOVED_ENV = (
