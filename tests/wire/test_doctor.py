@@ -1,5 +1,6 @@
-"""The doctor's probe engine (s3sink._doctor.probe): verdicts against real servers, recommended
-flags, and that it leaves nothing behind, even when interrupted."""
+"""The doctor's probe engine (s3sink._doctor.probe) against moto: its verdicts, and that it
+leaves nothing behind, even when interrupted. The recommended flags:
+tests/unit/test_doctor_recommend.py; the real stores: tests/stores/test_doctor_stores.py."""
 
 from __future__ import annotations
 
@@ -11,52 +12,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from s3sink._doctor.probe import CAPABILITIES, ProbeFailed, Report, Verdict, probe, recommend
-from s3sink._store.client import build_client
+from s3sink._doctor.probe import CAPABILITIES, ProbeFailed, probe
+from tests.support.doctor import MOTO, s3sink_client
 from tests.support.motoserver import free_port
-from tests.support.stores import StoreServer
 
 MiB = 1024 * 1024
-
-#: What moto 5.2 answers (TESTING-NOTES: stores checksums but never checks them, echoes part
-#: checksums only with x-amz-sdk-checksum-algorithm and then even wrong ones, ignores IfMatch on
-#: Complete, honours IfNoneMatch, enforces the 5 MiB minimum part size).
-MOTO: dict[str, Verdict] = {
-    **{f"put_object.checksum.{a}": "ignored" for a in ("crc64nvme", "crc32c", "crc32", "sha256")},
-    **{f"upload_part.checksum.{a}": "ignored" for a in ("crc64nvme", "crc32c", "crc32", "sha256")},
-    "upload_part.checksum_echo": "validated",
-    "content_md5": "ignored",
-    "abort_multipart_upload": "validated",
-    "sigv4_payload_hash": "ignored",
-    "complete.full_object_checksum": "ignored",
-    "complete.mpu_object_size": "ignored",
-    "put_object.if_none_match": "validated",
-    "put_object.if_match": "validated",
-    "complete.if_none_match": "validated",
-    "complete.if_match": "ignored",
-    "list_multipart_uploads": "validated",
-    "list_parts": "validated",
-    "unequal_part_sizes": "validated",
-    "min_part_size": "validated",
-    "etag_md5": "validated",
-}
-
-
-def s3sink_client(
-    endpoint: str,
-    monkeypatch: pytest.MonkeyPatch,
-    key: str = "x",
-    secret: str = "x",  # noqa: S107 - a dummy value, as moto accepts any
-    **kwargs: Any,
-) -> Any:
-    """A client built the way the CLI builds it, with these credentials and few attempts."""
-    for name, value in (("AWS_ACCESS_KEY_ID", key), ("AWS_SECRET_ACCESS_KEY", secret)):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    return build_client(concurrency=1, endpoint_url=endpoint, **{"max_attempts": 2, **kwargs})
 
 
 @pytest.fixture
@@ -253,105 +213,3 @@ def test_unreachable_endpoint_fails_the_probe(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ProbeFailed, match="cannot be reached: EndpointConnectionError"):
         probe(client, "bucket")
     client.close()
-
-
-PART, MD5 = "upload_part.checksum.crc64nvme", "content_md5"
-
-
-@pytest.mark.parametrize(
-    ("store", "changes", "flags"),
-    [
-        ("checks parts", {PART: "validated"}, ()),
-        ("checks Content-MD5", {MD5: "validated"}, ("--checksum", "md5")),
-        ("echoes wrong values", {}, ("--checksum", "md5")),
-        ("no checksum headers", {PART: "unsupported"}, ("--checksum", "off")),
-        ("nor Content-MD5", {PART: "unsupported", MD5: "unsupported"}, ("--checksum", "off")),
-        ("echoes, no MD5", {MD5: "unsupported"}, ("--checksum", "off")),
-        (
-            "equal parts only",
-            {PART: "validated", "unequal_part_sizes": "unsupported"},
-            ("--fixed-part-size",),
-        ),
-    ],
-)
-def test_recommendations(store: str, changes: dict[str, Verdict], flags: tuple[str, ...]) -> None:
-    """The recommended flags follow the rules in the module docstring."""
-    facts = {"echoes": {"upload_part_wrong": store.startswith("echoes")}}
-    facts["etag_is_md5"] = {"upload_part": True}
-    assert recommend({**MOTO, **changes}, facts) == (flags, [])
-
-
-def test_no_verification_left_is_a_warning() -> None:
-    """No check on receipt and ETags that are not MD5s: the report warns."""
-    facts = {"echoes": {}, "etag_is_md5": {"upload_part": False}}
-    flags, warnings = recommend(MOTO, facts)
-    assert flags == ()
-    assert warnings == [
-        "verification impossible: the store checks no checksum of a part, and part ETags are "
-        "not the MD5 of their bytes"
-    ]
-
-
-def test_report_capabilities() -> None:
-    """Report.capabilities maps each finding's name to its verdict."""
-    from s3sink._doctor.probe import Finding
-
-    report = Report(None, "b", "", (Finding("content_md5", "validated", "BadDigest"),), (), {}, ())
-    assert report.capabilities() == {"content_md5": "validated"}
-
-
-#: Where SeaweedFS and RGW differ from moto (TESTING-NOTES, and measured by this probe).
-SEAWEEDFS: dict[str, Verdict] = {
-    **MOTO,
-    **{name: "validated" for name in MOTO if ".checksum." in name},  # BadDigest, all of them
-    "content_md5": "validated",
-    "complete.full_object_checksum": "validated",
-    "complete.if_match": "validated",
-}
-RGW: dict[str, Verdict] = {
-    **MOTO,
-    "upload_part.checksum_echo": "ignored",  # it ignores the checksum headers altogether
-    "content_md5": "validated",
-    "sigv4_payload_hash": "validated",  # XAmzContentSHA256Mismatch
-    "complete.if_none_match": "ignored",
-}
-EXPECTED = {
-    "moto": (MOTO, ("--checksum", "md5")),  # echoes wrong checksums: trust ETags instead
-    "seaweedfs": (SEAWEEDFS, ()),  # checks every part checksum: the defaults are right
-    "rgw": (RGW, ("--checksum", "md5")),  # checks Content-MD5, ignores the checksum headers
-}
-
-
-@pytest.mark.slow
-def test_store_matrix(
-    store: StoreServer, store_client: Any, store_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Each real store gets its own verdicts and flags, and keeps nothing of the probe."""
-    client = s3sink_client(store.endpoint_url, monkeypatch, store.access_key, store.secret_key)
-    report = probe(client, store_bucket, "doctor/")
-    client.close()
-    verdicts, flags = EXPECTED[store.name]
-    assert report.capabilities() == verdicts
-    assert report.recommended == flags
-    assert report.cleanup_errors == ()
-    assert report.facts["warnings"] == []
-    assert report.facts["etag_is_md5"] == {"put_object": True, "upload_part": True}
-    assert report.facts["min_part_size"] == 5 * MiB
-    objects = store_client.list_objects_v2(Bucket=store_bucket).get("Contents", [])
-    uploads = store_client.list_multipart_uploads(Bucket=store_bucket).get("Uploads", [])
-    assert (objects, uploads) == ([], [])
-    echoes = report.facts["echoes"]
-    if store.name == "moto":  # echoes a wrong checksum, but only with the SDK's header
-        assert (echoes["upload_part_wrong"], echoes["upload_part_without_sdk_header"]) == (
-            True,
-            False,
-        )
-    if store.name == "seaweedfs":  # echoes what s3sink sends, and checked it
-        assert (echoes["upload_part_without_sdk_header"], echoes["upload_part_wrong"]) == (
-            True,
-            False,
-        )
-    if store.name == "rgw":
-        assert not any(echoes.values())
-        assert report.facts["if_match_forms"]["put_object"] == {"quoted": False, "unquoted": True}
-        assert report.facts["list_parts_after_abort"] == "NoSuchKey (HTTP 404)"
