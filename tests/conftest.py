@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from s3sink._exec import signals as _signals
-from tests.support.clirun import cli_env
+from tests.support.clirun import assert_nothing_written, cli_env, keys, pending
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS, SECRET, MotoServer, make_client
 
@@ -48,6 +48,40 @@ def bucket(s3_client: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:16]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="module")
+def module_s3(moto_server: MotoServer) -> Iterator[Any]:
+    """A client of the session's moto server for a whole module, whose one bucket serves every
+    case of a long table (a server reset and a new bucket per case would double its run time).
+    Such a module must not use ``s3_endpoint``, whose reset would wipe that bucket."""
+    if not moto_server.running:
+        moto_server.restart()
+    client = make_client(moto_server.endpoint_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def module_bucket_name(module_s3: Any) -> str:
+    """The module's bucket."""
+    name = f"module-{uuid.uuid4().hex[:16]}"
+    module_s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def module_bucket(module_s3: Any, module_bucket_name: str) -> Iterator[str]:
+    """The module's bucket, empty; whatever a failing case left in it is removed afterwards,
+    so that one failure does not spread to the next cases."""
+    assert_nothing_written(module_s3, module_bucket_name)
+    yield module_bucket_name
+    for upload in pending(module_s3, module_bucket_name):
+        module_s3.abort_multipart_upload(
+            Bucket=module_bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+        )
+    for key in keys(module_s3, module_bucket_name):
+        module_s3.delete_object(Bucket=module_bucket_name, Key=key)
 
 
 @pytest.fixture

@@ -1,17 +1,13 @@
-"""Retries that show: each one is one stderr line as it happens, and an endpoint that was
-never reached fails at once instead of after ten silent tries."""
+"""Retries that show: each one is one stderr line as it happens, and a store that went away
+after it answered is still retried. (An endpoint that was never reached fails at once instead
+of after ten silent tries: tests/wire/test_wire.py.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-import s3sink
-from s3sink._store.client import build_client
 from tests.support.clirun import error_lines, pattern, run_cli
 from tests.support.faultproxy import FaultProxy
-from tests.support.motoserver import DUMMY_CREDENTIALS, free_port
 
 
 def test_every_retry_is_one_line_as_it_happens(
@@ -30,23 +26,6 @@ def test_every_retry_is_one_line_as_it_happens(
         "s3sink: warning: retrying UploadPart 2 (attempt 3 of 10): SlowDown 503",
     ]
     assert s3_client.get_object(Bucket=bucket, Key="k")["Body"].read() == data
-
-
-def test_an_endpoint_never_reached_is_tried_once(
-    bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Connection refused before the store ever answered: one attempt, not ten, and the
-    error names the endpoint."""
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    client = build_client(concurrency=1, endpoint_url=f"http://127.0.0.1:{free_port()}")
-    sent: list[str] = []
-    client.meta.events.register("before-send.s3", lambda request, **kw: sent.append(request.url))
-    w = s3sink.S3MultipartWriter(bucket, "k", client=client)
-    w.write(b"x")
-    with pytest.raises(s3sink.UploadError, match="Could not connect"):
-        w.close()
-    assert len(sent) == 1
 
 
 def test_a_store_that_goes_away_is_still_retried(

@@ -1,10 +1,10 @@
-"""s3sink.open: binary and text mode, and text mode's abort-safety (smart_open#684/#763)."""
+"""s3sink.open: binary and text mode, and text mode's abort-safety (smart_open#684/#763), on the
+FakeS3. The client open() builds itself, against moto: tests/wire/test_wire.py."""
 
 from __future__ import annotations
 
 import gc
 import io
-from typing import Any
 
 import pytest
 
@@ -12,7 +12,6 @@ import s3sink
 from s3sink import InvalidLocationError, S3MultipartWriter, State, UsageError
 from s3sink._api import AbortingTextWriter
 from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, payload
-from tests.support.motoserver import DUMMY_CREDENTIALS
 
 
 @pytest.fixture
@@ -166,18 +165,6 @@ def test_writer_options_pass_through(fake: FakeS3) -> None:
         f.write(payload(7 * 1024 * 1024))
     assert fake.objects[(BUCKET, KEY)].parts == 2
     assert "ChecksumCRC32" in fake.objects[(BUCKET, KEY)].checksums
-
-
-def test_open_builds_the_client_from_endpoint_region_and_profile(
-    s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """s3sink.open(uri, endpoint_url=..., region=...) reaches the store as the command does."""
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    endpoint = s3_client.meta.endpoint_url
-    with s3sink.open(f"s3://{bucket}/t.txt", "w", endpoint_url=endpoint, region="eu-west-1") as f:
-        f.write("hello")
-    assert s3_client.get_object(Bucket=bucket, Key="t.txt")["Body"].read() == b"hello"
 
 
 def test_open_refuses_a_client_with_connection_options(fake: FakeS3) -> None:

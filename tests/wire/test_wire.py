@@ -18,8 +18,9 @@ from awscrt import checksums
 
 import s3sink
 from s3sink import S3MultipartWriter
+from s3sink._store.client import build_client
 from s3sink.errors import PartUploadError, PreconditionFailed, UploadError
-from tests.support.motoserver import make_client
+from tests.support.motoserver import DUMMY_CREDENTIALS, free_port, make_client
 
 MiB = 1024 * 1024
 
@@ -520,3 +521,33 @@ def test_botocore_computing_its_own_checksum_reads_the_body_correctly(
     for part, value in sent:
         expected = base64.b64encode(checksums.crc32(part).to_bytes(4, "big")).decode()
         assert (value.decode() if isinstance(value, bytes) else value) == expected
+
+
+# -- clients built by s3sink ------------------------------------------------------------------
+def test_open_builds_the_client_from_endpoint_region_and_profile(
+    s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """s3sink.open(uri, endpoint_url=..., region=...) reaches the store as the command does."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    endpoint = s3_client.meta.endpoint_url
+    with s3sink.open(f"s3://{bucket}/t.txt", "w", endpoint_url=endpoint, region="eu-west-1") as f:
+        f.write("hello")
+    assert s3_client.get_object(Bucket=bucket, Key="t.txt")["Body"].read() == b"hello"
+
+
+def test_an_endpoint_never_reached_is_tried_once(
+    bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connection refused before the store ever answered: one attempt, not ten, and the
+    error names the endpoint."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    client = build_client(concurrency=1, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    sent: list[str] = []
+    client.meta.events.register("before-send.s3", lambda request, **kw: sent.append(request.url))
+    w = s3sink.S3MultipartWriter(bucket, "k", client=client)
+    w.write(b"x")
+    with pytest.raises(s3sink.UploadError, match="Could not connect"):
+        w.close()
+    assert len(sent) == 1
