@@ -37,7 +37,8 @@ from tests.support.clirun import (
 )
 from tests.support.clirun import run_cli as run
 from tests.support.faultproxy import FaultProxy
-from tests.support.motoserver import free_port, server_env
+from tests.support.localserver import free_port
+from tests.support.motoserver import server_env
 
 MiB = 1024 * 1024
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from s3sink._doctor.probe import CAPABILITIES, ProbeFailed, probe
 from tests.support.doctor import MOTO, s3sink_client
-from tests.support.motoserver import free_port
+from tests.support.localserver import free_port
 
 MiB = 1024 * 1024
 

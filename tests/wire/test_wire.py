@@ -20,7 +20,8 @@ import s3sink
 from s3sink import S3MultipartWriter
 from s3sink._store.client import build_client
 from s3sink.errors import PartUploadError, PreconditionFailed, UploadError
-from tests.support.motoserver import DUMMY_CREDENTIALS, free_port, make_client
+from tests.support.localserver import FixedAnswerServer, free_port
+from tests.support.motoserver import DUMMY_CREDENTIALS, make_client
 
 MiB = 1024 * 1024
 
@@ -420,42 +421,13 @@ def test_aws_config_file_choice_of_payload_signing_wins(
 def tries_against_a_failing_port(max_attempts: int | None) -> int:
     """How many requests a built client sends to a server that answers every one with 503
     (retried by botocore). A port that refuses connections would not do: built clients do not
-    retry an endpoint that never answered (tests/cli/test_retries.py)."""
-    import socket
-    import threading
-
+    retry an endpoint that never answered (test_an_endpoint_never_reached_is_tried_once)."""
     from botocore.exceptions import ClientError
 
-    from s3sink._store.client import build_client
-
     answer = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(16)
-        server.settimeout(0.2)
-        port = server.getsockname()[1]
-        stop = threading.Event()
-
-        def serve() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    continue
-                with conn:
-                    conn.settimeout(5)
-                    head = b""
-                    while b"\r\n\r\n" not in head:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        head += chunk
-                    conn.sendall(answer)
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
+    with FixedAnswerServer(answer) as server:
         client = build_client(
-            concurrency=1, endpoint_url=f"http://127.0.0.1:{port}", max_attempts=max_attempts
+            concurrency=1, endpoint_url=server.endpoint_url, max_attempts=max_attempts
         )
         tries: list[str] = []
         client.meta.events.register("before-send.s3", lambda **_: tries.append("x"))
@@ -463,8 +435,6 @@ def tries_against_a_failing_port(max_attempts: int | None) -> int:
             with pytest.raises(ClientError):
                 client.head_bucket(Bucket="b")
         finally:
-            stop.set()
-            thread.join(timeout=5)
             client.close()
     return len(tries)
 
