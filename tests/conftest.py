@@ -1,6 +1,7 @@
 """Fixtures shared by the folders: one moto S3 server per session, reset before each test that
 uses it (wire, cli, mount), the fault proxy in front of it, the environment of an s3sink
-process, and of the command run in this process (aws_env, restore_signals)."""
+process, and of the command run in this process (aws_env, restore_signals); a PostgreSQL
+cluster with a table to dump (tests/cli, tests/mount)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from s3sink._exec import signals as _signals
 from tests.support.clirun import assert_nothing_written, cli_env, keys, pending
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import DUMMY_CREDENTIALS, SECRET, MotoServer, make_client
+from tests.support.postgres import Fingerprint, PostgresServer, PostgresUnavailable, create_source
 
 
 @pytest.fixture(scope="session")
@@ -126,3 +128,28 @@ def restore_signals() -> Iterator[None]:
     yield
     for signum, handler in saved.items():
         signal.signal(signum, handler)
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (tests/support/postgres.py), stopped and
+    deleted at the end of the session. Without the binaries its tests are skipped, except under
+    CI (``CI=true``), whose ``.ci/run`` installs them: there they fail."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{exc} (CI=true: .ci/run should have installed the postgresql package)")
+        pytest.skip(f"{exc}; install the postgresql package (apt-get install -y postgresql)")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_source(pg_cluster: PostgresServer) -> Fingerprint:
+    """A database with table ``t`` of ~25 MiB of md5 text; returns its fingerprint."""
+    return create_source(pg_cluster)
