@@ -18,17 +18,19 @@ What it enforces, like S3:
   still in flight fail with NoSuchUpload;
 * ``If-None-Match: *`` refuses to overwrite (PreconditionFailed), ``If-Match`` compares ETags.
 
-Measurements: ``calls`` (op, part number, size, thread, start/end time, parts in flight),
-``in_flight`` / ``peak_in_flight`` and ``bytes_in_flight`` / ``peak_bytes_in_flight`` of
-``upload_part``, all updated under one lock.
+What differs between real stores is set on the fake (store behaviour, not faults):
+``checksum_mode`` ("aws" validates and echoes checksums, "ignore" as Ceph RGW 16,
+"echo-unchecked" as moto), ``checks_content_md5``, ``sse_kms`` (ETags that are no MD5s),
+``drops_multipart_lock`` (as RGW 16), ``min_part_size``, ``store_bodies``.
 
-Fault injection (set the attributes before the writer runs): ``part_errors`` (part number
--> S3 error code), ``fail_all_parts``, ``hold_parts()`` (parts wait on an Event, to keep
-them in flight), ``part_delay`` / ``delay_part``, ``fail_put`` / ``fail_create`` /
-``fail_complete``, ``lose_complete_response`` (Complete succeeds but the caller sees an error),
-``fail_aborts`` (that many abort calls fail), ``leaky_aborts`` (that many abort calls leave
-the upload able to store parts that were already in flight, as S3 documents), and
-``before`` / ``after`` hooks run around an operation by name.
+Recorded calls (``CallLog``, shared with the fault wrapper): ``calls`` (op, part number, size,
+thread, start/end time, parts in flight), ``in_flight`` / ``peak_in_flight`` and
+``bytes_in_flight`` / ``peak_bytes_in_flight`` of ``upload_part``, all updated under one lock.
+
+Faults are no switches on the fake: ``FaultyStore`` (tests/support/faults.py) wraps it (or any
+transport) and fails, holds, delays or corrupts calls on their way in, as mountpoint-s3's
+``failure_client.rs`` wraps its mock client. The fake records what reached the store; the
+wrapper records every call the writer made.
 
 The end of the module has small helpers the writer tests share.
 """
@@ -62,13 +64,13 @@ from s3sink._store.transport import (
     PartReceipt,
     PendingUpload,
     StoredObject,
+    Transport,
 )
 from s3sink._upload.policy import MAX_PARTS, PartSchedule
 from s3sink._writer.writer import S3MultipartWriter
 from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, UploadError
 
 MiB = 1024 * 1024
-HOLD_TIMEOUT = 30.0  # a held part gives up (fails) after this long, so no test hangs
 
 # Raw digests per botocore parameter, computed without s3sink._store.checksums.
 DIGESTS: dict[str, Callable[[bytes], bytes]] = {
@@ -97,6 +99,46 @@ class FakeClientError(Exception):
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
         self.response = {"Error": {"Code": code}}
+
+
+def s3_error(
+    code: str,
+    what: str,
+    bucket: str,
+    key: str,
+    upload_id: str | None = None,
+    *,
+    part_number: int | None = None,
+    commit: bool = False,
+) -> UploadError:
+    """What BotoTransport raises for S3 error ``code`` in request ``what`` (e.g. "PutObject"),
+    chained to a FakeClientError carrying the code; raise it ``from error.__cause__``."""
+    cause = FakeClientError(code)
+    text = f"{what} failed: {code}"
+    error: UploadError
+    if part_number is not None:
+        error = PartUploadError(
+            f"part {part_number} failed: {code}",
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            part_number=part_number,
+            received_other_bytes=code in ("BadDigest", "InvalidDigest"),
+        )
+    elif commit and code in ("PreconditionFailed", "ConditionalRequestConflict"):
+        error = PreconditionFailed(text, bucket=bucket, key=key, upload_id=upload_id)
+    elif commit:
+        error = CompleteError(
+            text,
+            bucket=bucket,
+            key=key,
+            upload_id=upload_id,
+            received_other_bytes=code in ("BadDigest", "InvalidDigest"),
+        )
+    else:
+        error = UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
+    error.__cause__ = cause
+    return error
 
 
 @dataclass
@@ -154,83 +196,17 @@ class FakeObject:
     parts: int | None = None  # None for a PutObject
 
 
-class FakeS3:
-    """The Transport protocol over dictionaries; see the module docstring."""
+class CallLog:
+    """Calls as one side of the seam saw them: ``calls``, the ``upload_part`` calls in flight
+    (count and bytes, now and at the peak), and waits on them, all under one lock."""
 
-    def __init__(self, *, min_part_size: int = 5 * MiB, store_bodies: bool = True) -> None:
-        self.min_part_size = min_part_size
-        # False: accept parts without copying, hashing or checksumming their bytes (for
-        # streams of many GiB); objects then have ``data=None``.
-        self.store_bodies = store_bodies
-        self.objects: dict[tuple[str, str], FakeObject] = {}
-        self.uploads: dict[str, FakeUpload] = {}
+    def __init__(self) -> None:
         self.calls: list[Call] = []
         self.in_flight = 0
         self.peak_in_flight = 0
         self.bytes_in_flight = 0
         self.peak_bytes_in_flight = 0
         self._cond = threading.Condition()
-        self._ids = itertools.count(1)
-        # Fault injection.
-        self.part_errors: dict[int, str] = {}
-        self.fail_all_parts: str | None = None
-        self.part_delay = 0.0  # seconds every part takes, after any hold
-        self.delay_part: Callable[[int], float] | None = None  # or per part number
-        self.fail_put: str | None = None
-        self.fail_create: str | None = None
-        self.fail_complete: str | None = None
-        self.drops_multipart_lock = False  # as RGW 16 does: Object Lock of a multipart upload
-        self.fail_put_lock: str | None = None
-        self.lose_complete_response: bool | str = False
-        self.fail_aborts = 0
-        self.leaky_aborts = 0
-        self.endpoint = "fake://s3"  # names the store in resume journals
-        self.before: dict[str, Callable[[], None]] = {}
-        self.after: dict[str, Callable[[], None]] = {}
-        self._holds: list[tuple[frozenset[int] | None, threading.Event]] = []
-        # What the store does with checksums: "aws" validates and echoes them, "ignore"
-        # neither (Ceph RGW 16), "echo-unchecked" echoes what was sent without checking
-        # (moto with x-amz-sdk-checksum-algorithm).
-        self.checksum_mode = "aws"
-        self.checks_content_md5 = True
-        # Bytes flipped on the way in: part number -> how many sends of it arrive corrupted;
-        # corrupt_puts: how many PutObjects do.
-        self.corrupt_parts: dict[int, int] = {}
-        self.corrupt_puts = 0
-        self.sse_kms = False  # ETags are then no MD5s, as under SSE-KMS
-
-    # -- helpers for tests ------------------------------------------------------------
-    def hold_parts(self, *numbers: int) -> threading.Event:
-        """Parts with these numbers (all parts if none given) wait until the Event is set."""
-        event = threading.Event()
-        with self._cond:
-            self._holds.append((frozenset(numbers) if numbers else None, event))
-        return event
-
-    def seed(self, bucket: str, key: str, data: bytes) -> FakeObject:
-        """Put an object as another client would (S3 adds a CRC64NVME checksum)."""
-        with self._cond:
-            return self._publish(
-                bucket,
-                key,
-                data,
-                size=len(data),
-                etag=f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324  # S3's ETag
-                checksums={"ChecksumCRC64NVME": checksum_of("ChecksumCRC64NVME", data)},
-                checksum_type="FULL_OBJECT",
-                extra={},
-            )
-
-    def object_bytes(self, bucket: str, key: str) -> bytes:
-        """The stored bytes of an object (KeyError if there is none)."""
-        data = self.objects[(bucket, key)].data
-        assert data is not None, "bodies were not stored"
-        return data
-
-    def live_uploads(self) -> list[str]:
-        """Upload ids that still exist or still hold parts."""
-        with self._cond:
-            return [u.upload_id for u in self.uploads.values() if not u.aborted or u.parts]
 
     def calls_of(self, op: str) -> list[Call]:
         """The recorded calls of one operation, in start order."""
@@ -245,12 +221,6 @@ class FakeS3:
         """Operation names in call order, upload_part calls included."""
         with self._cond:
             return [c.op for c in self.calls]
-
-    def stored_parts(self, upload_id: str) -> list[int]:
-        """Part numbers an upload holds now (empty once it is gone)."""
-        with self._cond:
-            upload = self.uploads.get(upload_id)
-            return sorted(upload.parts) if upload is not None else []
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
         """Wait until ``predicate`` (evaluated under the lock at every call's end) holds."""
@@ -279,17 +249,23 @@ class FakeS3:
         with self._cond:
             return self._cond.wait_for(done, timeout)
 
-    # -- internals --------------------------------------------------------------------
     @contextmanager
-    def _record(
+    def record(
         self, op: str, *, part_number: int | None = None, size: int | None = None
     ) -> Iterator[Call]:
-        hook = self.before.get(op)
-        if hook is not None:
-            hook()
+        """Record one call for the length of the block (an ``upload_part`` counts as in
+        flight meanwhile); an s3sink error out of it records its S3 error code."""
         call = Call(op, threading.current_thread().name, time.monotonic(), part_number, size)
+        part = op == "upload_part"
         with self._cond:
             self.calls.append(call)
+            if part:
+                self.in_flight += 1
+                self.bytes_in_flight += size or 0
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                self.peak_bytes_in_flight = max(self.peak_bytes_in_flight, self.bytes_in_flight)
+                call.in_flight = self.in_flight
+            self._cond.notify_all()
         try:
             yield call
         except UploadError as exc:
@@ -297,12 +273,78 @@ class FakeS3:
             raise
         finally:
             with self._cond:
+                if part:
+                    self.in_flight -= 1
+                    self.bytes_in_flight -= size or 0
                 call.end = time.monotonic()
                 self._cond.notify_all()
-        hook = self.after.get(op)
-        if hook is not None:
-            hook()
 
+
+class FakeS3(CallLog):
+    """The Transport protocol over dictionaries; see the module docstring."""
+
+    def __init__(self, *, min_part_size: int = 5 * MiB, store_bodies: bool = True) -> None:
+        super().__init__()
+        self.min_part_size = min_part_size
+        # False: accept parts without copying, hashing or checksumming their bytes (for
+        # streams of many GiB); objects then have ``data=None``.
+        self.store_bodies = store_bodies
+        self.objects: dict[tuple[str, str], FakeObject] = {}
+        self.uploads: dict[str, FakeUpload] = {}
+        self._ids = itertools.count(1)
+        self.endpoint = "fake://s3"  # names the store in resume journals
+        # What the store does with checksums: "aws" validates and echoes them, "ignore"
+        # neither (Ceph RGW 16), "echo-unchecked" echoes what was sent without checking
+        # (moto with x-amz-sdk-checksum-algorithm).
+        self.checksum_mode = "aws"
+        self.checks_content_md5 = True
+        self.sse_kms = False  # ETags are then no MD5s, as under SSE-KMS
+        self.drops_multipart_lock = False  # as RGW 16 does: Object Lock of a multipart upload
+
+    # -- helpers for tests ------------------------------------------------------------
+    def seed(self, bucket: str, key: str, data: bytes) -> FakeObject:
+        """Put an object as another client would (S3 adds a CRC64NVME checksum)."""
+        with self._cond:
+            return self._publish(
+                bucket,
+                key,
+                data,
+                size=len(data),
+                etag=f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324  # S3's ETag
+                checksums={"ChecksumCRC64NVME": checksum_of("ChecksumCRC64NVME", data)},
+                checksum_type="FULL_OBJECT",
+                extra={},
+            )
+
+    def object_bytes(self, bucket: str, key: str) -> bytes:
+        """The stored bytes of an object (KeyError if there is none)."""
+        data = self.objects[(bucket, key)].data
+        assert data is not None, "bodies were not stored"
+        return data
+
+    def live_uploads(self) -> list[str]:
+        """Upload ids that still exist or still hold parts."""
+        with self._cond:
+            return [u.upload_id for u in self.uploads.values() if not u.aborted or u.parts]
+
+    def stored_parts(self, upload_id: str) -> list[int]:
+        """Part numbers an upload holds now (empty once it is gone)."""
+        with self._cond:
+            upload = self.uploads.get(upload_id)
+            return sorted(upload.parts) if upload is not None else []
+
+    def abort_leaving_parts_in_flight(self, bucket: str, key: str, upload_id: str) -> None:
+        """The other outcome S3 documents for an abort: the parts stored so far are freed, but
+        parts still in flight may land afterwards (here: every part sent until the next abort
+        lands), so that aborting once more is needed. The upload is no longer listed, and
+        completing it fails."""
+        with self.record("abort_multipart_upload"), self._cond:
+            upload = self.uploads.get(upload_id)
+            if upload is not None:
+                upload.parts.clear()
+                upload.aborted = True
+
+    # -- internals --------------------------------------------------------------------
     def _raise(
         self,
         code: str,
@@ -315,31 +357,8 @@ class FakeS3:
         commit: bool = False,
     ) -> NoReturn:
         """Raise what BotoTransport raises for S3 error ``code``."""
-        cause = FakeClientError(code)
-        text = f"{what} failed: {code}"
-        error: UploadError
-        if part_number is not None:
-            error = PartUploadError(
-                f"part {part_number} failed: {code}",
-                bucket=bucket,
-                key=key,
-                upload_id=upload_id,
-                part_number=part_number,
-                received_other_bytes=code in ("BadDigest", "InvalidDigest"),
-            )
-        elif commit and code in ("PreconditionFailed", "ConditionalRequestConflict"):
-            error = PreconditionFailed(text, bucket=bucket, key=key, upload_id=upload_id)
-        elif commit:
-            error = CompleteError(
-                text,
-                bucket=bucket,
-                key=key,
-                upload_id=upload_id,
-                received_other_bytes=code in ("BadDigest", "InvalidDigest"),
-            )
-        else:
-            error = UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
-        raise error from cause
+        error = s3_error(code, what, bucket, key, upload_id, part_number=part_number, commit=commit)
+        raise error from error.__cause__
 
     def _precondition(self, bucket: str, key: str, commit: Commit, what: str) -> None:
         """Check If-None-Match / If-Match against the current object (under the lock)."""
@@ -357,14 +376,6 @@ class FakeS3:
         self.objects[(bucket, key)] = obj
         return obj
 
-    def _arrived(self, data: bytes, *, corrupt: bool) -> bytes:
-        """The bytes as the store receives them: one flipped in the middle if ``corrupt``."""
-        if not corrupt or not data:
-            return data
-        flipped = bytearray(data)
-        flipped[len(flipped) // 2] ^= 0xFF
-        return bytes(flipped)
-
     def _etag(self, md5: bytes) -> str:
         return f'"{md5.hex()}"' if not self.sse_kms else f'"kms{md5.hex()[3:]}"'
 
@@ -377,13 +388,13 @@ class FakeS3:
 
     # -- Transport --------------------------------------------------------------------
     def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
-        with self._record("delete_object"), self._cond:
+        with self.record("delete_object"), self._cond:
             obj = self.objects.get((bucket, key))
             if obj is not None and version_id in (None, obj.version_id):
                 del self.objects[(bucket, key)]
 
     def copy_object(self, bucket: str, source_key: str, target_key: str) -> None:
-        with self._record("copy_object"), self._cond:
+        with self.record("copy_object"), self._cond:
             source = self.objects.get((bucket, source_key))
             if source is None:
                 self._raise("NoSuchKey", "CopyObject", bucket, target_key)
@@ -395,13 +406,8 @@ class FakeS3:
     def put_object(
         self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
     ) -> StoredObject:
-        with self._cond:
-            corrupt = self.corrupt_puts > 0
-            self.corrupt_puts -= corrupt
-        data = self._arrived(bytes(body), corrupt=corrupt)
-        with self._record("put_object", size=len(data)):
-            if self.fail_put is not None:
-                self._raise(self.fail_put, "PutObject", bucket, key, commit=True)
+        data = bytes(body)
+        with self.record("put_object", size=len(data)):
 
             def fail(code: str) -> NoReturn:
                 self._raise(code, "PutObject", bucket, key, commit=True)
@@ -442,9 +448,7 @@ class FakeS3:
         checksum_algorithm: str | None,
         checksum_type: str | None,
     ) -> str:
-        with self._record("create_multipart_upload"):
-            if self.fail_create is not None:
-                self._raise(self.fail_create, "CreateMultipartUpload", bucket, key)
+        with self.record("create_multipart_upload"):
             algorithm = f"Checksum{checksum_algorithm}" if checksum_algorithm else None
             if algorithm is not None and algorithm not in DIGESTS:
                 self._raise("InvalidRequest", "CreateMultipartUpload", bucket, key)
@@ -474,30 +478,16 @@ class FakeS3:
         checksum: PartChecksum | None,
         content_md5: str | None = None,
     ) -> PartReceipt:
-        size = len(body)
-        with self._record("upload_part", part_number=part_number, size=size) as call:
-            with self._cond:
-                self.in_flight += 1
-                self.bytes_in_flight += size
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-                self.peak_bytes_in_flight = max(self.peak_bytes_in_flight, self.bytes_in_flight)
-                call.in_flight = self.in_flight
-                self._cond.notify_all()
-            try:
-                return self._upload_part(
-                    bucket,
-                    key,
-                    upload_id,
-                    part_number,
-                    body=body,
-                    checksum=checksum,
-                    content_md5=content_md5,
-                )
-            finally:
-                with self._cond:
-                    self.in_flight -= 1
-                    self.bytes_in_flight -= size
-                    self._cond.notify_all()
+        with self.record("upload_part", part_number=part_number, size=len(body)):
+            return self._upload_part(
+                bucket,
+                key,
+                upload_id,
+                part_number,
+                body=body,
+                checksum=checksum,
+                content_md5=content_md5,
+            )
 
     def _upload_part(
         self,
@@ -515,20 +505,11 @@ class FakeS3:
 
         with self._cond:
             upload = self.uploads.get(upload_id)
-            holds = [e for numbers, e in self._holds if numbers is None or number in numbers]
-        if upload is None or upload.aborted or (upload.bucket, upload.key) != (bucket, key):
+        # An upload aborted with parts in flight still takes them (abort_leaving_parts_in_flight).
+        if upload is None or (upload.bucket, upload.key) != (bucket, key):
             fail("NoSuchUpload")
         if not 1 <= number <= 10_000:
             fail("InvalidArgument")
-        for event in holds:
-            if not event.wait(HOLD_TIMEOUT):
-                fail("TestHoldTimedOut")
-        delay = self.delay_part(number) if self.delay_part is not None else self.part_delay
-        if delay:
-            time.sleep(delay)
-        code = self.part_errors.get(number) or self.fail_all_parts
-        if code is not None:
-            fail(code)
         if upload.algorithm is not None and (
             checksum is None or checksum.param != upload.algorithm
         ):
@@ -536,13 +517,9 @@ class FakeS3:
         data: bytes | None = None
         digest = None
         echo = None
-        with self._cond:
-            corrupt = self.corrupt_parts.get(number, 0) > 0
-            if corrupt:
-                self.corrupt_parts[number] -= 1
         if self.store_bodies:
             # Copied only now: the body must not change while in flight.
-            data = self._arrived(bytes(body), corrupt=corrupt)
+            data = bytes(body)
             md5 = hashlib.md5(data).digest()  # noqa: S324  # S3's ETag
             self._check_content_md5(data, content_md5, fail)
             if checksum is not None and self.checksum_mode == "aws":
@@ -551,7 +528,7 @@ class FakeS3:
                     fail("BadDigest")
                 echo = checksum.value
             elif checksum is not None and self.checksum_mode == "echo-unchecked":
-                digest = DIGESTS[checksum.param](bytes(body))  # what was sent, unchecked
+                digest = base64.b64decode(checksum.value)  # what the header says, unchecked
                 echo = checksum.value
         else:
             md5 = hashlib.md5(f"{upload_id}:{number}:{len(body)}".encode()).digest()  # noqa: S324
@@ -581,9 +558,7 @@ class FakeS3:
         def fail(code: str) -> NoReturn:
             self._raise(code, what, bucket, key, upload_id, commit=True)
 
-        with self._record("complete_multipart_upload"):
-            if self.fail_complete is not None:
-                fail(self.fail_complete)
+        with self.record("complete_multipart_upload"):
             with self._cond:
                 upload = self.uploads.get(upload_id)
                 if upload is None or upload.aborted:
@@ -648,14 +623,6 @@ class FakeS3:
                     parts=len(stored),
                 )
                 del self.uploads[upload_id]
-            if self.lose_complete_response:
-                # What the SDK's retry sees after a lost response: NoSuchUpload, or 412
-                # when If-None-Match now finds the object this very Complete published.
-                fail(
-                    self.lose_complete_response
-                    if isinstance(self.lose_complete_response, str)
-                    else "NoSuchUpload"
-                )
             return StoredObject(
                 obj.etag,
                 obj.version_id,
@@ -665,22 +632,12 @@ class FakeS3:
             )
 
     def abort_multipart_upload(self, bucket: str, key: str, upload_id: str) -> None:
-        with self._record("abort_multipart_upload"), self._cond:
-            if self.fail_aborts > 0:
-                self.fail_aborts -= 1
-                self._raise("InternalError", "AbortMultipartUpload", bucket, key, upload_id)
-            upload = self.uploads.get(upload_id)
-            if upload is None:
+        with self.record("abort_multipart_upload"), self._cond:
+            if self.uploads.pop(upload_id, None) is None:
                 return  # NoSuchUpload: BotoTransport treats it as done
-            if self.leaky_aborts > 0:
-                self.leaky_aborts -= 1
-                upload.parts.clear()
-                upload.aborted = True
-            else:
-                del self.uploads[upload_id]
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[ListedPart] | None:
-        with self._record("list_parts"), self._cond:
+        with self.record("list_parts"), self._cond:
             upload = self.uploads.get(upload_id)
             if upload is None:
                 return None
@@ -694,7 +651,7 @@ class FakeS3:
             return listed
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
-        with self._record("list_uploads"), self._cond:
+        with self.record("list_uploads"), self._cond:
             found = [
                 PendingUpload(
                     u.key, u.upload_id, dt.datetime.fromtimestamp(u.initiated, dt.timezone.utc)
@@ -705,7 +662,7 @@ class FakeS3:
         yield from found
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
-        with self._record("head_object"), self._cond:
+        with self.record("head_object"), self._cond:
             obj = self.objects.get((bucket, key))
             if obj is None:
                 return None
@@ -728,9 +685,7 @@ class FakeS3:
         *,
         extra: Mapping[str, Any],
     ) -> None:
-        with self._record("put_object_lock"), self._cond:
-            if self.fail_put_lock is not None:
-                self._raise(self.fail_put_lock, "PutObjectRetention", bucket, key)
+        with self.record("put_object_lock"), self._cond:
             obj = self.objects[bucket, key]
             obj.extra = {
                 **obj.extra,
@@ -778,10 +733,11 @@ def text_like(size: int, seed: int = 1) -> bytes:
     return bytes(out[:size])
 
 
-def make_writer(fake: FakeS3, **options: Any) -> S3MultipartWriter:
-    """A writer on ``fake`` for s3://bkt/dir/obj.bin with 5 MiB parts unless told."""
+def make_writer(store: Transport, **options: Any) -> S3MultipartWriter:
+    """A writer on ``store`` (a FakeS3, or a FaultyStore in front of one) for
+    s3://bkt/dir/obj.bin with 5 MiB parts unless told."""
     options.setdefault("part_size", PART)
-    return S3MultipartWriter(BUCKET, KEY, transport=fake, **options)
+    return S3MultipartWriter(BUCKET, KEY, transport=store, **options)
 
 
 class Background:

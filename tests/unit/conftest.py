@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 
 import pytest
 
+from tests.support.fakes import FakeS3
+from tests.support.faults import FaultyStore
 from tests.support.folders import mark_folder
 
 
@@ -60,3 +62,10 @@ def _no_sockets_no_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("system", "fork", "forkpty", "posix_spawn", "posix_spawnp"):
         if hasattr(os, name):
             monkeypatch.setattr(os, name, _refuse(f"os.{name}", "tests/cli"))
+
+
+@pytest.fixture
+def faulty(fake: FakeS3) -> FaultyStore:
+    """The test's ``fake`` behind a FaultyStore (tests/support/faults.py): the writer gets this
+    one, to meet the faults the test adds; the fake keeps what reached the store."""
+    return FaultyStore(fake)

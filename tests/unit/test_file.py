@@ -13,6 +13,7 @@ import pytest
 import s3sink
 from s3sink import SourceChangedError, State
 from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, payload
+from tests.support.faults import FaultyStore
 
 
 @pytest.fixture
@@ -95,9 +96,10 @@ def test_a_file_changed_during_the_upload_publishes_nothing(
         else:
             os.truncate(path, PART + 5)
 
-    fake.before["upload_part"] = modify
+    faulty = FaultyStore(fake)
+    faulty.before("upload_part", modify)
     with pytest.raises(SourceChangedError, match=r"(changed|shrank) during the upload"):
-        s3sink.upload_file(path, URI, transport=fake, part_size=PART, concurrency=1)
+        s3sink.upload_file(path, URI, transport=faulty, part_size=PART, concurrency=1)
     assert (BUCKET, KEY) not in fake.objects
     assert fake.live_uploads() == []
     assert fake.count("complete_multipart_upload") == 0
@@ -130,12 +132,13 @@ def test_a_resumable_file_upload_resumes_with_the_missing_parts_only(
     data = payload(4 * PART + 7)
     path = make_file(tmp_path, data)
     journal = tmp_path / "journal"
-    fake.part_errors = {4: "InternalError"}
+    faulty = FaultyStore(fake)
+    faulty.fail("upload_part", "InternalError", parts={4})
     with pytest.raises(s3sink.UploadError):
         s3sink.upload_file(
             path,
             URI,
-            transport=fake,
+            transport=faulty,
             part_size=PART,
             resumable=True,
             journal_dir=journal,
@@ -144,9 +147,8 @@ def test_a_resumable_file_upload_resumes_with_the_missing_parts_only(
     (upload_id,) = fake.live_uploads()
     stored = fake.stored_parts(upload_id)
     assert 4 not in stored
-    fake.part_errors = {}
     sent = len(fake.calls_of("upload_part"))
-    result = s3sink.upload_file(
+    result = s3sink.upload_file(  # straight to the store now: part 4 goes through
         path, URI, transport=fake, part_size=PART, resume=True, journal_dir=journal
     )
     again = sorted(c.part_number or 0 for c in fake.calls_of("upload_part")[sent:])

@@ -14,15 +14,17 @@ from typing import Any
 import pytest
 
 from s3sink._mount.fs import STATUS_PATH, StoreMover, UploadFS, marker_options
+from s3sink._store.transport import Transport
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
 from tests.support.fakes import BUCKET, PART, FakeS3, payload
+from tests.support.faults import FaultyStore
 
 MiB = 1024 * 1024
 
 
 def make_fs(
-    fake: FakeS3, *, budget: int = 64 * MiB, max_wait: float | None = None, **options: Any
+    store: Transport, *, budget: int = 64 * MiB, max_wait: float | None = None, **options: Any
 ) -> UploadFS:
     shared = SharedBudget(budget, max_wait=max_wait)
     failures: list[str] = []
@@ -30,7 +32,7 @@ def make_fs(
     def make_writer(key: str, marker: bool) -> S3MultipartWriter:
         chosen = marker_options(options) if marker else options
         return S3MultipartWriter(
-            BUCKET, key, transport=fake, part_size=PART, memory_budget=shared, **chosen
+            BUCKET, key, transport=store, part_size=PART, memory_budget=shared, **chosen
         )
 
     fs = UploadFS(
@@ -39,7 +41,7 @@ def make_fs(
         make_writer=make_writer,
         budget=shared,
         part_size=PART,
-        mover=StoreMover(fake, BUCKET),
+        mover=StoreMover(store, BUCKET),
         on_failure=lambda: failures.append("x"),
     )
     fs.failures_seen = failures  # type: ignore[attr-defined]
@@ -192,9 +194,11 @@ def test_reopening_a_committed_file_only_to_fsync_it_works(fake: FakeS3, flags: 
     assert [r.state for r in fs.records] == ["committed"]
 
 
-def test_a_failed_commit_is_eio_at_close_and_publishes_nothing(fake: FakeS3) -> None:
-    fs = make_fs(fake)
-    fake.fail_complete = "InternalError"
+def test_a_failed_commit_is_eio_at_close_and_publishes_nothing(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
+    fs = make_fs(faulty)
+    faulty.fail("complete_multipart_upload", "InternalError")
     handle = write_file(fs, "/f", payload(2 * PART))
     with pytest.raises(OSError, match=r"\S") as raised:
         fs.flush("/f", handle)
@@ -404,9 +408,9 @@ def test_a_marker_left_by_an_earlier_run_is_kept(fake: FakeS3) -> None:
     assert set(fake.objects) == {(BUCKET, "backups/tonight/d/")}
 
 
-def test_a_directory_whose_marker_fails_is_not_made(fake: FakeS3) -> None:
-    fake.fail_put = "AccessDenied"
-    fs = make_fs(fake)
+def test_a_directory_whose_marker_fails_is_not_made(faulty: FaultyStore) -> None:
+    faulty.fail("put_object", "AccessDenied")
+    fs = make_fs(faulty)
     with pytest.raises(OSError, match="directory marker") as raised:
         fs.mkdir("/d", 0o755)
     assert raised.value.errno == errno.EIO

@@ -12,6 +12,7 @@ from s3sink._store.objectlock import check_object_lock, retain_until
 from s3sink._writer.writer import S3MultipartWriter
 from s3sink.errors import UsageError
 from tests.support.fakes import BUCKET, KEY, PART, FakeS3, payload
+from tests.support.faults import FaultyStore
 
 
 def test_the_library_checks_the_lock_too() -> None:
@@ -70,11 +71,13 @@ def test_a_lock_the_store_dropped_is_set_after_the_commit(
     commit s3sink checks the object, sets a missing lock, and says when it still is not."""
     fake = FakeS3()
     fake.drops_multipart_lock = drops
-    fake.fail_put_lock = "AccessDenied" if fails else None
-    with S3MultipartWriter(BUCKET, KEY, transport=fake, part_size=PART, extra_args=LOCK) as w:
+    faulty = FaultyStore(fake)
+    if fails:
+        faulty.fail("put_object_lock", "AccessDenied")
+    with S3MultipartWriter(BUCKET, KEY, transport=faulty, part_size=PART, extra_args=LOCK) as w:
         w.write(payload(2 * PART + 1))
     assert w.result.object_lock == state
-    assert fake.count("put_object_lock") == (1 if drops else 0)
+    assert faulty.count("put_object_lock") == (1 if drops else 0)
     lock = fake.head_object(BUCKET, KEY).lock  # type: ignore[union-attr]
     assert (lock is not None) == (state != "missing")
     assert ("NOT protected by Object Lock" in caplog.text) == (state == "missing")

@@ -12,6 +12,7 @@ import s3sink
 from s3sink import InvalidLocationError, S3MultipartWriter, State, UsageError
 from s3sink._api import AbortingTextWriter
 from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, payload
+from tests.support.faults import FaultyStore
 
 
 @pytest.fixture
@@ -127,10 +128,10 @@ def test_text_wrapper_abort(fake: FakeS3) -> None:
     assert fake.live_uploads() == []
 
 
-def test_text_wrapper_close_propagates_upload_errors(fake: FakeS3) -> None:
+def test_text_wrapper_close_propagates_upload_errors(fake: FakeS3, faulty: FaultyStore) -> None:
     """A failing upload surfaces from the text wrapper's close(), and nothing is published."""
-    fake.fail_put = "InternalError"
-    f = s3sink.open(URI, "w", transport=fake)
+    faulty.fail("put_object", "InternalError")
+    f = s3sink.open(URI, "w", transport=faulty)
     f.write("data")
     with pytest.raises(s3sink.CompleteError):
         f.close()

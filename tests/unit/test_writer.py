@@ -33,6 +33,7 @@ from tests.support.fakes import (
     payload,
     wait_until,
 )
+from tests.support.faults import FaultyStore
 
 
 @pytest.fixture
@@ -142,11 +143,11 @@ def test_parts_follow_the_schedule(fake: FakeS3, part_size: int, total: int) -> 
     assert fake.objects[(BUCKET, KEY)].parts == len(sizes)
 
 
-def test_parts_are_sorted_by_number_at_complete(fake: FakeS3) -> None:
+def test_parts_are_sorted_by_number_at_complete(fake: FakeS3, faulty: FaultyStore) -> None:
     """Parts finishing out of order are listed in ascending order at Complete."""
-    first = fake.hold_parts(1)
+    first = faulty.hold_parts(1)
     data = payload(3 * PART + 10)
-    w = make_writer(fake, concurrency=3)
+    w = make_writer(faulty, concurrency=3)
     w.write(data)
     assert fake.wait_until(lambda: fake.stored_parts(w.upload_id or "") == [2, 3])
     wait_until(lambda: w.progress().parts_done == 2)  # recorded before part 1
@@ -472,42 +473,44 @@ def test_abort_after_close_is_a_no_op(fake: FakeS3) -> None:
 
 
 # -- back-pressure and the in-flight limit ------------------------------------------------
-def test_in_flight_limit_is_never_exceeded(fake: FakeS3) -> None:
+def test_in_flight_limit_is_never_exceeded(fake: FakeS3, faulty: FaultyStore) -> None:
     """With parts held, exactly ``concurrency`` are in flight and the writer waits."""
-    gate = fake.hold_parts()
-    w = make_writer(fake, concurrency=3)
+    gate = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=3)
     data = payload(8 * PART + 1)
     writing = Background(lambda: w.write(data))
-    assert fake.wait_for_in_flight(3)
+    assert faulty.wait_for_in_flight(3)
     assert not writing.done.wait(0.3), "write() should block while 3 parts are in flight"
-    assert fake.in_flight == 3
+    assert faulty.in_flight == 3
     gate.set()
     writing.join()
     w.close()
-    assert fake.peak_in_flight == 3
+    assert faulty.peak_in_flight == 3
     assert w.peak_in_flight == 3
-    assert max(c.in_flight for c in fake.calls_of("upload_part")) == 3
+    assert max(c.in_flight for c in faulty.calls_of("upload_part")) == 3
     assert fake.object_bytes(BUCKET, KEY) == data
 
 
-def test_write_returns_at_once_below_the_limit_and_blocks_at_it(fake: FakeS3) -> None:
+def test_write_returns_at_once_below_the_limit_and_blocks_at_it(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """write() never waits for a part while fewer than ``concurrency`` are in flight."""
-    gate = fake.hold_parts()
-    w = make_writer(fake, concurrency=2)
+    gate = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=2)
     chunks = [payload(PART, seed=n) for n in range(4)]
     w.write(chunks[0])  # fills part 1; nothing is sent until more data arrives
     for n in (1, 2):  # each sends one part while the parts are held
         writing = Background(lambda n=n: w.write(chunks[n]))
         assert writing.done.wait(WAIT), f"write {n} blocked with {n - 1} part(s) in flight"
         writing.join()
-    assert fake.wait_for_in_flight(2)
+    assert faulty.wait_for_in_flight(2)
     blocked = Background(lambda: w.write(chunks[3]))
     assert not blocked.done.wait(0.3), "a third part must wait for a free slot"
     gate.set()
     blocked.join()
     w.close()
     assert fake.object_bytes(BUCKET, KEY) == b"".join(chunks)
-    assert fake.peak_in_flight == 2
+    assert faulty.peak_in_flight == 2
 
 
 def test_parts_upload_on_worker_threads(fake: FakeS3) -> None:
@@ -520,30 +523,30 @@ def test_parts_upload_on_worker_threads(fake: FakeS3) -> None:
 
 
 # -- the memory budget --------------------------------------------------------------------
-def test_memory_budget_limits_parts_in_flight(fake: FakeS3) -> None:
+def test_memory_budget_limits_parts_in_flight(fake: FakeS3, faulty: FaultyStore) -> None:
     """max_memory of 3 parts caps buffers at 3 (in flight or filling), below concurrency 4."""
-    gate = fake.hold_parts()
-    w = make_writer(fake, concurrency=4, max_memory=3 * PART)
+    gate = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=4, max_memory=3 * PART)
     data = payload(7 * PART + 1)
     writing = Background(lambda: w.write(data))
-    assert fake.wait_for_in_flight(3)
+    assert faulty.wait_for_in_flight(3)
     assert not writing.done.wait(0.3), "the budget is spent: write() should wait"
-    assert fake.in_flight == 3
+    assert faulty.in_flight == 3
     gate.set()
     writing.join()
     w.close()
     assert w.peak_memory <= 3 * PART
-    assert fake.peak_in_flight == w.peak_in_flight == 3
-    assert fake.peak_bytes_in_flight <= 3 * PART
+    assert faulty.peak_in_flight == w.peak_in_flight == 3
+    assert faulty.peak_bytes_in_flight <= 3 * PART
     assert fake.object_bytes(BUCKET, KEY) == data
 
 
-def test_peak_memory_is_concurrency_plus_one_parts(fake: FakeS3) -> None:
+def test_peak_memory_is_concurrency_plus_one_parts(faulty: FaultyStore) -> None:
     """With room in the budget, buffers alive peak at (concurrency + 1) parts (the README's)."""
-    gate = fake.hold_parts()
-    w = make_writer(fake, concurrency=2, max_memory=10 * PART)
+    gate = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=2, max_memory=10 * PART)
     writing = Background(lambda: w.write(payload(5 * PART)))
-    assert fake.wait_for_in_flight(2)
+    assert faulty.wait_for_in_flight(2)
     gate.set()
     writing.join()
     w.close()
@@ -557,10 +560,11 @@ def test_memory_budget_holds_when_parts_grow() -> None:
     # 10 GiB pass through the real writer path without copying: the source and the fake
     # both skip the bytes, so this takes about a second.
     fake = FakeS3(store_bodies=False)
+    faulty = FaultyStore(fake)
     budget = 4 * PART
     slow = range(2040, 2060)  # hold the parts around the growth step long enough to overlap
-    fake.delay_part = lambda number: 0.02 if number in slow else 0.0
-    w = make_writer(fake, concurrency=4, max_memory=budget, checksum=None)
+    faulty.delay_parts(lambda number: 0.02 if number in slow else 0.0)
+    w = make_writer(faulty, concurrency=4, max_memory=budget, checksum=None)
     assert w.schedule.size_of(2048) == PART
     assert w.schedule.size_of(2049) == 2 * PART
     total = 2048 * PART + 10 * 2 * PART
@@ -568,8 +572,8 @@ def test_memory_budget_holds_when_parts_grow() -> None:
     w.close()
     assert w.result.parts == 2058
     assert w.peak_memory <= budget
-    assert fake.peak_bytes_in_flight <= budget
-    calls = fake.calls_of("upload_part")
+    assert faulty.peak_bytes_in_flight <= budget
+    calls = faulty.calls_of("upload_part")
 
     def most_overlapping(size: int) -> int:
         same = [c for c in calls if c.size == size]

@@ -1,5 +1,6 @@
-"""S3MultipartWriter failure paths on the FakeS3: first error wins, every abort path,
-garbage collection, failed create/complete, lost responses and the part limit."""
+"""S3MultipartWriter failure paths on the FakeS3, its faults injected by a FaultyStore in
+front of it: first error wins, every abort path, garbage collection, failed create/complete,
+lost responses and the part limit."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from tests.support.fakes import (
     PART,
     WAIT,
     Background,
+    CallLog,
     FakeClientError,
     FakeS3,
     MiB,
@@ -39,6 +41,7 @@ from tests.support.fakes import (
     payload,
     wait_until,
 )
+from tests.support.faults import FaultyStore
 
 
 @pytest.fixture
@@ -47,11 +50,12 @@ def fake() -> FakeS3:
     return FakeS3()
 
 
-def assert_nothing_published(fake: FakeS3) -> None:
-    """No object at the key and no upload left holding parts."""
+def assert_nothing_published(fake: FakeS3, sent: CallLog | None = None) -> None:
+    """No object at the key, no upload left holding parts, and no Complete asked for (of
+    the store, or of the FaultyStore the writer was given: ``sent``)."""
     assert (BUCKET, KEY) not in fake.objects
     assert fake.live_uploads() == []
-    assert fake.count("complete_multipart_upload") == 0
+    assert (sent or fake).count("complete_multipart_upload") == 0
 
 
 def fail_inside_with(w: S3MultipartWriter, data: bytes, exc: BaseException) -> None:
@@ -75,17 +79,20 @@ def cause_code(exc: BaseException) -> str:
 
 
 # -- first error wins ---------------------------------------------------------------------
-def test_first_recorded_error_wins_and_poisons_the_writer(fake: FakeS3) -> None:
+def test_first_recorded_error_wins_and_poisons_the_writer(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """Of two failing parts the first failure is raised, from every later write and close."""
-    fake.part_errors = {1: "SlowDown", 2: "InternalError"}
-    hold_1, hold_2 = fake.hold_parts(1), fake.hold_parts(2)
-    w = make_writer(fake, concurrency=4)
+    faulty.fail("upload_part", "SlowDown", parts={1})
+    faulty.fail("upload_part", "InternalError", parts={2})
+    hold_1, hold_2 = faulty.hold_parts(1), faulty.hold_parts(2)
+    w = make_writer(faulty, concurrency=4)
     w.write(payload(2 * PART + 1))  # parts 1 and 2 are in flight, both held
     hold_2.set()  # part 2 fails first ...
     wait_until(lambda: w.progress().parts_in_flight == 1)
     hold_1.set()  # ... then part 1
     wait_until(lambda: w.progress().parts_in_flight == 0)
-    assert fake.wait_for_calls("upload_part", 2)
+    assert faulty.wait_for_calls("upload_part", 2)
     with pytest.raises(PartUploadError) as first:
         w.write(b"more")
     assert first.value.part_number == 2
@@ -99,16 +106,16 @@ def test_first_recorded_error_wins_and_poisons_the_writer(fake: FakeS3) -> None:
     assert on_close.value is first.value
     assert w.state is State.ABORTED
     assert fake.count("abort_multipart_upload") == 1
-    assert_nothing_published(fake)
+    assert_nothing_published(fake, faulty)
 
 
-def test_blocked_write_raises_when_a_part_fails(fake: FakeS3) -> None:
+def test_blocked_write_raises_when_a_part_fails(fake: FakeS3, faulty: FaultyStore) -> None:
     """A write() waiting for a slot wakes up with the part's error instead of hanging."""
-    fake.fail_all_parts = "InternalError"
-    hold = fake.hold_parts()
-    w = make_writer(fake, concurrency=1)
+    faulty.fail("upload_part", "InternalError")
+    hold = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=1)
     writing = Background(lambda: w.write(payload(3 * PART)))
-    assert fake.wait_for_in_flight(1)
+    assert faulty.wait_for_in_flight(1)
     assert not writing.done.wait(0.2)
     hold.set()
     with pytest.raises(PartUploadError) as info:
@@ -116,14 +123,14 @@ def test_blocked_write_raises_when_a_part_fails(fake: FakeS3) -> None:
     assert info.value.part_number == 1
     with pytest.raises(PartUploadError):
         w.close()
-    assert_nothing_published(fake)
+    assert_nothing_published(fake, faulty)
 
 
-def test_part_failure_raises_from_close_naming_the_part(fake: FakeS3) -> None:
+def test_part_failure_raises_from_close_naming_the_part(fake: FakeS3, faulty: FaultyStore) -> None:
     """A failed part makes close() raise PartUploadError (bucket, key, part, cause) and abort."""
-    fake.part_errors = {2: "InternalError"}
-    hold = fake.hold_parts(2)  # so that write() itself cannot see the failure yet
-    w = make_writer(fake)
+    faulty.fail("upload_part", "InternalError", parts={2})
+    hold = faulty.hold_parts(2)  # so that write() itself cannot see the failure yet
+    w = make_writer(faulty)
     w.write(payload(3 * PART))
     hold.set()
     with pytest.raises(PartUploadError) as info:
@@ -140,7 +147,7 @@ def test_part_failure_raises_from_close_naming_the_part(fake: FakeS3) -> None:
     with pytest.raises(ValueError, match="aborted"):
         w.write(b"x")
     assert fake.count("abort_multipart_upload") == 1
-    assert_nothing_published(fake)
+    assert_nothing_published(fake, faulty)
 
 
 # -- abort paths --------------------------------------------------------------------------
@@ -168,40 +175,42 @@ def test_keyboard_interrupt_inside_with_aborts(fake: FakeS3) -> None:
     assert_nothing_published(fake)
 
 
-def test_abort_is_idempotent_and_waits_for_parts_in_flight(fake: FakeS3) -> None:
+def test_abort_is_idempotent_and_waits_for_parts_in_flight(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """abort() waits for running parts before ListParts; a second abort() does nothing."""
-    hold = fake.hold_parts(2)
-    fake.delay_part = lambda number: 0.2 if number == 2 else 0.0
-    fake.after["abort_multipart_upload"] = hold.set  # part 2 resumes only after the abort
-    w = make_writer(fake, concurrency=4)
+    hold = faulty.hold_parts(2)
+    faulty.delay_parts(lambda number: 0.2 if number == 2 else 0.0)
+    faulty.after("abort_multipart_upload", hold.set)  # part 2 resumes only after the abort
+    w = make_writer(faulty, concurrency=4)
     w.write(payload(2 * PART + 1))
-    assert fake.wait_for_part(2)
+    assert faulty.wait_for_part(2)
     w.abort()
-    assert fake.in_flight == 0
-    part_2 = next(c for c in fake.calls_of("upload_part") if c.part_number == 2)
-    list_call = fake.calls_of("list_parts")[0]
+    assert faulty.in_flight == 0
+    part_2 = next(c for c in faulty.calls_of("upload_part") if c.part_number == 2)
+    list_call = faulty.calls_of("list_parts")[0]
     assert part_2.end is not None
     assert part_2.end <= list_call.start
     assert part_2.error == "NoSuchUpload"
-    calls = len(fake.calls)
+    calls = len(faulty.calls)
     w.abort()
-    assert len(fake.calls) == calls
+    assert len(faulty.calls) == calls
     assert w.state is State.ABORTED
     with pytest.raises(ValueError, match="aborted"):
         w.write(b"x")
     assert_nothing_published(fake)
 
 
-def test_abort_repeats_when_a_part_in_flight_survived(fake: FakeS3) -> None:
+def test_abort_repeats_when_a_part_in_flight_survived(fake: FakeS3, faulty: FaultyStore) -> None:
     """A part that lands after the first abort is found by ListParts and aborted again."""
-    fake.leaky_aborts = 1
-    hold = fake.hold_parts(2)
-    fake.after["abort_multipart_upload"] = hold.set
-    w = make_writer(fake, concurrency=4)
+    faulty.leak_aborts(1)
+    hold = faulty.hold_parts(2)
+    faulty.after("abort_multipart_upload", hold.set)
+    w = make_writer(faulty, concurrency=4)
     w.write(payload(2 * PART + 1))
     upload_id = w.upload_id
     assert upload_id is not None
-    assert fake.wait_for_part(2)  # in flight (held) when the first abort comes
+    assert faulty.wait_for_part(2)  # in flight (held) when the first abort comes
     assert fake.wait_until(lambda: fake.stored_parts(upload_id) == [1])
     w.abort()
     assert fake.count("abort_multipart_upload") == 2
@@ -212,20 +221,22 @@ def test_abort_repeats_when_a_part_in_flight_survived(fake: FakeS3) -> None:
     assert_nothing_published(fake)
 
 
-def test_abort_retries_a_transient_abort_failure(fake: FakeS3) -> None:
+def test_abort_retries_a_transient_abort_failure(fake: FakeS3, faulty: FaultyStore) -> None:
     """One failed AbortMultipartUpload is retried; the upload ends up gone."""
-    fake.fail_aborts = 1
-    w = make_writer(fake)
+    faulty.fail("abort_multipart_upload", "InternalError", times=1)
+    w = make_writer(faulty)
     w.write(payload(PART + 1))
     w.abort()
-    assert fake.count("abort_multipart_upload") == 2
-    assert_nothing_published(fake)
+    assert faulty.count("abort_multipart_upload") == 2
+    assert_nothing_published(fake, faulty)
 
 
-def test_abort_failure_raises_abort_failed_error_naming_the_upload(fake: FakeS3) -> None:
+def test_abort_failure_raises_abort_failed_error_naming_the_upload(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """When every abort fails, AbortFailedError names the orphaned upload id."""
-    fake.fail_aborts = 100
-    w = make_writer(fake)
+    faulty.fail("abort_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     w.write(payload(PART + 1))
     upload_id = w.upload_id
     assert upload_id is not None
@@ -235,17 +246,17 @@ def test_abort_failure_raises_abort_failed_error_naming_the_upload(fake: FakeS3)
     assert upload_id in str(info.value)
     assert isinstance(info.value.__cause__, UploadError)
     assert cause_code(info.value.__cause__) == "InternalError"
-    assert fake.count("abort_multipart_upload") == ABORT_ATTEMPTS
+    assert faulty.count("abort_multipart_upload") == ABORT_ATTEMPTS
     assert w.state is State.ABORTED
     assert fake.live_uploads() == [upload_id]  # honestly orphaned, as the error says
 
 
 def test_abort_failure_inside_with_keeps_the_original_error(
-    fake: FakeS3, caplog: pytest.LogCaptureFixture
+    faulty: FaultyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A failed abort after an error in ``with`` keeps that error and logs the upload id."""
-    fake.fail_aborts = 100
-    w = make_writer(fake)
+    faulty.fail("abort_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     with caplog.at_level(logging.WARNING, logger="s3sink"), pytest.raises(RuntimeError):
         fail_inside_with(w, payload(PART + 1), RuntimeError("producer died"))
     assert w.upload_id is not None
@@ -253,11 +264,11 @@ def test_abort_failure_inside_with_keeps_the_original_error(
     assert w.state is State.ABORTED
 
 
-def test_failed_close_with_failed_abort_raises_abort_failed_error(fake: FakeS3) -> None:
+def test_failed_close_with_failed_abort_raises_abort_failed_error(faulty: FaultyStore) -> None:
     """Complete and abort both failing: close() raises AbortFailedError over the CompleteError."""
-    fake.fail_complete = "InternalError"
-    fake.fail_aborts = 100
-    w = make_writer(fake)
+    faulty.fail("complete_multipart_upload", "InternalError")
+    faulty.fail("abort_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     w.write(payload(PART + 1))
     with pytest.raises(AbortFailedError) as info:
         w.close()
@@ -265,13 +276,15 @@ def test_failed_close_with_failed_abort_raises_abort_failed_error(fake: FakeS3) 
     assert w.state is State.ABORTED
 
 
-def test_abort_is_bounded_by_abort_timeout(fake: FakeS3, caplog: pytest.LogCaptureFixture) -> None:
+def test_abort_is_bounded_by_abort_timeout(
+    fake: FakeS3, faulty: FaultyStore, caplog: pytest.LogCaptureFixture
+) -> None:
     """A part stuck in flight does not hold abort() beyond abort_timeout; it aborts again."""
-    hold = fake.hold_parts(2)
-    w = make_writer(fake, abort_timeout=0.2)
+    hold = faulty.hold_parts(2)
+    w = make_writer(faulty, abort_timeout=0.2)
     w.write(payload(2 * PART + 1))
     upload_id = w.upload_id
-    assert fake.wait_for_part(2)
+    assert faulty.wait_for_part(2)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="s3sink"):
         w.abort()
@@ -279,8 +292,8 @@ def test_abort_is_bounded_by_abort_timeout(fake: FakeS3, caplog: pytest.LogCaptu
     assert f"{upload_id} still in flight" in caplog.text
     assert fake.count("abort_multipart_upload") == 2
     hold.set()  # the stuck part now fails with NoSuchUpload
-    assert fake.wait_for_calls("upload_part", 2)
-    assert_nothing_published(fake)
+    assert faulty.wait_for_calls("upload_part", 2)
+    assert_nothing_published(fake, faulty)
 
 
 def test_close_after_abort_is_a_no_op(fake: FakeS3) -> None:
@@ -296,22 +309,24 @@ def test_close_after_abort_is_a_no_op(fake: FakeS3) -> None:
 
 
 # -- create / complete failures -------------------------------------------------------------
-def test_create_failure_raises_from_write_and_publishes_nothing(fake: FakeS3) -> None:
+def test_create_failure_raises_from_write_and_publishes_nothing(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """A failed CreateMultipartUpload surfaces from the write that needed it."""
-    fake.fail_create = "AccessDenied"
-    with pytest.raises(UploadError) as info, make_writer(fake) as w:
+    faulty.fail("create_multipart_upload", "AccessDenied")
+    with pytest.raises(UploadError) as info, make_writer(faulty) as w:
         w.write(payload(PART + 1))
     assert cause_code(info.value) == "AccessDenied"
     assert w.state is State.ABORTED
-    assert fake.count("upload_part") == 0
-    assert fake.count("abort_multipart_upload") == 0  # there is no upload to abort
-    assert_nothing_published(fake)
+    assert faulty.count("upload_part") == 0
+    assert faulty.count("abort_multipart_upload") == 0  # there is no upload to abort
+    assert_nothing_published(fake, faulty)
 
 
-def test_put_failure_raises_from_close(fake: FakeS3) -> None:
+def test_put_failure_raises_from_close(fake: FakeS3, faulty: FaultyStore) -> None:
     """A failed single PutObject raises CompleteError from close(); the writer is closed."""
-    fake.fail_put = "InternalError"
-    w = make_writer(fake)
+    faulty.fail("put_object", "InternalError")
+    w = make_writer(faulty)
     w.write(b"small")
     with pytest.raises(CompleteError) as info:
         w.close()
@@ -321,10 +336,10 @@ def test_put_failure_raises_from_close(fake: FakeS3) -> None:
     assert (BUCKET, KEY) not in fake.objects
 
 
-def test_complete_failure_aborts(fake: FakeS3) -> None:
+def test_complete_failure_aborts(fake: FakeS3, faulty: FaultyStore) -> None:
     """A failed Complete (object not there) raises CompleteError and aborts the upload."""
-    fake.fail_complete = "InternalError"
-    w = make_writer(fake)
+    faulty.fail("complete_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     w.write(payload(2 * PART + 1))
     with pytest.raises(CompleteError) as info:
         w.close()
@@ -336,11 +351,13 @@ def test_complete_failure_aborts(fake: FakeS3) -> None:
     assert fake.live_uploads() == []
 
 
-def test_lost_complete_response_with_matching_object_succeeds(fake: FakeS3) -> None:
+def test_lost_complete_response_with_matching_object_succeeds(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """A lost Complete response with our size and checksum at the key counts as success."""
-    fake.lose_complete_response = True
+    faulty.lose_response("complete_multipart_upload", "NoSuchUpload")
     data = payload(2 * PART + 1)
-    with make_writer(fake) as w:
+    with make_writer(faulty) as w:
         w.write(data)
     assert fake.object_bytes(BUCKET, KEY) == data
     assert w.result.etag == fake.objects[(BUCKET, KEY)].etag
@@ -349,12 +366,14 @@ def test_lost_complete_response_with_matching_object_succeeds(fake: FakeS3) -> N
     assert w.state is State.COMPLETED
 
 
-def test_lost_complete_response_then_412_is_our_own_object(fake: FakeS3) -> None:
+def test_lost_complete_response_then_412_is_our_own_object(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """With if_none_match, the retried Complete of a lost response gets 412 from our own
     object: the upload is gone and the object matches, so this is success, not exit 4."""
-    fake.lose_complete_response = "PreconditionFailed"
+    faulty.lose_response("complete_multipart_upload", "PreconditionFailed")
     data = payload(2 * PART + 1)
-    with make_writer(fake, if_none_match="*") as w:
+    with make_writer(faulty, if_none_match="*") as w:
         w.write(data)
     assert fake.object_bytes(BUCKET, KEY) == data
     assert w.state is State.COMPLETED
@@ -374,12 +393,14 @@ def test_genuine_412_on_complete_is_not_mistaken_for_ours(fake: FakeS3) -> None:
     assert fake.live_uploads() == []
 
 
-def test_lost_complete_response_with_different_object_fails(fake: FakeS3) -> None:
+def test_lost_complete_response_with_different_object_fails(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """A same-size object with another checksum is not ours: close() fails and aborts."""
     data = payload(2 * PART + 1)
     other = fake.seed(BUCKET, KEY, payload(len(data), seed=99))
-    fake.fail_complete = "InternalError"
-    w = make_writer(fake)
+    faulty.fail("complete_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     w.write(data)
     with pytest.raises(CompleteError):
         w.close()
@@ -388,12 +409,14 @@ def test_lost_complete_response_with_different_object_fails(fake: FakeS3) -> Non
     assert fake.live_uploads() == []
 
 
-def test_lost_complete_response_without_checksum_is_recognised_by_etag(fake: FakeS3) -> None:
+def test_lost_complete_response_without_checksum_is_recognised_by_etag(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """Without a whole-object checksum the writer recognises its object by the multipart
     ETag its parts' MD5s make (size and ETag both match)."""
-    fake.lose_complete_response = True
+    faulty.lose_response("complete_multipart_upload", "NoSuchUpload")
     data = payload(PART + 1)
-    w = make_writer(fake, checksum=None)
+    w = make_writer(faulty, checksum=None)
     w.write(data)
     w.close()
     assert w.state is State.COMPLETED
@@ -402,13 +425,13 @@ def test_lost_complete_response_without_checksum_is_recognised_by_etag(fake: Fak
 
 
 def test_lost_complete_response_without_checksum_or_md5_etags_is_a_failure(
-    fake: FakeS3,
+    fake: FakeS3, faulty: FaultyStore
 ) -> None:
     """With neither a checksum nor MD5 part ETags (SSE-KMS) the writer cannot tell its
     object from another, so it reports failure."""
-    fake.lose_complete_response = True
+    faulty.lose_response("complete_multipart_upload", "NoSuchUpload")
     fake.sse_kms = True
-    w = make_writer(fake, checksum=None)
+    w = make_writer(faulty, checksum=None)
     w.write(payload(PART + 1))
     with pytest.raises(CompleteError):
         w.close()
@@ -497,18 +520,20 @@ def test_garbage_collected_writer_aborts_with_resource_warning(fake: FakeS3, siz
     assert_nothing_published(fake)
 
 
-def test_garbage_collected_writer_with_part_in_flight_aborts(fake: FakeS3) -> None:
+def test_garbage_collected_writer_with_part_in_flight_aborts(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
     """Parts in flight do not keep an abandoned writer alive: it is collected and aborts."""
-    hold = fake.hold_parts(2)
-    fake.after["abort_multipart_upload"] = hold.set
-    writers = [make_writer(fake)]
+    hold = faulty.hold_parts(2)
+    faulty.after("abort_multipart_upload", hold.set)
+    writers = [make_writer(faulty)]
     writers[0].write(payload(2 * PART + 1))
-    assert fake.wait_for_part(2)
+    assert faulty.wait_for_part(2)
     with pytest.warns(ResourceWarning):
         drop(writers)
     assert fake.count("abort_multipart_upload") >= 1
-    assert fake.in_flight == 0
-    assert_nothing_published(fake)
+    assert faulty.in_flight == 0
+    assert_nothing_published(fake, faulty)
 
 
 # -- the part limit -------------------------------------------------------------------------
@@ -554,39 +579,21 @@ def test_small_fixed_stream_is_far_from_the_part_limit(fake: FakeS3) -> None:
     assert [c.size for c in calls] == [PART, PART, PART, MiB]
 
 
-class _Corrupting:
-    """Delegates to a FakeS3 but corrupts what the store receives: one byte of part 2's
-    body in transit, or the whole-object size claimed at Complete."""
-
-    def __init__(self, fake: FakeS3, *, body: bool = False, size: bool = False) -> None:
-        self._fake = fake
-        self._body = body
-        self._size = size
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._fake, name)
-
-    def upload_part(self, *args: object, **kwargs: object) -> str:
-        bucket, key, upload_id, number, body = args
-        if self._body and number == 2:
-            body = bytearray(body)  # type: ignore[arg-type]
-            body[123] ^= 0xFF
-        return self._fake.upload_part(bucket, key, upload_id, number, body, **kwargs)  # type: ignore[arg-type]
-
-    def complete_multipart_upload(self, *args: object, **kwargs: object) -> object:
-        commit = kwargs["commit"]
-        if self._size:
-            kwargs["commit"] = dataclasses.replace(commit, size=commit.size + 1)  # type: ignore[type-var, operator, union-attr]
-        return self._fake.complete_multipart_upload(*args, **kwargs)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("corrupt", ["body", "size"])
-def test_store_rejects_corrupted_bytes_or_size(fake: FakeS3, corrupt: str) -> None:
+def test_store_rejects_corrupted_bytes_or_size(
+    fake: FakeS3, faulty: FaultyStore, corrupt: str
+) -> None:
     """A part corrupted in transit (per-part checksum) or a wrong size claim (MpuObjectSize)
     is rejected by a validating store (the FakeS3, since moto validates neither): the upload
     fails, is aborted, and nothing is published."""
-    transport = _Corrupting(fake, body=corrupt == "body", size=corrupt == "size")
-    w = S3MultipartWriter(BUCKET, KEY, transport=transport, part_size=PART)  # type: ignore[arg-type]
+    if corrupt == "body":
+        faulty.corrupt("upload_part", parts={2}, times=None)  # every send of part 2
+    else:
+        faulty.rewrite_commit(
+            "complete_multipart_upload",
+            lambda commit: dataclasses.replace(commit, size=(commit.size or 0) + 1),
+        )
+    w = S3MultipartWriter(BUCKET, KEY, transport=faulty, part_size=PART)
     w.write(payload(2 * PART + 1))
     with pytest.raises(UploadError):
         w.close()
@@ -600,10 +607,11 @@ def test_abort_from_another_thread_wakes_a_write_blocked_on_back_pressure() -> N
     could take as long as a stalled part's retries): the write raises UploadCancelled at once,
     and the abort goes ahead."""
     fake = FakeS3()
-    hold = fake.hold_parts()
-    w = make_writer(fake, concurrency=1, abort_timeout=WAIT)
+    faulty = FaultyStore(fake)
+    hold = faulty.hold_parts()
+    w = make_writer(faulty, concurrency=1, abort_timeout=WAIT)
     writing = Background(lambda: w.write(payload(3 * PART)))  # part 1 held, part 2 waits
-    assert fake.wait_for_in_flight(1)
+    assert faulty.wait_for_in_flight(1)
     assert not writing.done.wait(0.2)  # blocked on back-pressure, holding the writer's lock
     aborting = Background(w.abort)
     assert writing.done.wait(WAIT)

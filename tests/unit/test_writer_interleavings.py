@@ -11,6 +11,7 @@ import pytest
 from s3sink import S3MultipartWriter, State
 from s3sink._upload.pool import PartPool
 from tests.support.fakes import BUCKET, KEY, PART, WAIT, FakeS3, make_writer, payload, wait_until
+from tests.support.faults import FaultyStore
 
 
 @pytest.fixture
@@ -48,18 +49,18 @@ def test_an_interrupt_right_after_a_part_is_queued_sends_it_once(
     assert fake.live_uploads() == []
 
 
-def test_an_error_escaping_write_makes_close_abort(fake: FakeS3) -> None:
+def test_an_error_escaping_write_makes_close_abort(fake: FakeS3, faulty: FaultyStore) -> None:
     """Any exception out of write() marks the writer FAILED: close() aborts, never
     publishes what was buffered before."""
-    fake.fail_create = "InternalError"
-    w = make_writer(fake)
+    faulty.fail("create_multipart_upload", "InternalError")
+    w = make_writer(faulty)
     w.write(payload(PART))
     with pytest.raises(Exception, match="CreateMultipartUpload"):
         w.write(b"x")
     assert w.state is State.FAILED
     with pytest.raises(Exception, match="CreateMultipartUpload"):
         w.close()
-    assert fake.count("put_object") == 0
+    assert faulty.count("put_object") == 0
     assert fake.objects == {}
 
 
@@ -77,7 +78,7 @@ def test_abort_says_whether_it_aborted(fake: FakeS3) -> None:
 
 
 def test_abort_racing_a_completing_close_waits_and_reports_the_publication(
-    fake: FakeS3,
+    fake: FakeS3, faulty: FaultyStore
 ) -> None:
     """abort() from another thread while close() is publishing does not interrupt it: it
     waits, and returns False because the object was published."""
@@ -88,8 +89,8 @@ def test_abort_racing_a_completing_close_waits_and_reports_the_publication(
         entered.set()
         assert gate.wait(WAIT)
 
-    fake.before["complete_multipart_upload"] = hold_complete
-    w: S3MultipartWriter = make_writer(fake)
+    faulty.before("complete_multipart_upload", hold_complete)
+    w: S3MultipartWriter = make_writer(faulty)
     w.write(payload(2 * PART + 1))
     closer = threading.Thread(target=w.close)
     closer.start()
@@ -108,7 +109,7 @@ def test_abort_racing_a_completing_close_waits_and_reports_the_publication(
 
 
 def test_abort_from_on_progress_while_close_waits_for_parts(
-    fake: FakeS3, caplog: pytest.LogCaptureFixture
+    fake: FakeS3, faulty: FaultyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """on_progress calling abort() while close() waits for the parts in flight: no deadlock
     (callbacks run outside slots and locks, and the wait wakes on the cancellation), close()
@@ -120,8 +121,8 @@ def test_abort_from_on_progress_while_close_waits_for_parts(
         if progress.parts_done == 1 and not results:
             results.append(holder[0].abort())
 
-    fake.delay_part = lambda number: 0.3 if number > 1 else 0.0
-    w = make_writer(fake, on_progress=on_progress, concurrency=4, abort_timeout=30)
+    faulty.delay_parts(lambda number: 0.3 if number > 1 else 0.0)
+    w = make_writer(faulty, on_progress=on_progress, concurrency=4, abort_timeout=30)
     holder.append(w)
     w.write(payload(3 * PART + 1))
     with pytest.raises(Exception, match="aborted"):
@@ -178,7 +179,7 @@ def test_every_progress_report_is_made_before_close_returns(fake: FakeS3) -> Non
 
 
 def test_an_interrupt_during_create_names_the_upload_it_may_have_made(
-    fake: FakeS3, caplog: pytest.LogCaptureFixture
+    fake: FakeS3, faulty: FaultyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """KeyboardInterrupt after the store created the upload but before its id arrived: the
     abort cannot know the id, so it lists this key's uploads and names the one with the
@@ -187,8 +188,8 @@ def test_an_interrupt_during_create_names_the_upload_it_may_have_made(
     def interrupt() -> None:
         raise KeyboardInterrupt
 
-    fake.after["create_multipart_upload"] = interrupt
-    w = make_writer(fake)
+    faulty.after("create_multipart_upload", interrupt)
+    w = make_writer(faulty)
     with pytest.raises(KeyboardInterrupt):
         w.write(payload(PART + 1))
     (orphan,) = fake.live_uploads()
@@ -198,7 +199,7 @@ def test_an_interrupt_during_create_names_the_upload_it_may_have_made(
 
 
 def test_a_second_interrupt_during_the_abort_is_reported(
-    fake: FakeS3, caplog: pytest.LogCaptureFixture
+    faulty: FaultyStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A second Ctrl-C while aborting: the abort does not finish, and the log names the
     upload id and the exact command that finishes it."""
@@ -206,10 +207,10 @@ def test_a_second_interrupt_during_the_abort_is_reported(
     def interrupt() -> None:
         raise KeyboardInterrupt
 
-    w = make_writer(fake)
+    w = make_writer(faulty)
     w.write(payload(PART + 1))
     upload_id = w.upload_id
-    fake.before["abort_multipart_upload"] = interrupt
+    faulty.before("abort_multipart_upload", interrupt)
     with pytest.raises(KeyboardInterrupt):
         w.abort()
     assert f"the abort of upload {upload_id} did not finish" in caplog.text
@@ -218,7 +219,11 @@ def test_a_second_interrupt_during_the_abort_is_reported(
 
 @pytest.mark.parametrize("checksum", ["crc64nvme", "md5"])
 def test_a_complete_that_wins_the_race_with_the_abort_is_reported_published(
-    fake: FakeS3, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, checksum: str
+    fake: FakeS3,
+    faulty: FaultyStore,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    checksum: str,
 ) -> None:
     """Ctrl-C while the store is still processing CompleteMultipartUpload: the upload is
     still there, so the writer aborts; but the store finishes the Complete before the abort
@@ -236,9 +241,9 @@ def test_a_complete_that_wins_the_race_with_the_abort_is_reported_published(
             real_complete(*args, **kwargs)
 
     monkeypatch.setattr(fake, "complete_multipart_upload", interrupted)
-    fake.before["abort_multipart_upload"] = store_finishes_first
+    faulty.before("abort_multipart_upload", store_finishes_first)
     data = payload(2 * PART + 3)
-    w = make_writer(fake, checksum=checksum)
+    w = make_writer(faulty, checksum=checksum)
     w.write(data)
     with pytest.raises(KeyboardInterrupt):
         w.close()
