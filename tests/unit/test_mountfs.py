@@ -1,0 +1,477 @@
+"""The mount's filesystem operations, called directly (no FUSE) over the fake store: keys,
+sequential writes, commit at the last close or fsync, EIO on a failed commit, aborts,
+renames, refusals, and one memory budget for every open file."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from s3sink._mount.fs import STATUS_PATH, StoreMover, UploadFS, marker_options
+from s3sink._store.transport import Transport
+from s3sink._upload.pool import SharedBudget
+from s3sink._writer.writer import S3MultipartWriter
+from tests.support.fakes import BUCKET, PART, FakeS3, payload
+from tests.support.faults import FaultyStore
+
+MiB = 1024 * 1024
+
+
+def make_fs(
+    store: Transport, *, budget: int = 64 * MiB, max_wait: float | None = None, **options: Any
+) -> UploadFS:
+    shared = SharedBudget(budget, max_wait=max_wait)
+    failures: list[str] = []
+
+    def make_writer(key: str, marker: bool) -> S3MultipartWriter:
+        chosen = marker_options(options) if marker else options
+        return S3MultipartWriter(
+            BUCKET, key, transport=store, part_size=PART, memory_budget=shared, **chosen
+        )
+
+    fs = UploadFS(
+        bucket=BUCKET,
+        prefix="backups/tonight",
+        make_writer=make_writer,
+        budget=shared,
+        part_size=PART,
+        mover=StoreMover(store, BUCKET),
+        on_failure=lambda: failures.append("x"),
+    )
+    fs.failures_seen = failures  # type: ignore[attr-defined]
+    return fs
+
+
+def fi(flags: int = os.O_WRONLY) -> Any:
+    return SimpleNamespace(fh=0, flags=flags, direct_io=0, nonseekable=0)
+
+
+def write_file(fs: UploadFS, path: str, data: bytes, chunk: int = 1 << 20) -> Any:
+    handle = fi()
+    fs.create(path, 0o644, handle)
+    for offset in range(0, len(data), chunk):
+        fs.write(path, data[offset : offset + chunk], offset, handle)
+    return handle
+
+
+def close(fs: UploadFS, path: str, handle: Any) -> None:
+    fs.flush(path, handle)
+    fs.release(path, handle)
+
+
+@pytest.fixture
+def fake() -> FakeS3:
+    return FakeS3()
+
+
+@pytest.mark.parametrize("size", [0, 100, 3 * PART + 5], ids=["empty", "small", "multipart"])
+def test_a_file_becomes_the_object_under_the_prefix(fake: FakeS3, size: int) -> None:
+    fs = make_fs(fake)
+    fs.mkdir("/db", 0o755)
+    data = payload(size)
+    assert fake.object_bytes(BUCKET, "backups/tonight/db/") == b""  # the directory's marker
+    handle = write_file(fs, "/db/table.dat", data)
+    assert set(fake.objects) == {(BUCKET, "backups/tonight/db/")}  # no file before the close
+    close(fs, "/db/table.dat", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/db/table.dat") == data
+    assert fake.count("put_object") == (2 if size < PART else 1)  # and the marker
+    (line,) = fs.status_text().splitlines()
+    record = json.loads(line)
+    assert record["state"] == "committed"
+    assert record["key"] == "backups/tonight/db/table.dat"
+    assert record["size"] == size
+    assert record["checksum"]
+    assert fs.getattr("/db/table.dat")["st_size"] == size
+    assert "table.dat" in fs.readdir("/db")
+
+
+def test_a_non_sequential_write_aborts_the_upload(
+    fake: FakeS3, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs = make_fs(fake)
+    handle = write_file(fs, "/f", payload(2 * PART))
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.write("/f", b"x", 10, handle)
+    assert raised.value.errno == errno.EINVAL
+    assert "write at offset 10 but 10,485,760 bytes were written" in caplog.text
+    assert fake.live_uploads() == []
+    assert fake.objects == {}
+    with pytest.raises(OSError, match=r"\S") as again:
+        fs.write("/f", b"x", 2 * PART, handle)
+    assert again.value.errno in (errno.EBADF, errno.EIO)
+    close(fs, "/f", handle)
+    assert fake.objects == {}
+    assert [r.state for r in fs.failures()] == ["aborted"]
+
+
+def zero_fill(fs: UploadFS, path: str, size: int, block: int = 8192) -> Any:
+    """What pg_basebackup does to each WAL segment before writing it from offset 0."""
+    handle = fi()
+    fs.create(path, 0o644, handle)
+    for offset in range(0, size, block):
+        fs.write(path, bytes(block), offset, handle)
+    return handle
+
+
+@pytest.mark.parametrize(
+    "real", [0, 5000, 3 * PART, 4 * PART], ids=["none", "short", "parts", "all"]
+)
+def test_a_zero_filled_file_may_be_rewritten_from_the_start(fake: FakeS3, real: int) -> None:
+    size = 4 * PART
+    fs = make_fs(fake)
+    fs.mkdir("/pg_wal", 0o755)
+    handle = zero_fill(fs, "/pg_wal/000000010000000000000002", size)
+    assert fake.count("upload_part") == 0  # zeros wait for real data
+    data = payload(real)
+    for offset in range(0, real, 8192):
+        fs.write("/pg_wal/000000010000000000000002", data[offset : offset + 8192], offset, handle)
+    assert fs.getattr("/pg_wal/000000010000000000000002")["st_size"] == size
+    close(fs, "/pg_wal/000000010000000000000002", handle)
+    stored = fake.object_bytes(BUCKET, "backups/tonight/pg_wal/000000010000000000000002")
+    assert stored == data + bytes(size - real)  # the zeros past the data are kept, as on disk
+    assert json.loads(fs.status_text())["size"] == size
+
+
+def test_zeros_then_data_at_a_later_offset_keeps_the_zeros_before_it(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    fs.write("/f", bytes(PART + 3), 0, handle)
+    fs.write("/f", b"tail", PART + 3, handle)
+    close(fs, "/f", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == bytes(PART + 3) + b"tail"
+
+
+@pytest.mark.parametrize(
+    ("first", "offset"),
+    [(b"\0\0x" * 100, 0), (bytes(300), 301)],
+    ids=["rewrite-after-real-data", "gap-past-the-zeros"],
+)
+def test_only_zeros_may_be_rewritten(fake: FakeS3, first: bytes, offset: int) -> None:
+    fs = make_fs(fake)
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    fs.write("/f", first, 0, handle)
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.write("/f", b"y", offset, handle)
+    assert raised.value.errno == errno.EINVAL
+    close(fs, "/f", handle)
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+
+
+def test_fsync_commits_and_later_writes_fail(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    handle = write_file(fs, "/f", b"hello")
+    fs.fsync("/f", 0, handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"hello"
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.write("/f", b"more", 5, handle)
+    assert raised.value.errno in (errno.EIO, errno.EBADF)
+    close(fs, "/f", handle)
+
+
+@pytest.mark.parametrize("flags", [os.O_RDONLY, os.O_RDWR, os.O_WRONLY])
+def test_reopening_a_committed_file_only_to_fsync_it_works(fake: FakeS3, flags: int) -> None:
+    """pg_dump and pg_basebackup fsync every file after closing it, opened O_RDWR."""
+    fs = make_fs(fake)
+    close(fs, "/f", write_file(fs, "/f", b"data"))
+    handle = fi(flags)
+    fs.open("/f", handle)
+    assert fs.fsync("/f", 0, handle) == 0
+    if flags != os.O_RDONLY:
+        with pytest.raises(OSError, match="is committed") as raised:
+            fs.write("/f", b"x", 0, handle)
+        assert raised.value.errno == errno.EPERM
+    close(fs, "/f", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"data"
+    assert [r.state for r in fs.records] == ["committed"]
+
+
+def test_a_failed_commit_is_eio_at_close_and_publishes_nothing(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
+    fs = make_fs(faulty)
+    faulty.fail("complete_multipart_upload", "InternalError")
+    handle = write_file(fs, "/f", payload(2 * PART))
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.flush("/f", handle)
+    assert raised.value.errno == errno.EIO
+    fs.release("/f", handle)
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+    (failed,) = fs.failures()
+    assert failed.state == "failed"
+    assert "CompleteMultipartUpload" in (failed.error or "")
+    assert fs.failures_seen  # type: ignore[attr-defined]
+
+
+def test_no_overwrite_refuses_at_the_first_part_with_eio(fake: FakeS3) -> None:
+    """--no-overwrite: an existing key is refused before its first part is sent."""
+    fs = make_fs(fake, if_none_match="*")
+    fake.seed(BUCKET, "backups/tonight/f", b"yesterday")
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.write("/f", payload(PART), 0, handle)
+        fs.write("/f", b"x", PART, handle)
+        fs.flush("/f", handle)
+    assert raised.value.errno == errno.EIO
+    fs.release("/f", handle)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"yesterday"
+    assert fake.count("upload_part") == 0
+
+
+def test_the_commit_waits_for_the_last_writable_handle(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    first = write_file(fs, "/f", b"ab")
+    second = fi()
+    fs.open("/f", second)
+    close(fs, "/f", first)
+    assert fake.objects == {}
+    fs.write("/f", b"cd", 2, second)
+    close(fs, "/f", second)
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"abcd"
+
+
+def test_files_open_at_unmount_are_aborted(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    write_file(fs, "/big", payload(3 * PART))
+    write_file(fs, "/small", b"x")
+    fs.destroy("/")
+    assert fake.objects == {}
+    assert fake.live_uploads() == []
+    assert sorted(r.path for r in fs.failures()) == ["/big", "/small"]
+    assert all("still open at unmount" in (r.error or "") for r in fs.failures())
+
+
+def test_rename_while_writing_changes_the_key(fake: FakeS3) -> None:
+    """Before its first part (no upload yet) and after (copied at commit)."""
+    fs = make_fs(fake)
+    small = write_file(fs, "/a.tmp", b"small")
+    fs.rename("/a.tmp", "/a")
+    close(fs, "/a", small)
+    data = payload(2 * PART + 1)
+    big = write_file(fs, "/b.tmp", data)
+    fs.rename("/b.tmp", "/b")
+    close(fs, "/b", big)
+    assert sorted(k for _, k in fake.objects) == ["backups/tonight/a", "backups/tonight/b"]
+    assert fake.object_bytes(BUCKET, "backups/tonight/b") == data
+
+
+def test_rename_of_a_committed_file_is_a_verified_copy_then_delete(fake: FakeS3) -> None:
+    """pg_basebackup writes backup_manifest.tmp, closes it, then renames it."""
+    fs = make_fs(fake)
+    data = payload(PART + 3)
+    close(fs, "/backup_manifest.tmp", write_file(fs, "/backup_manifest.tmp", data))
+    fs.rename("/backup_manifest.tmp", "/backup_manifest")
+    assert [k for _, k in fake.objects] == ["backups/tonight/backup_manifest"]
+    assert fake.object_bytes(BUCKET, "backups/tonight/backup_manifest") == data
+    assert fake.count("copy_object") == 1
+    assert fs.getattr("/backup_manifest")["st_size"] == len(data)
+    with pytest.raises(OSError, match=r"backup_manifest\.tmp"):
+        fs.getattr("/backup_manifest.tmp")
+
+
+def test_a_copy_that_does_not_match_keeps_the_source(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    close(fs, "/m.tmp", write_file(fs, "/m.tmp", b"manifest"))
+    real = fake.copy_object
+
+    def bad_copy(bucket: str, source: str, target: str) -> None:
+        real(bucket, source, target)
+        fake.objects[(bucket, target)].size -= 1  # the store kept fewer bytes
+
+    fake.copy_object = bad_copy  # type: ignore[method-assign]
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.rename("/m.tmp", "/m")
+    assert raised.value.errno == errno.EIO
+    assert [k for _, k in fake.objects] == ["backups/tonight/m.tmp"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        (lambda fs: fs.read("/f", 10, 0, fi(os.O_RDONLY)), errno.EACCES),
+        (lambda fs: fs.truncate("/f", 3), errno.EPERM),
+        (lambda fs: fs.link("/g", "/f"), errno.EPERM),
+        (lambda fs: fs.symlink("/g", "/f"), errno.EPERM),
+        (lambda fs: fs.setxattr("/f", "user.x", b"1", 0), errno.ENOTSUP),
+        (lambda fs: fs.open("/f", fi(os.O_WRONLY | os.O_APPEND)), errno.EPERM),
+        (lambda fs: fs.unlink("/f"), errno.EPERM),
+    ],
+    ids=["read", "truncate", "link", "symlink", "xattr", "append", "unlink"],
+)
+def test_what_a_write_only_store_cannot_do_is_refused(
+    fake: FakeS3, operation: Any, code: int
+) -> None:
+    fs = make_fs(fake)
+    close(fs, "/f", write_file(fs, "/f", b"committed"))
+    with pytest.raises(OSError, match=r"\S") as raised:
+        operation(fs)
+    assert raised.value.errno == code
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"committed"
+
+
+def test_the_status_file_is_readable(fake: FakeS3) -> None:
+    fs = make_fs(fake)
+    close(fs, "/f", write_file(fs, "/f", b"1"))
+    write_file(fs, "/g", b"22")
+    text = fs.read(STATUS_PATH, 1 << 20, 0, fi(os.O_RDONLY)).decode()
+    states = [json.loads(line)["state"] for line in text.splitlines()]
+    assert states == ["committed", "writing"]
+
+
+def test_many_open_files_share_one_memory_budget(fake: FakeS3) -> None:
+    """40 files open at once, each with less than a part: staging holds only their bytes,
+    so all fit a budget of 3 parts (a part buffer each would need 40 parts); a file that
+    grows past a part gets part buffers from the same budget."""
+    fs = make_fs(fake, budget=3 * PART, concurrency=1)
+    handles = {f"/f{i}": write_file(fs, f"/f{i}", payload(256 * 1024, seed=i)) for i in range(40)}
+    assert fs.budget.peak <= 3 * PART
+    big = write_file(fs, "/big", payload(4 * PART))
+    close(fs, "/big", big)
+    for path, handle in handles.items():
+        close(fs, path, handle)
+    assert len(fake.objects) == 41
+    assert fs.budget.peak <= 3 * PART
+    assert fs.budget.charged == 0
+
+
+def test_a_write_waits_for_memory_and_goes_on_when_it_is_free(fake: FakeS3) -> None:
+    fs = make_fs(fake, budget=PART)
+    first = write_file(fs, "/a", payload(PART - 10))
+    second = fi()
+    fs.create("/b", 0o644, second)
+    done = threading.Event()
+
+    def writer() -> None:
+        fs.write("/b", payload(100), 0, second)
+        done.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    assert not done.wait(0.5)  # the budget is spent by /a's staging
+    close(fs, "/a", first)
+    assert done.wait(5)
+    close(fs, "/b", second)
+    assert len(fake.objects) == 2
+
+
+def test_files_that_hold_the_budget_make_a_waiting_write_fail_not_hang(fake: FakeS3) -> None:
+    """A program writing, in turns, to more files past their first part than the budget has
+    parts for: each holds a part buffer, none can free one, so the write that cannot get
+    memory fails after max_wait (EIO, that file aborted) instead of hanging for ever."""
+    fs = make_fs(fake, budget=2 * PART, max_wait=0.5)
+    # Each holds a part buffer with one byte in it, waiting for more: the budget is spent.
+    first = write_file(fs, "/a", payload(PART + 1))
+    third = write_file(fs, "/c", payload(PART + 1))
+    second = fi()
+    fs.create("/b", 0o644, second)
+    with pytest.raises(OSError, match="no memory") as raised:
+        fs.write("/b", payload(10), 0, second)
+    assert raised.value.errno == errno.EIO
+    assert [r.path for r in fs.failures()] == ["/b"]
+    close(fs, "/a", first)
+    close(fs, "/c", third)
+    assert sorted(k for _, k in fake.objects) == ["backups/tonight/a", "backups/tonight/c"]
+
+
+def test_directories_are_markers_so_that_empty_ones_are_restored(fake: FakeS3) -> None:
+    """pg_basebackup's empty pg_notify, pg_tblspc, ...: a restore needs them."""
+    fs = make_fs(fake)
+    fs.mkdir("/base", 0o700)
+    fs.mkdir("/base/pg_notify", 0o700)
+    fs.mkdir("/base/gone", 0o700)
+    fs.mkdir("/base/old", 0o700)
+    fs.rmdir("/base/gone")
+    fs.rename("/base/old", "/base/new")
+    assert sorted(k for _, k in fake.objects) == [
+        "backups/tonight/base/",
+        "backups/tonight/base/new/",
+        "backups/tonight/base/pg_notify/",
+    ]
+    assert fs.records == []  # markers are not files
+
+
+def test_a_marker_left_by_an_earlier_run_is_kept(fake: FakeS3) -> None:
+    make_fs(fake).mkdir("/d", 0o755)  # an earlier run's
+    fs = make_fs(fake, if_none_match="*")
+    fs.mkdir("/d", 0o755)
+    fs.rmdir("/d")  # not this mount's marker: never deleted
+    assert set(fake.objects) == {(BUCKET, "backups/tonight/d/")}
+
+
+def test_a_directory_whose_marker_fails_is_not_made(faulty: FaultyStore) -> None:
+    faulty.fail("put_object", "AccessDenied")
+    fs = make_fs(faulty)
+    with pytest.raises(OSError, match="directory marker") as raised:
+        fs.mkdir("/d", 0o755)
+    assert raised.value.errno == errno.EIO
+    with pytest.raises(OSError, match=r"\S"):
+        fs.getattr("/d")
+
+
+@pytest.mark.parametrize("size", [100, 3 * PART + 5], ids=["small", "multipart"])
+def test_compressed_files_stage_their_source_bytes(fake: FakeS3, size: int) -> None:
+    """With compress, the staged bytes are the source: they go through write() (the stored
+    parts are compressed), and the budget is all given back."""
+    import zstandard
+
+    fs = make_fs(fake, budget=4 * PART, compress="zstd:1")
+    data = payload(size)
+    close(fs, "/f.zst", write_file(fs, "/f.zst", data))
+    stored = fake.object_bytes(BUCKET, "backups/tonight/f.zst")
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == data
+    assert fs.budget.charged == 0
+
+
+def test_small_writes_reach_the_writer_gathered(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tar's 10 KiB records: after the first part, the writer gets them 256 KiB at a time,
+    and the object is the same bytes."""
+    from s3sink._mount import fs as _mountfs
+
+    calls: list[int] = []
+    real_write = S3MultipartWriter.write
+
+    def counting(self: S3MultipartWriter, data: Any) -> int:
+        calls.append(len(data))
+        return real_write(self, data)
+
+    monkeypatch.setattr(S3MultipartWriter, "write", counting)
+    fs = make_fs(fake)
+    data = payload(2 * PART + 12345)
+    close(fs, "/x.tar", write_file(fs, "/x.tar", data, chunk=10240))
+    assert fake.object_bytes(BUCKET, "backups/tonight/x.tar") == data
+    after_first_part = (len(data) - PART) // 10240
+    assert len(calls) < after_first_part / 20  # not one per write
+    assert max(calls) < _mountfs.COALESCE + 10240
+
+
+def test_markers_are_empty_and_unlocked_whatever_the_files_are(fake: FakeS3) -> None:
+    """With --compress and Object Lock, a directory's marker stays an empty object with no
+    lock (so rmdir can remove it), while the files are compressed and locked."""
+    import datetime as dt
+
+    lock = {
+        "ObjectLockMode": "GOVERNANCE",
+        "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 1, tzinfo=dt.timezone.utc),
+    }
+    fs = make_fs(fake, compress="zstd", extra_args=lock)
+    fs.mkdir("/d", 0o755)
+    close(fs, "/d/f.zst", write_file(fs, "/d/f.zst", b"data" * 1000))
+    marker = fake.objects[BUCKET, "backups/tonight/d/"]
+    assert marker.data == b""
+    assert "ObjectLockMode" not in marker.extra
+    assert "ContentType" not in marker.extra
+    stored = fake.objects[BUCKET, "backups/tonight/d/f.zst"]
+    assert stored.extra["ObjectLockMode"] == "GOVERNANCE"
+    assert stored.extra["ContentType"] == "application/zstd"

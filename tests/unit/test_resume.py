@@ -1,0 +1,230 @@
+"""Resumable uploads on the fake store: keep instead of abort, the journal, and resume
+(skip the parts the store holds with this run's bytes, re-send the others)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from s3sink import State, UsageError
+from s3sink._upload.journal import find_journals, read_journal
+from tests.support.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
+
+
+@pytest.fixture
+def fake() -> FakeS3:
+    """A fresh in-memory S3."""
+    return FakeS3()
+
+
+class Boom(Exception):
+    """The producer's failure."""
+
+
+def fail_after(fake: FakeS3, data: bytes, journal: Path, **options: object) -> str:
+    """A resumable run that writes ``data`` and then fails: returns the kept upload's id."""
+    w = make_writer(fake, resumable=True, journal_dir=journal, concurrency=2, **options)
+    with pytest.raises(Boom), w:
+        w.write(data)
+        raise Boom
+    assert w.state is State.KEPT
+    assert w.upload_id is not None
+    return w.upload_id
+
+
+def test_a_resumable_failure_keeps_the_upload_and_journals_its_parts(
+    fake: FakeS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = payload(3 * PART + 100)
+    upload_id = fail_after(fake, data, tmp_path)
+    assert fake.live_uploads() == [upload_id]
+    assert fake.stored_parts(upload_id) == [1, 2, 3]  # the tail was never sent
+    assert fake.count("abort_multipart_upload") == 0
+    (record,) = find_journals(tmp_path, endpoint=fake.endpoint, bucket=BUCKET, key=KEY)
+    assert record.upload_id == upload_id
+    assert sorted(record.parts) == [1, 2, 3]
+    assert all(p.size == PART and p.checksum for p in record.parts.values())
+    assert f"upload {upload_id} of s3://{BUCKET}/{KEY} was kept for a resume" in caplog.text
+    assert (record.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_resume_sends_only_the_missing_parts(fake: FakeS3, tmp_path: Path) -> None:
+    data = payload(3 * PART + 100)
+    upload_id = fail_after(fake, data, tmp_path)
+    sent_before = fake.count("upload_part")
+    w = make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path)
+    with w:
+        w.write(data)
+    assert fake.count("upload_part") - sent_before == 1  # only the tail
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert w.result.upload_id == upload_id
+    assert (w.result.parts_skipped, w.result.bytes_skipped) == (3, 3 * PART)
+    assert w.result.integrity == "store-checksum"
+    assert fake.live_uploads() == []
+    assert find_journals(tmp_path, bucket=BUCKET) == []  # published: nothing to resume
+
+
+def test_a_changed_part_is_sent_again_and_the_object_is_this_runs_bytes(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    first = payload(3 * PART + 100)
+    fail_after(fake, first, tmp_path)
+    second = bytearray(first)
+    second[PART + 7] ^= 0xFF  # part 2 differs
+    sent_before = len(fake.calls_of("upload_part"))
+    with make_writer(fake, resume=True, journal_dir=tmp_path) as w:
+        w.write(bytes(second))
+    resent = sorted(c.part_number or 0 for c in fake.calls_of("upload_part")[sent_before:])
+    assert resent == [2, 4]
+    assert fake.object_bytes(BUCKET, KEY) == bytes(second)
+    assert w.result.parts_skipped == 2
+
+
+def test_a_shorter_stream_drops_the_stored_parts_beyond_its_end(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    data = payload(3 * PART + 100)
+    fail_after(fake, data, tmp_path)
+    shorter = data[: PART + 10]
+    with make_writer(fake, resume=True, journal_dir=tmp_path) as w:
+        w.write(shorter)
+    assert fake.object_bytes(BUCKET, KEY) == shorter
+    assert w.result.parts == 2
+    assert w.result.parts_skipped == 1
+
+
+def test_without_a_journal_the_pending_upload_is_found_by_listing(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    data = payload(2 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path / "elsewhere")
+    with make_writer(fake, resume=True, journal_dir=tmp_path) as w:
+        w.write(data)
+    assert w.result.upload_id == upload_id
+    assert w.result.parts_skipped == 2
+    assert fake.count("list_uploads") == 1
+
+
+def test_resume_without_a_checksum_listing_compares_md5_etags(fake: FakeS3, tmp_path: Path) -> None:
+    """A store whose ListParts shows no checksums (Ceph RGW): the ETag, the MD5 of the part,
+    decides instead."""
+    fake.checksum_mode = "ignore"
+    data = payload(2 * PART + 1)
+    fail_after(fake, data, tmp_path, checksum="md5")
+    with make_writer(fake, resume=True, journal_dir=tmp_path, checksum="md5") as w:
+        w.write(data)
+    assert w.result.parts_skipped == 2
+    assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_resume_with_nothing_pending_starts_a_new_upload(
+    fake: FakeS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = payload(PART + 1)
+    with make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path) as w:
+        w.write(data)
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert w.result.parts_skipped == 0
+    assert "no pending upload" in caplog.text
+    assert "starting a new one" in caplog.text
+
+
+def test_two_pending_uploads_are_refused_and_listed(fake: FakeS3, tmp_path: Path) -> None:
+    data = payload(PART + 1)
+    first = fail_after(fake, data, tmp_path / "a")
+    second = fail_after(fake, data, tmp_path / "b")
+    w = make_writer(fake, resume=True, journal_dir=tmp_path)
+    with pytest.raises(UsageError, match="2 uploads are pending") as caught:
+        w.write(data)
+    assert first in str(caught.value)
+    assert second in str(caught.value)
+    assert "--upload-id" in str(caught.value)
+    w.abort()
+    assert sorted(fake.live_uploads()) == sorted([first, second])  # nothing touched
+    with make_writer(fake, upload_id=second, journal_dir=tmp_path) as picked:
+        picked.write(data)
+    assert picked.result.upload_id == second
+    assert picked.result.parts_skipped == 1
+    assert fake.live_uploads() == [first]
+
+
+def test_a_different_checksum_is_refused(fake: FakeS3, tmp_path: Path) -> None:
+    data = payload(PART + 1)
+    fail_after(fake, data, tmp_path)
+    w = make_writer(fake, resume=True, journal_dir=tmp_path, checksum="crc32c")
+    with pytest.raises(UsageError, match="started with checksum crc64nvme"):
+        w.write(data)
+    w.abort()
+
+
+def test_abort_discards_even_a_resumable_writer(fake: FakeS3, tmp_path: Path) -> None:
+    w = make_writer(fake, resumable=True, journal_dir=tmp_path)
+    w.write(payload(2 * PART + 1))
+    assert w.abort() is True
+    assert fake.live_uploads() == []
+    assert find_journals(tmp_path, bucket=BUCKET) == []
+
+
+def test_a_kept_upload_can_still_be_aborted(fake: FakeS3, tmp_path: Path) -> None:
+    fail_after(fake, payload(PART + 1), tmp_path)
+    # ... by a resume run that decides against it, or by the writer that kept it:
+    w = make_writer(fake, resumable=True, journal_dir=tmp_path)
+    w.write(payload(PART + 1))
+    upload_id = w.keep()
+    assert upload_id is not None
+    assert w.state is State.KEPT
+    assert upload_id in fake.live_uploads()
+    assert w.abort() is True
+    assert upload_id not in fake.live_uploads()
+
+
+def test_without_resumable_every_failure_still_aborts(fake: FakeS3, tmp_path: Path) -> None:
+    w = make_writer(fake, journal_dir=tmp_path)
+    with pytest.raises(Boom), w:
+        w.write(payload(2 * PART + 1))
+        raise Boom
+    assert w.state is State.ABORTED
+    assert fake.live_uploads() == []
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_a_torn_last_journal_line_is_ignored(fake: FakeS3, tmp_path: Path) -> None:
+    """kill -9 inside the write of a part's line: the lines before it still count."""
+    fail_after(fake, payload(3 * PART + 1), tmp_path)
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    with record.path.open("a") as f:
+        f.write('{"part": 4, "si')
+    again = read_journal(record.path)
+    assert again is not None
+    assert sorted(again.parts) == [1, 2, 3]
+    header = json.loads(record.path.read_text().splitlines()[0])
+    assert header["schedule"]["base"] == PART
+
+
+def test_a_store_listing_no_checksums_uses_the_journals_instead_of_md5(
+    fake: FakeS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto, SeaweedFS and Ceph RGW list no part checksums: the journal's checksum for the
+    very stored part (same ETag) decides, so no MD5 of this run's parts is computed; a part
+    whose bytes changed is still sent again."""
+    fake.checksum_mode = "echo-unchecked"  # stores and echoes, lists nothing
+    data = payload(3 * PART + 1)
+    fail_after(fake, data, tmp_path)
+    from s3sink._upload import parts
+
+    md5s: list[int] = []
+    real = parts.md5_digest
+    monkeypatch.setattr(parts, "md5_digest", lambda b: md5s.append(len(b)) or real(b))
+    changed = bytearray(data)
+    changed[5] ^= 1  # part 1 differs
+    sent_before = len(fake.calls_of("upload_part"))
+    with make_writer(fake, resume=True, journal_dir=tmp_path) as w:
+        w.write(bytes(changed))
+    resent = sorted(c.part_number or 0 for c in fake.calls_of("upload_part")[sent_before:])
+    assert resent == [1, 4]
+    assert w.result.parts_skipped == 2
+    assert fake.object_bytes(BUCKET, KEY) == bytes(changed)
+    skipped_md5s = [n for n in md5s if n == PART]
+    assert len(skipped_md5s) <= 1  # only for the re-sent part 1's own ETag check
