@@ -58,7 +58,10 @@ class Endings:
                 self.failed(file, f"{file.path}: {exc}", cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
             result = writer.result
-            record = FileRecord(file.path, result.key, "committed", result.size, result.checksum)
+            written = result.size if result.source_size is None else result.source_size
+            record = FileRecord(
+                file.path, result.key, "committed", written, result.checksum, None, result.size
+            )
             if file.moved_from is not None and result.key != key:
                 try:
                     self._mover.move(result.key, key, record)

@@ -20,7 +20,9 @@ FileState = Literal["writing", "committed", "failed", "aborted"]
 
 @dataclass
 class FileRecord:
-    """One file's line in the status file."""
+    """One file's line in the status file. ``size`` is what the program wrote (and what
+    ``stat`` shows); ``stored_size`` is the object's size once committed, smaller with
+    ``--compress`` (None until then)."""
 
     path: str
     key: str
@@ -28,6 +30,12 @@ class FileRecord:
     size: int = 0
     checksum: str | None = None
     error: str | None = None
+    stored_size: int | None = None
+
+    @property
+    def object_size(self) -> int:
+        """The bytes the object holds (a copy's limit is about these)."""
+        return self.size if self.stored_size is None else self.stored_size
 
 
 def committed_message(path: str) -> str:

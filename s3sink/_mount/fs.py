@@ -24,6 +24,7 @@ docs/mount.md is written from them):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -370,17 +371,17 @@ class UploadFS:
             record = self._table.done.get(old)
         if record is None:
             raise OSError(errno.ENOENT, old)
-        if record.size > MAX_COPY:
+        if record.object_size > MAX_COPY:
             raise fail(
                 errno.EXDEV,
-                f"{old} is {format_size(record.size)}: a committed file "
+                f"{old} is {format_size(record.object_size)}: a committed object "
                 "above 5 GiB cannot be renamed by a single verified copy",
             )
         target = self.key_of(new)
         self._mover.move(record.key, target, record)  # raises OSError; nothing changed then
         with self._table.lock:
             self._table.done.pop(old, None)
-            moved = FileRecord(new, target, "committed", record.size, record.checksum)
+            moved = dataclasses.replace(record, path=new, key=target)
             self._table.done[new] = moved
             self._table.records.append(moved)
         return 0

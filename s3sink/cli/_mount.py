@@ -230,11 +230,13 @@ def _report(fs: UploadFS, *, json_output: bool) -> int:
         sys.stdout.write(json.dumps(record) + "\n")
         sys.stdout.flush()
     total = sum(r.size for r in committed)
+    stored = sum(r.object_size for r in committed)
     failed = sum(r.state == "failed" for r in failures)
     aborted = len(failures) - failed
+    stored_note = "" if stored == total else f", {format_size(stored)} stored"
     sys.stderr.write(
         f"s3sink: unmounted: {len(committed)} files committed "
-        f"({format_size(total)}), {failed} failed, {aborted} aborted\n"
+        f"({format_size(total)}{stored_note}), {failed} failed, {aborted} aborted\n"
     )
     for record_ in failures:
         sys.stderr.write(f"s3sink: {record_.state}: {record_.error}\n")
@@ -249,4 +251,5 @@ def _as_dict(record: FileRecord) -> dict[str, Any]:
         "size": record.size,
         "checksum": record.checksum,
         "error": record.error,
+        "stored_size": record.stored_size,
     }

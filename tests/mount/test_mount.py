@@ -418,3 +418,22 @@ def test_the_stream_options_apply_to_every_file(
     # One cap: 12 MiB at 8 MiB/s, less its burst, is over 1.2 s; two caps would take ~0.75 s.
     assert span > 1.2, (total, span)
     assert pending(s3_client, locked) == []
+
+
+def test_a_compressed_file_shows_the_size_written_and_its_stored_size(
+    s3_endpoint: str, s3_client: Any, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """--compress: stat, the status file, --json and the summary give the size written;
+    ``stored_size`` is the object's."""
+    data = b"0123456789" * 300_000
+    with start(bucket, tmp_path, env, s3_endpoint, "--compress", "zstd:1", "--json") as mount:
+        (mount.path / "app.log.zst").write_bytes(data)
+        assert (mount.path / "app.log.zst").stat().st_size == len(data)
+        (status,) = (mount.path / ".s3sink-status").read_text().splitlines()
+        assert mount.unmount() == 0, mount.stderr
+    stored = s3_client.head_object(Bucket=bucket, Key="backups/app.log.zst")["ContentLength"]
+    assert stored < len(data) // 100
+    assert (json.loads(status)["size"], json.loads(status)["stored_size"]) == (len(data), stored)
+    (committed,) = json.loads(mount.stdout)["committed"]
+    assert (committed["size"], committed["stored_size"]) == (len(data), stored)
+    assert b"1 files committed (2.9 MiB, " in mount.stderr

@@ -475,3 +475,22 @@ def test_markers_are_empty_and_unlocked_whatever_the_files_are(fake: FakeS3) -> 
     stored = fake.objects[BUCKET, "backups/tonight/d/f.zst"]
     assert stored.extra["ObjectLockMode"] == "GOVERNANCE"
     assert stored.extra["ContentType"] == "application/zstd"
+
+
+def test_a_compressed_file_keeps_the_size_written_and_reports_the_stored_size(
+    fake: FakeS3,
+) -> None:
+    """``size`` is what the program wrote (stat, status file); ``stored_size`` is the object's
+    compressed size, a field of its own."""
+    fs = make_fs(fake, compress="zstd:1")
+    data = b"0123456789" * 300_000
+    close(fs, "/log.zst", write_file(fs, "/log.zst", data))
+    stored = len(fake.object_bytes(BUCKET, "backups/tonight/log.zst"))
+    assert stored < len(data) // 100
+    assert fs.getattr("/log.zst")["st_size"] == len(data)
+    record = json.loads(fs.status_text())
+    assert (record["size"], record["stored_size"]) == (len(data), stored)
+    fs.rename("/log.zst", "/log.1.zst")  # a verified copy keeps both
+    (moved,) = fs.committed()
+    assert (moved.size, moved.stored_size) == (len(data), stored)
+    assert fs.getattr("/log.1.zst")["st_size"] == len(data)
