@@ -24,7 +24,6 @@ docs/mount.md is written from them):
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import logging
 import os
@@ -33,14 +32,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._sizes import format_size
 from .._upload.pool import SharedBudget
 from .._writer.writer import S3MultipartWriter
 from ..errors import S3SinkError
 from .dirs import Directories
 from .ending import Endings
 from .files import FileRecord, Handle, OpenFile, committed_message, fail
-from .mover import MAX_COPY, ObjectMover, StoreMover
+from .mover import ObjectMover, StoreMover
+from .renames import Renames
 from .sequencer import NonSequential
 from .staging import COALESCE, Staging
 from .table import FileTable
@@ -100,6 +99,14 @@ class UploadFS:
         self._staging = Staging(budget, part_size, make_writer, self.key_of)
         self._endings = Endings(
             self._table, self._staging, mover, self.key_of, bucket=bucket, on_failure=on_failure
+        )
+        self._renames = Renames(
+            self._table,
+            self._dirs,
+            mover,
+            key_of=self.key_of,
+            is_empty=lambda path: len(self.readdir(path)) <= 2,  # only "." and ".."
+            special=STATUS_PATH,
         )
 
     # -- names ------------------------------------------------------------------------
@@ -338,52 +345,7 @@ class UploadFS:
 
     # -- names changing ---------------------------------------------------------------
     def rename(self, old: str, new: str) -> int:
-        with self._table.lock:
-            self._dirs.check_parent(new)
-            if new in self._dirs or new in self._table.open or STATUS_PATH in (old, new):
-                raise fail(
-                    errno.EEXIST if new in self._table.open else errno.EPERM,
-                    f"cannot rename {old} to {new}",
-                )
-            if old in self._dirs:
-                if len(self.readdir(old)) > 2:
-                    raise fail(
-                        errno.EXDEV,
-                        f"{old}: s3sink mount renames empty directories "
-                        "only (keys are not moved in bulk)",
-                    )
-                ours = self._dirs.mark(new)
-                self._dirs.discard(old)
-                self._dirs.add(new, marked=ours)
-                return 0
-            file = self._table.open.get(old)
-        if file is not None:
-            # Lock order: a file's lock before the tree's (as write and commit take them).
-            with file.lock, self._table.lock:
-                if self._table.open.get(old) is not file or new in self._table.open:
-                    raise OSError(errno.EBUSY, f"{old} changed while being renamed")
-                if file.writer is not None and file.moved_from is None:
-                    file.moved_from = file.writer.key  # its upload has that key
-                file.path = new
-                self._table.open[new] = self._table.open.pop(old)
-                return 0
-        with self._table.lock:
-            record = self._table.done.get(old)
-        if record is None:
-            raise OSError(errno.ENOENT, old)
-        if record.object_size > MAX_COPY:
-            raise fail(
-                errno.EXDEV,
-                f"{old} is {format_size(record.object_size)}: a committed object "
-                "above 5 GiB cannot be renamed by a single verified copy",
-            )
-        target = self.key_of(new)
-        self._mover.move(record.key, target, record)  # raises OSError; nothing changed then
-        with self._table.lock:
-            self._table.done.pop(old, None)
-            moved = dataclasses.replace(record, path=new, key=target)
-            self._table.done[new] = moved
-            self._table.records.append(moved)
+        self._renames.rename(old, new)
         return 0
 
     def unlink(self, path: str) -> int:
