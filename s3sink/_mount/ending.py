@@ -12,6 +12,7 @@ from .._sizes import format_size
 from ..errors import AbortFailedError, S3SinkError
 from .files import FileRecord, FileState, OpenFile
 from .mover import ObjectMover
+from .retention import FileRetention
 from .staging import Staging
 from .table import FileTable
 
@@ -33,8 +34,10 @@ class Endings:
         *,
         bucket: str,
         on_failure: Callable[[], None] | None,
+        retention: FileRetention | None = None,
     ) -> None:
         self._table = table
+        self._retention = retention
         self._staging = staging
         self._mover = mover
         self.key_of = key_of
@@ -57,6 +60,8 @@ class Endings:
             except S3SinkError as exc:
                 self.failed(file, f"{file.path}: {exc}", cause=exc)
                 raise OSError(errno.EIO, str(exc)) from exc
+            if self._retention is not None:
+                self._retention.extend(writer, self._mover)
             result = writer.result
             written = result.size if result.source_size is None else result.source_size
             record = FileRecord(
@@ -114,6 +119,15 @@ class Endings:
             self._table.records.append(
                 FileRecord(file.path, self.key_of(file.path), state, file.seq.size, None, message)
             )
+        if self._on_failure is not None:
+            self._on_failure()
+
+    def refused(self, path: str, error: OSError) -> None:
+        """A file the mount refused to create (it could not have been stored): recorded as
+        failed, as a file whose commit failed."""
+        with self._table.lock:
+            record = FileRecord(path, self.key_of(path), "failed", 0, None, error.strerror)
+            self._table.records.append(record)
         if self._on_failure is not None:
             self._on_failure()
 

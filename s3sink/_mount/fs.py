@@ -40,6 +40,7 @@ from .ending import Endings
 from .files import FileRecord, Handle, OpenFile, committed_message, fail
 from .mover import ObjectMover, StoreMover
 from .renames import Renames
+from .retention import FileRetention
 from .sequencer import NonSequential
 from .staging import COALESCE, Staging
 from .table import FileTable
@@ -48,6 +49,7 @@ __all__ = [
     "COALESCE",
     "STATUS_NAME",
     "FileRecord",
+    "FileRetention",
     "ObjectMover",
     "StoreMover",
     "UploadFS",
@@ -72,7 +74,8 @@ class UploadFS:
     """The mount's operations over ``bucket``/``prefix``; ``make_writer(key, marker)`` makes
     each file's writer (on ``budget``), and with ``marker`` a directory marker's (see
     :func:`marker_options`); ``mover`` renames committed objects, ``on_failure`` is called at
-    each failed or aborted file (``--exit-on-error`` unmounts there)."""
+    each failed or aborted file (``--exit-on-error`` unmounts there); ``retention`` moves a
+    file's Object Lock date to a duration from its commit."""
 
     use_ns = True  # mfusepy: times in nanoseconds
 
@@ -86,6 +89,7 @@ class UploadFS:
         part_size: int,
         mover: ObjectMover,
         on_failure: Callable[[], None] | None = None,
+        retention: FileRetention | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
@@ -98,7 +102,13 @@ class UploadFS:
         self._started = time.time_ns()
         self._staging = Staging(budget, part_size, make_writer, self.key_of)
         self._endings = Endings(
-            self._table, self._staging, mover, self.key_of, bucket=bucket, on_failure=on_failure
+            self._table,
+            self._staging,
+            mover,
+            self.key_of,
+            bucket=bucket,
+            on_failure=on_failure,
+            retention=retention,
         )
         self._renames = Renames(
             self._table,
@@ -228,11 +238,17 @@ class UploadFS:
             self._dirs.check_parent(path)
             if path in self._dirs or path == STATUS_PATH or path in self._table.open:
                 raise fail(errno.EEXIST, f"{path} exists and is being written or is special")
-            self._table.done.pop(path, None)  # a committed file replaced (O_CREAT|O_TRUNC)
-            file = self._new_file(path)
-            return self._handle(fi, file, writable=True)
+            return self._handle(fi, self._new_file(path), writable=True)
 
     def _new_file(self, path: str) -> OpenFile:
+        """A file to write at ``path``, replacing a committed one (O_TRUNC); refused (its
+        errno) when it could not be stored."""
+        try:
+            self._staging.check(path)
+        except OSError as exc:
+            self._endings.refused(path, exc)
+            raise
+        self._table.done.pop(path, None)
         file = OpenFile(path, writable_handles=1)
         self._table.open[path] = file
         return file
@@ -260,7 +276,6 @@ class UploadFS:
                 # Opened for writing only to fsync it: PostgreSQL's tools open every file
                 # O_RDWR to fsync it. A write through this handle fails (EPERM).
                 return self._handle(fi, None, writable=False)
-            self._table.done.pop(path, None)
             self._dirs.check_parent(path)
             return self._handle(fi, self._new_file(path), writable=True)
 

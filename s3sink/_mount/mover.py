@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import errno
 import logging
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from .._store.checksums import bare_etag, etag_md5
+from .._store.objectlock import ObjectLock
 from .._store.transport import ObjectInfo, Transport
 from ..errors import S3SinkError
 from .files import FileRecord, fail
@@ -32,6 +34,13 @@ class ObjectMover(Protocol):
     def remove(self, key: str) -> None:
         """Delete an object this mount made and no longer stands for (a directory's marker);
         raise OSError (with an errno) when it cannot."""
+
+    def retain(
+        self, key: str, version_id: str | None, lock: ObjectLock, extra: Mapping[str, Any]
+    ) -> None:
+        """Set a committed object's retention to ``lock`` (``extra``: the expected bucket
+        owner...) and check that the store shows it; raise OSError (with an errno) when it
+        cannot."""
 
 
 class StoreMover:
@@ -69,6 +78,18 @@ class StoreMover:
             self._transport.delete_object(self._bucket, key, None)
         except S3SinkError as exc:
             raise fail(errno.EIO, f"removing s3://{self._bucket}/{key}: {exc}") from exc
+
+    def retain(
+        self, key: str, version_id: str | None, lock: ObjectLock, extra: Mapping[str, Any]
+    ) -> None:
+        t, bucket = self._transport, self._bucket
+        try:
+            t.put_object_lock(bucket, key, version_id, lock, extra=extra)
+            shown = t.head_object(bucket, key)
+        except S3SinkError as exc:
+            raise OSError(errno.EIO, f"setting its retention: {exc}") from exc
+        if shown is None or not lock.held_by(shown.lock):
+            raise OSError(errno.EIO, "the store does not show the new retention")
 
     def abort_upload(self, key: str, upload_id: str) -> bool:
         t, bucket = self._transport, self._bucket

@@ -22,10 +22,13 @@ __all__ = [
     "LEGAL_HOLD",
     "MODES",
     "ObjectLock",
+    "RetainUntil",
     "check_object_lock",
     "lock_problem",
     "requested_lock",
     "retain_until",
+    "retain_until_or_duration",
+    "retention_duration",
 ]
 
 MODES = ("GOVERNANCE", "COMPLIANCE")
@@ -68,15 +71,38 @@ def requested_lock(extra_args: Mapping[str, Any]) -> ObjectLock | None:
     return ObjectLock(mode, extra_args.get("ObjectLockRetainUntilDate"), hold)
 
 
+@dataclass(frozen=True)
+class RetainUntil:
+    """A retention's end as given: the date it means now, and the duration when it was given
+    as one (``30d``), for whoever counts it from a later moment (the mount: each file's
+    commit)."""
+
+    date: dt.datetime
+    duration: dt.timedelta | None = None
+
+
+def retention_duration(text: str) -> dt.timedelta | None:
+    """The duration ``text`` gives (``30d``, ``12h``, ``1y`` of 365 days), or None when it is
+    a date or a time."""
+    duration = _DURATION_RE.fullmatch(text.strip())
+    if duration is None:
+        return None
+    return dt.timedelta(seconds=int(duration.group(1)) * _UNITS[duration.group(2).lower()])
+
+
+def retain_until_or_duration(text: str) -> RetainUntil:
+    """:func:`retain_until` from now, keeping the duration when ``text`` is one."""
+    return RetainUntil(retain_until(text), retention_duration(text))
+
+
 def retain_until(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     """``30d``, ``12h``, ``1y`` (365 days) from ``now``, or an ISO 8601 date (midnight UTC) or
     time (UTC unless it says otherwise); it must lie in the future."""
     now = now or dt.datetime.now(dt.timezone.utc)
     value = text.strip()
-    duration = _DURATION_RE.fullmatch(value)
+    duration = retention_duration(value)
     if duration is not None:
-        seconds = int(duration.group(1)) * _UNITS[duration.group(2).lower()]
-        until = now + dt.timedelta(seconds=seconds)
+        until = now + duration
     else:
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))

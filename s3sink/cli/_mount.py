@@ -6,6 +6,7 @@ failed or was aborted. libfuse is loaded only by ``s3sink._mount.fuse``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import sys
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from .._location import parse_location
-from .._mount.fs import FileRecord, StoreMover, UploadFS, marker_options
+from .._mount.fs import FileRecord, FileRetention, StoreMover, UploadFS, marker_options
 from .._mount.fuse import MountedFS, check_mountpoint, load_fuse, serve
 from .._sizes import format_size
 from .._store.ratelimit import RateLimiter
@@ -37,9 +38,9 @@ from ._options import (
     MaxAttemptsOption,
     MaxMemoryOption,
     MetadataOption,
+    MountRetainUntilOption,
     NoOverwriteOption,
     ObjectLockModeOption,
-    ObjectLockRetainUntilOption,
     PartSizeOption,
     ProfileOption,
     RateLimitOption,
@@ -107,7 +108,7 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
     compress: CompressOption = None,
     rate_limit: RateLimitOption = None,
     object_lock_mode: ObjectLockModeOption = None,
-    object_lock_retain_until: ObjectLockRetainUntilOption = None,
+    object_lock_retain_until: MountRetainUntilOption = None,
     legal_hold: LegalHoldOption = False,
     expected_bucket_owner: ExpectedBucketOwnerOption = None,
     exit_on_error: Annotated[
@@ -148,17 +149,27 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
         compress=compress,
         rate_limit=rate_limit,
         object_lock_mode=object_lock_mode,
-        object_lock_retain_until=object_lock_retain_until,
+        object_lock_retain_until=(
+            object_lock_retain_until.date if object_lock_retain_until is not None else None
+        ),
         legal_hold=legal_hold,
         expected_bucket_owner=expected_bucket_owner,
         json_output=json_output,
         debug=debug,
     )
-    raise typer.Exit(run_mount(opts, mountpoint, exit_on_error=exit_on_error))
+    duration = object_lock_retain_until.duration if object_lock_retain_until else None
+    raise typer.Exit(run_mount(opts, mountpoint, exit_on_error=exit_on_error, retain_for=duration))
 
 
-def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int:
-    """Mount, serve until unmounted, report; returns the exit code."""
+def run_mount(
+    opts: SinkOptions,
+    mountpoint: str,
+    *,
+    exit_on_error: bool,
+    retain_for: dt.timedelta | None = None,
+) -> int:
+    """Mount, serve until unmounted, report; returns the exit code. ``retain_for``: the
+    Object Lock retention was given as a duration, which counts from each file's commit."""
     with command_logging(opts.debug):
         try:
             location = parse_location(opts.uri, allow_empty_key=True)
@@ -176,8 +187,14 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
             # One cap for the whole mount, shared by every file's parts.
             options["rate_limit"] = RateLimiter(opts.rate_limit)
 
+        retention = None
+        if retain_for is not None and opts.object_lock_mode is not None:
+            retention = FileRetention(opts.object_lock_mode, retain_for)
+
         def make_writer(key: str, marker: bool) -> S3MultipartWriter:
             chosen = marker_options(options) if marker else options
+            if retention is not None and not marker:
+                chosen = retention.options(chosen)  # from now: each file its own date
             return S3MultipartWriter(
                 location.bucket, key, client=client, memory_budget=budget, **chosen
             )
@@ -197,6 +214,7 @@ def run_mount(opts: SinkOptions, mountpoint: str, *, exit_on_error: bool) -> int
             part_size=opts.part_size or DEFAULT_PART_SIZE,
             mover=StoreMover(BotoTransport(client), location.bucket),
             on_failure=stop,
+            retention=retention,
         )
         sys.stderr.write(
             f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"

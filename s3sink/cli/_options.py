@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 
 from .._sizes import format_size, parse_duration, parse_size
-from .._store.objectlock import MODES, retain_until
+from .._store.objectlock import MODES, RetainUntil, retain_until, retain_until_or_duration
 from .._store.ratelimit import parse_rate
 from .._upload.policy import DEFAULT_PART_SIZE
 from .._version import __version__
@@ -60,6 +60,8 @@ rate_option = _click_parser(parse_rate)
 compress_option = _click_parser(lambda text: parse_compress(text).name)
 # A date, a time or a duration from now (``30d``): the retention's end, in UTC.
 retain_until_option = _click_parser(retain_until)
+# The mount's: the date, and the duration when it is one (it counts from each file's commit).
+mount_retain_until_option = _click_parser(retain_until_or_duration)
 
 
 def lock_mode_option(text: str) -> str:
@@ -213,6 +215,18 @@ ObjectLockRetainUntilOption = Annotated[
         show_default=False,
         help="End of the retention: 2027-01-31, 2027-01-31T12:00:00Z, or a duration from the "
         "start of the upload (30d, 12h, 2w, 1y).",
+    ),
+]
+MountRetainUntilOption = Annotated[
+    RetainUntil | None,
+    typer.Option(
+        "--object-lock-retain-until",
+        parser=mount_retain_until_option,
+        metavar="DATE|DURATION",
+        envvar="S3SINK_OBJECT_LOCK_RETAIN_UNTIL",
+        show_default=False,
+        help="End of the retention: 2027-01-31, 2027-01-31T12:00:00Z, or a duration from "
+        "each file's commit (30d, 12h, 2w, 1y).",
     ),
 ]
 LegalHoldOption = Annotated[

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import pytest
+
 from tests.support.clirun import S3SINK, TIMEOUT
 
 
@@ -92,3 +94,27 @@ def _mounted(mount: Mounted) -> Iterator[Mounted]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 mount.wait()
+
+
+def needs_fuse() -> None:
+    """Skip unless /dev/fuse is there and we are root (fail instead under CI=true)."""
+    if not os.path.exists("/dev/fuse") or os.geteuid() != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true: the mount tests need /dev/fuse and root")
+        pytest.skip("needs /dev/fuse and root")
+
+
+def mount_backups(
+    bucket: str, tmp_path: Path, env: dict[str, str], endpoint: str, *args: str
+) -> contextlib.AbstractContextManager[Mounted]:
+    """``s3sink mount s3://BUCKET/backups TMP/mnt --part-size 5MiB ARGS`` for a block."""
+    return mounted(
+        f"s3://{bucket}/backups",
+        tmp_path / "mnt",
+        env,
+        "--endpoint-url",
+        endpoint,
+        "--part-size",
+        "5MiB",
+        *args,
+    )

@@ -4,6 +4,7 @@ renames, refusals, and one memory budget for every open file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import errno
 import json
 import os
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from s3sink._mount.fs import STATUS_PATH, StoreMover, UploadFS, marker_options
+from s3sink._mount.fs import STATUS_PATH, FileRetention, StoreMover, UploadFS, marker_options
 from s3sink._store.transport import Transport
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
@@ -24,13 +25,20 @@ MiB = 1024 * 1024
 
 
 def make_fs(
-    store: Transport, *, budget: int = 64 * MiB, max_wait: float | None = None, **options: Any
+    store: Transport,
+    *,
+    budget: int = 64 * MiB,
+    max_wait: float | None = None,
+    retention: FileRetention | None = None,
+    **options: Any,
 ) -> UploadFS:
     shared = SharedBudget(budget, max_wait=max_wait)
     failures: list[str] = []
 
     def make_writer(key: str, marker: bool) -> S3MultipartWriter:
         chosen = marker_options(options) if marker else options
+        if retention is not None and not marker:
+            chosen = retention.options(chosen)
         return S3MultipartWriter(
             BUCKET, key, transport=store, part_size=PART, memory_budget=shared, **chosen
         )
@@ -43,6 +51,7 @@ def make_fs(
         part_size=PART,
         mover=StoreMover(store, BUCKET),
         on_failure=lambda: failures.append("x"),
+        retention=retention,
     )
     fs.failures_seen = failures  # type: ignore[attr-defined]
     return fs
@@ -494,3 +503,55 @@ def test_a_compressed_file_keeps_the_size_written_and_reports_the_stored_size(
     (moved,) = fs.committed()
     assert (moved.size, moved.stored_size) == (len(data), stored)
     assert fs.getattr("/log.1.zst")["st_size"] == len(data)
+
+
+def test_a_retention_duration_counts_from_each_files_commit(fake: FakeS3) -> None:
+    """--object-lock-retain-until 35d: a file committed on day 34 is retained until day 69;
+    one past its first part gets its date at that part and is moved to 35 days from its
+    commit once committed."""
+    day0 = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    clock = [day0]
+    retention = FileRetention("GOVERNANCE", dt.timedelta(days=35), clock=lambda: clock[0])
+    lock = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": day0 + dt.timedelta(35)}
+    fs = make_fs(fake, retention=retention, extra_args=lock)
+    big = write_file(fs, "/big", payload(PART + 1))  # its upload began on day 0
+    clock[0] = day0 + dt.timedelta(days=34)
+    close(fs, "/small", write_file(fs, "/small", b"day 34"))
+    close(fs, "/big", big)
+    for key in ("small", "big"):
+        obj = fake.objects[BUCKET, f"backups/tonight/{key}"]
+        assert obj.extra["ObjectLockRetainUntilDate"] == day0 + dt.timedelta(days=34 + 35), key
+    assert fake.count("put_object_lock") == 1  # only the file whose date was set earlier
+
+
+@pytest.mark.parametrize(
+    ("path", "options", "code"),
+    [
+        (
+            "/f",
+            {
+                "extra_args": {
+                    "ObjectLockMode": "GOVERNANCE",
+                    "ObjectLockRetainUntilDate": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
+                }
+            },
+            errno.EIO,
+        ),
+        ("/" + "x" * 1100, {}, errno.EINVAL),
+    ],
+    ids=["retention-past", "key-too-long"],
+)
+def test_a_file_that_could_not_be_stored_is_refused_at_its_open(
+    fake: FakeS3, path: str, options: dict[str, Any], code: int
+) -> None:
+    """Refused at create (the program sees the errno), not at a commit that may come from a
+    dup2 or an exit, which reports to no one; and counted as failed."""
+    fs = make_fs(fake, **options)
+    with pytest.raises(OSError, match="cannot be written") as raised:
+        fs.create(path, 0o644, fi())
+    assert raised.value.errno == code
+    with pytest.raises(OSError, match=r"\S"):
+        fs.getattr(path)
+    assert [r.state for r in fs.failures()] == ["failed"]
+    assert fs.failures_seen  # type: ignore[attr-defined]
+    assert fake.objects == {}

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from s3sink._store.objectlock import check_object_lock, retain_until
+from s3sink._store.objectlock import check_object_lock, retain_until, retain_until_or_duration
 from s3sink._writer.writer import S3MultipartWriter
 from s3sink.errors import UsageError
 from tests.support.fakes import BUCKET, KEY, PART, FakeS3, payload
@@ -58,6 +58,14 @@ LOCK = {
     "ObjectLockRetainUntilDate": dt.datetime(2099, 1, 31, tzinfo=dt.timezone.utc),
     "ObjectLockLegalHoldStatus": "ON",
 }
+
+
+def test_a_duration_is_kept_for_whoever_counts_it_later() -> None:
+    """The mount counts a duration from each file's commit: the parsed value keeps it."""
+    given = retain_until_or_duration("35d")
+    assert given.duration == dt.timedelta(days=35)
+    assert given.date > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=34)
+    assert retain_until_or_duration("2099-01-31").duration is None
 
 
 @pytest.mark.parametrize(
