@@ -71,7 +71,8 @@ class Endings:
                 try:
                     self._mover.move(result.key, key, record)
                 except OSError as exc:
-                    self.failed(file, f"{file.path}: committed as {result.key}, but {exc}")
+                    message = f"{file.path}: committed as {result.key}, but {exc}"
+                    self.failed(file, message, key=result.key)  # the object is there
                     raise
                 record.key = key
             file.state = "committed"
@@ -93,9 +94,11 @@ class Endings:
         message: str,
         state: FileState = "failed",
         cause: BaseException | None = None,
+        key: str | None = None,
     ) -> None:
-        """End ``file`` without publishing (its writer aborts), and record why. An upload the
-        abort could not remove (the store was gone) is tried again at unmount."""
+        """End ``file`` without publishing (its writer aborts), and record why (``key``: where
+        its object is, if it was published before the failure). An upload the abort could
+        not remove (the store was gone) is tried again at unmount."""
         log.error("%s", message)
         file.state = state
         staged, file.staging = file.staging, None
@@ -117,7 +120,9 @@ class Endings:
         with self._table.lock:
             self._table.open.pop(file.path, None)
             self._table.records.append(
-                FileRecord(file.path, self.key_of(file.path), state, file.seq.size, None, message)
+                FileRecord(
+                    file.path, key or self.key_of(file.path), state, file.seq.size, None, message
+                )
             )
         if self._on_failure is not None:
             self._on_failure()

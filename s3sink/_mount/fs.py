@@ -243,6 +243,9 @@ class UploadFS:
     def _new_file(self, path: str) -> OpenFile:
         """A file to write at ``path``, replacing a committed one (O_TRUNC); refused (its
         errno) when it could not be stored."""
+        problem = self._table.busy(path, self.key_of(path))
+        if problem is not None:
+            raise fail(errno.EBUSY, f"{path} cannot be written now: {problem}")
         try:
             self._staging.check(path)
         except OSError as exc:

@@ -53,10 +53,18 @@ class Renames:
                 self._directory(old, new)
                 return
             file = table.open.get(old)
+            self._check_free(old, new, file)
         if file is not None:
             self._open_file(file, old, new)
         else:
             self._committed(old, new)
+
+    def _check_free(self, old: str, new: str, file: OpenFile | None) -> None:
+        """EBUSY while another file's upload still targets ``new``'s key, or a committed file
+        moves there: what is published there now would be overwritten, then deleted."""
+        problem = self._table.busy(new, self._key_of(new), file)
+        if problem is not None:
+            raise fail(errno.EBUSY, f"cannot rename {old} to {new}: {problem}")
 
     def _directory(self, old: str, new: str) -> None:
         if not self._is_empty(old):
@@ -73,6 +81,7 @@ class Renames:
         with file.lock, self._table.lock:
             if self._table.open.get(old) is not file or new in self._table.open:
                 raise OSError(errno.EBUSY, f"{old} changed while being renamed")
+            self._check_free(old, new, file)
             if file.writer is not None and file.moved_from is None:
                 file.moved_from = file.writer.key  # its upload has that key
             file.path = new
@@ -90,9 +99,16 @@ class Renames:
                 "above 5 GiB cannot be renamed by a single verified copy",
             )
         target = self._key_of(new)
-        self._mover.move(record.key, target, record)  # raises OSError; nothing changed then
+        with self._table.lock:
+            self._check_free(old, new, None)
+            self._table.arriving.add(new)  # no file is made there while the copy runs
+        try:
+            self._mover.move(record.key, target, record)  # raises OSError; nothing changed
+        finally:
+            with self._table.lock:
+                self._table.arriving.discard(new)
         with self._table.lock:
             self._table.done.pop(old, None)
             moved = dataclasses.replace(record, path=new, key=target)
             self._table.done[new] = moved
-            self._table.records.append(moved)
+            self._table.replace(record, moved)  # one line per file, at its object's key

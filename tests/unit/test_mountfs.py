@@ -555,3 +555,63 @@ def test_a_file_that_could_not_be_stored_is_refused_at_its_open(
     assert [r.state for r in fs.failures()] == ["failed"]
     assert fs.failures_seen  # type: ignore[attr-defined]
     assert fake.objects == {}
+
+
+def status_lines(fs: UploadFS) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in fs.status_text().splitlines()]
+
+
+def test_a_name_whose_key_a_renamed_upload_still_targets_is_busy(fake: FakeS3) -> None:
+    """Log rotation: app.log's upload began (its key is app.log's), then app.log became
+    app.log.1. Until app.log.1 is committed there and moved, a new app.log (created, or
+    renamed there) is EBUSY: published first, it would be overwritten, then deleted."""
+    fs = make_fs(fake)
+    old_data = payload(PART + 1)
+    old = write_file(fs, "/app.log", old_data)  # part 1 is out: the upload exists
+    fs.rename("/app.log", "/app.log.1")
+    close(fs, "/other", write_file(fs, "/other", b"other"))
+    for attempt in (
+        lambda: fs.create("/app.log", 0o644, fi()),
+        lambda: fs.open("/app.log", fi(os.O_WRONLY | os.O_CREAT)),
+        lambda: fs.rename("/other", "/app.log"),
+    ):
+        with pytest.raises(OSError, match="renamed from it") as raised:
+            attempt()
+        assert raised.value.errno == errno.EBUSY
+    fs.write("/app.log.1", b"tail", PART + 1, old)
+    close(fs, "/app.log.1", old)
+    close(fs, "/app.log", write_file(fs, "/app.log", b"new"))
+    assert fake.object_bytes(BUCKET, "backups/tonight/app.log.1") == old_data + b"tail"
+    assert fake.object_bytes(BUCKET, "backups/tonight/app.log") == b"new"
+    assert fs.failures() == []
+    committed = {r["key"]: r["size"] for r in status_lines(fs) if r["state"] == "committed"}
+    assert committed == {
+        k: len(fake.object_bytes(BUCKET, k)) for (_, k) in fake.objects
+    }  # the status file matches the bucket
+
+
+def test_a_renamed_file_is_one_line_of_the_status_file(fake: FakeS3) -> None:
+    """A committed file renamed: its line moves to the new name and key (the old key is
+    gone from the bucket)."""
+    fs = make_fs(fake)
+    close(fs, "/m.tmp", write_file(fs, "/m.tmp", b"manifest"))
+    fs.rename("/m.tmp", "/m")
+    assert [(r["path"], r["key"]) for r in status_lines(fs)] == [("/m", "backups/tonight/m")]
+
+
+def test_a_renamed_file_whose_move_fails_is_reported_where_it_is(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
+    """Committed under its upload's key, then the copy to its new name fails: EIO, and the
+    status file names the key where the object is."""
+    fs = make_fs(faulty)
+    faulty.fail("copy_object", "InternalError")
+    handle = write_file(fs, "/a.tmp", payload(PART + 1))
+    fs.rename("/a.tmp", "/a")
+    with pytest.raises(OSError, match="CopyObject failed") as raised:
+        fs.flush("/a", handle)
+    assert raised.value.errno == errno.EIO
+    fs.release("/a", handle)
+    (line,) = status_lines(fs)
+    assert (line["state"], line["key"]) == ("failed", "backups/tonight/a.tmp")
+    assert [k for _, k in fake.objects] == ["backups/tonight/a.tmp"]
