@@ -16,7 +16,8 @@ docs/mount.md is written from them):
 * memory: every file's bytes go to a staging buffer, charged byte by byte, until they fill a
   part; only then does the file get a writer and part buffers. Staging buffers and all part
   buffers share one budget (``SharedBudget``), so the total stays within ``--max-memory``
-  however many files are open; a write waits while the budget is spent. A file past its
+  however many files are open; a write waits while the budget is spent, in turn with the
+  other files' requests (first come, first served), for at most 60 s. A file past its
   first part also gathers up to ``COALESCE`` bytes of small writes before its writer takes
   them (outside the budget: 256 KiB per such file).
 """

@@ -99,28 +99,36 @@ class Staging:
         return writer
 
     def _charge(self, file: OpenFile, n: int) -> None:
+        """Take ``n`` bytes of the budget for ``file``'s staging: in turn with every other
+        request (a file streaming parts cannot take back all it releases while this one
+        waits), idle spares freed first, for at most the budget's ``max_wait`` seconds."""
         budget = self._budget
-        with budget.cond:
-            waited = 0.0
-            while not budget.fits(n):
-                if n > budget.limit:
-                    raise BudgetExhausted("a write larger than --max-memory")
-                if budget.max_wait is not None and waited >= budget.max_wait:
-                    raise BudgetExhausted(
-                        f"no memory for {file.path} after {waited:.0f} s: --max-memory "
-                        f"{format_size(budget.limit)} is held by the other files open now"
-                    )
-                budget.cond.wait(1.0)
-                waited += 1.0
-                if waited == WAIT_WARNING:
-                    log.warning(
-                        "%s: a write has waited %.0f s for memory (--max-memory %s is spent by "
-                        "the files open now); it goes on once other files' parts are sent",
-                        file.path,
-                        waited,
-                        format_size(budget.limit),
-                    )
+        if n > budget.limit:
+            raise BudgetExhausted("a write larger than --max-memory")
+
+        def attempt() -> bool | None:
+            if not budget.fits(n):
+                return None
             budget.charge(n)
+            return True
+
+        def exhausted(waited: float) -> BudgetExhausted:
+            return BudgetExhausted(
+                f"no memory for {file.path} after {waited:.0f} s: --max-memory "
+                f"{format_size(budget.limit)} is held by the other files open now"
+            )
+
+        def slow(waited: float) -> None:
+            log.warning(
+                "%s: a write has waited %.0f s for memory (--max-memory %s is spent by the "
+                "files open now); it goes on once other files' parts are sent",
+                file.path,
+                waited,
+                format_size(budget.limit),
+            )
+
+        with budget.cond:
+            budget.wait_turn(attempt, exhausted, slow=(WAIT_WARNING, slow))
 
     def uncharge(self, n: int) -> None:
         with self._budget.cond:

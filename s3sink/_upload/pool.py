@@ -15,90 +15,18 @@ from __future__ import annotations
 import functools
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from ..errors import S3SinkError
+from .budget import BudgetExhausted, SharedBudget
+
+__all__ = ["BudgetExhausted", "PartPool", "SharedBudget"]
 
 T = TypeVar("T")
 
 _Task = Callable[[], None]
-
-
-class BudgetExhausted(S3SinkError):
-    """A part buffer waited longer than the shared budget's ``max_wait`` for memory."""
-
-
-class SharedBudget:
-    """One memory budget for the part buffers of many pools (the mount's open files). The
-    pools that share it share its lock and condition too, so that a buffer one of them
-    releases wakes a writer waiting in any other.
-
-    A buffer released for reuse becomes a spare of the budget, still charged, for the next
-    part of the same size of any file: a new 16 MiB buffer is zero-filled with the GIL held,
-    ~1 ms (measured 2026-12-01, ceed163), in the middle of a FUSE write. A spare never makes
-    anyone wait:
-    a writer that finds no spare of its size and no room frees them all first, and once no
-    buffer is in use any more they are freed too, so an idle mount holds no part memory.
-    """
-
-    def __init__(self, limit: int, max_wait: float | None = None) -> None:
-        self.limit = limit
-        # A writer that waits longer than this for memory fails (BudgetExhausted) instead of
-        # waiting forever: files that each hold a part buffer while the program writes to
-        # another one in turn would otherwise never free any.
-        self.max_wait = max_wait
-        self.cond = threading.Condition()
-        self.charged = 0
-        self.peak = 0
-        self._spares: list[bytearray] = []
-        self.spare_bytes = 0  # charged, but in no file's use
-
-    def fits(self, n: int) -> bool:
-        """Whether ``n`` more bytes fit now (call with ``cond`` held)."""
-        return self.charged + n <= self.limit
-
-    def charge(self, n: int) -> None:
-        """Take ``n`` bytes (call with ``cond`` held, after :meth:`fits`)."""
-        self.charged += n
-        self.peak = max(self.peak, self.charged)
-
-    def release(self, n: int) -> None:
-        """Give ``n`` bytes back and wake every waiter; once no buffer is in use, free the
-        spares too (call with ``cond`` held)."""
-        self.charged -= n
-        if self._spares and self.charged == self.spare_bytes:
-            self.drop_spares()
-        self.cond.notify_all()
-
-    def take_spare(self, size: int) -> bytearray | None:
-        """A spare of exactly ``size`` bytes, still charged, or None (call with ``cond``
-        held)."""
-        for i, buf in enumerate(self._spares):
-            if len(buf) == size:
-                self.spare_bytes -= size
-                return self._spares.pop(i)
-        return None
-
-    def keep_spare(self, buf: bytearray) -> None:
-        """Keep a released buffer as a spare, still charged; unless no buffer is in use any
-        more: then every spare is freed (call with ``cond`` held)."""
-        self._spares.append(buf)
-        self.spare_bytes += len(buf)
-        if self.charged == self.spare_bytes:
-            self.drop_spares()
-        self.cond.notify_all()
-
-    def drop_spares(self) -> bool:
-        """Free every spare; whether there was one (call with ``cond`` held)."""
-        if not self._spares:
-            return False
-        freed, self.spare_bytes = self.spare_bytes, 0
-        self._spares.clear()
-        self.release(freed)
-        return True
+_ALLOCATE = bytearray()  # attempt()'s answer when the memory is charged but not yet made
 
 
 class PartPool:
@@ -207,7 +135,8 @@ class PartPool:
             limit = min(limit, self._shared.limit)
         if size > limit:
             raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
-        deadline: float | None = None
+        if self._shared is not None:
+            return self._acquire_shared(size, limit, self._shared)
         with self._cond:
             while True:
                 self._raise_error()
@@ -217,35 +146,42 @@ class PartPool:
                 # Pooled buffers of another size are useless now that parts have grown.
                 while self._pool:
                     self._uncharge(len(self._pool.pop()))
-                shared = self._shared
-                if shared is not None and self._charged + size <= limit:
-                    spare = shared.take_spare(size)
-                    if spare is not None:
-                        self._charged += size
-                        self._peak_charged = max(self._peak_charged, self._charged)
-                        return spare
-                if self._charged + size <= limit and (shared is None or shared.fits(size)):
+                if self._charged + size <= limit:
                     self._charged += size
                     self._peak_charged = max(self._peak_charged, self._charged)
-                    if shared is not None:
-                        shared.charge(size)
                     break
-                if shared is not None and shared.drop_spares():
-                    continue  # spares of other sizes no longer hold memory: try again
-                if shared is None or shared.max_wait is None:
-                    self._cond.wait()
-                    continue
-                if deadline is None:
-                    deadline = time.monotonic() + shared.max_wait
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise BudgetExhausted(
-                        f"no memory for a {size:,}-byte part after {shared.max_wait:.0f} s: "
-                        f"the {shared.limit:,}-byte budget is held by other open files"
-                    )
-                self._cond.wait(left)
+                self._cond.wait()
         # Allocate outside the lock: zero-filling a large buffer takes a while.
         return bytearray(size)
+
+    def _acquire_shared(self, size: int, limit: int, shared: SharedBudget) -> bytearray:
+        """acquire_buffer from a shared budget: a spare of the size, or new memory, in turn
+        with every other file's requests (released buffers go to the budget's spares, so
+        this pool keeps none of its own)."""
+
+        def attempt() -> bytearray | None:
+            if self._charged + size > limit:
+                return None
+            spare = shared.take_spare(size)
+            if spare is None:
+                if not shared.fits(size):
+                    return None
+                shared.charge(size)
+                spare = _ALLOCATE
+            self._charged += size
+            self._peak_charged = max(self._peak_charged, self._charged)
+            return spare
+
+        def exhausted(waited: float) -> BudgetExhausted:
+            return BudgetExhausted(
+                f"no memory for a {size:,}-byte part after {waited:.0f} s: "
+                f"the {shared.limit:,}-byte budget is held by other open files"
+            )
+
+        with self._cond:
+            got = shared.wait_turn(attempt, exhausted, check=self._raise_error)
+        # Allocate outside the lock: zero-filling a large buffer takes a while.
+        return bytearray(size) if got is _ALLOCATE else got
 
     def adopt_buffer(self, size: int) -> None:
         """Count a buffer of ``size`` bytes made elsewhere and already charged to the shared

@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import threading
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +19,7 @@ from s3sink._mount.fs import STATUS_PATH, FileRetention, StoreMover, UploadFS, m
 from s3sink._store.transport import Transport
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
-from tests.support.fakes import BUCKET, PART, FakeS3, payload
+from tests.support.fakes import BUCKET, PART, Background, FakeS3, payload
 from tests.support.faults import FaultyStore
 
 MiB = 1024 * 1024
@@ -615,3 +616,75 @@ def test_a_renamed_file_whose_move_fails_is_reported_where_it_is(
     (line,) = status_lines(fs)
     assert (line["state"], line["key"]) == ("failed", "backups/tonight/a.tmp")
     assert [k for _, k in fake.objects] == ["backups/tonight/a.tmp"]
+
+
+def test_a_wait_for_memory_lasts_its_real_time_whatever_wakes_it(fake: FakeS3) -> None:
+    """Every buffer released anywhere wakes a waiting write: 30 wake-ups in well under a
+    second are not 30 seconds (the wait counted one second per wake-up, so a 60 s wait ended
+    after ~1.7 s of a large file's parts)."""
+    fs = make_fs(fake, budget=PART, max_wait=10.0)
+    first = write_file(fs, "/a", payload(PART - 3))  # the budget is spent by its staging
+    second = fi()
+    fs.create("/b", 0o644, second)
+    waiting = Background(lambda: fs.write("/b", b"hello\n", 0, second))
+    for _ in range(30):
+        time.sleep(0.02)
+        with fs.budget.cond:
+            fs.budget.cond.notify_all()
+    assert not waiting.done.is_set(), waiting.error  # still waiting: 10 s have not passed
+    close(fs, "/a", first)
+    assert waiting.join() == 6
+    close(fs, "/b", second)
+    assert fake.object_bytes(BUCKET, "backups/tonight/b") == b"hello\n"
+
+
+def test_a_write_takes_back_the_budgets_idle_spare_buffers(fake: FakeS3) -> None:
+    """A file past its parts leaves its sent buffers as spares of the budget (for the next
+    part of any file); a small file's staging takes that memory back instead of waiting for
+    it (it waited until --max-memory's wait ran out: EIO)."""
+    fs = make_fs(fake, budget=2 * PART, max_wait=3.0)
+    big = write_file(fs, "/big", payload(2 * PART))  # part 2 filling
+    assert fake.wait_for_calls("upload_part", 1)  # part 1 sent: its buffer is a spare
+    small = write_file(fs, "/small", b"hello\n")
+    close(fs, "/small", small)
+    close(fs, "/big", big)
+    assert fake.object_bytes(BUCKET, "backups/tonight/small") == b"hello\n"
+    assert fs.failures() == []
+
+
+def test_a_file_being_streamed_does_not_starve_a_waiting_one(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
+    """--max-memory of 3 parts, one file streaming with parts in flight (held here): a small
+    file's write that waits for memory gets it at the next part sent, before the large file
+    takes more (first come, first served); the large file took every buffer back first, for
+    as long as it streamed."""
+    fs = make_fs(faulty, budget=3 * PART, concurrency=4)
+    gates = {n: faulty.hold_parts(n) for n in range(2, 21)}
+    chunk = payload(1 << 20)
+    big = fi()
+    fs.create("/big", 0o644, big)
+
+    def stream() -> None:
+        for i in range(20 * 5):
+            fs.write("/big", chunk, i << 20, big)
+
+    streaming = Background(stream)
+    assert faulty.wait_for_in_flight(3)  # parts 2-4 held: the budget is spent
+    small = fi()
+    fs.create("/small", 0o644, small)
+    writing = Background(lambda: fs.write("/small", b"hello\n", 0, small))
+    for number in range(2, 8):  # one part sent at a time
+        gates[number].set()
+        if writing.done.wait(2.0):
+            break
+    assert writing.done.is_set(), "the small file's write is still waiting"
+    assert not streaming.done.is_set()  # the large file is still being written
+    assert writing.join() == 6
+    close(fs, "/small", small)
+    for gate in gates.values():
+        gate.set()
+    streaming.join()
+    close(fs, "/big", big)
+    assert fake.object_bytes(BUCKET, "backups/tonight/small") == b"hello\n"
+    assert len(fake.object_bytes(BUCKET, "backups/tonight/big")) == 100 << 20
