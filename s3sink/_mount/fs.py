@@ -8,9 +8,11 @@ docs/mount.md is written from them):
 
 * writes are sequential: a write at any other offset aborts the file's upload (EINVAL); zeros
   at the end of a file may be written over (``_sequence`` has the rules);
-* a file is committed when its last writable handle is closed (flush; an empty file at
-  release, so that a shell's dup2-and-close of a redirect does not commit it), or at fsync;
-  after that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
+* a file is committed when the last descriptor of its last writable handle is closed: at
+  the flush after which no process holds it for writing any more (``holders``: a dup()ed or
+  inherited copy closed first does not commit), else at release; an empty file at release
+  only (a shell's redirect opens, dup2()s and closes before writing); or at fsync. After
+  that, writes fail (EIO). A commit that fails makes that close or fsync return EIO, and
   publishes nothing;
 * a file that is still open at unmount is aborted, never published;
 * memory: every file's bytes go to a staging buffer, charged byte by byte, until they fill a
@@ -39,6 +41,7 @@ from ..errors import S3SinkError
 from .dirs import Directories
 from .ending import Endings
 from .files import FileRecord, Handle, OpenFile, committed_message, fail
+from .holders import ProcHolders
 from .mover import ObjectMover, StoreMover
 from .renames import Renames
 from .retention import FileRetention
@@ -52,6 +55,7 @@ __all__ = [
     "FileRecord",
     "FileRetention",
     "ObjectMover",
+    "ProcHolders",
     "StoreMover",
     "UploadFS",
     "marker_options",
@@ -76,7 +80,8 @@ class UploadFS:
     each file's writer (on ``budget``), and with ``marker`` a directory marker's (see
     :func:`marker_options`); ``mover`` renames committed objects, ``on_failure`` is called at
     each failed or aborted file (``--exit-on-error`` unmounts there); ``retention`` moves a
-    file's Object Lock date to a duration from its commit."""
+    file's Object Lock date to a duration from its commit; ``holders(path)`` says whether a
+    process still holds ``path`` open for writing (see :mod:`.holders`)."""
 
     use_ns = True  # mfusepy: times in nanoseconds
 
@@ -91,11 +96,14 @@ class UploadFS:
         mover: ObjectMover,
         on_failure: Callable[[], None] | None = None,
         retention: FileRetention | None = None,
+        holders: Callable[[str], bool] | None = None,
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.budget = budget  # shared by every file's staging and part buffers
         self._mover = mover
+        # Whether a process still holds a path open for writing (/proc); none without.
+        self._held = holders or (lambda _path: False)
         self._dirs = Directories(make_writer, mover.remove, self.key_of)
         self._table = FileTable()
         self._handles: dict[int, Handle] = {}
@@ -326,10 +334,17 @@ class UploadFS:
         if handle is None or handle.file is None or not handle.writable:
             return 0
         file = handle.file
-        # close(2) returns what this raises. Not for a file still empty: a shell redirect
-        # opens, dup2()s to fd 1 and closes the first descriptor before anything is written
-        # (that flush must not commit an empty object); an empty file commits at release.
-        if file.writable_handles == 1 and file.state == "writing" and file.seq.size:
+        # close(2) returns what this raises, so the last close commits here. Every close of
+        # a dup()ed or inherited copy flushes too (a shell's >&3, a child's exec or exit):
+        # not the last while another descriptor of the file remains, in any process. Nor
+        # for a file still empty: a shell redirect opens, dup2()s to fd 1 and closes the
+        # first descriptor before anything is written; it commits at release.
+        if (
+            file.writable_handles == 1
+            and file.state == "writing"
+            and file.seq.size
+            and not self._held(file.path)
+        ):
             self._endings.commit(file)
         return 0
 
@@ -356,8 +371,9 @@ class UploadFS:
             file.writable_handles -= 1
             last = file.writable_handles == 0
         if last and file.state == "writing":
-            # No flush came (it always does on close(2)); commit rather than lose it.
-            # Logged and recorded; release cannot return an error to anyone.
+            # The last reference went without a flush that committed (an empty file, a
+            # descriptor the scan saw as still held). Logged and recorded: release cannot
+            # return an error to anyone.
             with contextlib.suppress(OSError):
                 self._endings.commit(file)
         return 0

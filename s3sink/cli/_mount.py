@@ -15,7 +15,14 @@ from typing import Annotated, Any
 import typer
 
 from .._location import parse_location
-from .._mount.fs import FileRecord, FileRetention, StoreMover, UploadFS, marker_options
+from .._mount.fs import (
+    FileRecord,
+    FileRetention,
+    ProcHolders,
+    StoreMover,
+    UploadFS,
+    marker_options,
+)
 from .._mount.fuse import MountedFS, check_mountpoint, load_fuse, serve
 from .._sizes import format_size
 from .._store.ratelimit import RateLimiter
@@ -215,6 +222,7 @@ def run_mount(
             mover=StoreMover(BotoTransport(client), location.bucket),
             on_failure=stop,
             retention=retention,
+            holders=ProcHolders(where).writing,
         )
         sys.stderr.write(
             f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"

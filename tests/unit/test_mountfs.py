@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from s3sink._mount.fs import STATUS_PATH, FileRetention, StoreMover, UploadFS, marker_options
+from s3sink._mount.fs import (
+    STATUS_PATH,
+    FileRetention,
+    ProcHolders,
+    StoreMover,
+    UploadFS,
+    marker_options,
+)
 from s3sink._store.transport import Transport
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
@@ -31,6 +38,7 @@ def make_fs(
     budget: int = 64 * MiB,
     max_wait: float | None = None,
     retention: FileRetention | None = None,
+    holders: set[str] | None = None,
     **options: Any,
 ) -> UploadFS:
     shared = SharedBudget(budget, max_wait=max_wait)
@@ -53,6 +61,7 @@ def make_fs(
         mover=StoreMover(store, BUCKET),
         on_failure=lambda: failures.append("x"),
         retention=retention,
+        holders=None if holders is None else holders.__contains__,
     )
     fs.failures_seen = failures  # type: ignore[attr-defined]
     return fs
@@ -688,3 +697,76 @@ def test_a_file_being_streamed_does_not_starve_a_waiting_one(
     close(fs, "/big", big)
     assert fake.object_bytes(BUCKET, "backups/tonight/small") == b"hello\n"
     assert len(fake.object_bytes(BUCKET, "backups/tonight/big")) == 100 << 20
+
+
+def test_closing_a_copy_while_another_descriptor_remains_does_not_commit(fake: FakeS3) -> None:
+    """``exec 3>f; echo first >&3; echo second >&3; exec 3>&-``: each echo's dup2 back closes
+    a copy of fd 3 (a flush) while fd 3 remains; the file is committed whole at the close
+    after which no process holds it (it was committed at the first: ``first`` alone)."""
+    held: set[str] = set()
+    fs = make_fs(fake, holders=held)
+    handle = fi()
+    fs.create("/f", 0o644, handle)
+    held.add("/f")  # fd 3
+    fs.write("/f", b"first\n", 0, handle)
+    fs.flush("/f", handle)  # stdout restored: a copy closed
+    fs.write("/f", b"second\n", 6, handle)
+    fs.flush("/f", handle)
+    assert fake.objects == {}
+    held.discard("/f")
+    fs.flush("/f", handle)  # exec 3>&-: the last descriptor
+    assert fake.object_bytes(BUCKET, "backups/tonight/f") == b"first\nsecond\n"
+    fs.release("/f", handle)
+    assert [r.state for r in fs.records] == ["committed"]
+
+
+def test_a_file_still_held_at_the_openers_close_commits_at_release(
+    fake: FakeS3, faulty: FaultyStore
+) -> None:
+    """A child still holds the file when the parent closes it: that close commits nothing;
+    the child's writes go on, and the last reference's release commits. A failure there has
+    no close to go to: it is in the status file (and a later fsync of the path says EIO)."""
+    held = {"/ok", "/bad"}
+    fs = make_fs(faulty, holders=held)
+    faulty.fail("put_object", "InternalError", times=1)
+    for path in ("/bad", "/ok"):
+        handle = write_file(fs, path, b"parent\n")
+        fs.flush(path, handle)  # the parent's close: the child still holds it
+        fs.write(path, b"child\n", 7, handle)
+        held.discard(path)
+        fs.release(path, handle)  # the child's exit, without a flush that committed
+    assert fake.object_bytes(BUCKET, "backups/tonight/ok") == b"parent\nchild\n"
+    assert [(r.path, r.state) for r in fs.records] == [("/bad", "failed"), ("/ok", "committed")]
+    later = fi(os.O_RDONLY)
+    with pytest.raises(OSError, match=r"\S") as raised:
+        fs.open("/bad", later)
+        fs.fsync("/bad", 0, later)
+    assert raised.value.errno in (errno.ENOENT, errno.EIO)
+
+
+def make_proc(root: Any, pid: int, fds: dict[int, tuple[str, int]]) -> None:
+    """A /proc/PID with descriptors (target, open flags) as the kernel shows them."""
+    (root / str(pid) / "fd").mkdir(parents=True)
+    (root / str(pid) / "fdinfo").mkdir()
+    for fd, (target, flags) in fds.items():
+        (root / str(pid) / "fd" / str(fd)).symlink_to(target)
+        (root / str(pid) / "fdinfo" / str(fd)).write_text(
+            f"pos:\t0\nflags:\t{flags:o}\nmnt_id:\t42\nino:\t7\n"
+        )
+
+
+def test_holders_are_the_writable_descriptors_of_other_processes(tmp_path: Any) -> None:
+    """A descriptor open for writing on the path, in any process but the mount's own;
+    read-only ones (a reopen to fsync), other paths and vanished entries do not count."""
+    proc = tmp_path / "proc"
+    make_proc(proc, 100, {3: ("/mnt/b/f", os.O_RDONLY), 4: ("/mnt/b/g", os.O_WRONLY)})
+    make_proc(proc, 200, {1: ("/mnt/b/dir/f", os.O_WRONLY | os.O_APPEND)})
+    make_proc(proc, 300, {5: ("/mnt/b/own", os.O_RDWR)})
+    (proc / "self").mkdir()  # not a process
+    (proc / "400").mkdir()  # no fd directory: gone, or not ours to read
+    holders = ProcHolders("/mnt/b/", proc=str(proc), own_pid=300)
+    assert holders.writing("/g")
+    assert holders.writing("/dir/f")
+    assert not holders.writing("/f")  # read-only
+    assert not holders.writing("/own")  # the mount's own descriptor
+    assert not holders.writing("/none")
