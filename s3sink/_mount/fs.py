@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import stat
 import time
 from collections.abc import Callable, Mapping
@@ -40,9 +39,10 @@ from .._writer.writer import S3MultipartWriter
 from ..errors import S3SinkError
 from .dirs import Directories
 from .ending import Endings
-from .files import FileRecord, Handle, OpenFile, committed_message, fail
+from .files import FileRecord, committed_message, fail
 from .holders import ProcHolders
 from .mover import ObjectMover, StoreMover
+from .opening import Opener
 from .renames import Renames
 from .retention import FileRetention
 from .sequencer import NonSequential
@@ -106,8 +106,6 @@ class UploadFS:
         self._held = holders or (lambda _path: False)
         self._dirs = Directories(make_writer, mover.remove, self.key_of)
         self._table = FileTable()
-        self._handles: dict[int, Handle] = {}
-        self._next_handle = 1
         self._started = time.time_ns()
         self._staging = Staging(budget, part_size, make_writer, self.key_of)
         self._endings = Endings(
@@ -119,6 +117,15 @@ class UploadFS:
             on_failure=on_failure,
             retention=retention,
         )
+        self._opener = Opener(
+            self._table,
+            self._dirs,
+            self._staging,
+            self._endings,
+            key_of=self.key_of,
+            special=STATUS_PATH,
+        )
+        self._handles = self._opener.handles
         self._renames = Renames(
             self._table,
             self._dirs,
@@ -229,67 +236,11 @@ class UploadFS:
         return 0
 
     # -- opening ----------------------------------------------------------------------
-    def _handle(self, fi: Any, file: OpenFile | None, writable: bool) -> int:
-        number = self._next_handle
-        self._next_handle += 1
-        self._handles[number] = Handle(file, writable)
-        fi.fh = number
-        if writable:
-            # Never cached: every write reaches write() below with its offset, and fails
-            # there if out of order. Not nonseekable: a pwrite() elsewhere would then fail
-            # in the kernel with ESPIPE, and the program's close would commit what it wrote
-            # so far; here it aborts the file.
-            fi.direct_io = 1
-        return 0
-
     def create(self, path: str, mode: int, fi: Any) -> int:
-        with self._table.lock:
-            self._dirs.check_parent(path)
-            if path in self._dirs or path == STATUS_PATH or path in self._table.open:
-                raise fail(errno.EEXIST, f"{path} exists and is being written or is special")
-            return self._handle(fi, self._new_file(path), writable=True)
-
-    def _new_file(self, path: str) -> OpenFile:
-        """A file to write at ``path``, replacing a committed one (O_TRUNC); refused (its
-        errno) when it could not be stored."""
-        problem = self._table.busy(path, self.key_of(path))
-        if problem is not None:
-            raise fail(errno.EBUSY, f"{path} cannot be written now: {problem}")
-        try:
-            self._staging.check(path)
-        except OSError as exc:
-            self._endings.refused(path, exc)
-            raise
-        self._table.done.pop(path, None)
-        file = OpenFile(path, writable_handles=1)
-        self._table.open[path] = file
-        return file
+        return self._opener.create(path, fi)
 
     def open(self, path: str, fi: Any) -> int:
-        access = fi.flags & 0o3  # O_ACCMODE
-        writable = access != 0  # O_WRONLY or O_RDWR
-        truncate = bool(fi.flags & 0o1000)  # O_TRUNC
-        with self._table.lock:
-            if path == STATUS_PATH or path in self._dirs:
-                if writable:
-                    raise OSError(errno.EACCES, path)
-                return self._handle(fi, None, writable=False)
-            file = self._table.open.get(path)
-            if not writable:
-                if file is None and path not in self._table.done:
-                    raise OSError(errno.ENOENT, path)
-                return self._handle(fi, file, writable=False)  # for fsync (pg_dump does)
-            if file is not None:
-                file.writable_handles += 1  # another handle on the same upload
-                return self._handle(fi, file, writable=True)
-            if path in self._table.done and not truncate:
-                if fi.flags & os.O_APPEND:
-                    raise fail(errno.EPERM, committed_message(path))
-                # Opened for writing only to fsync it: PostgreSQL's tools open every file
-                # O_RDWR to fsync it. A write through this handle fails (EPERM).
-                return self._handle(fi, None, writable=False)
-            self._dirs.check_parent(path)
-            return self._handle(fi, self._new_file(path), writable=True)
+        return self._opener.open(path, fi)
 
     # -- data -------------------------------------------------------------------------
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
