@@ -51,11 +51,6 @@ class SharedBudget:
         self.spare_bytes = 0  # charged, but in no file's use
         self._queue: collections.deque[object] = collections.deque()  # waiters, in order
 
-    @property
-    def waiting(self) -> int:
-        """Requests waiting for memory now (call with ``cond`` held)."""
-        return len(self._queue)
-
     def wait_turn(
         self,
         attempt: Callable[[], T | None],
