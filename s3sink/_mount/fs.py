@@ -285,6 +285,10 @@ class UploadFS:
         if handle is None or handle.file is None or not handle.writable:
             return 0
         file = handle.file
+        if file.state == "failed":
+            # Said at the write that met it, but the kernel makes that a short count when
+            # earlier pieces of the same write(2) went in: every close says it too.
+            raise OSError(errno.EIO, f"{file.path} was not stored: it failed (see the log)")
         # close(2) returns what this raises, so the last close commits here. Every close of
         # a dup()ed or inherited copy flushes too (a shell's >&3, a child's exec or exit):
         # not the last while another descriptor of the file remains, in any process. Nor

@@ -770,3 +770,23 @@ def test_holders_are_the_writable_descriptors_of_other_processes(tmp_path: Any) 
     assert not holders.writing("/f")  # read-only
     assert not holders.writing("/own")  # the mount's own descriptor
     assert not holders.writing("/none")
+
+
+def test_every_close_of_a_file_that_failed_says_eio(fake: FakeS3, faulty: FaultyStore) -> None:
+    """A part fails while the program writes: the write that meets it says EIO, but the
+    kernel turns that into a short count when earlier pieces of the same write(2) went in,
+    so the close must say it too (it returned 0: a program that did not check the count
+    saw a clean close of a file that was not stored)."""
+    fs = make_fs(faulty)
+    faulty.fail("upload_part", "InternalError")
+    handle = write_file(fs, "/f", payload(PART + 1))  # part 1 goes out with more, and fails
+    with pytest.raises(OSError, match=r"\S") as at_write:
+        for offset in range(PART + 1, 3 * PART, 1 << 20):
+            fs.write("/f", payload(1 << 20), offset, handle)
+    assert at_write.value.errno == errno.EIO
+    with pytest.raises(OSError, match="was not stored") as at_close:
+        fs.flush("/f", handle)
+    assert at_close.value.errno == errno.EIO
+    fs.release("/f", handle)
+    assert fake.objects == {}
+    assert [r.state for r in fs.failures()] == ["failed"]
