@@ -169,7 +169,7 @@ def test_no_overwrite_sends_if_none_match() -> None:
         (["s3://bkt/k", "--checksum", "adler32"], "'adler32' is not one of"),
         (["s3://bkt/k", "-j", "0"], "--concurrency"),
         (["s3://bkt/k", "--bogus"], "--bogus"),
-        (["s3://bkt/k", "extra"], "unexpected extra argument"),
+        (["s3://bkt/k", "extra"], "a command to run goes after '--'"),
         (["s3://bkt/k", "--"], "nothing after '--'"),
         (["s3://bkt/k", "--", ""], "the command after -- is empty"),
         ([], "Missing argument"),
@@ -395,3 +395,28 @@ def test_retry_and_signing_options_reach_the_client(
     _settings.client_for(captured[0], concurrency=1)
     _settings.client_for(captured[1], concurrency=1)
     assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (5, None)]
+
+
+@pytest.mark.parametrize(
+    ("args", "fixed"),
+    [
+        (["s3://b/k", "pg_dump", "-Fc", "my db"], "s3sink s3://b/k -- pg_dump -Fc 'my db'"),
+        (
+            ["--compress", "zstd", "-j", "2", "s3://b/k", "tar", "-cf", "-", "."],
+            "s3sink --compress zstd -j 2 s3://b/k -- tar -cf - .",
+        ),
+        (["s3://b/k", "--json", "mysqldump"], "s3sink s3://b/k --json -- mysqldump"),
+    ],
+)
+def test_a_command_without_dashes_gets_the_command_line_that_works(
+    aws_env: None, args: list[str], fixed: str, captured: list[SinkOptions]
+) -> None:
+    """A command given without '--' is refused (exit 2) with the fixed command line alone on
+    the next line, ready to paste; nothing runs."""
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("s3sink: error: unexpected argument")
+    assert "after '--'" in lines[0]
+    assert lines[1] == f"  {fixed}"
+    assert captured == []
