@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 import s3sink
-from s3sink import Progress, cli
+from s3sink import Progress
 from s3sink._exec import pipes as _pipes
 from s3sink._exec import producer as _producer
 from s3sink._exec.fifo import Fifo
 from s3sink._exec.signals import Interrupted, SignalGuard
 from s3sink._store.transport import PendingUpload
-from s3sink.cli import _settings, _sink, _sink_run
+from s3sink.cli import _report, _settings, _sink, _sink_run, _uploads
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.cli._settings import SinkOptions
 from s3sink.errors import UsageError
@@ -221,7 +221,7 @@ def test_invalid_endpoint_is_a_usage_error(aws_env: None) -> None:
 
 def test_scrub_hides_credentials_in_urls() -> None:
     """user:password in a URL never reaches an error line."""
-    assert cli._report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
+    assert _report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
         "cannot reach http://***@127.0.0.1:9/x"
     )
 
@@ -233,7 +233,7 @@ def test_uploads_abort_selects_by_age(
     """--older-than selects by upload age (moto reports a fixed 2010 date, so faked here)."""
     initiated = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
     upload = PendingUpload(key="k", upload_id="id-1", initiated=initiated)
-    monkeypatch.setattr(cli._uploads, "_pending", lambda location, client: [upload])
+    monkeypatch.setattr(_uploads, "_pending", lambda location, client: [upload])
     result = invoke_uploads(
         "abort", "s3://bucket", "--older-than", older_than, "--dry-run",
         "--endpoint-url", "http://127.0.0.1:9",
