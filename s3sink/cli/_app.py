@@ -12,11 +12,12 @@ import typer
 import typer.core
 from typer._click.core import Command as ClickCommand  # typer vendors click; no public alias
 from typer._click.core import Context as ClickContext
+from typer._click.core import ParameterSource
 from typer._click.exceptions import UsageError as ClickUsageError
 
 from ._report import EXIT_OK, error_line
 
-__all__ = ["DoctorCommand", "SinkCommand", "UploadsGroup"]
+__all__ = ["DoctorCommand", "MountCommand", "SinkCommand", "UploadsGroup"]
 
 
 def _main_one_line_errors(call: Callable[[], Any], *, standalone: bool, help_hint: str) -> Any:
@@ -28,12 +29,29 @@ def _main_one_line_errors(call: Callable[[], Any], *, standalone: bool, help_hin
             error_line(exc.format_message())
             sys.stderr.write(f"  {exc.command}\n")  # alone on its line: copy and paste it
         else:
-            error_line(f"{exc.format_message()} (see '{help_hint} --help')")
+            error_line(f"{_message(exc)} (see '{help_hint} --help')")
         result = exc.exit_code
     code = result if isinstance(result, int) else EXIT_OK
     if standalone:
         sys.exit(code)
     return code
+
+
+def _message(exc: typer.TyperException) -> str:
+    """click's message, without its "(env var: 'S3SINK_X')" unless the value came from that
+    variable: naming a variable the user never set sends them looking in the wrong place."""
+    text = exc.format_message()
+    param, ctx = getattr(exc, "param", None), getattr(exc, "ctx", None)
+    envvar = getattr(param, "envvar", None)
+    name = getattr(param, "name", None)
+    from_env = (
+        isinstance(name, str)
+        and ctx is not None
+        and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+    )
+    if isinstance(envvar, str) and not from_env:
+        text = text.replace(f" (env var: '{envvar}')", "")
+    return text
 
 
 class _CommandHint(ClickUsageError):
@@ -123,3 +141,9 @@ def _refuse_a_command_without_dashes(command: ClickCommand, args: list[str]) -> 
                     fixed,
                 )
         index += 1
+
+
+class MountCommand(_OneLineErrors, typer.core.TyperCommand):
+    """``s3sink mount``: the same one-line usage errors."""
+
+    help_hint = "s3sink mount"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import s3sink
 from s3sink import Progress
@@ -420,3 +421,30 @@ def test_a_command_without_dashes_gets_the_command_line_that_works(
     assert "after '--'" in lines[0]
     assert lines[1] == f"  {fixed}"
     assert captured == []
+
+
+def test_a_bad_value_names_the_variable_only_when_it_came_from_there(aws_env: None) -> None:
+    """A bad --compress on the command line names the option alone; the same value from
+    S3SINK_COMPRESS names the variable, which is where the user must look."""
+    typed = invoke("s3://bkt/k", "--compress", "zip")
+    assert typed.exit_code == 2
+    (line,) = error_lines(typed)
+    assert "'--compress'" in line
+    assert "S3SINK_COMPRESS" not in line
+    from_env = invoke("s3://bkt/k", env={"S3SINK_COMPRESS": "zip"})
+    assert from_env.exit_code == 2
+    (line,) = error_lines(from_env)
+    assert "S3SINK_COMPRESS" in line
+
+
+def test_mount_usage_errors_are_one_line(aws_env: None) -> None:
+    """`s3sink mount` with a bad option value: one error line naming the option, exit 2,
+    as the other commands do."""
+    from s3sink.cli._mount import mount_app
+
+    result = CliRunner().invoke(mount_app, ["s3://b/k", "/nonexistent", "--part-size", "1x"])
+    assert result.exit_code == 2
+    (line,) = error_lines(result)
+    assert "'--part-size'" in line
+    assert "S3SINK_PART_SIZE" not in line
+    assert "Usage:" not in result.stderr
