@@ -269,7 +269,8 @@ def test_progress_mode_choice(progress: bool | None, quiet: bool, tty: bool, mod
 
 
 def test_progress_line_format() -> None:
-    """A plain line shows bytes read and uploaded, rate, parts and elapsed time."""
+    """A plain line shows bytes read and uploaded, the rate of what was sent, parts and
+    elapsed time."""
     snapshot = Progress(
         bytes_written=30 * MiB,
         bytes_uploaded=20 * MiB,
@@ -278,7 +279,7 @@ def test_progress_line_format() -> None:
         part_size=5 * MiB,
     )
     assert format_line(snapshot, 3.0) == (
-        "s3sink: 30 MiB read, 20 MiB uploaded, 10 MiB/s, parts 4 done / 2 in flight, 3s"
+        "s3sink: 30 MiB read, 20 MiB uploaded, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
     )
 
 
