@@ -12,7 +12,7 @@ from pathlib import Path
 from .._store.checksums import bare_etag
 from .._store.transport import ListedPart, Transport
 from ..errors import UsageError
-from .journal import Journal, JournalRecord, find_journals
+from .journal import Journal, JournalHeader, JournalRecord, find_journals
 from .policy import PartSchedule
 from .spec import UploadSpec
 
@@ -115,23 +115,31 @@ def open_journal(
     schedule: PartSchedule,
     record: JournalRecord | None,
 ) -> Journal | None:
-    """Resumable: the journal of this upload (``record``'s when resuming one, else a new
-    one); None when not resumable, or when it cannot be written (said in a warning)."""
+    """The journal of this upload: ``record``'s when resuming one (whether or not this run
+    is resumable, so that it goes once the upload is published or aborted), else a new one
+    when resumable; None otherwise, or when it cannot be written (said in a warning)."""
+    if record is not None:
+        journal = Journal(record.path)
+        if record.credentials:
+            # An earlier version's journal, with the endpoint's credentials in it.
+            try:
+                journal.rewrite(_header_of(record), record.parts.values())
+            except OSError as exc:
+                log.warning("could not rewrite the journal %s: %s", record.path, exc)
+        return journal
     directory = resumption.journal_dir
     if not resumption.keep or directory is None or upload_id is None:
         return None
-    if record is not None:
-        return Journal(record.path)
+    header = JournalHeader(
+        endpoint=resumption.endpoint,
+        bucket=spec.bucket,
+        key=spec.key,
+        upload_id=upload_id,
+        schedule=schedule,
+        checksum_algorithm=spec.checksummer.algorithm if spec.checksummer else None,
+    )
     try:
-        return Journal.create(
-            directory,
-            endpoint=resumption.endpoint,
-            bucket=spec.bucket,
-            key=spec.key,
-            upload_id=upload_id,
-            schedule=schedule,
-            checksum_algorithm=spec.checksummer.algorithm if spec.checksummer else None,
-        )
+        return Journal.create(directory, header)
     except OSError as exc:
         log.warning(
             "could not write the resume journal in %s (%s): the upload can still be "
@@ -140,6 +148,18 @@ def open_journal(
             exc,
         )
         return None
+
+
+def _header_of(record: JournalRecord) -> JournalHeader:
+    return JournalHeader(
+        endpoint=record.endpoint,
+        bucket=record.bucket,
+        key=record.key,
+        upload_id=record.upload_id,
+        schedule=record.schedule,
+        checksum_algorithm=record.checksum_algorithm,
+        started=record.started,
+    )
 
 
 def with_journal_checksum(part: ListedPart, record: JournalRecord) -> ListedPart:

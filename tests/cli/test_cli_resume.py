@@ -22,6 +22,7 @@ from tests.support.clirun import (
     body,
     pattern,
     pending,
+    run_printed,
     wait_for,
 )
 from tests.support.clirun import run_cli as run
@@ -452,3 +453,41 @@ def test_uploads_list_shows_what_is_resumable_here_and_abort_forgets_it(
     assert aborted.returncode == 0, aborted.stderr
     assert journals(state_env) == []
     assert [u["UploadId"] for u in pending(s3_client, bucket)] == [other]
+
+
+def files_holding(directory: Path, secret: bytes) -> list[Path]:
+    """The files below ``directory`` whose bytes contain ``secret``."""
+    return [p for p in directory.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_the_printed_resume_command_finds_the_journal_and_no_file_holds_the_password(
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    state_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """--endpoint-url http://user:SECRET@...: the journal does not hold the password, the
+    printed resume command shows it redacted, and that command, run as printed, resumes
+    through the journal (which goes once the object is published)."""
+    data = pattern(2 * PART + 99)
+    source, ready = tmp_path / "data", tmp_path / "ready"
+    source.write_bytes(data)
+    endpoint = s3_endpoint.replace("http://", "http://user:SECRET@")
+    # A producer that fails until the file `ready` exists, after writing the whole stream.
+    producer = ["--", "sh", "-c", 'cat "$1" && test -e "$2"', "sh", str(source), str(ready)]
+    args = [f"s3://{bucket}/k", "--endpoint-url", endpoint, "--part-size", "5MiB"]
+    first = run([*args, "--resumable", "--json", *producer], state_env)
+    assert first.returncode == 1, first.stderr
+    assert b"SECRET" not in first.stdout + first.stderr
+    assert files_holding(Path(state_env["XDG_STATE_HOME"]), b"SECRET") == []
+    assert len(journals(state_env)) == 1
+    command = json.loads(first.stdout)["resume_command"]
+    assert "--endpoint-url 'http://***@127.0.0.1:" in command  # quoted: no glob in a shell
+    ready.touch()
+    resumed = run_printed(command, state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert b"SECRET" not in resumed.stdout + resumed.stderr
+    assert body(s3_client, bucket, "k") == data
+    assert json.loads(resumed.stdout)["parts_skipped"] == 2
+    assert journals(state_env) == []  # it was this run's journal: gone with the upload

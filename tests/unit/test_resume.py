@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +230,80 @@ def test_a_store_listing_no_checksums_uses_the_journals_instead_of_md5(
     assert fake.object_bytes(BUCKET, KEY) == bytes(changed)
     skipped_md5s = [n for n in md5s if n == PART]
     assert len(skipped_md5s) <= 1  # only for the re-sent part 1's own ETag check
+
+
+SECRET_ENDPOINT = "http://user:SECRET@127.0.0.1:9"  # noqa: S105 - a dummy, on purpose
+REDACTED_ENDPOINT = "http://***@127.0.0.1:9"  # as the printed resume command shows it
+
+
+def test_the_journal_never_holds_the_endpoints_password(fake: FakeS3, tmp_path: Path) -> None:
+    """An endpoint URL with user:password: the journal records the store without them, and
+    a resume through the redacted endpoint (the printed command's) finds that journal."""
+    fake.endpoint = SECRET_ENDPOINT
+    data = payload(2 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path)
+    (path,) = tmp_path.iterdir()
+    assert "SECRET" not in path.read_text()
+    assert "user" not in path.read_text()
+    fake.endpoint = REDACTED_ENDPOINT
+    with make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path) as w:
+        w.write(data)
+    assert w.result.upload_id == upload_id
+    assert w.result.parts_skipped == 2
+    assert fake.count("list_uploads") == 0  # found by its journal, not by listing
+    assert list(tmp_path.iterdir()) == []  # published: the journal went with it
+
+
+def legacy_journal(
+    directory: Path, endpoint: str, upload_id: str, parts: list[dict[str, Any]]
+) -> Path:
+    """A journal as earlier versions wrote it: the endpoint as given, credentials included,
+    and the file named by it."""
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    name = digest("\n".join([endpoint, BUCKET, KEY]))
+    path = directory / f"{name}-{digest(upload_id)}.jsonl"
+    header = {
+        "s3sink_journal": 1,
+        "endpoint": endpoint,
+        "bucket": BUCKET,
+        "key": KEY,
+        "upload_id": upload_id,
+        "schedule": {"base": PART, "max_part": 1 << 30, "flat_parts": 2048, "growth_every": 448},
+        "checksum_algorithm": "crc64nvme",
+        "started": "2026-12-01T00:00:00+00:00",
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(line) + "\n" for line in [header, *parts]))
+    return path
+
+
+def test_an_earlier_versions_journal_with_a_password_is_found_and_rewritten_without_it(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    """Journals written before this fix hold the endpoint with its credentials, under a
+    name derived from them: a resume through the redacted endpoint still finds one (no
+    listing), and keeping the upload again leaves a journal without the password."""
+    fake.endpoint = SECRET_ENDPOINT
+    data = payload(3 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path / "scratch")  # the store holds parts 1-3
+    (new_style,) = find_journals(tmp_path / "scratch", bucket=BUCKET)
+    parts = [json.loads(line) for line in new_style.path.read_text().splitlines()[1:]]
+    old = legacy_journal(tmp_path / "journals", SECRET_ENDPOINT, upload_id, parts)
+    fake.endpoint = REDACTED_ENDPOINT
+    w = make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path / "journals")
+    with pytest.raises(Boom), w:
+        w.write(data[: 2 * PART])
+        raise Boom
+    assert w.state is State.KEPT
+    assert fake.count("list_uploads") == 0  # found by the old journal
+    assert not old.exists()
+    (journal,) = (tmp_path / "journals").iterdir()
+    assert "SECRET" not in journal.read_text()
+    (record,) = find_journals(
+        tmp_path / "journals", endpoint=REDACTED_ENDPOINT, bucket=BUCKET, key=KEY
+    )
+    assert record.upload_id == upload_id
+    assert not record.credentials
