@@ -24,6 +24,7 @@ from .policy import PartSchedule
 from .pool import PartPool
 from .resume import (
     Resumption,
+    adopt_schedule,
     check_algorithm,
     find_pending,
     open_journal,
@@ -211,13 +212,17 @@ class MultipartUpload:
             log.warning(
                 "parts still in flight after %.0fs; keeping the upload anyway", self._abort_timeout
             )
+        # What the store holds: the parts it listed when this run resumed, as replaced or
+        # added by the parts this run sent.
+        stored = {p.number: p.size for p in self._sender.stored.values()}
+        stored.update((p.number, p.size) for p in self._ledger.parts.values())
         log.warning(
             "upload %s of s3://%s/%s was kept for a resume: %d parts (%s) are stored%s",
             self.upload_id,
             self.bucket,
             self.key,
-            len(self._ledger.parts),
-            format_size(sum(p.size for p in self._ledger.parts.values())),
+            len(stored),
+            format_size(sum(stored.values())),
             f"; journal {self._journal.path}" if self._journal is not None else "",
         )
         return True
@@ -252,8 +257,9 @@ class MultipartUpload:
     def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
         """Resuming: find the pending upload for the key (its journal here, else
         ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and return
-        the schedule to cut this run's parts by (the journal's, which cut the stored parts,
-        when it carries at least as much). Without one, a new upload starts, and says so."""
+        the schedule to cut this run's parts by (see adopt_schedule). Without one, a new
+        upload starts, and says so. Whatever cannot work is refused here, before anything
+        is read (UsageError)."""
         if not self.resumption.resume:
             return schedule
         upload_id, record = find_pending(self._transport, self.spec, self.resumption)
@@ -275,19 +281,19 @@ class MultipartUpload:
         check_algorithm(self.spec, upload_id, record, listed)
         if record is not None:
             listed = [with_journal_checksum(p, record) for p in listed]
+        if record is not None:
+            schedule = adopt_schedule(record, schedule, self._pool.fits)
         self.upload_id = upload_id
-        self._sender.stored = {p.number: p for p in listed}
+        self._sender.stored = stored = {p.number: p for p in listed}
         log.warning(
             "resuming upload %s of s3://%s/%s: the store holds %d parts (%s); parts with "
             "this run's bytes are not sent again",
             upload_id,
             self.bucket,
             self.key,
-            len(listed),
-            format_size(sum(p.size for p in listed)),
+            len(stored),
+            format_size(sum(p.size for p in stored.values())),
         )
-        if record is not None and record.schedule.capacity >= schedule.capacity:
-            schedule = record.schedule
         self.schedule = schedule
         self._open_journal(record)
         return schedule

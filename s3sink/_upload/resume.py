@@ -6,18 +6,22 @@ upload, and the checksums a journal recorded for stored parts. The orchestration
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .._sizes import format_size
 from .._store.checksums import bare_etag
 from .._store.transport import ListedPart, Transport
 from ..errors import UsageError
+from .abort import cleanup_command
 from .journal import Journal, JournalHeader, JournalRecord, find_journals
-from .policy import PartSchedule
+from .policy import MiB, PartSchedule, fit_schedule
 from .spec import UploadSpec
 
 __all__ = [
     "Resumption",
+    "adopt_schedule",
     "check_algorithm",
     "find_pending",
     "open_journal",
@@ -106,6 +110,28 @@ def check_algorithm(
             f"upload {upload_id} was started with checksum {theirs or 'none'}; resume it "
             f"with --checksum {theirs or 'md5'} (library: checksum=), not {ours or 'none'}"
         )
+
+
+def adopt_schedule(
+    record: JournalRecord, own: PartSchedule, fits: Callable[[int], bool]
+) -> PartSchedule:
+    """The schedule to cut a resumed upload's parts by: its journal's, which cut the stored
+    parts, capped to what ``fits`` this run's memory budget, when it carries at least as
+    much as this run's ``own``. A journal whose first part does not fit at all is refused
+    up front (its parts would fail one by one, and the upload be kept again forever)."""
+    fitted = fit_schedule(record.schedule, fits)
+    if fitted is None:
+        base = record.schedule.base
+        mib, rest = divmod(base, MiB)
+        needed = f"{mib}MiB" if not rest else str(base)  # as the option takes it
+        raise UsageError(
+            f"upload {record.upload_id} of s3://{record.bucket}/{record.key} is cut in parts "
+            f"of {format_size(base)} (its journal {record.path}), and this run's memory "
+            f"budget cannot hold one: resume it with --max-memory {needed} or more "
+            "(library: max_memory=), or remove it: "
+            f"{cleanup_command(record.bucket, record.key, record.upload_id)}"
+        )
+    return fitted if fitted.capacity >= own.capacity else own
 
 
 def open_journal(

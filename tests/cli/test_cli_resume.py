@@ -491,3 +491,32 @@ def test_the_printed_resume_command_finds_the_journal_and_no_file_holds_the_pass
     assert body(s3_client, bucket, "k") == data
     assert json.loads(resumed.stdout)["parts_skipped"] == 2
     assert journals(state_env) == []  # it was this run's journal: gone with the upload
+
+
+def test_a_resume_whose_parts_do_not_fit_max_memory_is_a_usage_error(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Parts of 10 MiB kept, resumed with --max-memory 5MiB: exit 2 naming --max-memory, no
+    "unexpected error", the upload untouched; with --max-memory 10MiB it completes."""
+    data = pattern(2 * PART + 77)
+    source = tmp_path / "data"
+    source.write_bytes(data)
+    args = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--resumable"]
+    failing = ["--", "sh", "-c", f'head -c {2 * PART + 1} "$1"; exit 3', "sh", str(source)]
+    first = run([*args, "--part-size", "10MiB", *failing], state_env)
+    assert first.returncode == 3, first.stderr
+    assert stored(s3_client, bucket, "k") == [1]
+    producer = ["--", "cat", str(source)]
+    small = ["--part-size", "5MiB", "--max-memory", "5MiB", "--resume"]
+    refused = run([*args, *small, "--json", *producer], state_env)
+    assert refused.returncode == 2, refused.stderr
+    message = json.loads(refused.stdout)["message"]
+    assert "--max-memory 10MiB or more" in message
+    assert b"unexpected error" not in refused.stderr
+    assert stored(s3_client, bucket, "k") == [1]
+    assert len(journals(state_env)) == 1
+    enough = ["--part-size", "5MiB", "--max-memory", "10MiB", "--resume", "--json"]
+    resumed = run([*args, *enough, *producer], state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["parts_skipped"] == 1
+    assert body(s3_client, bucket, "k") == data

@@ -307,3 +307,44 @@ def test_an_earlier_versions_journal_with_a_password_is_found_and_rewritten_with
     )
     assert record.upload_id == upload_id
     assert not record.credentials
+
+
+def test_a_journal_whose_parts_exceed_max_memory_is_refused_up_front(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    """Parts of 10 MiB, resumed under a 5 MiB budget: a usage error naming --max-memory
+    before anything is read, and the upload and its journal are left as they were (a
+    resume with more memory then works)."""
+    data = payload(2 * PART + 10)
+    upload_id = fail_after(fake, data, tmp_path, part_size=2 * PART)
+    sent = fake.count("upload_part")
+    w = make_writer(fake, resume=True, resumable=True, journal_dir=tmp_path, max_memory=PART)
+    with pytest.raises(UsageError, match=r"--max-memory 10MiB or more \(library: max_memory=\)"):
+        w.write(data)
+    w.abort()
+    assert fake.count("upload_part") == sent
+    assert fake.live_uploads() == [upload_id]
+    assert len(find_journals(tmp_path, bucket=BUCKET)) == 1
+    with make_writer(fake, resume=True, journal_dir=tmp_path, max_memory=2 * PART) as w:
+        w.write(data)
+    assert w.result.parts_skipped == 1
+    assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_a_resume_kept_again_counts_the_parts_the_store_holds(
+    fake: FakeS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resume that fails before it sends a part: the message counts what the store
+    holds (3 parts), not what this run sent (none)."""
+    data = payload(3 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path)
+    caplog.clear()
+    w = make_writer(fake, resume=True, resumable=True, journal_dir=tmp_path)
+    with pytest.raises(Boom), w:
+        w.write(data[:100])
+        raise Boom
+    assert w.state is State.KEPT
+    assert f"upload {upload_id} of s3://{BUCKET}/{KEY} was kept for a resume: 3 parts" in (
+        caplog.text
+    )
+    assert "(15 MiB) are stored" in caplog.text
