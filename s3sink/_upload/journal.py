@@ -2,10 +2,11 @@
 
 One JSON-lines file per upload, in ``$XDG_STATE_HOME/s3sink/uploads/`` (by default
 ``~/.local/state/s3sink/uploads/``): a header line (endpoint, bucket, key, upload id, the
-part-size schedule, the checksum algorithm, when it started), then a line per part the store
-accepted (number, size, checksum, ETag), appended as each part completes. Every line is
-written with one ``write`` as soon as it is known, so even ``kill -9`` leaves all lines
-written so far; a torn last line (a crash inside that write) is ignored when reading.
+part-size schedule, the checksum algorithm, the object's settings, when it started), then a
+line per part the store accepted (number, size, checksum, ETag), appended as each part
+completes. Every line is written with one ``write`` as soon as it is known, so even
+``kill -9`` leaves all lines written so far; a torn last line (a crash inside that write) is
+ignored when reading.
 
 The endpoint is recorded without the ``user:password@`` an endpoint URL may carry: a
 journal never holds a credential, and the resume command printed with the credentials
@@ -91,6 +92,9 @@ class JournalHeader:
     upload_id: str
     schedule: PartSchedule
     checksum_algorithm: str | None
+    # The object's settings (``settings.recorded_settings``); None when not known (an
+    # upload found by listing, or a journal of an earlier version).
+    settings: Mapping[str, Any] | None = None
     started: str = field(default_factory=_now)
 
     def __post_init__(self) -> None:
@@ -111,6 +115,7 @@ class JournalHeader:
             "upload_id": self.upload_id,
             "schedule": asdict(self.schedule),
             "checksum_algorithm": self.checksum_algorithm,
+            "settings": self.settings,
             "started": self.started,
         }
         return (json.dumps(header) + "\n").encode()
@@ -128,6 +133,7 @@ class JournalRecord:
     schedule: PartSchedule
     checksum_algorithm: str | None
     started: str
+    settings: Mapping[str, Any] | None = None  # see JournalHeader
     parts: dict[int, JournalPart] = field(default_factory=dict)
     # Written by an earlier version with the endpoint's credentials in it: rewrite it.
     credentials: bool = False
@@ -222,6 +228,7 @@ def read_journal(path: Path) -> JournalRecord | None:
             schedule=PartSchedule(**header["schedule"]),
             checksum_algorithm=header.get("checksum_algorithm"),
             started=str(header.get("started", "")),
+            settings=_settings(header.get("settings")),
         )
     except (IndexError, ValueError, KeyError, TypeError):
         return None
@@ -236,6 +243,14 @@ def read_journal(path: Path) -> JournalRecord | None:
             continue  # a torn last line
         record.parts[part.number] = part
     return record
+
+
+def _settings(value: object) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("settings")
+    return value
 
 
 def _journals(directory: Path) -> Iterator[JournalRecord]:

@@ -24,8 +24,7 @@ from .policy import PartSchedule
 from .pool import PartPool
 from .resume import (
     Resumption,
-    adopt_schedule,
-    check_algorithm,
+    check_resumable,
     find_pending,
     open_journal,
     with_journal_checksum,
@@ -105,7 +104,7 @@ class MultipartUpload:
                 self._create_interrupted = not isinstance(exc, Exception)
                 self.record_error(exc)
                 raise
-            self._open_journal(None)
+            self._open_journal(None, created=True)
         submit_part(
             pool=self._pool,
             sender=self._sender,
@@ -278,11 +277,11 @@ class MultipartUpload:
                 f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
                 "(completed or aborted); nothing to resume"
             )
-        check_algorithm(self.spec, upload_id, record, listed)
+        schedule = check_resumable(
+            self.spec, upload_id, record, listed, schedule=schedule, fits=self._pool.fits
+        )
         if record is not None:
             listed = [with_journal_checksum(p, record) for p in listed]
-        if record is not None:
-            schedule = adopt_schedule(record, schedule, self._pool.fits)
         self.upload_id = upload_id
         self._sender.stored = stored = {p.number: p for p in listed}
         log.warning(
@@ -295,12 +294,12 @@ class MultipartUpload:
             format_size(sum(p.size for p in stored.values())),
         )
         self.schedule = schedule
-        self._open_journal(record)
+        self._open_journal(record, created=False)
         return schedule
 
-    def _open_journal(self, record: JournalRecord | None) -> None:
+    def _open_journal(self, record: JournalRecord | None, *, created: bool) -> None:
         self._journal = open_journal(
-            self.spec, self.resumption, self.upload_id, self.schedule, record
+            self.spec, self.resumption, self.upload_id, self.schedule, record, created=created
         )
         if self._journal is not None:
             self._ledger.journal = self._journal.record

@@ -17,12 +17,14 @@ from ..errors import UsageError
 from .abort import cleanup_command
 from .journal import Journal, JournalHeader, JournalRecord, find_journals
 from .policy import MiB, PartSchedule, fit_schedule
+from .settings import check_settings, recorded_settings
 from .spec import UploadSpec
 
 __all__ = [
     "Resumption",
     "adopt_schedule",
     "check_algorithm",
+    "check_resumable",
     "find_pending",
     "open_journal",
     "with_journal_checksum",
@@ -112,6 +114,29 @@ def check_algorithm(
         )
 
 
+def check_resumable(
+    spec: UploadSpec,
+    upload_id: str,
+    record: JournalRecord | None,
+    listed: list[ListedPart],
+    *,
+    schedule: PartSchedule,
+    fits: Callable[[int], bool],
+) -> PartSchedule:
+    """Whether this run can resume ``upload_id`` (its checksum, its object settings, its
+    part sizes in this run's memory budget), before anything is read: UsageError when not.
+    Returns the schedule to cut this run's parts by (see adopt_schedule)."""
+    check_algorithm(spec, upload_id, record, listed)
+    check_settings(
+        spec.extra,
+        upload_id,
+        record.settings if record is not None else None,
+        bucket=spec.bucket,
+        key=spec.key,
+    )
+    return adopt_schedule(record, schedule, fits) if record is not None else schedule
+
+
 def adopt_schedule(
     record: JournalRecord, own: PartSchedule, fits: Callable[[int], bool]
 ) -> PartSchedule:
@@ -140,10 +165,13 @@ def open_journal(
     upload_id: str | None,
     schedule: PartSchedule,
     record: JournalRecord | None,
+    *,
+    created: bool,
 ) -> Journal | None:
     """The journal of this upload: ``record``'s when resuming one (whether or not this run
     is resumable, so that it goes once the upload is published or aborted), else a new one
-    when resumable; None otherwise, or when it cannot be written (said in a warning)."""
+    when resumable; None otherwise, or when it cannot be written (said in a warning). Its
+    settings are this run's when this run ``created`` the upload, else unknown."""
     if record is not None:
         journal = Journal(record.path)
         if record.credentials:
@@ -163,6 +191,7 @@ def open_journal(
         upload_id=upload_id,
         schedule=schedule,
         checksum_algorithm=spec.checksummer.algorithm if spec.checksummer else None,
+        settings=recorded_settings(spec.extra, upload_id) if created else None,
     )
     try:
         return Journal.create(directory, header)
@@ -184,6 +213,7 @@ def _header_of(record: JournalRecord) -> JournalHeader:
         upload_id=record.upload_id,
         schedule=record.schedule,
         checksum_algorithm=record.checksum_algorithm,
+        settings=record.settings,
         started=record.started,
     )
 

@@ -520,3 +520,34 @@ def test_a_resume_whose_parts_do_not_fit_max_memory_is_a_usage_error(
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["parts_skipped"] == 1
     assert body(s3_client, bucket, "k") == data
+
+
+def test_a_resume_with_other_object_options_exits_2_naming_them(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The first run's --content-type, --metadata and --tag are the upload's: a resume that
+    asks for others exits 2 naming them, the upload untouched; the printed resume command
+    (same options) publishes the object with the first run's settings."""
+    data = pattern(PART + 10)
+    source, ready = tmp_path / "data", tmp_path / "ready"
+    source.write_bytes(data)
+    producer = ["--", "sh", "-c", 'cat "$1" && test -e "$2"', "sh", str(source), str(ready)]
+    options = ["--content-type", "text/plain", "--metadata", "origin=db1", "--tag", "keep=30d"]
+    base = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB"]
+    first = run([*base, *options, "--resumable", "--json", *producer], state_env)
+    assert first.returncode == 1, first.stderr
+    command = json.loads(first.stdout)["resume_command"]
+    ready.touch()
+    other = ["--content-type", "application/gzip", "--metadata", "origin=db2"]
+    refused = run([*base, *other, "--resume", "--json", *producer], state_env)
+    assert refused.returncode == 2, refused.stderr
+    message = json.loads(refused.stdout)["message"]
+    assert '--content-type (extra_args ContentType): "text/plain" when the upload' in message
+    assert "--metadata (extra_args Metadata)" in message
+    assert "--tag (extra_args Tagging)" in message
+    assert stored(s3_client, bucket, "k") == [1]
+    resumed = run_printed(command, state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    head = s3_client.head_object(Bucket=bucket, Key="k")
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"origin": "db1"})
+    assert body(s3_client, bucket, "k") == data

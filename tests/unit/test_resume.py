@@ -348,3 +348,74 @@ def test_a_resume_kept_again_counts_the_parts_the_store_holds(
         caplog.text
     )
     assert "(15 MiB) are stored" in caplog.text
+
+
+CREATED_WITH = {
+    "ContentType": "text/plain",
+    "Metadata": {"origin": "db1"},
+    "Tagging": "keep=30d",
+    "StorageClass": "STANDARD_IA",
+}
+
+
+def test_a_resume_with_other_object_settings_is_refused_naming_them(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    """CreateMultipartUpload fixed the first run's settings: a resume asking for others is
+    a usage error naming each option that differs (before anything is read, the upload
+    untouched); with the same settings it resumes, and the object has them."""
+    data = payload(2 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path, extra_args=CREATED_WITH)
+    sent = fake.count("upload_part")
+    other = {**CREATED_WITH, "ContentType": "application/x-tar", "Metadata": {}}
+    del other["Tagging"]
+    w = make_writer(fake, resume=True, journal_dir=tmp_path, extra_args=other)
+    with pytest.raises(UsageError, match="a resume cannot change them") as caught:
+        w.write(data)
+    w.abort()
+    text = str(caught.value)
+    assert '--content-type (extra_args ContentType): "text/plain" when the upload was' in text
+    assert '"application/x-tar" now' in text
+    assert "--metadata (extra_args Metadata)" in text
+    assert '--tag (extra_args Tagging): "keep=30d" when the upload was created, none now' in text
+    assert "--storage-class" not in text  # the same
+    assert fake.count("upload_part") == sent
+    assert fake.live_uploads() == [upload_id]
+    assert len(find_journals(tmp_path, bucket=BUCKET)) == 1
+    with make_writer(fake, resume=True, journal_dir=tmp_path, extra_args=CREATED_WITH) as w:
+        w.write(data)
+    assert w.result.parts_skipped == 2
+    assert fake.objects[BUCKET, KEY].extra["ContentType"] == "text/plain"
+
+
+def test_an_sse_c_key_is_never_stored_but_a_different_one_is_refused(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    key = "k" * 32
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    data = payload(2 * PART + 1)
+    fail_after(fake, data, tmp_path, extra_args=sse_c)
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert key not in record.path.read_text()
+    other = {**sse_c, "SSECustomerKey": "x" * 32}
+    w = make_writer(fake, resume=True, journal_dir=tmp_path, extra_args=other)
+    with pytest.raises(UsageError, match="SSECustomerKey: another key than") as caught:
+        w.write(data)
+    w.abort()
+    assert "x" * 32 not in str(caught.value)
+    with make_writer(fake, resume=True, journal_dir=tmp_path, extra_args=sse_c) as w:
+        w.write(data)
+    assert w.result.parts_skipped == 2
+
+
+def test_without_a_journal_the_resume_says_the_upload_keeps_its_settings(
+    fake: FakeS3, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = payload(2 * PART + 1)
+    upload_id = fail_after(fake, data, tmp_path / "elsewhere", extra_args=CREATED_WITH)
+    with make_writer(fake, resume=True, journal_dir=tmp_path) as w:
+        w.write(data)
+    assert f"upload {upload_id} of s3://{BUCKET}/{KEY} keeps the settings it was created" in (
+        caplog.text
+    )
+    assert "this run's are not applied" in caplog.text
