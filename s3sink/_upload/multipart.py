@@ -154,22 +154,29 @@ class MultipartUpload:
         """After the commit, with Object Lock asked for: does the object show it? Stores
         differ (RGW 16 keeps it from a PutObject, drops it from CreateMultipartUpload), so
         a lock missing is set now (PutObjectRetention, PutObjectLegalHold) and checked
-        again. The object is published either way: what is left is ``lock_state``."""
+        again. The object is published either way: what is left is ``lock_state``.
+
+        All on the version the commit made: the key's current version may already be
+        another writer's, which must get neither our verdict nor our lock."""
         wanted = requested_lock(self._extra)
-        if wanted is None:
+        published = self.committer.published
+        if wanted is None or published is None:
             return
         t, bucket, key = self._transport, self.bucket, self.key
+        # Object Lock needs a versioned bucket, so the commit names its version; "null" is
+        # the version of an unversioned bucket, where only the current one exists.
+        ours = published.version_id if published.version_id != "null" else None
         try:
-            info = t.head_object(bucket, key)
+            info = t.head_object(bucket, key, ours)
             if info is not None and wanted.held_by(info.lock):
                 self.lock_state = "kept"
                 return
             log.warning(
                 "the store did not keep the Object Lock of s3://%s/%s; setting it now", bucket, key
             )
-            version = info.version_id if info else None
+            version = ours or (info.version_id if info else None)
             t.put_object_lock(bucket, key, version, wanted, extra=self.spec.part_extra)
-            info = t.head_object(bucket, key)
+            info = t.head_object(bucket, key, version)
             if info is not None and wanted.held_by(info.lock):
                 self.lock_state = "applied"
                 return
