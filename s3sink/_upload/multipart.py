@@ -18,15 +18,16 @@ from .._store.transport import Transport
 from ..errors import AbortFailedError, S3SinkError, UsageError
 from .abort import abort_upload, cleanup_command, report_unknown_uploads
 from .commit import Committer
-from .journal import Journal, JournalRecord
+from .journal import Journal
 from .parts import PartLedger, PartSender, submit_part
 from .policy import PartSchedule
 from .pool import PartPool
 from .resume import (
     Resumption,
     check_resumable,
+    continue_journal,
     find_pending,
-    open_journal,
+    new_journal,
     with_journal_checksum,
 )
 from .spec import UploadSpec
@@ -104,7 +105,9 @@ class MultipartUpload:
                 self._create_interrupted = not isinstance(exc, Exception)
                 self.record_error(exc)
                 raise
-            self._open_journal(None, created=True)
+            self._use_journal(
+                new_journal(self.spec, self.resumption, self.upload_id, self.schedule, created=True)
+            )
         submit_part(
             pool=self._pool,
             sender=self._sender,
@@ -301,13 +304,17 @@ class MultipartUpload:
             format_size(sum(p.size for p in stored.values())),
         )
         self.schedule = schedule
-        self._open_journal(record, created=False)
+        journal: Journal | None = None
+        if record is not None:
+            param = self._checksummer.param if self._checksummer else None
+            journal = continue_journal(Journal(record.path), record, schedule, stored, param)
+        else:
+            journal = new_journal(self.spec, self.resumption, upload_id, schedule, created=False)
+        self._use_journal(journal)
         return schedule
 
-    def _open_journal(self, record: JournalRecord | None, *, created: bool) -> None:
-        self._journal = open_journal(
-            self.spec, self.resumption, self.upload_id, self.schedule, record, created=created
-        )
+    def _use_journal(self, journal: Journal | None) -> None:
+        self._journal = journal
         if self._journal is not None:
             self._ledger.journal = self._journal.record
 

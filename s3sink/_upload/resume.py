@@ -6,7 +6,7 @@ upload, and the checksums a journal recorded for stored parts. The orchestration
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from .._store.checksums import bare_etag
 from .._store.transport import ListedPart, Transport
 from ..errors import UsageError
 from .abort import cleanup_command
-from .journal import Journal, JournalHeader, JournalRecord, find_journals
+from .journal import Journal, JournalHeader, JournalPart, JournalRecord, find_journals
 from .policy import MiB, PartSchedule, fit_schedule
 from .settings import check_settings, recorded_settings
 from .spec import UploadSpec
@@ -25,8 +25,9 @@ __all__ = [
     "adopt_schedule",
     "check_algorithm",
     "check_resumable",
+    "continue_journal",
     "find_pending",
-    "open_journal",
+    "new_journal",
     "with_journal_checksum",
 ]
 
@@ -159,30 +160,19 @@ def adopt_schedule(
     return fitted if fitted.capacity >= own.capacity else own
 
 
-def open_journal(
+def new_journal(
     spec: UploadSpec,
     resumption: Resumption,
-    upload_id: str | None,
+    upload_id: str,
     schedule: PartSchedule,
-    record: JournalRecord | None,
     *,
     created: bool,
 ) -> Journal | None:
-    """The journal of this upload: ``record``'s when resuming one (whether or not this run
-    is resumable, so that it goes once the upload is published or aborted), else a new one
-    when resumable; None otherwise, or when it cannot be written (said in a warning). Its
-    settings are this run's when this run ``created`` the upload, else unknown."""
-    if record is not None:
-        journal = Journal(record.path)
-        if record.credentials:
-            # An earlier version's journal, with the endpoint's credentials in it.
-            try:
-                journal.rewrite(_header_of(record), record.parts.values())
-            except OSError as exc:
-                log.warning("could not rewrite the journal %s: %s", record.path, exc)
-        return journal
+    """A new journal for a resumable upload: one this run ``created`` (its settings are
+    recorded), or one it takes up without a journal here (its settings are unknown). None
+    when not resumable, or when it cannot be written (said in a warning)."""
     directory = resumption.journal_dir
-    if not resumption.keep or directory is None or upload_id is None:
+    if not resumption.keep or directory is None:
         return None
     header = JournalHeader(
         endpoint=resumption.endpoint,
@@ -205,17 +195,42 @@ def open_journal(
         return None
 
 
-def _header_of(record: JournalRecord) -> JournalHeader:
-    return JournalHeader(
+def continue_journal(
+    journal: Journal,
+    record: JournalRecord,
+    schedule: PartSchedule,
+    stored: Mapping[int, ListedPart],
+    checksum_param: str | None,
+) -> Journal:
+    """A resumed upload's journal, rewritten for this run (whether or not it is resumable:
+    the journal goes once the upload is published or aborted): the schedule this run cuts
+    parts by, so that the next resume cuts them the same way, the parts the store holds
+    (with the checksums the journal knew for them), and the endpoint without credentials
+    (journals of earlier versions held them)."""
+    header = JournalHeader(
         endpoint=record.endpoint,
         bucket=record.bucket,
         key=record.key,
         upload_id=record.upload_id,
-        schedule=record.schedule,
+        schedule=schedule,
         checksum_algorithm=record.checksum_algorithm,
         settings=record.settings,
         started=record.started,
     )
+    parts = [
+        JournalPart(
+            p.number,
+            p.size,
+            p.etag,
+            p.journal_checksum or (p.checksums.get(checksum_param) if checksum_param else None),
+        )
+        for _, p in sorted(stored.items())
+    ]
+    try:
+        journal.rewrite(header, parts)
+    except OSError as exc:
+        log.warning("could not rewrite the resume journal %s: %s", journal.path, exc)
+    return journal
 
 
 def with_journal_checksum(part: ListedPart, record: JournalRecord) -> ListedPart:

@@ -419,3 +419,31 @@ def test_without_a_journal_the_resume_says_the_upload_keeps_its_settings(
         caplog.text
     )
     assert "this run's are not applied" in caplog.text
+
+
+def test_a_resume_that_cuts_parts_otherwise_rewrites_the_journals_schedule(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    """Run 1 cuts 5 MiB parts; run 2 resumes with 10 MiB parts (a schedule of more
+    capacity, so it is not the journal's), replaces parts 1-2 and fails. The journal now
+    says 10 MiB parts and lists what the store holds, so run 3, cut by it, skips run 2's
+    parts (cut by the old 5 MiB schedule it would skip none)."""
+    data = payload(4 * PART + 1, seed=2)
+    fail_after(fake, payload(4 * PART + 1, seed=1), tmp_path)  # other bytes: parts 1-4
+    w = make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path, part_size=2 * PART)
+    with pytest.raises(Boom), w:
+        w.write(data)  # parts 1-2 of 10 MiB are sent; the tail is not
+        raise Boom
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert record.schedule.base == 2 * PART
+    assert {n: p.size for n, p in record.parts.items()} == {
+        1: 2 * PART,
+        2: 2 * PART,
+        3: PART,  # run 1's, still stored
+        4: PART,
+    }
+    with make_writer(fake, resume=True, journal_dir=tmp_path, part_size=PART) as w:
+        w.write(data)
+    assert w.schedule.base == 2 * PART
+    assert (w.result.parts_skipped, w.result.bytes_skipped) == (2, 4 * PART)
+    assert fake.object_bytes(BUCKET, KEY) == data
