@@ -22,6 +22,7 @@ and lets ``uploads list`` show progress.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from .policy import PartSchedule
 
 __all__ = [
     "Journal",
+    "JournalBusy",
     "JournalHeader",
     "JournalPart",
     "JournalRecord",
@@ -144,44 +146,82 @@ class JournalRecord:
         return sum(p.size for p in self.parts.values())
 
 
-def _write_new(path: Path, lines: Iterable[bytes]) -> None:
-    """``path`` with ``lines``, atomically: written to a temporary file, synced, then
-    renamed over it (a half-written header would make the upload unfindable)."""
+class JournalBusy(Exception):  # an outcome the caller words, not a programming error
+    """Another process holds the journal: it is writing or resuming that upload now."""
+
+
+def _write_locked(path: Path, lines: Iterable[bytes]) -> int:
+    """``path`` with ``lines``, atomically (a temporary file, synced, renamed over it: a
+    half-written header would make the upload unfindable); returns the file's descriptor,
+    open for appending and already locked, so that it is never seen unlocked."""
     temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
+    fd = os.open(temporary, flags, 0o600)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(fd, b"".join(lines))
         os.fsync(fd)
-    finally:
+        os.replace(temporary, path)
+    except BaseException:
         os.close(fd)
-    os.replace(temporary, path)
+        raise
+    return fd
 
 
 class Journal:
-    """An open journal: appends a line per completed part (thread-safe)."""
+    """An open journal: appends a line per completed part (thread-safe).
 
-    def __init__(self, path: Path) -> None:
+    While a run writes or resumes an upload it holds an exclusive ``flock`` on its journal,
+    so that a second run on this machine cannot resume the same upload at the same time
+    (both would send parts into it, and the one that completes first would list the other's
+    replaced parts by stale ETags). A ``Journal(path)`` without a descriptor only removes.
+    """
+
+    def __init__(self, path: Path, fd: int | None = None) -> None:
         self.path = path
+        self._fd = fd
         self._lock = threading.Lock()
 
     @classmethod
     def create(cls, directory: Path, header: JournalHeader) -> Journal:
-        """Write the header of a new journal and return it open for appending."""
+        """Write the header of a new journal and return it open (and locked)."""
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = directory / header.filename
-        _write_new(path, [header.line()])
-        return cls(path)
+        return cls(path, _write_locked(path, [header.line()]))
+
+    @classmethod
+    def take(cls, path: Path) -> Journal:
+        """The existing journal at ``path``, locked for this run; JournalBusy when another
+        process holds it (or replaced or removed it meanwhile, which only its holder does)."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise JournalBusy(path) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            current = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except (BlockingIOError, FileNotFoundError) as exc:
+            os.close(fd)
+            raise JournalBusy(path) from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        if not current:
+            os.close(fd)
+            raise JournalBusy(path)
+        return cls(path, fd)
 
     def rewrite(self, header: JournalHeader, parts: Iterable[JournalPart]) -> None:
-        """Replace the journal (atomically) by ``header`` and ``parts``, under the name the
-        header gives: a journal an earlier version named by an endpoint with credentials
-        moves to the name the redacted resume command finds."""
+        """Replace the journal (atomically, staying locked) by ``header`` and ``parts``,
+        under the name the header gives: a journal an earlier version named by an endpoint
+        with credentials moves to the name the redacted resume command finds."""
         path = self.path.with_name(header.filename)
         with self._lock:
-            _write_new(path, [header.line(), *(p.line() for p in parts)])
+            fd = _write_locked(path, [header.line(), *(p.line() for p in parts)])
             if path != self.path:
                 self.path.unlink(missing_ok=True)
-                self.path = path
+            self._close()
+            self.path, self._fd = path, fd
 
     def record(self, part: CompletedPart) -> None:
         """Append ``part``: one write, so a crash leaves the line whole or torn, never
@@ -190,22 +230,32 @@ class Journal:
         data = JournalPart(part.number, part.size, part.etag, checksum).line()
         with self._lock:
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-                try:
-                    os.write(fd, data)
-                finally:
-                    os.close(fd)
+                # Released (the upload kept while a part was still in flight): not recorded.
+                if self._fd is not None:
+                    os.write(self._fd, data)
             except OSError as exc:
                 # The store holds the part either way; the journal only helps to find it.
                 log.warning("could not record part %d in %s: %s", part.number, self.path, exc)
 
+    def release(self) -> None:
+        """The upload is kept: let another run take the journal up (the lock goes)."""
+        with self._lock:
+            self._close()
+
     def remove(self) -> None:
-        """The upload is published or aborted: nothing is left to resume."""
+        """The upload is published or aborted: nothing is left to resume. Removed before
+        the lock goes, so that nobody takes it up in between."""
         with self._lock:
             try:
                 self.path.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("could not remove the journal %s: %s", self.path, exc)
+            self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
 
 def read_journal(path: Path) -> JournalRecord | None:

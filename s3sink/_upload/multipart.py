@@ -15,21 +15,14 @@ from collections.abc import Callable
 from .._sizes import format_size
 from .._store.objectlock import requested_lock
 from .._store.transport import Transport
-from ..errors import AbortFailedError, S3SinkError, UsageError
+from ..errors import AbortFailedError, S3SinkError
 from .abort import abort_upload, cleanup_command, report_unknown_uploads
 from .commit import Committer
 from .journal import Journal
 from .parts import PartLedger, PartSender, submit_part
 from .policy import PartSchedule
 from .pool import PartPool
-from .resume import (
-    Resumption,
-    check_resumable,
-    continue_journal,
-    find_pending,
-    new_journal,
-    with_journal_checksum,
-)
+from .resume import Resumption, new_journal, take_up
 from .spec import UploadSpec
 from .state import Lifecycle
 
@@ -234,6 +227,8 @@ class MultipartUpload:
             format_size(sum(stored.values())),
             f"; journal {self._journal.path}" if self._journal is not None else "",
         )
+        if self._journal is not None:
+            self._journal.release()  # another run (or writer) may take it up now
         return True
 
     def _abort(self, cause: BaseException) -> None:
@@ -271,47 +266,28 @@ class MultipartUpload:
         is read (UsageError)."""
         if not self.resumption.resume:
             return schedule
-        upload_id, record = find_pending(self._transport, self.spec, self.resumption)
-        if upload_id is None:
+        taken = take_up(self._transport, self.spec, self.resumption, schedule, self._pool.fits)
+        if taken is None:
             log.warning(
                 "no pending upload of s3://%s/%s to resume: starting a new one",
                 self.bucket,
                 self.key,
             )
             return schedule
-        listed = self._transport.list_parts(self.bucket, self.key, upload_id)
-        if listed is None:
-            if record is not None:
-                Journal(record.path).remove()
-            raise UsageError(
-                f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
-                "(completed or aborted); nothing to resume"
-            )
-        schedule = check_resumable(
-            self.spec, upload_id, record, listed, schedule=schedule, fits=self._pool.fits
-        )
-        if record is not None:
-            listed = [with_journal_checksum(p, record) for p in listed]
-        self.upload_id = upload_id
-        self._sender.stored = stored = {p.number: p for p in listed}
+        self.upload_id = taken.upload_id
+        self._sender.stored = taken.stored
         log.warning(
             "resuming upload %s of s3://%s/%s: the store holds %d parts (%s); parts with "
             "this run's bytes are not sent again",
-            upload_id,
+            taken.upload_id,
             self.bucket,
             self.key,
-            len(stored),
-            format_size(sum(p.size for p in stored.values())),
+            len(taken.stored),
+            format_size(sum(p.size for p in taken.stored.values())),
         )
-        self.schedule = schedule
-        journal: Journal | None = None
-        if record is not None:
-            param = self._checksummer.param if self._checksummer else None
-            journal = continue_journal(Journal(record.path), record, schedule, stored, param)
-        else:
-            journal = new_journal(self.spec, self.resumption, upload_id, schedule, created=False)
-        self._use_journal(journal)
-        return schedule
+        self.schedule = taken.schedule
+        self._use_journal(taken.journal)
+        return taken.schedule
 
     def _use_journal(self, journal: Journal | None) -> None:
         self._journal = journal

@@ -15,19 +15,28 @@ from .._store.checksums import bare_etag
 from .._store.transport import ListedPart, Transport
 from ..errors import UsageError
 from .abort import cleanup_command
-from .journal import Journal, JournalHeader, JournalPart, JournalRecord, find_journals
+from .journal import (
+    Journal,
+    JournalBusy,
+    JournalHeader,
+    JournalPart,
+    JournalRecord,
+    find_journals,
+)
 from .policy import MiB, PartSchedule, fit_schedule
 from .settings import check_settings, recorded_settings
 from .spec import UploadSpec
 
 __all__ = [
     "Resumption",
+    "TakenUp",
     "adopt_schedule",
     "check_algorithm",
     "check_resumable",
     "continue_journal",
     "find_pending",
     "new_journal",
+    "take_up",
     "with_journal_checksum",
 ]
 
@@ -76,6 +85,74 @@ def find_pending(
         "pick one with --upload-id ID (library: upload_id=), or remove the others with "
         f"s3sink uploads abort s3://{spec.bucket}/{spec.key} --upload-id ID"
     )
+
+
+@dataclass(frozen=True)
+class TakenUp:
+    """A pending upload this run resumes."""
+
+    upload_id: str
+    stored: dict[int, ListedPart]  # what the store holds, with the checksums journaled
+    schedule: PartSchedule  # what this run cuts its parts by
+    journal: Journal | None  # rewritten for this run and locked by it; or a new one
+
+
+def take_up(
+    transport: Transport,
+    spec: UploadSpec,
+    resumption: Resumption,
+    schedule: PartSchedule,
+    fits: Callable[[int], bool],
+) -> TakenUp | None:
+    """The pending upload to resume (``find_pending``), its journal here locked for this
+    run, checked (``check_resumable``); None when there is none. UsageError when it cannot
+    be resumed, with the upload and its journal left as they were."""
+    upload_id, record = find_pending(transport, spec, resumption)
+    if upload_id is None:
+        return None
+    journal = _take(record) if record is not None else None
+    try:
+        listed = _list_parts(transport, spec, upload_id, journal)
+        schedule = check_resumable(spec, upload_id, record, listed, schedule=schedule, fits=fits)
+    except BaseException:
+        if journal is not None:
+            journal.release()
+        raise
+    if record is not None:
+        listed = [with_journal_checksum(p, record) for p in listed]
+    stored = {p.number: p for p in listed}
+    if journal is not None and record is not None:
+        param = spec.checksummer.param if spec.checksummer else None
+        journal = continue_journal(journal, record, schedule, stored, param)
+    else:
+        journal = new_journal(spec, resumption, upload_id, schedule, created=False)
+    return TakenUp(upload_id, stored, schedule, journal)
+
+
+def _list_parts(
+    transport: Transport, spec: UploadSpec, upload_id: str, journal: Journal | None
+) -> list[ListedPart]:
+    listed = transport.list_parts(spec.bucket, spec.key, upload_id)
+    if listed is None:  # the store says it is gone: so is its journal
+        if journal is not None:
+            journal.remove()
+        raise UsageError(
+            f"upload {upload_id} of {spec.uri} no longer exists (completed or aborted); "
+            "nothing to resume"
+        )
+    return listed
+
+
+def _take(record: JournalRecord) -> Journal:
+    try:
+        return Journal.take(record.path)
+    except JournalBusy as exc:
+        raise UsageError(
+            f"upload {record.upload_id} of s3://{record.bucket}/{record.key} is being written "
+            f"or resumed by another s3sink on this machine (its journal {record.path} is "
+            "locked): two runs sending parts into one upload would spoil each other's; let "
+            "that run end, then resume"
+        ) from exc
 
 
 def _live_journals(

@@ -551,3 +551,53 @@ def test_a_resume_with_other_object_options_exits_2_naming_them(
     head = s3_client.head_object(Bucket=bucket, Key="k")
     assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"origin": "db1"})
     assert body(s3_client, bucket, "k") == data
+
+
+def test_a_second_resume_of_an_upload_being_sent_exits_2(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two runs on one key at once (cron overlapping a slow backup): the second --resume
+    finds the first's journal locked and exits 2 without sending or touching anything; the
+    first completes."""
+    data = pattern(2 * PART + 5)
+    source, go = tmp_path / "data", tmp_path / "go"
+    source.write_bytes(data)
+    # Writes one part and a byte (the upload exists), then waits for `go`, then the rest.
+    held = (
+        f'head -c {PART + 1} "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; '
+        f'tail -c +{PART + 2} "$1"'
+    )
+    args = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB"]
+    first = subprocess.Popen(
+        [
+            *S3SINK,
+            *args,
+            "--resumable",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            held,
+            "sh",
+            str(source),
+            str(go),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=state_env,
+    )
+    try:
+        wait_for(lambda: bool(journals(state_env)), timeout=30)
+        second = run(
+            [*args, "--resumable", "--resume", "--json", "--", "cat", str(source)], state_env
+        )
+    finally:
+        go.touch()
+        stdout, stderr = first.communicate(timeout=TIMEOUT)
+    assert second.returncode == 2, second.stderr
+    assert "is being written or resumed by another s3sink" in json.loads(second.stdout)["message"]
+    assert first.returncode == 0, stderr
+    assert json.loads(stdout)["parts_skipped"] == 0
+    assert body(s3_client, bucket, "k") == data
+    assert pending(s3_client, bucket) == []

@@ -447,3 +447,30 @@ def test_a_resume_that_cuts_parts_otherwise_rewrites_the_journals_schedule(
     assert w.schedule.base == 2 * PART
     assert (w.result.parts_skipped, w.result.bytes_skipped) == (2, 4 * PART)
     assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_two_writers_cannot_resume_one_upload_at_once(fake: FakeS3, tmp_path: Path) -> None:
+    """A writer still sending holds its journal's lock (flock): a resume of that upload
+    meanwhile is refused, touching nothing; once the first keeps the upload the resume takes
+    it up, and holds the lock in turn."""
+    data = payload(3 * PART + 1)
+    first = make_writer(fake, resumable=True, journal_dir=tmp_path)
+    first.write(data[: 2 * PART + 1])  # the upload exists, its journal is locked
+    busy = "is being written or resumed by another s3sink on this machine"
+    second = make_writer(fake, resume=True, resumable=True, journal_dir=tmp_path)
+    with pytest.raises(UsageError, match=busy):
+        second.write(data)
+    second.abort()
+    assert fake.live_uploads() == [first.upload_id]
+    assert len(find_journals(tmp_path, bucket=BUCKET)) == 1
+    first.keep()
+    third = make_writer(fake, resume=True, journal_dir=tmp_path)
+    third.write(data)  # resuming: it holds the lock now
+    fourth = make_writer(fake, resume=True, journal_dir=tmp_path)
+    with pytest.raises(UsageError, match=busy):
+        fourth.write(data)
+    fourth.abort()
+    third.close()
+    assert third.result.parts_skipped == 2
+    assert fake.object_bytes(BUCKET, KEY) == data
+    assert find_journals(tmp_path, bucket=BUCKET) == []
