@@ -1,7 +1,8 @@
-"""Resuming an upload: which pending upload to take up (a journal here, or
-ListMultipartUploads), whether this run's checksum fits it, the journal of a resumable
-upload, and the checksums a journal recorded for stored parts. The orchestration is
-:meth:`MultipartUpload.prepare_resume`'s; these are the decisions it asks for."""
+"""Resuming an upload: which pending upload to take up (a journal here, locked for this run,
+or ListMultipartUploads), whether this run can resume it (its checksum, its object settings,
+its part sizes in this run's memory budget), the journal of a resumable upload, and the
+checksums a journal recorded for stored parts. :meth:`MultipartUpload.prepare_resume` asks
+:func:`take_up`; everything that cannot work is refused there, before anything is read."""
 
 from __future__ import annotations
 
