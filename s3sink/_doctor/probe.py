@@ -41,6 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._store.redact import redact
 from .probes import Probe
 from .session import STEPS, Finding, ProbeFailed, Skip, Verdict
 
@@ -139,4 +140,6 @@ def probe(
     findings = tuple(run.findings[name] for name in CAPABILITIES)
     flags, run.facts["warnings"] = recommend({f.name: f.verdict for f in findings}, run.facts)
     endpoint = endpoint or getattr(client.meta, "endpoint_url", None)
+    if endpoint is not None:
+        endpoint = redact(endpoint)  # the report is printed: never an endpoint's password
     return Report(endpoint, bucket, prefix, findings, flags, run.facts, cleanup_errors)

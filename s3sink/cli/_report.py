@@ -18,7 +18,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from .._exec.producer import CommandError, ProducerFailed, exit_status
 from .._exec.signals import Interrupted, signal_name
@@ -67,16 +67,50 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Redacting:
+    """A text stream whose every write goes through :func:`scrub` (the rest is the
+    stream's own). Every write of the commands is a whole line or a whole JSON object, so
+    a URL is never split between two writes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(scrub(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr through the redaction while a command runs: whatever it
+    prints (a result, a report, a warning, a traceback) cannot carry an endpoint URL's
+    credentials, even from code that forgot to scrub."""
+    saved = sys.stdout, sys.stderr
+    if saved[0] is not None:
+        sys.stdout = cast("TextIO", _Redacting(saved[0]))
+    if saved[1] is not None:
+        sys.stderr = cast("TextIO", _Redacting(saved[1]))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 @contextlib.contextmanager
 def command_logging(debug: bool) -> Iterator[None]:
-    """Route the s3sink logger (never botocore's: its debug output carries secrets) to
-    stderr for the duration of one command."""
+    """For the duration of one command: route the s3sink logger (never botocore's: its
+    debug output carries secrets) to stderr, and everything printed through the
+    redaction."""
     handler = _StderrHandler()
     previous = log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
-        yield
+        with _redacted_output():
+            yield
     finally:
         log.removeHandler(handler)
         log.setLevel(previous)

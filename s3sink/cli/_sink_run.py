@@ -36,6 +36,7 @@ from ._report import (
     print_failure,
     print_success,
     report_failure,
+    scrub,
 )
 from ._settings import (
     SinkOptions,
@@ -328,7 +329,9 @@ class SinkRun:
         end = args.index("--") if "--" in args else len(args)
         if "--resume" not in args[:end]:
             args.insert(end, "--resume")
-        return shlex.join(["s3sink", *args])
+        # Redacted before quoting, so that `***` reaches the shell quoted (not as a glob);
+        # it finds the same journal, which never names the endpoint's credentials.
+        return shlex.join(["s3sink", *map(scrub, args)])
 
     def _kept_message(self, upload_id: str, resume: str | None) -> str:
         feed = ""
@@ -350,7 +353,8 @@ class SinkRun:
             "--region": self.opts.region,
             "--profile": self.opts.profile,
         }
-        return [part for flag, value in given.items() if value for part in (flag, value)]
+        # Redacted here, before the caller quotes them (see _resume_command).
+        return [part for flag, value in given.items() if value for part in (flag, scrub(value))]
 
     def _precondition_message(self) -> str:
         uri = self.location.uri

@@ -13,6 +13,7 @@ import io
 import os
 import signal
 import stat
+import sys
 import threading
 import time
 from pathlib import Path
@@ -225,6 +226,21 @@ def test_scrub_hides_credentials_in_urls() -> None:
     assert _report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
         "cannot reach http://***@127.0.0.1:9/x"
     )
+
+
+def test_everything_a_command_prints_goes_through_the_redaction(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Within a command, even a line written without scrub() hides the credentials (the
+    streams are put back afterwards)."""
+    stdout, stderr = sys.stdout, sys.stderr
+    with cli._report.command_logging(debug=False):
+        print('{"endpoint": "http://user:SECRET@127.0.0.1:9"}')  # not scrubbed by the caller
+        sys.stderr.write("reaching http://user:SECRET@127.0.0.1:9/bkt failed\n")
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+    out, err = capsys.readouterr()
+    assert out == '{"endpoint": "http://***@127.0.0.1:9"}\n'
+    assert err == "reaching http://***@127.0.0.1:9/bkt failed\n"
 
 
 @pytest.mark.parametrize(("older_than", "selected"), [("5m", True), ("1h", False)])
