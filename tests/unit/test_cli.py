@@ -234,7 +234,7 @@ def test_everything_a_command_prints_goes_through_the_redaction(
     """Within a command, even a line written without scrub() hides the credentials (the
     streams are put back afterwards)."""
     stdout, stderr = sys.stdout, sys.stderr
-    with cli._report.command_logging(debug=False):
+    with _report.command_logging(debug=False):
         print('{"endpoint": "http://user:SECRET@127.0.0.1:9"}')  # not scrubbed by the caller
         sys.stderr.write("reaching http://user:SECRET@127.0.0.1:9/bkt failed\n")
     assert (sys.stdout, sys.stderr) == (stdout, stderr)
