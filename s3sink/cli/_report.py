@@ -13,6 +13,7 @@ import errno
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -48,8 +49,20 @@ _NOTHING_WRITTEN = "the upload was aborted and nothing was written"
 
 
 def error_line(message: str) -> None:
-    sys.stderr.write(f"s3sink: error: {scrub(message)}\n")
+    """``s3sink: error: MESSAGE``. A message may go on over more lines: a line that starts
+    with two spaces is a command to run, printed alone so that it can be copied and pasted;
+    any other line is ``s3sink: LINE``."""
+    first, *rest = scrub(message).split("\n")
+    lines = [f"s3sink: error: {first}"]
+    lines += [line if line.startswith("  ") else f"s3sink: {line}" for line in rest]
+    sys.stderr.write("".join(line + "\n" for line in lines))
     sys.stderr.flush()
+
+
+def command_apart(text: str) -> str:
+    """``...: s3sink uploads abort ...`` with the command moved to a line of its own (see
+    :func:`error_line`): the library's messages keep it inline, a terminal wants it alone."""
+    return re.sub(r": (s3sink \S.*?)(\.?)$", r":\n  \1", text, count=1)
 
 
 scrub = redact  # every line the command prints goes through it
@@ -328,7 +341,7 @@ def classify(
         if connection and orphan.upload_id:
             flag = f"--upload-id {orphan.upload_id}"
             text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
-        return EXIT_ABORT_FAILED, f"{what}{text}"
+        return EXIT_ABORT_FAILED, command_apart(f"{what}{text}")
     code, what = _what_failed(exc, returncode, precondition, killed)
     if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what

@@ -341,9 +341,10 @@ class SinkRun:
             feed = " and write the same stream into the FIFO"
         bucket = f"s3://{self.location.bucket}"
         return (
-            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}: "
-            f"{resume}. Kept uploads cost storage until resumed or aborted; a lifecycle rule "
-            f"removes forgotten ones: s3sink uploads lifecycle {bucket} --days 7"
+            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}:\n"
+            f"  {resume}\n"
+            "kept uploads cost storage until resumed or aborted; a lifecycle rule removes "
+            f"forgotten ones:\n  s3sink uploads lifecycle {bucket} --days 7"
         )
 
     def _connection_options(self) -> list[str]:

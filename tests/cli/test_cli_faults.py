@@ -122,6 +122,9 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     assert feeder.written > 6 * MiB  # the stream was still going when the server left
     (line,) = error_lines(err)
     assert f"could not abort multipart upload {upload_id}" in line
+    assert line.endswith("until you run:")  # the command alone on the next line
+    lines = err.decode().splitlines()
+    command = lines[lines.index(line) + 1]
     assert b"Traceback" not in err
     assert (tmp_path / "stdout").read_bytes() == b""
 
@@ -129,8 +132,8 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     assert [u["UploadId"] for u in pending(s3_client, bucket)] == [upload_id]
     assert keys(s3_client, bucket) == []
     # The printed command names the endpoint in use: run it verbatim.
-    hint = re.search(r"run: s3sink (uploads abort \S+ --upload-id \S+ --endpoint-url \S+)$", line)
-    assert hint is not None, line
+    hint = re.fullmatch(r"  s3sink (uploads abort \S+ --upload-id \S+ --endpoint-url \S+)", command)
+    assert hint is not None, command
     assert hint.group(1).endswith(f"--endpoint-url {fault_proxy.endpoint_url}")
     cleanup = run_cli(hint.group(1).split(), env)
     assert cleanup.returncode == 0, cleanup.stderr

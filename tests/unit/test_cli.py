@@ -465,3 +465,20 @@ def test_mount_usage_errors_are_one_line(aws_env: None) -> None:
     assert "'--part-size'" in line
     assert "S3SINK_PART_SIZE" not in line
     assert "Usage:" not in result.stderr
+
+
+def test_a_command_to_run_is_printed_alone_on_its_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error that names a command to run prints it on a line of its own (two spaces, no
+    prefix, no period stuck to its last argument), and further sentences as s3sink lines."""
+    message = _report.command_apart(
+        "could not abort multipart upload U; it keeps its parts on the server until you run: "
+        "s3sink uploads abort s3://b/k --upload-id U."
+    )
+    _report.error_line(message + "\nkept uploads cost storage:\n  s3sink uploads lifecycle s3://b")
+    assert capsys.readouterr().err.splitlines() == [
+        "s3sink: error: could not abort multipart upload U; it keeps its parts on the server "
+        "until you run:",
+        "  s3sink uploads abort s3://b/k --upload-id U",
+        "s3sink: kept uploads cost storage:",
+        "  s3sink uploads lifecycle s3://b",
+    ]
