@@ -57,3 +57,13 @@ class Progress:
     def bytes_read(self) -> int:
         """Bytes read from the source, compressed or not."""
         return self.bytes_written if self.source_bytes is None else self.source_bytes
+
+    @property
+    def source_uploaded(self) -> int:
+        """Source bytes whose stored bytes are uploaded (compressing: in the proportion of
+        what was stored so far): what a bar against the source's size shows as done."""
+        if self.source_bytes is None:
+            return self.bytes_uploaded
+        if self.bytes_written <= 0:
+            return 0
+        return min(self.source_bytes, self.bytes_uploaded * self.source_bytes // self.bytes_written)

@@ -9,9 +9,11 @@ interrupted request can create what we never heard of). What could not be remove
 :class:`Report`.
 
 Verdicts. "Does the store check X": ``validated`` = a 4xx for the wrong value and a 2xx for
-the correct one; ``ignored`` = a 2xx for the wrong value; ``unsupported`` = the correct value
-refused too, with 405/501/NotImplemented/InvalidArgument/InvalidRequest; ``error`` = anything
-else. Operations: ``validated`` = works as AWS documents, ``unsupported`` = 405/501/NotImplemented.
+the correct one (the only verdict a wrong value proved); ``ignored`` = a 2xx for the wrong
+value; ``unsupported`` = the correct value refused too, with
+405/501/NotImplemented/InvalidArgument/InvalidRequest; ``error`` = anything else. Operations,
+echoes and properties of the answers (unequal part sizes, MD5 ETags): ``supported`` = works as
+AWS documents, ``unsupported`` = 405/501/NotImplemented, or not there.
 
 Recommended flags follow what s3sink verifies: every part carries its checksum (crc64nvme by
 default); a part whose checksum the store echoes counts as confirmed, any other part's ETag is
@@ -21,7 +23,8 @@ compared with the MD5 of its bytes. The first rule that applies wins:
 2. Content-MD5 ``validated``: ``--checksum md5`` (the store then checks each part on receipt);
 3. the part checksum header ``unsupported``: ``--checksum off`` (ETags, signed payload);
 4. a wrong part checksum echoed with 2xx (the echo would confirm a corrupt part):
-   ``--checksum md5``, or ``off`` if Content-MD5 is unsupported;
+   ``--checksum off`` (Content-MD5 is not validated there, or rule 2 would apply: each part's
+   ETag is compared with its MD5, and payloads are signed);
 
 and ``--fixed-part-size`` when ``unequal_part_sizes`` is ``unsupported``. ``facts["warnings"]``
 says when nothing verifies a part (no check validated on receipt, part ETags not MD5s).
@@ -38,6 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._store.redact import redact
 from .probes import Probe
 from .session import STEPS, Finding, ProbeFailed, Skip, Verdict
 
@@ -75,10 +79,12 @@ def recommend(
         pass
     elif md5 == "validated":
         flags += ["--checksum", "md5"]
-    elif part == "unsupported":
+    elif (
+        part == "unsupported"
+        or echoes.get("upload_part_wrong")
+        or echoes.get("upload_part_wrong_without_sdk_header")
+    ):
         flags += ["--checksum", "off"]
-    elif echoes.get("upload_part_wrong") or echoes.get("upload_part_wrong_without_sdk_header"):
-        flags += ["--checksum", "off" if md5 == "unsupported" else "md5"]
     if capabilities.get("unequal_part_sizes") == "unsupported":
         flags.append("--fixed-part-size")
     signed = "off" in flags and capabilities.get("sigv4_payload_hash") == "validated"
@@ -134,4 +140,6 @@ def probe(
     findings = tuple(run.findings[name] for name in CAPABILITIES)
     flags, run.facts["warnings"] = recommend({f.name: f.verdict for f in findings}, run.facts)
     endpoint = endpoint or getattr(client.meta, "endpoint_url", None)
+    if endpoint is not None:
+        endpoint = redact(endpoint)  # the report is printed: never an endpoint's password
     return Report(endpoint, bucket, prefix, findings, flags, run.facts, cleanup_errors)

@@ -10,6 +10,7 @@ from .session import (
     CRC,
     MIB,
     SMALL,
+    VERDICTS,
     WRONG_ETAG,
     Answer,
     ProbeFailed,
@@ -90,11 +91,11 @@ class Probe(Session):
         echoes["upload_part_wrong_without_sdk_header"] = CRC in plain_bad.headers
         self.facts["etag_is_md5"]["upload_part"] = is_md5(good.response.get("ETag"), self.small)
         also = "also" if echoes["upload_part_without_sdk_header"] else "but not"
-        verdict: tuple[Verdict, str] = ("ignored", f"no {CRC} in the UploadPart response")
+        verdict: tuple[Verdict, str] = ("unsupported", f"no {CRC} in the UploadPart response")
         if not good.ok:
             verdict = ("error", f"UploadPart failed: {good}")
         elif echoes["upload_part"]:
-            verdict = ("validated", f"echoed {CRC} ({also} without x-amz-sdk-checksum-algorithm)")
+            verdict = ("supported", f"echoed {CRC} ({also} without x-amz-sdk-checksum-algorithm)")
         self.find("upload_part.checksum_echo", verdict)
 
     @step("Content-MD5, abort", "content_md5", "abort_multipart_upload")
@@ -110,7 +111,7 @@ class Probe(Session):
             self.part(upload_id, 1, self.small, ContentMD5=good),
             self.part(upload_id, 2, self.small, ContentMD5=bad),
         )
-        worst = max(put[0], part[0], key=("validated", "ignored", "unsupported", "error").index)
+        worst = max(put[0], part[0], key=VERDICTS.index)
         self.find("content_md5", (worst, f"PutObject: {put[1]}; UploadPart: {part[1]}"))
         key = self.uploads[upload_id]
         aborted = self.call("abort_multipart_upload", Key=key, UploadId=upload_id)
@@ -217,7 +218,7 @@ class Probe(Session):
             is_md5(p["ETag"], b) for p, b in zip(parts, bodies, strict=True)
         )
         done = self.complete(upload_id, parts)
-        verdict: Verdict = "validated" if done.ok else "unsupported" if done.refused else "error"
+        verdict: Verdict = "supported" if done.ok else "unsupported" if done.refused else "error"
         self.find("unequal_part_sizes", (verdict, str(done)))
 
         short = 5 * MIB - 1
@@ -232,6 +233,6 @@ class Probe(Session):
     def etags(self) -> None:
         """Whether part ETags (and PutObject's) are the MD5 of the bytes sent."""
         part, put = (self.facts["etag_is_md5"].get(k) for k in ("upload_part", "put_object"))
-        verdict: Verdict = "validated" if part else "ignored" if part is False else "error"
+        verdict: Verdict = "supported" if part else "unsupported" if part is False else "error"
         text = f"part ETags {'are' if part else 'are not'} the MD5 of their bytes"
         self.find("etag_md5", (verdict, f"{text}, PutObject's {'is' if put else 'is not'}"))

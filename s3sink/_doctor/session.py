@@ -16,7 +16,10 @@ from ..errors import S3SinkError
 if TYPE_CHECKING:
     from .._store.client import S3Client
 
-Verdict = Literal["validated", "ignored", "unsupported", "error"]
+# "validated" only where a deliberately wrong value was refused; "supported" for what was only
+# found to work (an operation, an echo, a property of the answers).
+Verdict = Literal["validated", "supported", "ignored", "unsupported", "error"]
+VERDICTS: tuple[Verdict, ...] = ("validated", "supported", "ignored", "unsupported", "error")
 MIB = 1024 * 1024
 SMALL = 1024  # the body of every request that needs no full part
 ALGORITHMS: tuple[Algorithm, ...] = ("crc64nvme", "crc32c", "crc32", "sha256")
@@ -82,7 +85,7 @@ def check(correct: Answer | None, wrong: Answer, extra: str = "") -> tuple[Verdi
 def operation(answer: Answer, works: bool, why: str) -> tuple[Verdict, str]:
     """The verdict of an operation that should simply work."""
     if answer.ok:
-        return ("validated", str(answer)) if works else ("error", f"{answer}, but {why}")
+        return ("supported", str(answer)) if works else ("error", f"{answer}, but {why}")
     unsupported = answer.status in (405, 501) or answer.code == "NotImplemented"
     return ("unsupported" if unsupported else "error"), str(answer)
 

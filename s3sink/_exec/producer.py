@@ -49,11 +49,12 @@ class Command:
         self.killed_by_us = False
 
     @classmethod
-    def start(cls, argv: Sequence[str], *, stdout: int) -> Command:
-        """Spawn ``argv`` with ``stdout`` as its fd 1; stdin and stderr are inherited."""
+    def start(cls, argv: Sequence[str], *, stdout: int, stderr: int | None = None) -> Command:
+        """Spawn ``argv`` with ``stdout`` as its fd 1 (and ``stderr`` as its fd 2, else
+        ours); stdin is inherited."""
         name = argv[0]
         try:
-            process = subprocess.Popen(list(argv), stdout=stdout, close_fds=True)
+            process = subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, close_fds=True)
         except FileNotFoundError:
             raise CommandError(f"command not found: {name}", 127) from None
         except PermissionError:
@@ -129,23 +130,26 @@ class Command:
 
 
 def open_pipe_from(
-    argv: Sequence[str], *, spawn: Callable[[Sequence[str], int], Command] | None = None
+    argv: Sequence[str],
+    *,
+    spawn: Callable[[Sequence[str], int], Command] | None = None,
+    stderr: int | None = None,
 ) -> tuple[Command, io.FileIO]:
-    """Start ``argv`` with its stdout on a new pipe; return it and the pipe's read end."""
+    """Start ``argv`` with its stdout on a new pipe (and ``stderr`` as its fd 2, else ours);
+    return it and the pipe's read end."""
     read_fd, write_fd = os.pipe()
     try:
         grow_pipe(read_fd)
-        command = (spawn or _spawn)(argv, write_fd)
+        if spawn is not None:
+            command = spawn(argv, write_fd)
+        else:
+            command = Command.start(argv, stdout=write_fd, stderr=stderr)
     except BaseException:
         os.close(read_fd)
         raise
     finally:
         os.close(write_fd)  # the child holds its copy; ours would hide the child's EOF
     return command, io.FileIO(read_fd, "rb", closefd=True)
-
-
-def _spawn(argv: Sequence[str], stdout: int) -> Command:
-    return Command.start(argv, stdout=stdout)
 
 
 class ProducerFailed(Exception):

@@ -237,9 +237,14 @@ class BotoTransport:
             raise translate(exc, "ListParts", bucket=bucket, key=key, upload_id=upload_id) from exc
         return parts
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+    def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectInfo | None:
+        version = {"VersionId": version_id} if version_id else {}
         try:
-            response = self.client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            response = self.client.head_object(
+                Bucket=bucket, Key=key, ChecksumMode="ENABLED", **version
+            )
         except Exception as exc:
             if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
                 return None

@@ -63,9 +63,11 @@ def is_unsupported(exc: BaseException) -> bool:
 
 
 def upload_is_gone(exc: BaseException) -> bool:
-    """The multipart upload does not exist (any more). S3 says NoSuchUpload; Ceph RGW answers
-    ListParts of an aborted upload with NoSuchKey; any 404 means the same here."""
-    return error_code(exc) in ("NoSuchUpload", "NoSuchKey") or http_status(exc) == 404
+    """The multipart upload does not exist (any more): the store says NoSuchUpload (S3, moto,
+    SeaweedFS), or NoSuchKey (Ceph RGW, for ListParts of an aborted or unknown upload). Not
+    any 404: a proxy or a wrong endpoint answers 404 too, and taking that for "gone" would
+    delete a resume journal and report an abort confirmed."""
+    return error_code(exc) in ("NoSuchUpload", "NoSuchKey")
 
 
 def describe(exc: BaseException) -> str:

@@ -11,7 +11,12 @@ on the client's events change that:
   has answered, that is a store gone away, and botocore retries it as before (resets and
   timeouts always are).
 * ``request-created``: a second or later attempt logs ``retrying UploadPart 3 (attempt 2
-  of 10): <why the last one failed>`` at WARNING.
+  of 10): <why the last one failed>`` at WARNING, once per round: when several requests are
+  retried together (every part in flight, against a store that went away), the round's first
+  retry says how many (``retrying UploadPart 3 and 3 more requests (attempt 2 of 10): ...``)
+  and the others are logged at DEBUG only. A request answered without error ends the
+  episode. Before this, a dead endpoint printed one warning per part per attempt (about 36
+  for 4 parts in flight).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from .errors import describe
 
@@ -35,10 +42,14 @@ _PART = re.compile(r"[?&]partNumber=(\d+)")
 
 
 class _Watch:
-    """The state of one client: has the endpoint ever answered?"""
+    """The state of one client: has the endpoint ever answered, and the retries of the
+    current episode (the rounds already said, the requests seen retrying)."""
 
     def __init__(self) -> None:
         self.answered = False
+        self._lock = threading.Lock()  # the hooks run on every worker thread
+        self._rounds: set[int] = set()  # attempt numbers already logged in this episode
+        self._retrying: list[str] = []  # requests seen retrying in this episode, in order
 
     def needs_retry(
         self,
@@ -54,10 +65,14 @@ class _Watch:
             error = response[1].get("Error", {}) if isinstance(response, tuple) else {}
             if status is not None and status >= 300:
                 request_dict["context"][_FAILURE] = f"{error.get('Code') or 'HTTP'} {status}"
+            elif self._rounds:
+                with self._lock:  # the store answers again: the next retry is news
+                    self._rounds.clear()
+                    self._retrying.clear()
             return None  # botocore's handler decides
         if caught_exception is None:
             return None
-        request_dict["context"][_FAILURE] = describe(caught_exception)
+        request_dict["context"][_FAILURE] = _reason(caught_exception)
         if not self.answered and _never_connected(caught_exception):
             return False  # first_non_none_response: no retry; the error reaches the caller
         return None
@@ -75,7 +90,42 @@ class _Watch:
         limit = retries.get("max")
         of = f" of {limit}" if limit else ""
         reason = context.get(_FAILURE, "an error")
+        with self._lock:
+            if what not in self._retrying:
+                self._retrying.append(what)
+            said = attempt in self._rounds
+            self._rounds.add(attempt)
+            lead, others = self._retrying[0], len(self._retrying) - 1
+        if said:  # this round was said already: the detail only under --debug
+            log.debug("retrying %s (attempt %d%s): %s", what, attempt, of, reason)
+            return
+        if others:
+            what = f"{lead} and {others} more request{'s' if others > 1 else ''}"
         log.warning("retrying %s (attempt %d%s): %s", what, attempt, of, reason)
+
+
+# botocore's connection errors by what a person needs to read; their text repeats the whole
+# URL (upload id included) on every line.
+_CONNECTION_ERRORS = {
+    "EndpointConnectionError": "cannot connect to",
+    "ConnectionClosedError": "connection closed by",
+    "ReadTimeoutError": "read timeout from",
+    "ConnectTimeoutError": "connect timeout to",
+}
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an attempt failed, in one short phrase: the host for a connection error (the
+    full text is --debug's), else the error's own description."""
+    what = _CONNECTION_ERRORS.get(type(exc).__name__)
+    kwargs = getattr(exc, "kwargs", None)
+    url = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
+    if what is None or not isinstance(url, str):
+        return describe(exc)
+    host = urlsplit(url).hostname or "?"
+    port = urlsplit(url).port
+    log.debug("%s", describe(exc))
+    return f"{what} {host}{f':{port}' if port else ''}"
 
 
 def _never_connected(exc: BaseException) -> bool:

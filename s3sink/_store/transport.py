@@ -157,8 +157,11 @@ class UploadTransport(Protocol):
         """Part numbers still stored; ``None`` once the upload no longer exists."""
         ...
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
-        """The object's metadata with checksums, or ``None`` when there is no object."""
+    def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectInfo | None:
+        """The object's metadata with checksums (of its version ``version_id``, else the
+        current one), or ``None`` when there is no object."""
         ...
 
 

@@ -15,20 +15,14 @@ from collections.abc import Callable
 from .._sizes import format_size
 from .._store.objectlock import requested_lock
 from .._store.transport import Transport
-from ..errors import AbortFailedError, S3SinkError, UsageError
+from ..errors import AbortFailedError, S3SinkError
 from .abort import abort_upload, cleanup_command, report_unknown_uploads
 from .commit import Committer
-from .journal import Journal, JournalRecord
+from .journal import Journal
 from .parts import PartLedger, PartSender, submit_part
 from .policy import PartSchedule
 from .pool import PartPool
-from .resume import (
-    Resumption,
-    check_algorithm,
-    find_pending,
-    open_journal,
-    with_journal_checksum,
-)
+from .resume import Resumption, new_journal, take_up
 from .spec import UploadSpec
 from .state import Lifecycle
 
@@ -104,7 +98,9 @@ class MultipartUpload:
                 self._create_interrupted = not isinstance(exc, Exception)
                 self.record_error(exc)
                 raise
-            self._open_journal(None)
+            self._use_journal(
+                new_journal(self.spec, self.resumption, self.upload_id, self.schedule, created=True)
+            )
         submit_part(
             pool=self._pool,
             sender=self._sender,
@@ -154,22 +150,29 @@ class MultipartUpload:
         """After the commit, with Object Lock asked for: does the object show it? Stores
         differ (RGW 16 keeps it from a PutObject, drops it from CreateMultipartUpload), so
         a lock missing is set now (PutObjectRetention, PutObjectLegalHold) and checked
-        again. The object is published either way: what is left is ``lock_state``."""
+        again. The object is published either way: what is left is ``lock_state``.
+
+        All on the version the commit made: the key's current version may already be
+        another writer's, which must get neither our verdict nor our lock."""
         wanted = requested_lock(self._extra)
-        if wanted is None:
+        published = self.committer.published
+        if wanted is None or published is None:
             return
         t, bucket, key = self._transport, self.bucket, self.key
+        # Object Lock needs a versioned bucket, so the commit names its version; "null" is
+        # the version of an unversioned bucket, where only the current one exists.
+        ours = published.version_id if published.version_id != "null" else None
         try:
-            info = t.head_object(bucket, key)
+            info = t.head_object(bucket, key, ours)
             if info is not None and wanted.held_by(info.lock):
                 self.lock_state = "kept"
                 return
             log.warning(
                 "the store did not keep the Object Lock of s3://%s/%s; setting it now", bucket, key
             )
-            version = info.version_id if info else None
+            version = ours or (info.version_id if info else None)
             t.put_object_lock(bucket, key, version, wanted, extra=self.spec.part_extra)
-            info = t.head_object(bucket, key)
+            info = t.head_object(bucket, key, version)
             if info is not None and wanted.held_by(info.lock):
                 self.lock_state = "applied"
                 return
@@ -211,15 +214,21 @@ class MultipartUpload:
             log.warning(
                 "parts still in flight after %.0fs; keeping the upload anyway", self._abort_timeout
             )
+        # What the store holds: the parts it listed when this run resumed, as replaced or
+        # added by the parts this run sent.
+        stored = {p.number: p.size for p in self._sender.stored.values()}
+        stored.update((p.number, p.size) for p in self._ledger.parts.values())
         log.warning(
             "upload %s of s3://%s/%s was kept for a resume: %d parts (%s) are stored%s",
             self.upload_id,
             self.bucket,
             self.key,
-            len(self._ledger.parts),
-            format_size(sum(p.size for p in self._ledger.parts.values())),
+            len(stored),
+            format_size(sum(stored.values())),
             f"; journal {self._journal.path}" if self._journal is not None else "",
         )
+        if self._journal is not None:
+            self._journal.release()  # another run (or writer) may take it up now
         return True
 
     def _abort(self, cause: BaseException) -> None:
@@ -252,50 +261,36 @@ class MultipartUpload:
     def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
         """Resuming: find the pending upload for the key (its journal here, else
         ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and return
-        the schedule to cut this run's parts by (the journal's, which cut the stored parts,
-        when it carries at least as much). Without one, a new upload starts, and says so."""
+        the schedule to cut this run's parts by (see adopt_schedule). Without one, a new
+        upload starts, and says so. Whatever cannot work is refused here, before anything
+        is read (UsageError)."""
         if not self.resumption.resume:
             return schedule
-        upload_id, record = find_pending(self._transport, self.spec, self.resumption)
-        if upload_id is None:
+        taken = take_up(self._transport, self.spec, self.resumption, schedule, self._pool.fits)
+        if taken is None:
             log.warning(
                 "no pending upload of s3://%s/%s to resume: starting a new one",
                 self.bucket,
                 self.key,
             )
             return schedule
-        listed = self._transport.list_parts(self.bucket, self.key, upload_id)
-        if listed is None:
-            if record is not None:
-                Journal(record.path).remove()
-            raise UsageError(
-                f"upload {upload_id} of s3://{self.bucket}/{self.key} no longer exists "
-                "(completed or aborted); nothing to resume"
-            )
-        check_algorithm(self.spec, upload_id, record, listed)
-        if record is not None:
-            listed = [with_journal_checksum(p, record) for p in listed]
-        self.upload_id = upload_id
-        self._sender.stored = {p.number: p for p in listed}
+        self.upload_id = taken.upload_id
+        self._sender.stored = taken.stored
         log.warning(
             "resuming upload %s of s3://%s/%s: the store holds %d parts (%s); parts with "
             "this run's bytes are not sent again",
-            upload_id,
+            taken.upload_id,
             self.bucket,
             self.key,
-            len(listed),
-            format_size(sum(p.size for p in listed)),
+            len(taken.stored),
+            format_size(sum(p.size for p in taken.stored.values())),
         )
-        if record is not None and record.schedule.capacity >= schedule.capacity:
-            schedule = record.schedule
-        self.schedule = schedule
-        self._open_journal(record)
-        return schedule
+        self.schedule = taken.schedule
+        self._use_journal(taken.journal)
+        return taken.schedule
 
-    def _open_journal(self, record: JournalRecord | None) -> None:
-        self._journal = open_journal(
-            self.spec, self.resumption, self.upload_id, self.schedule, record
-        )
+    def _use_journal(self, journal: Journal | None) -> None:
+        self._journal = journal
         if self._journal is not None:
             self._ledger.journal = self._journal.record
 

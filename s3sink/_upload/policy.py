@@ -23,7 +23,8 @@ exceeding the budget.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from .._sizes import format_size
@@ -194,6 +195,17 @@ def make_schedule(
             f"({format_size(max_part)} per part); raise max_memory"
         )
     return _hinted(base, max_part, floor=plain.capacity)
+
+
+def fit_schedule(schedule: PartSchedule, fits: Callable[[int], bool]) -> PartSchedule | None:
+    """``schedule`` (a resumed upload's) with its parts capped at the largest size that
+    ``fits`` the memory budget, or None when not even its first part does. Capping changes
+    only the parts that grow past the cap: the others keep the sizes the stored parts were
+    cut by, and those cut otherwise are sent again."""
+    if not fits(schedule.base):
+        return None
+    largest = max(size for _, size, _ in schedule.tiers() if fits(size))
+    return schedule if largest == schedule.max_part else replace(schedule, max_part=largest)
 
 
 DEFAULT_MAX_MEMORY = 1 * GiB

@@ -124,17 +124,25 @@ class PartPool:
             raise self._error
 
     # -- memory -----------------------------------------------------------------------
+    def fits(self, size: int) -> bool:
+        """Whether a part of ``size`` bytes fits the budget at all (else acquire_buffer
+        refuses it)."""
+        limit = self._limit_for(size)
+        if self._shared is not None:
+            limit = min(limit, self._shared.limit)
+        return size <= limit
+
     def acquire_buffer(self, size: int) -> bytearray:
         """A buffer of exactly ``size`` bytes, reused when possible, charged to the budget.
 
         Blocks while the budget is spent; raises the first recorded error instead of
         waiting forever once an upload has failed.
         """
+        if not self.fits(size):
+            raise ValueError(f"a {size}-byte part does not fit the memory budget")
         limit = self._limit_for(size)
         if self._shared is not None:
             limit = min(limit, self._shared.limit)
-        if size > limit:
-            raise ValueError(f"a {size}-byte part does not fit a {limit}-byte budget")
         if self._shared is not None:
             return self._acquire_shared(size, limit, self._shared)
         with self._cond:

@@ -30,6 +30,7 @@ from .._upload.policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
 from .._upload.pool import SharedBudget
 from .._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from ..errors import UsageError
+from ._app import MountCommand
 from ._options import (
     HELP_OPTIONS,
     AclOption,
@@ -82,7 +83,7 @@ mount_app = typer.Typer(
 )
 
 
-@mount_app.command()
+@mount_app.command(cls=MountCommand)
 def mount(  # noqa: PLR0917  # typer maps each parameter to one documented option
     target: Annotated[
         str,

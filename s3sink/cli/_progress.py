@@ -67,7 +67,8 @@ def ratio(source: int, stored: int) -> str:
 
 def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> str:
     """One plain progress line: bytes read (and compressed, with the ratio) and uploaded,
-    rate (and the --rate-limit cap), parts, elapsed time."""
+    the rate of the upload (bytes sent, which the --rate-limit cap bounds), parts, elapsed
+    time. Reading runs ahead of sending by the parts in memory: its rate would overstate."""
     read = snapshot.bytes_read
     compressed = ""
     if snapshot.source_bytes is not None:
@@ -77,7 +78,7 @@ def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> s
     return (
         f"s3sink: {format_size(read)} read, {compressed}"
         f"{format_size(snapshot.bytes_uploaded)} uploaded, "
-        f"{_rate(read, elapsed)}{limit}, "
+        f"{_rate(snapshot.bytes_uploaded, elapsed)}{limit}, "
         f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight, "
         f"{format_duration(elapsed)}"
     )
@@ -197,7 +198,9 @@ class RichDisplay:
         sys.stderr = self._stderr
 
     def stop(self) -> None:
-        """Remove the line (the summary replaces it)."""
+        """Show the last state once more, then remove the line (the summary replaces it)."""
+        if self._live is not None:
+            self._live.refresh()
         if self._stderr is not None:
             self._stderr.flush()
             if sys.stderr is self._stderr:

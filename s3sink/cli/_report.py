@@ -13,12 +13,13 @@ import errno
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
 from .._exec.producer import CommandError, ProducerFailed, exit_status
 from .._exec.signals import Interrupted, signal_name
@@ -48,8 +49,20 @@ _NOTHING_WRITTEN = "the upload was aborted and nothing was written"
 
 
 def error_line(message: str) -> None:
-    sys.stderr.write(f"s3sink: error: {scrub(message)}\n")
+    """``s3sink: error: MESSAGE``. A message may go on over more lines: a line that starts
+    with two spaces is a command to run, printed alone so that it can be copied and pasted;
+    any other line is ``s3sink: LINE``."""
+    first, *rest = scrub(message).split("\n")
+    lines = [f"s3sink: error: {first}"]
+    lines += [line if line.startswith("  ") else f"s3sink: {line}" for line in rest]
+    sys.stderr.write("".join(line + "\n" for line in lines))
     sys.stderr.flush()
+
+
+def command_apart(text: str) -> str:
+    """``...: s3sink uploads abort ...`` with the command moved to a line of its own (see
+    :func:`error_line`): the library's messages keep it inline, a terminal wants it alone."""
+    return re.sub(r": (s3sink \S.*?)(\.?)$", r":\n  \1", text, count=1)
 
 
 scrub = redact  # every line the command prints goes through it
@@ -67,16 +80,50 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+class _Redacting:
+    """A text stream whose every write goes through :func:`scrub` (the rest is the
+    stream's own). Every write of the commands is a whole line or a whole JSON object, so
+    a URL is never split between two writes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(scrub(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _redacted_output() -> Iterator[None]:
+    """sys.stdout and sys.stderr through the redaction while a command runs: whatever it
+    prints (a result, a report, a warning, a traceback) cannot carry an endpoint URL's
+    credentials, even from code that forgot to scrub."""
+    saved = sys.stdout, sys.stderr
+    if saved[0] is not None:
+        sys.stdout = cast("TextIO", _Redacting(saved[0]))
+    if saved[1] is not None:
+        sys.stderr = cast("TextIO", _Redacting(saved[1]))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 @contextlib.contextmanager
 def command_logging(debug: bool) -> Iterator[None]:
-    """Route the s3sink logger (never botocore's: its debug output carries secrets) to
-    stderr for the duration of one command."""
+    """For the duration of one command: route the s3sink logger (never botocore's: its
+    debug output carries secrets) to stderr, and everything printed through the
+    redaction."""
     handler = _StderrHandler()
     previous = log.level
     log.addHandler(handler)
     log.setLevel(logging.DEBUG if debug else logging.WARNING)
     try:
-        yield
+        with _redacted_output():
+            yield
     finally:
         log.removeHandler(handler)
         log.setLevel(previous)
@@ -294,7 +341,7 @@ def classify(
         if connection and orphan.upload_id:
             flag = f"--upload-id {orphan.upload_id}"
             text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
-        return EXIT_ABORT_FAILED, f"{what}{text}"
+        return EXIT_ABORT_FAILED, command_apart(f"{what}{text}")
     code, what = _what_failed(exc, returncode, precondition, killed)
     if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what

@@ -18,6 +18,7 @@ from typing import cast
 from .._exec.fifo import Fifo
 from .._exec.pipes import reader_for_fd
 from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_from
+from .._exec.relay import LineRelay
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
 from .._writer.checks import check_connection_options
@@ -35,6 +36,7 @@ from ._report import (
     print_failure,
     print_success,
     report_failure,
+    scrub,
 )
 from ._settings import (
     SinkOptions,
@@ -140,16 +142,21 @@ class SinkRun:
     owns_source: bool = False
     file: FileInput | None = None
     started: float = field(default_factory=time.monotonic)
+    # With a live progress line, the command's stderr is relayed above it, line by line.
+    relay: LineRelay | None = None
+    relay_stderr: bool = False
 
     def run(self) -> int:
         """Stream, then report; returns the exit code."""
         with self.guard, contextlib.ExitStack() as cleanup:  # the FIFO goes last
+            mode = choose_mode(
+                progress=self.opts.progress,
+                quiet=self.opts.quiet,
+                stderr_is_tty=sys.stderr.isatty(),
+            )
+            self.relay_stderr = mode == "rich"
             display = make_display(
-                choose_mode(
-                    progress=self.opts.progress,
-                    quiet=self.opts.quiet,
-                    stderr_is_tty=sys.stderr.isatty(),
-                ),
+                mode,
                 self.writer.progress,
                 label=self.location.uri,
                 stream=lambda: sys.stderr,
@@ -182,7 +189,7 @@ class SinkRun:
             # Before the command starts: it must find a FIFO, not create a regular file.
             self.fifo = cleanup.enter_context(Fifo(self.opts.fifo))
         if self.opts.command:
-            self._start_command()
+            self._start_command(cleanup)
         display.start()
         self.started = time.monotonic()
         if self.file is not None:
@@ -196,6 +203,8 @@ class SinkRun:
         if self.command is not None:
             returncode = self.command.wait()
             assert returncode is not None  # noqa: S101  # wait() without timeout
+            if self.relay is not None:
+                self.relay.close()  # its last lines, before anything of ours is said
             if returncode != 0:
                 raise ProducerFailed(self.command, returncode)
         self._refuse_nothing()
@@ -221,16 +230,23 @@ class SinkRun:
             what = f"nothing was written to {self.fifo.path}"
         raise NothingToUpload(f"{what}: nothing uploaded; --allow-empty uploads an empty object")
 
-    def _start_command(self) -> None:
+    def _start_command(self, cleanup: contextlib.ExitStack) -> None:
         argv = self.opts.command
+        stderr = None
+        if self.relay_stderr:
+            self.relay = LineRelay(_to_stderr)
+            cleanup.callback(self.relay.close)
+            stderr = self.relay.write_fd
         with self.guard.deferred():  # a signal now is delivered once the child exists
             if self.fifo is None:
-                self.command, self.source = open_pipe_from(argv)
+                self.command, self.source = open_pipe_from(argv, stderr=stderr)
                 self.owns_source = True
             else:
                 # Its stdout goes to our stderr: our stdout is the result channel.
-                self.command = Command.start(argv, stdout=2)
+                self.command = Command.start(argv, stdout=stderr or 2, stderr=stderr)
             self.guard.child = self.command
+        if self.relay is not None:
+            self.relay.child_started()
         if self.fifo is not None:
             self.fifo.release_when_exits(self.command)
 
@@ -313,7 +329,9 @@ class SinkRun:
         end = args.index("--") if "--" in args else len(args)
         if "--resume" not in args[:end]:
             args.insert(end, "--resume")
-        return shlex.join(["s3sink", *args])
+        # Redacted before quoting, so that `***` reaches the shell quoted (not as a glob);
+        # it finds the same journal, which never names the endpoint's credentials.
+        return shlex.join(["s3sink", *map(scrub, args)])
 
     def _kept_message(self, upload_id: str, resume: str | None) -> str:
         feed = ""
@@ -323,9 +341,10 @@ class SinkRun:
             feed = " and write the same stream into the FIFO"
         bucket = f"s3://{self.location.bucket}"
         return (
-            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}: "
-            f"{resume}. Kept uploads cost storage until resumed or aborted; a lifecycle rule "
-            f"removes forgotten ones: s3sink uploads lifecycle {bucket} --days 7"
+            f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}:\n"
+            f"  {resume}\n"
+            "kept uploads cost storage until resumed or aborted; a lifecycle rule removes "
+            f"forgotten ones:\n  s3sink uploads lifecycle {bucket} --days 7"
         )
 
     def _connection_options(self) -> list[str]:
@@ -335,7 +354,8 @@ class SinkRun:
             "--region": self.opts.region,
             "--profile": self.opts.profile,
         }
-        return [part for flag, value in given.items() if value for part in (flag, value)]
+        # Redacted here, before the caller quotes them (see _resume_command).
+        return [part for flag, value in given.items() if value for part in (flag, scrub(value))]
 
     def _precondition_message(self) -> str:
         uri = self.location.uri
@@ -344,6 +364,13 @@ class SinkRun:
                 f"{uri} no longer has ETag {self.opts.if_match} (--if-match); nothing was written"
             )
         return f"{uri} already exists (--no-overwrite); nothing was written"
+
+
+def _to_stderr(line: str) -> None:
+    """Whatever sys.stderr is now: while the live line shows, the writer that prints above
+    it (RichDisplay swaps it in)."""
+    sys.stderr.write(line)
+    sys.stderr.flush()
 
 
 def _say(text: str) -> None:

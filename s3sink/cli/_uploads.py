@@ -35,6 +35,7 @@ from ._report import (
     describe_upload_error,
     error_line,
     format_table,
+    scrub,
 )
 
 if TYPE_CHECKING:
@@ -90,11 +91,11 @@ def _record(location: S3Location, upload: PendingUpload, now: dt.datetime) -> di
 
 def _journals_here(location: S3Location, client: S3Client) -> dict[str, JournalRecord]:
     """This machine's resume journals for the bucket and endpoint, by upload id."""
+    # Compared without the endpoint's credentials: journals never hold them.
     endpoint = str(client.meta.endpoint_url)
     return {
         r.upload_id: r
-        for r in find_journals(journal_dir(), bucket=location.bucket)
-        if r.endpoint == endpoint
+        for r in find_journals(journal_dir(), endpoint=endpoint, bucket=location.bucket)
     }
 
 
@@ -313,7 +314,7 @@ def uploads_lifecycle(  # noqa: PLR0917  # typer maps parameters to options
             ("--profile", profile),
         )
         if value
-        for part in (flag, value)
+        for part in (flag, scrub(value))  # before quoting: `***` stays quoted
     ]
 
     def work(location: S3Location, client: S3Client) -> int:

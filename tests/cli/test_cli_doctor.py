@@ -36,8 +36,10 @@ def test_doctor_json_reports_moto_and_cleans_up(
     assert caps["complete.if_none_match"] == "validated"
     assert caps["complete.if_match"] == "ignored"
     assert caps["min_part_size"] == "validated"
-    assert set(caps.values()) <= {"validated", "ignored", "unsupported", "error"}
-    assert report["recommended"] == ["--checksum", "md5"]
+    assert set(caps.values()) <= {"validated", "supported", "ignored", "unsupported", "error"}
+    # "validated" only where a wrong value was refused; operations are "supported".
+    assert caps["list_parts"] == "supported"
+    assert report["recommended"] == ["--checksum", "off"]
     assert leftovers(s3_client, bucket) == ([], [])
 
 
@@ -51,7 +53,7 @@ def test_doctor_table_names_every_capability_and_the_settings(
     text = result.stdout.decode()
     assert text.splitlines()[0].split() == ["CAPABILITY", "VERDICT", "WHAT", "THE", "STORE", "DID"]
     assert "sigv4_payload_hash" in text
-    assert "recommended for this store: --checksum md5" in text
+    assert "recommended for this store: --checksum off" in text
     assert result.stderr == b""  # -q: no progress lines
 
 

@@ -122,6 +122,9 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     assert feeder.written > 6 * MiB  # the stream was still going when the server left
     (line,) = error_lines(err)
     assert f"could not abort multipart upload {upload_id}" in line
+    assert line.endswith("until you run:")  # the command alone on the next line
+    lines = err.decode().splitlines()
+    command = lines[lines.index(line) + 1]
     assert b"Traceback" not in err
     assert (tmp_path / "stdout").read_bytes() == b""
 
@@ -129,8 +132,8 @@ def test_server_gone_mid_stream_exits_3_and_uploads_abort_cleans_up(
     assert [u["UploadId"] for u in pending(s3_client, bucket)] == [upload_id]
     assert keys(s3_client, bucket) == []
     # The printed command names the endpoint in use: run it verbatim.
-    hint = re.search(r"run: s3sink (uploads abort \S+ --upload-id \S+ --endpoint-url \S+)$", line)
-    assert hint is not None, line
+    hint = re.fullmatch(r"  s3sink (uploads abort \S+ --upload-id \S+ --endpoint-url \S+)", command)
+    assert hint is not None, command
     assert hint.group(1).endswith(f"--endpoint-url {fault_proxy.endpoint_url}")
     cleanup = run_cli(hint.group(1).split(), env)
     assert cleanup.returncode == 0, cleanup.stderr
@@ -212,3 +215,35 @@ def test_sigkill_mid_stream_leaves_the_upload_for_uploads_list(
     assert aborted.stdout.startswith(f"aborted {uri} upload {upload_id} ".encode())
     assert pending(s3_client, bucket) == []
     assert keys(s3_client, bucket) == []
+
+
+def test_a_store_gone_with_parts_in_flight_is_said_once_per_round(
+    env: dict[str, str], fault_proxy: FaultProxy, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """The store goes away with several parts in flight: one short "retrying" line per
+    attempt number (naming how many requests and the host), not one per part per attempt
+    with the whole URL."""
+    uri = f"s3://{bucket}/flood.bin"
+    args = [uri, "--endpoint-url", fault_proxy.endpoint_url, "--part-size", "5MiB", "-j", "4"]
+    sink, feeder = start(S3SINK, [*args, "--max-attempts", "4"], env, tmp_path)
+    try:
+        wait_for(
+            lambda: any(1 in parts for parts in stored_parts(fault_proxy).values()), timeout=30.0
+        )
+        fault_proxy.refuse_all()
+        wait_or_dump(sink)
+    finally:
+        finish(sink, feeder)
+    err = (tmp_path / "stderr").read_text()
+    assert sink.returncode in (1, 3), err
+    retried = [line for line in err.splitlines() if "retrying" in line]
+    rounds = [re.search(r"\(attempt (\d+) of 4\)", line) for line in retried]
+    numbers = [int(m.group(1)) for m in rounds if m is not None]
+    assert len(numbers) == len(retried)
+    assert len(numbers) == len(set(numbers)) <= 3, retried  # attempts 2, 3 and 4 at most
+    assert not any("uploadId" in line for line in retried), retried  # the host, not the URL
+    fault_proxy.accept_again()
+    for upload in pending(s3_client, bucket):
+        s3_client.abort_multipart_upload(
+            Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+        )

@@ -22,6 +22,7 @@ from tests.support.clirun import (
     body,
     pattern,
     pending,
+    run_printed,
     wait_for,
 )
 from tests.support.clirun import run_cli as run
@@ -452,3 +453,151 @@ def test_uploads_list_shows_what_is_resumable_here_and_abort_forgets_it(
     assert aborted.returncode == 0, aborted.stderr
     assert journals(state_env) == []
     assert [u["UploadId"] for u in pending(s3_client, bucket)] == [other]
+
+
+def files_holding(directory: Path, secret: bytes) -> list[Path]:
+    """The files below ``directory`` whose bytes contain ``secret``."""
+    return [p for p in directory.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_the_printed_resume_command_finds_the_journal_and_no_file_holds_the_password(
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    state_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """--endpoint-url http://user:SECRET@...: the journal does not hold the password, the
+    printed resume command shows it redacted, and that command, run as printed, resumes
+    through the journal (which goes once the object is published)."""
+    data = pattern(2 * PART + 99)
+    source, ready = tmp_path / "data", tmp_path / "ready"
+    source.write_bytes(data)
+    endpoint = s3_endpoint.replace("http://", "http://user:SECRET@")
+    # A producer that fails until the file `ready` exists, after writing the whole stream.
+    producer = ["--", "sh", "-c", 'cat "$1" && test -e "$2"', "sh", str(source), str(ready)]
+    args = [f"s3://{bucket}/k", "--endpoint-url", endpoint, "--part-size", "5MiB"]
+    first = run([*args, "--resumable", "--json", *producer], state_env)
+    assert first.returncode == 1, first.stderr
+    assert b"SECRET" not in first.stdout + first.stderr
+    assert files_holding(Path(state_env["XDG_STATE_HOME"]), b"SECRET") == []
+    assert len(journals(state_env)) == 1
+    command = json.loads(first.stdout)["resume_command"]
+    assert "--endpoint-url 'http://***@127.0.0.1:" in command  # quoted: no glob in a shell
+    ready.touch()
+    resumed = run_printed(command, state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert b"SECRET" not in resumed.stdout + resumed.stderr
+    assert body(s3_client, bucket, "k") == data
+    assert json.loads(resumed.stdout)["parts_skipped"] == 2
+    assert journals(state_env) == []  # it was this run's journal: gone with the upload
+
+
+def test_a_resume_whose_parts_do_not_fit_max_memory_is_a_usage_error(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Parts of 10 MiB kept, resumed with --max-memory 5MiB: exit 2 naming --max-memory, no
+    "unexpected error", the upload untouched; with --max-memory 10MiB it completes."""
+    data = pattern(2 * PART + 77)
+    source = tmp_path / "data"
+    source.write_bytes(data)
+    args = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--resumable"]
+    failing = ["--", "sh", "-c", f'head -c {2 * PART + 1} "$1"; exit 3', "sh", str(source)]
+    first = run([*args, "--part-size", "10MiB", *failing], state_env)
+    assert first.returncode == 3, first.stderr
+    assert stored(s3_client, bucket, "k") == [1]
+    producer = ["--", "cat", str(source)]
+    small = ["--part-size", "5MiB", "--max-memory", "5MiB", "--resume"]
+    refused = run([*args, *small, "--json", *producer], state_env)
+    assert refused.returncode == 2, refused.stderr
+    message = json.loads(refused.stdout)["message"]
+    assert "--max-memory 10MiB or more" in message
+    assert b"unexpected error" not in refused.stderr
+    assert stored(s3_client, bucket, "k") == [1]
+    assert len(journals(state_env)) == 1
+    enough = ["--part-size", "5MiB", "--max-memory", "10MiB", "--resume", "--json"]
+    resumed = run([*args, *enough, *producer], state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["parts_skipped"] == 1
+    assert body(s3_client, bucket, "k") == data
+
+
+def test_a_resume_with_other_object_options_exits_2_naming_them(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The first run's --content-type, --metadata and --tag are the upload's: a resume that
+    asks for others exits 2 naming them, the upload untouched; the printed resume command
+    (same options) publishes the object with the first run's settings."""
+    data = pattern(PART + 10)
+    source, ready = tmp_path / "data", tmp_path / "ready"
+    source.write_bytes(data)
+    producer = ["--", "sh", "-c", 'cat "$1" && test -e "$2"', "sh", str(source), str(ready)]
+    options = ["--content-type", "text/plain", "--metadata", "origin=db1", "--tag", "keep=30d"]
+    base = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB"]
+    first = run([*base, *options, "--resumable", "--json", *producer], state_env)
+    assert first.returncode == 1, first.stderr
+    command = json.loads(first.stdout)["resume_command"]
+    ready.touch()
+    other = ["--content-type", "application/gzip", "--metadata", "origin=db2"]
+    refused = run([*base, *other, "--resume", "--json", *producer], state_env)
+    assert refused.returncode == 2, refused.stderr
+    message = json.loads(refused.stdout)["message"]
+    assert '--content-type (extra_args ContentType): "text/plain" when the upload' in message
+    assert "--metadata (extra_args Metadata)" in message
+    assert "--tag (extra_args Tagging)" in message
+    assert stored(s3_client, bucket, "k") == [1]
+    resumed = run_printed(command, state_env)
+    assert resumed.returncode == 0, resumed.stderr
+    head = s3_client.head_object(Bucket=bucket, Key="k")
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"origin": "db1"})
+    assert body(s3_client, bucket, "k") == data
+
+
+def test_a_second_resume_of_an_upload_being_sent_exits_2(
+    s3_endpoint: str, s3_client: Any, bucket: str, state_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two runs on one key at once (cron overlapping a slow backup): the second --resume
+    finds the first's journal locked and exits 2 without sending or touching anything; the
+    first completes."""
+    data = pattern(2 * PART + 5)
+    source, go = tmp_path / "data", tmp_path / "go"
+    source.write_bytes(data)
+    # Writes one part and a byte (the upload exists), then waits for `go`, then the rest.
+    held = (
+        f'head -c {PART + 1} "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; '
+        f'tail -c +{PART + 2} "$1"'
+    )
+    args = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB"]
+    first = subprocess.Popen(
+        [
+            *S3SINK,
+            *args,
+            "--resumable",
+            "--json",
+            "--",
+            "sh",
+            "-c",
+            held,
+            "sh",
+            str(source),
+            str(go),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=state_env,
+    )
+    try:
+        wait_for(lambda: bool(journals(state_env)), timeout=30)
+        second = run(
+            [*args, "--resumable", "--resume", "--json", "--", "cat", str(source)], state_env
+        )
+    finally:
+        go.touch()
+        stdout, stderr = first.communicate(timeout=TIMEOUT)
+    assert second.returncode == 2, second.stderr
+    assert "is being written or resumed by another s3sink" in json.loads(second.stdout)["message"]
+    assert first.returncode == 0, stderr
+    assert json.loads(stdout)["parts_skipped"] == 0
+    assert body(s3_client, bucket, "k") == data
+    assert pending(s3_client, bucket) == []

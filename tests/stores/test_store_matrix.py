@@ -469,3 +469,28 @@ def test_a_kept_upload_resumes_skipping_the_stored_parts(
 
     assert body(store_client, store_bucket, "db.dump") == random.Random(1).randbytes(size)
     assert pending(store_client, store_bucket) == []
+
+
+def test_a_complete_listing_a_replaced_parts_old_etag_never_publishes_the_new_bytes(
+    store: StoreServer, store_client: Any, store_bucket: str
+) -> None:
+    """What two runs resuming one upload at once (on two machines: no local lock between
+    them) rely on: run A lists part 1 by the ETag it sent, run B sent part 1 again with other
+    bytes meanwhile; A's Complete is refused (moto, Ceph RGW: InvalidPart) or publishes the
+    bytes A's ETag names (SeaweedFS keeps every copy of a part, and lists both), never B's."""
+    key = "raced"
+    first, other, tail = pattern(5 * MiB), pattern(5 * MiB + 1)[1:], b"tail"
+    upload_id = store_client.create_multipart_upload(Bucket=store_bucket, Key=key)["UploadId"]
+    common = {"Bucket": store_bucket, "Key": key, "UploadId": upload_id}
+    etag_a = store_client.upload_part(**common, PartNumber=1, Body=first)["ETag"]
+    etag_2 = store_client.upload_part(**common, PartNumber=2, Body=tail)["ETag"]
+    etag_b = store_client.upload_part(**common, PartNumber=1, Body=other)["ETag"]
+    assert etag_a != etag_b
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag_a}, {"PartNumber": 2, "ETag": etag_2}]}
+    if store.name == "seaweedfs":
+        store_client.complete_multipart_upload(**common, MultipartUpload=parts)
+        assert body(store_client, store_bucket, key) == first + tail
+        return
+    with pytest.raises(store_client.exceptions.ClientError, match="InvalidPart"):
+        store_client.complete_multipart_upload(**common, MultipartUpload=parts)
+    assert key not in keys(store_client, store_bucket)

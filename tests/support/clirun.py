@@ -7,6 +7,7 @@ so the only server a child can reach is the one on 127.0.0.1 its arguments name.
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -118,3 +119,18 @@ def wait_or_dump(process: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> 
         process.kill()
         process.wait(timeout=10)
         pytest.fail(f"s3sink still running after {timeout} s; its threads:\n{dump}")
+
+
+def run_printed(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """Run a command line s3sink printed (``s3sink ...``) as a user would paste it: through
+    ``sh -c``, with this venv's ``s3sink`` first on PATH."""
+    bin_dir = str(Path(sys.executable).parent)
+    path = f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+    return subprocess.run(
+        ["sh", "-c", command],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env={**env, "PATH": path},
+        timeout=TIMEOUT,
+        check=False,
+    )

@@ -289,7 +289,8 @@ class FakeS3(CallLog):
         # False: accept parts without copying, hashing or checksumming their bytes (for
         # streams of many GiB); objects then have ``data=None``.
         self.store_bodies = store_bodies
-        self.objects: dict[tuple[str, str], FakeObject] = {}
+        self.objects: dict[tuple[str, str], FakeObject] = {}  # the current version of each
+        self.versions: dict[str, FakeObject] = {}  # every version, by version id
         self.uploads: dict[str, FakeUpload] = {}
         self._ids = itertools.count(1)
         self.endpoint = "fake://s3"  # names the store in resume journals
@@ -374,7 +375,14 @@ class FakeS3(CallLog):
     def _publish(self, bucket: str, key: str, data: bytes | None, **fields: Any) -> FakeObject:
         obj = FakeObject(data=data, version_id=f"v{next(self._ids)}", **fields)
         self.objects[(bucket, key)] = obj
+        self.versions[obj.version_id] = obj
         return obj
+
+    def _version(self, bucket: str, key: str, version_id: str | None) -> FakeObject | None:
+        """The current version of the object, or the one ``version_id`` names."""
+        if version_id is None:
+            return self.objects.get((bucket, key))
+        return self.versions.get(version_id)
 
     def _etag(self, md5: bytes) -> str:
         return f'"{md5.hex()}"' if not self.sse_kms else f'"kms{md5.hex()[3:]}"'
@@ -661,9 +669,11 @@ class FakeS3(CallLog):
             ]
         yield from found
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+    def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectInfo | None:
         with self.record("head_object"), self._cond:
-            obj = self.objects.get((bucket, key))
+            obj = self._version(bucket, key, version_id)
             if obj is None:
                 return None
             dropped = obj.parts is not None and self.drops_multipart_lock
@@ -686,7 +696,14 @@ class FakeS3(CallLog):
         extra: Mapping[str, Any],
     ) -> None:
         with self.record("put_object_lock"), self._cond:
-            obj = self.objects[bucket, key]
+            obj = self._version(bucket, key, version_id)
+            if obj is None:
+                self._raise(
+                    "NoSuchVersion" if version_id else "NoSuchKey",
+                    "PutObjectRetention",
+                    bucket,
+                    key,
+                )
             obj.extra = {
                 **obj.extra,
                 "ObjectLockMode": lock.mode,

@@ -277,9 +277,11 @@ class FaultyStore(CallLog):
         with self._call(_Request("list_parts", bucket, key, upload_id)):
             return self.store.list_parts(bucket, key, upload_id)
 
-    def head_object(self, bucket: str, key: str) -> ObjectInfo | None:
+    def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectInfo | None:
         with self._call(_Request("head_object", bucket, key)):
-            return self.store.head_object(bucket, key)
+            return self.store.head_object(bucket, key, version_id)
 
     def put_object_lock(
         self,

@@ -13,21 +13,23 @@ import io
 import os
 import signal
 import stat
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 import s3sink
-from s3sink import Progress, cli
+from s3sink import Progress
 from s3sink._exec import pipes as _pipes
 from s3sink._exec import producer as _producer
 from s3sink._exec.fifo import Fifo
 from s3sink._exec.signals import Interrupted, SignalGuard
 from s3sink._store.transport import PendingUpload
-from s3sink.cli import _settings, _sink, _sink_run
+from s3sink.cli import _report, _settings, _sink, _sink_run, _uploads
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.cli._settings import SinkOptions
 from s3sink.errors import UsageError
@@ -169,7 +171,7 @@ def test_no_overwrite_sends_if_none_match() -> None:
         (["s3://bkt/k", "--checksum", "adler32"], "'adler32' is not one of"),
         (["s3://bkt/k", "-j", "0"], "--concurrency"),
         (["s3://bkt/k", "--bogus"], "--bogus"),
-        (["s3://bkt/k", "extra"], "unexpected extra argument"),
+        (["s3://bkt/k", "extra"], "a command to run goes after '--'"),
         (["s3://bkt/k", "--"], "nothing after '--'"),
         (["s3://bkt/k", "--", ""], "the command after -- is empty"),
         ([], "Missing argument"),
@@ -221,9 +223,24 @@ def test_invalid_endpoint_is_a_usage_error(aws_env: None) -> None:
 
 def test_scrub_hides_credentials_in_urls() -> None:
     """user:password in a URL never reaches an error line."""
-    assert cli._report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
+    assert _report.scrub("cannot reach http://AKIA:secret@127.0.0.1:9/x") == (
         "cannot reach http://***@127.0.0.1:9/x"
     )
+
+
+def test_everything_a_command_prints_goes_through_the_redaction(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Within a command, even a line written without scrub() hides the credentials (the
+    streams are put back afterwards)."""
+    stdout, stderr = sys.stdout, sys.stderr
+    with _report.command_logging(debug=False):
+        print('{"endpoint": "http://user:SECRET@127.0.0.1:9"}')  # not scrubbed by the caller
+        sys.stderr.write("reaching http://user:SECRET@127.0.0.1:9/bkt failed\n")
+    assert (sys.stdout, sys.stderr) == (stdout, stderr)
+    out, err = capsys.readouterr()
+    assert out == '{"endpoint": "http://***@127.0.0.1:9"}\n'
+    assert err == "reaching http://***@127.0.0.1:9/bkt failed\n"
 
 
 @pytest.mark.parametrize(("older_than", "selected"), [("5m", True), ("1h", False)])
@@ -233,7 +250,7 @@ def test_uploads_abort_selects_by_age(
     """--older-than selects by upload age (moto reports a fixed 2010 date, so faked here)."""
     initiated = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)
     upload = PendingUpload(key="k", upload_id="id-1", initiated=initiated)
-    monkeypatch.setattr(cli._uploads, "_pending", lambda location, client: [upload])
+    monkeypatch.setattr(_uploads, "_pending", lambda location, client: [upload])
     result = invoke_uploads(
         "abort", "s3://bucket", "--older-than", older_than, "--dry-run",
         "--endpoint-url", "http://127.0.0.1:9",
@@ -268,7 +285,8 @@ def test_progress_mode_choice(progress: bool | None, quiet: bool, tty: bool, mod
 
 
 def test_progress_line_format() -> None:
-    """A plain line shows bytes read and uploaded, rate, parts and elapsed time."""
+    """A plain line shows bytes read and uploaded, the rate of what was sent, parts and
+    elapsed time."""
     snapshot = Progress(
         bytes_written=30 * MiB,
         bytes_uploaded=20 * MiB,
@@ -277,7 +295,7 @@ def test_progress_line_format() -> None:
         part_size=5 * MiB,
     )
     assert format_line(snapshot, 3.0) == (
-        "s3sink: 30 MiB read, 20 MiB uploaded, 10 MiB/s, parts 4 done / 2 in flight, 3s"
+        "s3sink: 30 MiB read, 20 MiB uploaded, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
     )
 
 
@@ -395,3 +413,72 @@ def test_retry_and_signing_options_reach_the_client(
     _settings.client_for(captured[0], concurrency=1)
     _settings.client_for(captured[1], concurrency=1)
     assert [(b["max_attempts"], b["sign_payload"]) for b in built] == [(2, True), (5, None)]
+
+
+@pytest.mark.parametrize(
+    ("args", "fixed"),
+    [
+        (["s3://b/k", "pg_dump", "-Fc", "my db"], "s3sink s3://b/k -- pg_dump -Fc 'my db'"),
+        (
+            ["--compress", "zstd", "-j", "2", "s3://b/k", "tar", "-cf", "-", "."],
+            "s3sink --compress zstd -j 2 s3://b/k -- tar -cf - .",
+        ),
+        (["s3://b/k", "--json", "mysqldump"], "s3sink s3://b/k --json -- mysqldump"),
+    ],
+)
+def test_a_command_without_dashes_gets_the_command_line_that_works(
+    aws_env: None, args: list[str], fixed: str, captured: list[SinkOptions]
+) -> None:
+    """A command given without '--' is refused (exit 2) with the fixed command line alone on
+    the next line, ready to paste; nothing runs."""
+    result = invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("s3sink: error: unexpected argument")
+    assert "after '--'" in lines[0]
+    assert lines[1] == f"  {fixed}"
+    assert captured == []
+
+
+def test_a_bad_value_names_the_variable_only_when_it_came_from_there(aws_env: None) -> None:
+    """A bad --compress on the command line names the option alone; the same value from
+    S3SINK_COMPRESS names the variable, which is where the user must look."""
+    typed = invoke("s3://bkt/k", "--compress", "zip")
+    assert typed.exit_code == 2
+    (line,) = error_lines(typed)
+    assert "'--compress'" in line
+    assert "S3SINK_COMPRESS" not in line
+    from_env = invoke("s3://bkt/k", env={"S3SINK_COMPRESS": "zip"})
+    assert from_env.exit_code == 2
+    (line,) = error_lines(from_env)
+    assert "S3SINK_COMPRESS" in line
+
+
+def test_mount_usage_errors_are_one_line(aws_env: None) -> None:
+    """`s3sink mount` with a bad option value: one error line naming the option, exit 2,
+    as the other commands do."""
+    from s3sink.cli._mount import mount_app
+
+    result = CliRunner().invoke(mount_app, ["s3://b/k", "/nonexistent", "--part-size", "1x"])
+    assert result.exit_code == 2
+    (line,) = error_lines(result)
+    assert "'--part-size'" in line
+    assert "S3SINK_PART_SIZE" not in line
+    assert "Usage:" not in result.stderr
+
+
+def test_a_command_to_run_is_printed_alone_on_its_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """An error that names a command to run prints it on a line of its own (two spaces, no
+    prefix, no period stuck to its last argument), and further sentences as s3sink lines."""
+    message = _report.command_apart(
+        "could not abort multipart upload U; it keeps its parts on the server until you run: "
+        "s3sink uploads abort s3://b/k --upload-id U."
+    )
+    _report.error_line(message + "\nkept uploads cost storage:\n  s3sink uploads lifecycle s3://b")
+    assert capsys.readouterr().err.splitlines() == [
+        "s3sink: error: could not abort multipart upload U; it keeps its parts on the server "
+        "until you run:",
+        "  s3sink uploads abort s3://b/k --upload-id U",
+        "s3sink: kept uploads cost storage:",
+        "  s3sink uploads lifecycle s3://b",
+    ]

@@ -248,25 +248,26 @@ def test_progress_lines_show_both_sizes_the_ratio_and_the_cap() -> None:
     mib = 1024 * 1024
     snapshot = Progress(10 * mib, 5 * mib, 1, 1, 5 * mib, source_bytes=30 * mib)
     assert format_line(snapshot, 3.0, 20 * mib) == (
-        "s3sink: 30 MiB read, 10 MiB compressed (3.0x), 5 MiB uploaded, 10 MiB/s "
+        "s3sink: 30 MiB read, 10 MiB compressed (3.0x), 5 MiB uploaded, 1.7 MiB/s "
         "(cap 20 MiB/s), parts 1 done / 1 in flight, 3s"
     )
     plain = Progress(30 * mib, 20 * mib, 4, 2, 5 * mib)
     assert format_line(plain, 3.0) == (
-        "s3sink: 30 MiB read, 20 MiB uploaded, 10 MiB/s, parts 4 done / 2 in flight, 3s"
+        "s3sink: 30 MiB read, 20 MiB uploaded, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
     )
 
 
 def test_the_bar_shows_both_sizes_the_ratio_and_the_cap() -> None:
-    """The terminal line: read / total → compressed (ratio), and the cap after the rate."""
+    """The terminal line: uploaded (in source bytes) / total → compressed (ratio), and the
+    cap after the rate of what was sent."""
     from s3sink._results import Progress
     from s3sink.cli._bar import fit_line
 
     mib = 1024 * 1024
     snapshot = Progress(10 * mib, 5 * mib, 1, 1, 5 * mib, source_bytes=30 * mib)
     line = fit_line(200, "s3://b/k", snapshot, 3.0, 60 * mib, cap=20 * mib).plain
-    assert "30 MiB / 60 MiB → 10 MiB (3.0x)" in line
-    assert "10 MiB/s (cap 20 MiB/s)" in line
+    assert "15 MiB / 60 MiB → 10 MiB (3.0x)" in line
+    assert "1.7 MiB/s (cap 20 MiB/s)" in line
 
 
 def test_compress_takes_a_spec_or_a_codec(fake: FakeS3) -> None:

@@ -97,3 +97,22 @@ def test_no_lock_asked_no_check() -> None:
         w.write(payload(2 * PART + 1))
     assert w.result.object_lock is None
     assert fake.count("head_object") == 0
+
+
+@pytest.mark.parametrize("drops", [False, True], ids=["store-kept-it", "store-dropped-it"])
+def test_the_lock_is_checked_and_set_on_the_version_this_commit_made(drops: bool) -> None:
+    """Another writer publishes the key right after our Complete: the lock is read and set
+    on the version the Complete returned, not on the key's current one (theirs), and the
+    result's verdict is about ours."""
+    fake = FakeS3()
+    fake.drops_multipart_lock = drops
+    faulty = FaultyStore(fake)
+    faulty.after("complete_multipart_upload", lambda: fake.seed(BUCKET, KEY, b"theirs"))
+    with S3MultipartWriter(BUCKET, KEY, transport=faulty, part_size=PART, extra_args=LOCK) as w:
+        w.write(payload(2 * PART + 1))
+    ours, theirs = w.result.version_id, fake.objects[BUCKET, KEY].version_id
+    assert ours is not None
+    assert ours != theirs
+    assert w.result.object_lock == ("applied" if drops else "kept")
+    assert fake.head_object(BUCKET, KEY, ours).lock is not None  # type: ignore[union-attr]
+    assert fake.head_object(BUCKET, KEY, theirs).lock is None  # type: ignore[union-attr]

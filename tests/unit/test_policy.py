@@ -20,6 +20,7 @@ from s3sink._upload.policy import (
     OVERLAP_PARTS,
     PartSchedule,
     check_part_size,
+    fit_schedule,
     make_schedule,
     plan_memory,
 )
@@ -324,3 +325,19 @@ def test_an_explicit_budget_is_a_hard_ceiling() -> None:
     plan = plan_memory(part_size=16 * MiB, max_memory=GiB, expected_size=None, fixed=False)
     assert plan.max_memory == GiB
     assert {plan.limit_for(size) for _, size, _ in plan.schedule.tiers()} == {GiB}
+
+
+def test_fit_schedule_caps_only_the_parts_past_the_budget() -> None:
+    """A resumed upload's schedule under a smaller budget: the parts that fit keep their
+    sizes (so stored parts still match), the larger ones are capped; None when not even
+    the first part fits."""
+    journal = make_schedule(part_size=16 * MiB)  # grows to 1 GiB
+    fitted = fit_schedule(journal, lambda size: size <= 100 * MiB)
+    assert fitted is not None
+    assert fitted.max_part == 64 * MiB
+    assert all(
+        fitted.size_of(n) == journal.size_of(n) for n in range(1, 2048 + 2 * 448 + 1)
+    )  # 16, 32, 64 MiB
+    assert fitted.size_of(10_000) == 64 * MiB
+    assert fit_schedule(journal, lambda size: True) is journal
+    assert fit_schedule(journal, lambda size: size <= 10 * MiB) is None

@@ -58,7 +58,7 @@ def test_the_line_never_needs_more_than_one_row(
 def test_narrow_terminals_keep_the_amount_and_the_rate(width: int) -> None:
     """Fields go least useful first: the bytes and the rate stay longest."""
     line = fit_line(width, LONG_KEY, SNAPSHOT, 60.0, None).plain
-    assert format_size(SNAPSHOT.bytes_written) in line
+    assert format_size(SNAPSHOT.bytes_uploaded) in line
     if width >= 40:
         assert "/s" in line
     if width >= 120:
@@ -71,9 +71,25 @@ def test_narrow_terminals_keep_the_amount_and_the_rate(width: int) -> None:
 def test_sizes_and_rates_use_the_summary_units() -> None:
     """MiB/GiB as in the summary line (format_size), never rich's decimal MB/s."""
     line = fit_line(200, "s3://b/k", SNAPSHOT, 10.0, 8 * GiB).plain
-    assert f"{format_size(SNAPSHOT.bytes_written)} / 8 GiB" in line
-    assert f"{format_size(SNAPSHOT.bytes_written // 10)}/s" in line
+    assert f"{format_size(SNAPSHOT.bytes_uploaded)} / 8 GiB" in line
+    assert f"{format_size(SNAPSHOT.bytes_uploaded // 10)}/s" in line
     assert not re.search(r"\d (kB|MB|GB)\b", line)
+
+
+def test_the_line_counts_bytes_sent_not_read() -> None:
+    """Reading runs ahead of sending by the parts in memory: under a 30 MiB/s cap with
+    40 MiB read and 30 MiB sent in one second, the line says 30 MiB/s and the bar 30 MiB,
+    and it reaches the total once the last part is sent."""
+    ahead = Progress(40 * MiB, 30 * MiB, 3, 1, 10 * MiB)
+    line = fit_line(200, "s3://b/k", ahead, 1.0, 50 * MiB, cap=30 * MiB).plain
+    assert "30 MiB / 50 MiB" in line
+    assert "30 MiB/s (cap 30 MiB/s)" in line
+    done = Progress(50 * MiB, 50 * MiB, 5, 0, 10 * MiB)
+    text = fit_line(80, "s3://b/k", done, 2.0, 50 * MiB)
+    assert "50 MiB / 50 MiB" in text.plain
+    styles = {str(span.style): span.end - span.start for span in text.spans}
+    assert styles.get("bar.complete", 0) > 0
+    assert styles.get("bar.back", 0) == 0  # the bar is full
 
 
 def test_shorten_cuts_in_the_middle_and_counts_cells() -> None:

@@ -174,7 +174,10 @@ def test_failed_abort_exits_3_with_upload_id(
     line = error_lines(result)[0]
     assert "part 2 failed: InvalidArgument" in line  # the first error, then the orphan
     assert orphan["UploadId"] in line
-    assert "s3sink uploads abort" in line
+    lines = result.stderr.splitlines()
+    command = lines[lines.index(line) + 1]  # alone on its line, to copy and paste
+    assert command.startswith("  s3sink uploads abort ")
+    assert f"--upload-id {orphan['UploadId']}" in command
     fault_proxy.clear_rules()
     cleanup = invoke_uploads(
         "abort", f"s3://{bucket}/k", "--upload-id", orphan["UploadId"],

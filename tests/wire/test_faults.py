@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from s3sink import S3MultipartWriter
-from s3sink.errors import AbortFailedError, CompleteError, PartUploadError
+from s3sink.errors import AbortFailedError, CompleteError, PartUploadError, UploadError
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import make_client
 
@@ -175,3 +175,42 @@ def test_server_gone_mid_stream_reports_orphan(
     assert pending(s3_client, bucket) == []
     assert objects(s3_client, bucket) == []
     client.close()
+
+
+class Boom(Exception):
+    """The producer's failure."""
+
+
+def test_a_404_from_something_not_the_store_keeps_the_resume_journal(
+    fault_proxy: FaultProxy, proxied: Any, s3_client: Any, bucket: str, tmp_path: Any
+) -> None:
+    """A proxy (or a wrong endpoint) answering ListParts with a plain 404 NotFound: the resume
+    fails, but the journal stays, and once the store answers again the upload resumes.
+    Only NoSuchUpload (and RGW's NoSuchKey) mean the upload is gone."""
+    data = os.urandom(2 * 5 * MiB + 7)
+    w = S3MultipartWriter(
+        bucket, "obj", client=proxied, part_size=5 * MiB, resumable=True, journal_dir=tmp_path
+    )
+    with pytest.raises(Boom), w:
+        w.write(data)
+        raise Boom
+    (journal,) = tmp_path.iterdir()
+    fault_proxy.respond(
+        404, "NotFound", "no such route", method="GET", path=r"[?&]uploadId=", times=None
+    )
+    resuming = S3MultipartWriter(
+        bucket, "obj", client=proxied, part_size=5 * MiB, resume=True, journal_dir=tmp_path
+    )
+    with pytest.raises(UploadError, match=r"ListParts failed: NotFound \(HTTP 404\)"):
+        resuming.write(data)
+    resuming.abort()
+    assert journal.exists()
+    assert len(pending(s3_client, bucket)) == 1
+    fault_proxy.clear_rules()
+    with S3MultipartWriter(
+        bucket, "obj", client=proxied, part_size=5 * MiB, resume=True, journal_dir=tmp_path
+    ) as again:
+        again.write(data)
+    assert again.result.parts_skipped == 2
+    assert s3_client.get_object(Bucket=bucket, Key="obj")["Body"].read() == data
+    assert list(tmp_path.iterdir()) == []
