@@ -85,7 +85,7 @@ class StoreMover:
         t, bucket = self._transport, self._bucket
         try:
             t.put_object_lock(bucket, key, version_id, lock, extra=extra)
-            shown = t.head_object(bucket, key)
+            shown = t.head_object(bucket, key, version_id)
         except S3SinkError as exc:
             raise OSError(errno.EIO, f"setting its retention: {exc}") from exc
         if shown is None or not lock.held_by(shown.lock):
