@@ -780,9 +780,13 @@ def test_every_close_of_a_file_that_failed_says_eio(fake: FakeS3, faulty: Faulty
     fs = make_fs(faulty)
     faulty.fail("upload_part", "InternalError")
     handle = write_file(fs, "/f", payload(PART + 1))  # part 1 goes out with more, and fails
+    # The part fails on a worker thread: keep writing (bounded) until a write meets it.
+    offset, deadline = PART + 1, time.monotonic() + 60
     with pytest.raises(OSError, match=r"\S") as at_write:
-        for offset in range(PART + 1, 3 * PART, 1 << 20):
-            fs.write("/f", payload(1 << 20), offset, handle)
+        while time.monotonic() < deadline:
+            fs.write("/f", payload(1 << 16), offset, handle)
+            offset += 1 << 16
+            time.sleep(0.001)
     assert at_write.value.errno == errno.EIO
     with pytest.raises(OSError, match="was not stored") as at_close:
         fs.flush("/f", handle)
