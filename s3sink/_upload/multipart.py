@@ -258,22 +258,22 @@ class MultipartUpload:
             raise
 
     # -- resuming ----------------------------------------------------------------------
-    def prepare_resume(self, schedule: PartSchedule) -> PartSchedule:
+    def prepare_resume(self) -> None:
         """Resuming: find the pending upload for the key (its journal here, else
-        ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and return
-        the schedule to cut this run's parts by (see adopt_schedule). Without one, a new
-        upload starts, and says so. Whatever cannot work is refused here, before anything
-        is read (UsageError)."""
+        ListMultipartUploads; ``upload_id`` picks one), list the parts it holds, and make
+        :attr:`schedule` the one to cut this run's parts by (see adopt_schedule). Without
+        one, a new upload starts, and says so. Whatever cannot work is refused here, before
+        anything is read (UsageError)."""
         if not self.resumption.resume:
-            return schedule
-        taken = take_up(self._transport, self.spec, self.resumption, schedule, self._pool.fits)
+            return
+        taken = take_up(self._transport, self.spec, self.resumption, self.schedule, self._pool.fits)
         if taken is None:
             log.warning(
                 "no pending upload of s3://%s/%s to resume: starting a new one",
                 self.bucket,
                 self.key,
             )
-            return schedule
+            return
         self.upload_id = taken.upload_id
         self._sender.stored = taken.stored
         log.warning(
@@ -287,7 +287,6 @@ class MultipartUpload:
         )
         self.schedule = taken.schedule
         self._use_journal(taken.journal)
-        return taken.schedule
 
     def _use_journal(self, journal: Journal | None) -> None:
         self._journal = journal

@@ -83,7 +83,7 @@ def assemble(
         schedule=config.plan.schedule,
         resumption=replace(config.resumption, endpoint=getattr(transport, "endpoint", "")),
     )
-    buffer = PartBuffer(upload, pool, ledger, config.plan.schedule, spec.checksummer)
+    buffer = PartBuffer(upload, pool, ledger, spec.checksummer)
     feed: Feed = DirectFeed(buffer)
     if config.codec is not None:
         stage = CompressionStage(

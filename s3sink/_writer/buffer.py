@@ -30,13 +30,11 @@ class PartBuffer:
         upload: MultipartUpload,
         pool: PartPool,
         ledger: PartLedger,
-        schedule: PartSchedule,
         checksummer: Checksummer | None,
     ) -> None:
         self.upload = upload
         self.pool = pool
         self.ledger = ledger
-        self.schedule = schedule  # replaced once a resume decides the parts (check_conditions)
         self.checksummer = checksummer
         self.current: bytearray | None = None
         self.fill = 0
@@ -45,6 +43,11 @@ class PartBuffer:
         # adopted buffer) are not in its ``covered``: such a part is checksummed whole on
         # the worker before it is sent.
         self.running: RunningChecksum | None = None
+
+    @property
+    def schedule(self) -> PartSchedule:
+        """The upload's part schedule (a resume may replace it before the first byte)."""
+        return self.upload.schedule
 
     def raise_failure(self) -> None:
         """Raise the first error a part met, if any."""
@@ -128,11 +131,10 @@ class PartBuffer:
             done += length
 
     def adopt(self, buf: bytearray) -> bool:
-        """Take ``buf`` (charged to the shared budget already) as the first part, full,
-        without copying it. Returns whether it is the whole stream (shorter than a part)."""
+        """Take ``buf`` (charged to the shared budget already; at most one part, before any
+        write, as the writer checked) as the first part, full, without copying it. Returns
+        whether it is the whole stream (shorter than a part)."""
         first = self.schedule.size_of(1)
-        if self.ledger.bytes_written or self.current is not None or len(buf) > first:
-            raise ValueError("adopt_first_part() takes at most one part, before any write")
         self.pool.adopt_buffer(len(buf))
         self.current, self.fill, self.running = buf, len(buf), None
         self.ledger.part_size = first

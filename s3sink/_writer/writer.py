@@ -144,7 +144,6 @@ class S3MultipartWriter(io.BufferedIOBase):
         self.rate_limiter = config.rate_limiter
         self._codec = config.codec
         self._result: UploadResult | None = None  # the committer's, with the source size
-        self._schedule: PartSchedule = config.plan.schedule
         self._conditions_checked = False
         self._file: FileSnapshot | None = None  # write_file()'s source, checked at close()
         self._tail_only = False  # adopt_first_part() took less than a part: close() next
@@ -280,7 +279,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._check_open()
             if self._codec is not None:
                 raise ValueError("adopt_first_part() takes stored bytes: not with compress")
-            first = self._schedule.size_of(1)
+            first = self._upload.schedule.size_of(1)
             if self._ledger.bytes_written or self._buffer.current is not None or len(buf) > first:
                 raise ValueError("adopt_first_part() takes at most one part, before any write")
             if not self._conditions_checked:
@@ -322,7 +321,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     @property
     def schedule(self) -> PartSchedule:
         """The part-size schedule in use."""
-        return self._schedule
+        return self._upload.schedule
 
     @property
     def peak_memory(self) -> int:
@@ -365,8 +364,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             self._conditions_checked = True
             try:
                 self._upload.committer.check_conditions()
-                self._schedule = self._upload.prepare_resume(self._schedule)
-                self._buffer.schedule = self._schedule
+                self._upload.prepare_resume()
             except BaseException as exc:
                 self._upload.record_error(exc)
                 raise
