@@ -122,8 +122,8 @@ def _reason(exc: BaseException) -> str:
     url = kwargs.get("endpoint_url") if isinstance(kwargs, dict) else None
     if what is None or not isinstance(url, str):
         return describe(exc)
-    host = urlsplit(url).hostname or "?"
-    port = urlsplit(url).port
+    parts = urlsplit(url)
+    host, port = parts.hostname or "?", parts.port
     log.debug("%s", describe(exc))
     return f"{what} {host}{f':{port}' if port else ''}"
 
