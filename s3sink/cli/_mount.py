@@ -1,7 +1,9 @@
 """``s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT``: a write-only directory whose files stream
 into S3 objects (the filesystem is ``s3sink._mount.fs``), in the foreground until unmounted
-(``fusermount3 -u``, ``umount``, SIGINT, SIGTERM); then a summary, and exit 1 if any file
-failed or was aborted. libfuse is loaded only by ``s3sink._mount.fuse``.
+(``fusermount3 -u``, ``umount``) or stopped by SIGINT, SIGTERM or SIGHUP (as an unmount; a
+second signal aborts what is open and exits 128+N: ``s3sink._mount.signals``); then a
+summary, and exit 1 if any file failed or was aborted. libfuse is loaded only by
+``s3sink._mount.fuse``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import signal
 import sys
 from typing import Annotated, Any
 
@@ -23,7 +26,8 @@ from .._mount.fs import (
     UploadFS,
     marker_options,
 )
-from .._mount.fuse import MountedFS, check_mountpoint, load_fuse, serve
+from .._mount.fuse import FuseLoop, MountedFS, check_mountpoint, load_fuse, serve
+from .._mount.signals import StopSignals
 from .._sizes import format_size
 from .._store.ratelimit import RateLimiter
 from .._upload.policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
@@ -133,8 +137,10 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
     """Mount a write-only directory: every file written below MOUNTPOINT streams into
     s3://BUCKET/PREFIX/relative/path as it is written, and is committed when closed (or at
     fsync). Writes must be sequential; nothing is published partially. Runs until unmounted
-    (fusermount3 -u MOUNTPOINT, SIGINT, SIGTERM); exits 1 if any file failed or was aborted.
-    The status of every file is in MOUNTPOINT/.s3sink-status."""
+    (fusermount3 -u MOUNTPOINT) or stopped (SIGINT, SIGTERM, SIGHUP: files still open are
+    aborted); exits 0 when every file was committed, 1 if any failed or was aborted, 128+N
+    after a second signal N (it aborts what is open at once). The status of every file is in
+    MOUNTPOINT/.s3sink-status."""
     opts = SinkOptions(
         uri=target,
         endpoint_url=endpoint_url,
@@ -207,14 +213,17 @@ def run_mount(
                 location.bucket, key, client=client, memory_budget=budget, **chosen
             )
 
+        loop = FuseLoop()
+
         def stop() -> None:
             if exit_on_error:
                 log.error("--exit-on-error: unmounting %s", where)
-                fuse.fuse_exit()
+                loop.exit()
 
         from .._store.boto import BotoTransport  # noqa: PLC0415
 
         fs = MountedFS(
+            loop=loop,
             bucket=location.bucket,
             prefix=location.key,
             make_writer=make_writer,
@@ -229,21 +238,36 @@ def run_mount(
             f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"
         )
         sys.stderr.flush()
+        return _serve(fuse, fs, where, opts)
+
+
+def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
+    """Serve until unmounted, or stopped by SIGINT, SIGTERM or SIGHUP (as an unmount: see
+    s3sink._mount.signals; a second signal aborts what is still open and exits 128+N), then
+    report; returns the exit code."""
+
+    def at_once(signum: int) -> None:
+        fs.stop_open_files(f"a second signal ({signal.Signals(signum).name})")
+
+    signals = StopSignals(on_first=lambda _signum: fs.loop.exit(), on_second=at_once)
+    with signals:
         try:
             serve(fuse, fs, where)
         except RuntimeError as exc:
+            # Never a signal: those end the loop through fs.loop.exit(), which libfuse's
+            # loop returns from with 0.
             report_failure(exc, f"mounting {where} failed: {exc}", debug=opts.debug)
             return EXIT_FAILED
         finally:
             fs.abort_open_files("unmount")
-        left = fs.abort_orphans()
-        for key, upload_id in left:
+        for key, upload_id in fs.abort_orphans():
             sys.stderr.write(
-                f"s3sink: upload {upload_id} of s3://{location.bucket}/{key} could not be "
-                f"aborted; remove it with: s3sink uploads abort s3://{location.bucket}/{key} "
+                f"s3sink: upload {upload_id} of s3://{fs.bucket}/{key} could not be "
+                f"aborted; remove it with: s3sink uploads abort s3://{fs.bucket}/{key} "
                 f"--upload-id {upload_id}\n"
             )
-        return _report(fs, json_output=opts.json_output)
+        code = _report(fs, json_output=opts.json_output)
+    return code if signals.exit_code is None else signals.exit_code
 
 
 def _report(fs: UploadFS, *, json_output: bool) -> int:
