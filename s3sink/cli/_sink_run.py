@@ -21,11 +21,15 @@ from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_fro
 from .._exec.relay import LineRelay
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
+from .._store.boto import BotoTransport
+from .._store.transport import Transport
 from .._writer.checks import check_connection_options
 from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
+from ._commands import connection_options
+from ._preflight import check_bucket
 from ._progress import Display, choose_mode, make_display
 from ._report import (
     EXIT_USAGE,
@@ -135,6 +139,7 @@ class SinkRun:
     opts: SinkOptions
     location: S3Location
     writer: S3MultipartWriter
+    store: Transport | None = None  # the bucket is checked there before anything starts
     guard: SignalGuard = field(default_factory=SignalGuard)
     command: Command | None = None
     fifo: Fifo | None = None
@@ -183,7 +188,15 @@ class SinkRun:
         return None
 
     def _stream(self, cleanup: contextlib.ExitStack, display: Display) -> None:
-        # Before anything is read or started: a write that cannot be published stops here.
+        # Before anything is read or started: a bucket that cannot take the upload, or a
+        # write that cannot be published, stops here.
+        if self.store is not None:
+            check_bucket(
+                self.store,
+                self.location,
+                connection=self._connection_options(),
+                untouched=self._untouched(),
+            )
         self.writer.check_conditions()
         if self.opts.fifo is not None:
             # Before the command starts: it must find a FIFO, not create a regular file.
@@ -209,6 +222,14 @@ class SinkRun:
                 raise ProducerFailed(self.command, returncode)
         self._refuse_nothing()
         self.writer.close()
+
+    def _untouched(self) -> str:
+        """What a failed bucket check spared, in the words of this input."""
+        if self.opts.command:
+            return f"{self.opts.command[0]} was not started and nothing was written"
+        if self.file is None and self.opts.fifo is None:
+            return "stdin was not read and nothing was written"
+        return "nothing was read or written"
 
     def _refuse_nothing(self) -> None:
         """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
@@ -349,13 +370,9 @@ class SinkRun:
 
     def _connection_options(self) -> list[str]:
         """The options that reach this store, for a command printed to clean up."""
-        given = {
-            "--endpoint-url": self.opts.endpoint_url,
-            "--region": self.opts.region,
-            "--profile": self.opts.profile,
-        }
-        # Redacted here, before the caller quotes them (see _resume_command).
-        return [part for flag, value in given.items() if value for part in (flag, scrub(value))]
+        return connection_options(
+            endpoint_url=self.opts.endpoint_url, region=self.opts.region, profile=self.opts.profile
+        )
 
     def _precondition_message(self) -> str:
         uri = self.location.uri
@@ -412,7 +429,7 @@ def run_sink(opts: SinkOptions) -> int:
         finally:
             _startup.done()
         try:
-            return SinkRun(opts, location, writer, file=file).run()
+            return SinkRun(opts, location, writer, store=BotoTransport(client), file=file).run()
         finally:
             # A no-op once committed, aborted or kept; it only matters if the run itself broke.
             with contextlib.suppress(AbortFailedError):

@@ -99,6 +99,13 @@ def _abort_fails(c: Ctx) -> Outcome:
     return sink(c, "--part-size", "5MiB", "--json", *one_part_then_exit(c, 5)), None, 3, QUOTED
 
 
+def _store_gone_after_the_check(c: Ctx) -> Outcome:
+    """The bucket check passes, then the upload's connection is cut: the upload's own error,
+    which repeats the endpoint URL, is printed redacted."""
+    c.proxy.reset_after(0, method="PUT", times=None)
+    return sink(c, "--json", *FAIL_FAST), b"data", 1, REDACTED
+
+
 CASES: dict[str, Case] = {
     # the sink, in each input mode
     "pipe": lambda c: (sink(c), b"data", 0, None),
@@ -109,6 +116,13 @@ CASES: dict[str, Case] = {
         b"data",
         1,
         REDACTED,
+    ),
+    "pipe-failed-after-the-bucket-check": _store_gone_after_the_check,
+    "missing-bucket-json": lambda c: (
+        ["s3://no-such-bucket-r/k", "--endpoint-url", c.reachable, "--json", "--debug"],
+        b"data",
+        1,
+        QUOTED,  # the command that creates the bucket
     ),
     "exec-json": lambda c: (sink(c, "--json", "--", "printf", "data"), None, 0, None),
     "exec-producer-failed": lambda c: (
