@@ -23,12 +23,13 @@ from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
 from .._store.boto import BotoTransport
 from .._store.transport import Transport
+from .._upload.journal import ResumeCommand
 from .._writer.checks import check_connection_options
 from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
-from ._commands import connection_options
+from ._commands import connection_options, feed_phrase, resume_argv
 from ._preflight import check_bucket
 from ._progress import Display, choose_mode, make_display
 from ._report import (
@@ -40,7 +41,6 @@ from ._report import (
     print_failure,
     print_success,
     report_failure,
-    scrub,
 )
 from ._settings import (
     SinkOptions,
@@ -346,20 +346,10 @@ class SinkRun:
 
     def _resume_command(self) -> str:
         """This very command line with --resume: re-run it (with the same input) to resume."""
-        args = list(self.opts.argv) or [self.opts.uri]
-        end = args.index("--") if "--" in args else len(args)
-        if "--resume" not in args[:end]:
-            args.insert(end, "--resume")
-        # Redacted before quoting, so that `***` reaches the shell quoted (not as a glob);
-        # it finds the same journal, which never names the endpoint's credentials.
-        return shlex.join(["s3sink", *map(scrub, args)])
+        return shlex.join(resume_argv(self.opts.argv, self.opts.uri))
 
     def _kept_message(self, upload_id: str, resume: str | None) -> str:
-        feed = ""
-        if self.file is None and not self.opts.command and self.fifo is None:
-            feed = " with the same stream on stdin"
-        elif self.fifo is not None and not self.opts.command:
-            feed = " and write the same stream into the FIFO"
+        feed = feed_phrase(input_feed(self.opts, self.file))
         bucket = f"s3://{self.location.bucket}"
         return (
             f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}:\n"
@@ -381,6 +371,17 @@ class SinkRun:
                 f"{uri} no longer has ETag {self.opts.if_match} (--if-match); nothing was written"
             )
         return f"{uri} already exists (--no-overwrite); nothing was written"
+
+
+def input_feed(opts: SinkOptions, file: FileInput | None) -> str | None:
+    """What a resume of this run must be given again (see ResumeCommand.feed)."""
+    if opts.command:
+        return None
+    if opts.fifo is not None:
+        return "fifo"
+    if file is not None and file.owned:  # --file: the command line names it
+        return None
+    return "stdin"  # a pipe, or a file redirected to stdin
 
 
 def _to_stderr(line: str) -> None:
@@ -411,6 +412,9 @@ def run_sink(opts: SinkOptions) -> int:
             file = _file_input(opts)
             if file is not None:
                 options["expected_size"] = file.size  # exact: parts fitted to the file
+            if opts.resumable:  # recorded in the journal: a kill -9 cannot print it
+                argv = resume_argv(opts.argv, opts.uri)
+                options["resume_command"] = ResumeCommand(tuple(argv), input_feed(opts, file))
             client = client_for(opts, concurrency=opts.concurrency)
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:

@@ -93,6 +93,15 @@ def _kept_then_printed(c: Ctx) -> Outcome:
     return json.loads(first.stdout)["resume_command"], None, 3, QUOTED
 
 
+def _kept_then_listed(c: Ctx, *args: str) -> Outcome:
+    """A kept --resumable upload, then uploads list: the resume command its journal
+    recorded shows the endpoint redacted (and the journal holds no password: every file
+    under the state directory is read)."""
+    first = run_cli(sink(c, "--part-size", "5MiB", "--resumable", *one_part_then_exit(c, 3)), c.env)
+    assert first.returncode == 3, first.stderr
+    return bucket_command(c, "uploads", "list", *args), None, 0, QUOTED
+
+
 def _abort_fails(c: Ctx) -> Outcome:
     """The abort is refused: the cleanup command printed repeats --endpoint-url."""
     c.proxy.respond(403, "AccessDenied", method="DELETE", path=r"[?&]uploadId=", times=None)
@@ -184,6 +193,8 @@ CASES: dict[str, Case] = {
         0,
         None,
     ),
+    "uploads-list-resume-command": _kept_then_listed,
+    "uploads-list-resume-command-json": lambda c: _kept_then_listed(c, "--json"),
     "uploads-list-failed-debug": lambda c: (
         bucket_command(c, "uploads", "list", "--debug", reach=False),
         None,
