@@ -13,11 +13,11 @@ import json
 import logging
 import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._location import parse_location
+from .._location import S3Location, parse_location
 from .._mount.fs import (
     FileRecord,
     FileRetention,
@@ -35,6 +35,7 @@ from .._upload.pool import SharedBudget
 from .._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from ..errors import UsageError
 from ._app import MountCommand
+from ._commands import connection_options
 from ._options import (
     HELP_OPTIONS,
     AclOption,
@@ -63,12 +64,24 @@ from ._options import (
     StorageClassOption,
     TagOption,
 )
-from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
+from ._preflight import check_bucket
+from ._report import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PreflightFailed,
+    command_logging,
+    report_failure,
+    scrub,
+)
 from ._settings import (
     SinkOptions,
     client_for,
     writer_options,
 )
+
+if TYPE_CHECKING:
+    from .._store.client import S3Client
 
 __all__ = ["mount_app", "run_mount"]
 
@@ -194,6 +207,8 @@ def run_mount(
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             return EXIT_USAGE
+        if not _bucket_checked(opts, location, client, where):
+            return EXIT_FAILED
         budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY, max_wait=MEMORY_WAIT)
         for unused in ("expected_size", "resumable", "resume", "upload_id"):
             options.pop(unused, None)
@@ -268,6 +283,32 @@ def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
             )
         code = _report(fs, json_output=opts.json_output)
     return code if signals.exit_code is None else signals.exit_code
+
+
+def _bucket_checked(opts: SinkOptions, location: S3Location, client: S3Client, where: str) -> bool:
+    """Whether the bucket may take the files (cli._preflight), checked before the mount
+    comes up: a mount on a missing bucket would take every file and fail each at its
+    commit. Said when not, and with --json one object."""
+    from .._store.boto import BotoTransport  # noqa: PLC0415
+
+    connection = connection_options(
+        endpoint_url=opts.endpoint_url, region=opts.region, profile=opts.profile
+    )
+    try:
+        check_bucket(
+            BotoTransport(client),
+            location,
+            connection=connection,
+            untouched=f"nothing was mounted at {where}",
+        )
+    except PreflightFailed as exc:
+        report_failure(exc, str(exc), debug=opts.debug)
+        if opts.json_output:
+            record = {"ok": False, "message": scrub(str(exc)), "committed": [], "failed": []}
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
+        return False
+    return True
 
 
 def _report(fs: UploadFS, *, json_output: bool) -> int:

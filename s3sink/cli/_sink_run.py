@@ -21,11 +21,16 @@ from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_fro
 from .._exec.relay import LineRelay
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
+from .._store.boto import BotoTransport
+from .._store.transport import Transport
+from .._upload.journal import ResumeCommand
 from .._writer.checks import check_connection_options
 from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
+from ._commands import connection_options, feed_phrase, resume_argv
+from ._preflight import check_bucket
 from ._progress import Display, choose_mode, make_display
 from ._report import (
     EXIT_USAGE,
@@ -36,7 +41,6 @@ from ._report import (
     print_failure,
     print_success,
     report_failure,
-    scrub,
 )
 from ._settings import (
     SinkOptions,
@@ -135,6 +139,7 @@ class SinkRun:
     opts: SinkOptions
     location: S3Location
     writer: S3MultipartWriter
+    store: Transport | None = None  # the bucket is checked there before anything starts
     guard: SignalGuard = field(default_factory=SignalGuard)
     command: Command | None = None
     fifo: Fifo | None = None
@@ -183,7 +188,15 @@ class SinkRun:
         return None
 
     def _stream(self, cleanup: contextlib.ExitStack, display: Display) -> None:
-        # Before anything is read or started: a write that cannot be published stops here.
+        # Before anything is read or started: a bucket that cannot take the upload, or a
+        # write that cannot be published, stops here.
+        if self.store is not None:
+            check_bucket(
+                self.store,
+                self.location,
+                connection=self._connection_options(),
+                untouched=self._untouched(),
+            )
         self.writer.check_conditions()
         if self.opts.fifo is not None:
             # Before the command starts: it must find a FIFO, not create a regular file.
@@ -209,6 +222,14 @@ class SinkRun:
                 raise ProducerFailed(self.command, returncode)
         self._refuse_nothing()
         self.writer.close()
+
+    def _untouched(self) -> str:
+        """What a failed bucket check spared, in the words of this input."""
+        if self.opts.command:
+            return f"{self.opts.command[0]} was not started and nothing was written"
+        if self.file is None and self.opts.fifo is None:
+            return "stdin was not read and nothing was written"
+        return "nothing was read or written"
 
     def _refuse_nothing(self) -> None:
         """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
@@ -324,20 +345,10 @@ class SinkRun:
 
     def _resume_command(self) -> str:
         """This very command line with --resume: re-run it (with the same input) to resume."""
-        args = list(self.opts.argv) or [self.opts.uri]
-        end = args.index("--") if "--" in args else len(args)
-        if "--resume" not in args[:end]:
-            args.insert(end, "--resume")
-        # Redacted before quoting, so that `***` reaches the shell quoted (not as a glob);
-        # it finds the same journal, which never names the endpoint's credentials.
-        return shlex.join(["s3sink", *map(scrub, args)])
+        return shlex.join(resume_argv(self.opts.argv, self.opts.uri))
 
     def _kept_message(self, upload_id: str, resume: str | None) -> str:
-        feed = ""
-        if self.file is None and not self.opts.command and self.fifo is None:
-            feed = " with the same stream on stdin"
-        elif self.fifo is not None and not self.opts.command:
-            feed = " and write the same stream into the FIFO"
+        feed = feed_phrase(input_feed(self.opts, self.file))
         bucket = f"s3://{self.location.bucket}"
         return (
             f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}:\n"
@@ -348,13 +359,9 @@ class SinkRun:
 
     def _connection_options(self) -> list[str]:
         """The options that reach this store, for a command printed to clean up."""
-        given = {
-            "--endpoint-url": self.opts.endpoint_url,
-            "--region": self.opts.region,
-            "--profile": self.opts.profile,
-        }
-        # Redacted here, before the caller quotes them (see _resume_command).
-        return [part for flag, value in given.items() if value for part in (flag, scrub(value))]
+        return connection_options(
+            endpoint_url=self.opts.endpoint_url, region=self.opts.region, profile=self.opts.profile
+        )
 
     def _precondition_message(self) -> str:
         uri = self.location.uri
@@ -363,6 +370,17 @@ class SinkRun:
                 f"{uri} no longer has ETag {self.opts.if_match} (--if-match); nothing was written"
             )
         return f"{uri} already exists (--no-overwrite); nothing was written"
+
+
+def input_feed(opts: SinkOptions, file: FileInput | None) -> str | None:
+    """What a resume of this run must be given again (see ResumeCommand.feed)."""
+    if opts.command:
+        return None
+    if opts.fifo is not None:
+        return "fifo"
+    if file is not None and file.owned:  # --file: the command line names it
+        return None
+    return "stdin"  # a pipe, or a file redirected to stdin
 
 
 def _to_stderr(line: str) -> None:
@@ -393,6 +411,9 @@ def run_sink(opts: SinkOptions) -> int:
             file = _file_input(opts)
             if file is not None:
                 options["expected_size"] = file.size  # exact: parts fitted to the file
+            if opts.resumable:  # recorded in the journal: a kill -9 cannot print it
+                argv = resume_argv(opts.argv, opts.uri)
+                options["resume_command"] = ResumeCommand(tuple(argv), input_feed(opts, file))
             client = client_for(opts, concurrency=opts.concurrency)
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
@@ -411,7 +432,7 @@ def run_sink(opts: SinkOptions) -> int:
         finally:
             _startup.done()
         try:
-            return SinkRun(opts, location, writer, file=file).run()
+            return SinkRun(opts, location, writer, store=BotoTransport(client), file=file).run()
         finally:
             # A no-op once committed, aborted or kept; it only matters if the run itself broke.
             with contextlib.suppress(AbortFailedError):

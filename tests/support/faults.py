@@ -66,6 +66,7 @@ REQUESTS = {
     "head_object": "HeadObject",
     "put_object_lock": "PutObjectRetention",
     "list_uploads": "ListMultipartUploads",
+    "check_bucket": "ListObjectsV2",
 }
 COMMITS = frozenset({"put_object", "complete_multipart_upload"})
 
@@ -299,6 +300,10 @@ class FaultyStore(CallLog):
         with self._call(_Request("list_uploads", bucket, prefix)):
             found = list(self.store.list_uploads(bucket, prefix))
         yield from found
+
+    def check_bucket(self, bucket: str, key: str) -> None:
+        with self._call(_Request("check_bucket", bucket, key)):
+            self.store.check_bucket(bucket, key)
 
     # -- internals -----------------------------------------------------------------------------
 
