@@ -53,24 +53,26 @@ def check_bucket(
         bucket = location.bucket
         messages = {
             "missing-bucket": (
-                f"bucket {bucket!r} does not exist at {endpoint} ({describe(cause)}); "
-                f"{untouched}. Check the bucket name and the endpoint (--endpoint-url, "
-                "AWS_ENDPOINT_URL), or create the bucket:\n"
+                # The store's own words add nothing to "does not exist": its code will do.
+                f"bucket {bucket!r} does not exist at {endpoint} "
+                f"({error_code(cause) or http_status(cause)}); {untouched}\n"
+                "check the bucket name and the endpoint (--endpoint-url, AWS_ENDPOINT_URL), "
+                "or create the bucket:\n"
                 f"  {make_bucket_command(bucket, connection)}"
             ),
             "bad-credentials": (
                 f"the store at {endpoint} refused the credentials for bucket {bucket!r} "
-                f"({describe(cause)}); {untouched}. Check AWS_ACCESS_KEY_ID and "
+                f"({describe(cause)}); {untouched}\ncheck AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY, or the profile (--profile, AWS_PROFILE)"
             ),
             "no-credentials": (
                 f"no AWS credentials found to reach bucket {bucket!r} at {endpoint}; "
-                f"{untouched}. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile "
+                f"{untouched}\nset AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile "
                 "(--profile, AWS_PROFILE)"
             ),
             "unreachable": (
                 f"cannot reach the S3 endpoint {endpoint} for bucket {bucket!r} "
-                f"({connection_reason(cause)}); {untouched}. Check the endpoint "
+                f"({connection_reason(cause)}); {untouched}\ncheck the endpoint "
                 "(--endpoint-url, AWS_ENDPOINT_URL) and the network"
             ),
         }

@@ -47,7 +47,11 @@ def test_a_missing_bucket_stops_exec_mode_before_the_command_starts(
     lines = result.stderr.decode().splitlines()
     assert lines[0].startswith("s3sink: error: bucket 'no-such-bucket' does not exist at ")
     assert "sh was not started and nothing was written" in lines[0]
-    assert lines[1:] == [f"  aws s3 mb s3://no-such-bucket --endpoint-url {s3_endpoint}"]
+    assert lines[1:] == [
+        "s3sink: check the bucket name and the endpoint (--endpoint-url, AWS_ENDPOINT_URL), "
+        "or create the bucket:",
+        f"  aws s3 mb s3://no-such-bucket --endpoint-url {s3_endpoint}",
+    ]
     assert result.stdout == b""
 
 
@@ -147,7 +151,7 @@ def test_refused_credentials_stop_exec_mode_before_the_command_starts(
     assert not marker.exists()
     (line,) = error_lines(result.stderr)
     assert f"refused the credentials for bucket '{bucket}' ({code} (HTTP 403)" in line
-    assert "Check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in line
+    assert "s3sink: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in result.stderr.decode()
 
 
 def test_credentials_that_may_not_list_still_upload(

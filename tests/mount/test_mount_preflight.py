@@ -47,7 +47,11 @@ def test_a_missing_bucket_is_not_mounted(
     lines = result.stderr.decode().splitlines()
     assert lines[0].startswith("s3sink: error: bucket 'no-such-bucket' does not exist at ")
     assert f"nothing was mounted at {where}" in lines[0]
-    assert lines[1:] == [f"  aws s3 mb s3://no-such-bucket --endpoint-url {s3_endpoint}"]
+    assert lines[1:] == [
+        "s3sink: check the bucket name and the endpoint (--endpoint-url, AWS_ENDPOINT_URL), "
+        "or create the bucket:",
+        f"  aws s3 mb s3://no-such-bucket --endpoint-url {s3_endpoint}",
+    ]
     record = json.loads(result.stdout)
     assert (record["ok"], record["committed"], record["failed"]) == (False, [], [])
 
