@@ -176,4 +176,9 @@ def serve(fuse: Any, fs: MountedFS, where: str) -> None:
             fsname="s3sink",
             subtype="s3sink",
             default_permissions=True,
+            # libfuse 3.14 defaults this to UINT_MAX, then refuses its own default with
+            # "Ignoring invalid max threads value 4294967295" on stderr at every mount
+            # (libfuse#1003). 10 is its default thread cap: as before, no idle worker is
+            # ever ended.
+            max_idle_threads=10,
         )

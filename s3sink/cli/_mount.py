@@ -327,7 +327,7 @@ def _report(fs: UploadFS, *, json_output: bool) -> int:
     aborted = len(failures) - failed
     stored_note = "" if stored == total else f", {format_size(stored)} stored"
     sys.stderr.write(
-        f"s3sink: unmounted: {len(committed)} files committed "
+        f"s3sink: unmounted: {len(committed)} file{'' if len(committed) == 1 else 's'} committed "
         f"({format_size(total)}{stored_note}), {failed} failed, {aborted} aborted\n"
     )
     for record_ in failures:
