@@ -207,9 +207,10 @@ class _Command(_Output):
         if not isinstance(exc, Interrupted):  # an interrupt was forwarded already
             self.command.send_signal(signal.SIGTERM)
         self.stopped_early = True
-        # Stopped before its stdin closes: it never reads a clean end of input.
+        # Stopped before its stdin closes: it never reads a clean end of input. (stop()
+        # signals again after half the grace, and kills after the other half.)
         self.returncode = self.command.stop(
-            STOP_GRACE, hurry=guard.repeated, notify=None if quiet else _say
+            STOP_GRACE / 2, hurry=guard.repeated, notify=None if quiet else _say
         )
         self._close()
 
