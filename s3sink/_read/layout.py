@@ -7,8 +7,10 @@ checksum ends in ``-N``) gets a second HeadObject with ``PartNumber=1``: the par
 the first part's size, to align the ranges on the parts. Only a per-part check (a COMPOSITE
 checksum, a multipart ETag) needs every boundary: HeadObject of parts 2..N, ``concurrency`` at
 a time (N requests, cheap next to reading the parts; for a FULL_OBJECT CRC, what s3sink
-writes, none of them). A store that will not answer a part number leaves a per-part check
-impossible, which is then said like any other "nothing to check against".
+writes, none of them). A store that fails a part number leaves a per-part check impossible,
+which is then said like any other "nothing to check against"; one that ignores it (answers
+the whole object: Ceph RGW) gets its multipart ETag checked against the likely layouts
+(``guess.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .._store.transport import ObjectHead
 from ..errors import IntegrityError, ObjectChangedError, ReadError
 from .config import ReadConfig
 from .fetch import Target
+from .guess import likely_layouts
 from .verify import Check, choose_check, parts_in
 
 __all__ = ["Layout", "describe"]
@@ -40,6 +43,8 @@ class Layout:
     parts: int
     part_sizes: tuple[int, ...] | None = None
     first_part: int | None = None
+    # A multipart ETag on a store that ignores part numbers: the layouts to try (guess.py).
+    guesses: tuple[tuple[int, ...], ...] | None = None
 
 
 def describe(target: Target, config: ReadConfig) -> Layout:
@@ -77,21 +82,16 @@ def _with_parts(target: Target, config: ReadConfig, layout: Layout) -> Layout:
             log.debug("HeadObject with a part number failed (%s): ranges not aligned", exc)
             return layout
         return replace(layout, check=_unplannable(exc))
+    expected = layout.parts
+    if first.parts_count is None and expected > 1 and first.part_size == layout.head.size:
+        return _parts_unknown(layout)
     count = first.parts_count or 1
     if first.part_size is None or not check.per_part:
         return replace(layout, parts=count, first_part=first.part_size)
-    sizes = [first.part_size]
-    if count > 1:
-        try:
-            with ThreadPoolExecutor(
-                max_workers=min(config.concurrency, count - 1), thread_name_prefix="s3sink-head"
-            ) as pool:
-                sizes += [
-                    head.part_size or 0
-                    for head in pool.map(lambda n: _part(target, n), range(2, count + 1))
-                ]
-        except ReadError as exc:
-            return replace(layout, check=_unplannable(exc))
+    try:
+        sizes = [first.part_size, *_other_parts(target, config, count)]
+    except ReadError as exc:
+        return replace(layout, check=_unplannable(exc))
     if sum(sizes) != layout.head.size:
         raise ReadError(
             f"the {count} parts HeadObject reports add up to {sum(sizes)} bytes, not the "
@@ -101,6 +101,29 @@ def _with_parts(target: Target, config: ReadConfig, layout: Layout) -> Layout:
             version_id=target.version_id,
         )
     return replace(layout, parts=count, part_sizes=tuple(sizes), first_part=sizes[0])
+
+
+def _parts_unknown(layout: Layout) -> Layout:
+    """The store answered part 1 with the whole object: it ignores part numbers (Ceph RGW
+    16). A multipart ETag is then checked against the likely layouts (guess.py)."""
+    if layout.check.by != "etag-md5":
+        return replace(layout, check=_unplannable("the store ignores part numbers"))
+    guesses = tuple(likely_layouts(layout.head.size, layout.parts))
+    log.debug("the store ignores part numbers; part layouts to try: %s", guesses)
+    return replace(layout, guesses=guesses)
+
+
+def _other_parts(target: Target, config: ReadConfig, count: int) -> list[int]:
+    """The sizes of parts 2..count, ``concurrency`` HeadObjects at a time."""
+    if count < 2:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(config.concurrency, count - 1), thread_name_prefix="s3sink-head"
+    ) as pool:
+        return [
+            head.part_size or 0
+            for head in pool.map(lambda n: _part(target, n), range(2, count + 1))
+        ]
 
 
 def _part(target: Target, number: int) -> ObjectHead:
@@ -114,7 +137,7 @@ def _part(target: Target, number: int) -> ObjectHead:
     )
 
 
-def _unplannable(exc: ReadError) -> Check:
+def _unplannable(exc: ReadError | str) -> Check:
     return Check(
         None,
         why_not=f"the parts' boundaries are unknown (HeadObject with a part number: {exc})",

@@ -38,11 +38,13 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from .._results import ReadResult
+from .._sizes import format_size
 from .._store.checksums import Digest
 from .._store.transport import ObjectHead, ReadTransport
 from ..errors import IntegrityError
 from .config import ReadConfig
 from .fetch import ActiveStreams, IfMatch, Stopped, Target, fetch_range
+from .guess import GuessingVerifier
 from .layout import Layout, describe
 from .plan import Range, count_ranges, iter_ranges
 from .verify import Verdict, Verifier
@@ -93,7 +95,7 @@ class ObjectReader:
         self._free: list[bytearray] = []
         self._held: _Landing | None = None
         self._ranges: Iterator[Range] = iter(())
-        self._verifier: Verifier | None = None
+        self._verifier: Verifier | GuessingVerifier | None = None
         self._if_match: IfMatch | None = None
         self._buffer_size = 0
         self._slots = 1
@@ -116,7 +118,11 @@ class ObjectReader:
             part_sizes=layout.part_sizes,
             first_part=layout.first_part,
         )
-        self._verifier = Verifier(layout.check, parts=layout.parts)
+        self._verifier = (
+            GuessingVerifier(layout.check, layout.guesses)
+            if layout.guesses is not None
+            else Verifier(layout.check, parts=layout.parts)
+        )
         self._if_match = IfMatch(layout.head.etag)
         self._buffer_size = min(self.config.part_size, size)
         self._slots = max(1, self.config.memory // max(1, self._buffer_size))
@@ -185,9 +191,13 @@ class ObjectReader:
         check = verdict.check
         if verdict.ok or check.by is None:
             return
+        guessed = ""
+        if isinstance(self._verifier, GuessingVerifier):
+            sizes = ", ".join(format_size(size) for size in self._verifier.tried)
+            guessed = f" (the store does not say where the parts begin; tried parts of {sizes})"
         raise IntegrityError(
             f"the object's bytes do not match what the store recorded: {check.algorithm} "
-            f"({check.by}) stored {check.stored}, computed {verdict.computed}",
+            f"({check.by}) stored {check.stored}, computed {verdict.computed}{guessed}",
             bucket=self.bucket,
             key=self.key,
             version_id=self.config.version_id,

@@ -26,7 +26,8 @@ What differs between real stores is set on the fake (store behaviour, not faults
 ``checksum_mode`` ("aws" validates and echoes checksums, "ignore" as Ceph RGW 16,
 "echo-unchecked" as moto), ``checks_content_md5``, ``sse_kms`` (ETags that are no MD5s),
 ``drops_multipart_lock`` (as RGW 16), ``bare_if_match`` (If-Match compared with the bare
-digest, so a quoted ETag is refused: RGW), ``min_part_size``, ``store_bodies``.
+digest, so a quoted ETag is refused: RGW), ``ignores_part_numbers`` (HeadObject with a part
+number answers the whole object: RGW 16), ``min_part_size``, ``store_bodies``.
 
 Recorded calls (``CallLog``, shared with the fault wrapper): ``calls`` (op, part number, size,
 thread, start/end time, parts in flight), ``in_flight`` / ``peak_in_flight`` and
@@ -356,6 +357,7 @@ class FakeS3(CallLog):
         self.sse_kms = False  # ETags are then no MD5s, as under SSE-KMS
         self.drops_multipart_lock = False  # as RGW 16 does: Object Lock of a multipart upload
         self.bare_if_match = False  # as RGW: If-Match compares the bare digest
+        self.ignores_part_numbers = False  # as RGW 16: HeadObject answers the whole object
         self.read_attempts = 10  # ReadTransport.max_attempts
         self.ranges: list[FakeRange] = []  # every GET body handed out, in order
 
@@ -842,6 +844,9 @@ class FakeS3(CallLog):
             if if_match is not None and self._if_match_refused(obj, if_match):
                 fail("412")
             sizes = obj.part_sizes or (obj.size,)
+            asked = part_number
+            if self.ignores_part_numbers:  # as if none was asked; the size stays the object's
+                part_number, sizes = None, (obj.size,)
             if part_number is not None and not 1 <= part_number <= len(sizes):
                 fail("InvalidPartNumber")
             return ObjectHead(
@@ -853,7 +858,9 @@ class FakeS3(CallLog):
                 content_type=obj.extra.get("ContentType"),
                 etag_is_md5=not self.sse_kms,
                 parts_count=len(sizes) if obj.part_sizes is not None and part_number else None,
-                part_size=sizes[part_number - 1] if part_number is not None else None,
+                part_size=(
+                    None if asked is None else sizes[part_number - 1] if part_number else obj.size
+                ),
             )
 
     def get_range(
