@@ -1,10 +1,15 @@
 """``ReadConfig``: how one object is read back (range size, concurrency, the memory bound, the
 version, what to insist on), checked once.
 
-Defaults: 8 MiB ranges, 8 in flight, and a memory bound of (concurrency + 2) ranges, 80 MiB:
-every worker busy, one range being handed to the consumer and one landed ahead of it, so a
-consumer that is briefly slower does not stall the workers. The bound holds whatever the
-consumer's speed: a range is asked for only when a buffer is free (see ``reader``).
+Defaults: 16 MiB ranges (s3sink's own default part, so its uploads are read a part per
+range), 8 in flight, and a memory bound of (concurrency + 2) ranges, 160 MiB: every worker
+busy, one range being handed to the consumer and one landed ahead of it, so a consumer that
+is briefly slower does not stall the workers. The bound holds whatever the consumer's speed:
+a range is asked for only when a buffer is free (see ``reader``).
+
+Each GET costs botocore about 1.8 ms of CPU (signing, parsing): 16 MiB ranges read a 4 GiB
+object to /dev/null with 1.0 s user CPU against 1.45 s for 8 MiB ones, at the same 1.1 GiB/s
+(the discard server's synthetic object, HTTP, 2026-12-04, 3 runs each).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
-DEFAULT_READ_PART_SIZE = 8 * MiB
+DEFAULT_READ_PART_SIZE = 16 * MiB
 DEFAULT_READ_CONCURRENCY = 8
 MAX_BACKOFF = 20.0  # seconds: botocore's standard retry mode's cap
 

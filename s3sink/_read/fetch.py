@@ -1,20 +1,24 @@
 """One range, read on a worker thread into its buffer: resumed where a broken connection left
 it, every request with ``If-Match``.
 
-The body is read a chunk at a time (256 KiB) straight into the range's buffer, and each chunk
-is folded into the range's digest while it is still in the CPU's cache (a whole 8 MiB range
-digested afterwards comes back from memory). A connection that breaks mid-body
-(:class:`RangeBroken`: a reset, a timeout, a close) is resumed from the last chunk received,
-with a new GET of the rest, after the upload side's backoff (botocore's standard retry mode:
-full jitter, doubling, at most 20 s) and as many times as the client tries a request
-(``--max-attempts``, AWS_MAX_ATTEMPTS, else 10); each retry is logged as botocore's are. A
-request that fails outright has been retried by botocore already.
+The body is read a chunk at a time (1 MiB) straight into the range's buffer, and each chunk
+is folded into the range's digest right after it lands, while it is still in the CPU's cache
+(a whole 16 MiB range digested afterwards would come back from memory). 1 MiB read 4 GiB with
+2.5 CPU s against 2.9 for 256 KiB chunks and 2.6 for 4 MiB (median of 3, 2026-12-04).
+
+A connection that breaks mid-body (:class:`RangeBroken`: a reset, a timeout, a close) is
+resumed from the last chunk received, with a new GET of the rest, after the upload side's
+backoff (botocore's standard retry mode: full jitter, doubling, at most 20 s) and as many
+times as the client tries a request (``--max-attempts``, AWS_MAX_ATTEMPTS, else 10); each
+retry is logged as botocore's are. A request that fails outright has been retried by
+botocore already.
 
 Every GET carries ``If-Match`` with the ETag of the first answer, so a range of another
-version is refused (412: :class:`~s3sink.errors.ObjectChangedError`). Ceph RGW compares
-If-Match with the bare digest and refuses the quoted ETag that S3 documents: on a 412 for the
-quoted form the reader asks HeadObject, and if the ETag is unchanged it goes on with the bare
-form (:class:`IfMatch`), once for all ranges.
+version is refused (412: :class:`~s3sink.errors.ObjectChangedError`). A store that compares
+If-Match with the bare digest and refuses the quoted ETag S3 documents (Ceph RGW does so on
+PutObject; its GetObject took the quoted form here, 16.2) is handled all the same: on a 412
+for the quoted form the reader asks HeadObject, and if the ETag is unchanged it goes on with
+the bare form (:class:`IfMatch`), once for all ranges.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ __all__ = ["CHUNK", "ActiveStreams", "IfMatch", "Stopped", "Target", "fetch_rang
 
 log = logging.getLogger("s3sink")
 
-CHUNK = 256 * 1024  # bytes read (and digested) at a time: a chunk stays in L2 cache
+CHUNK = 1024 * 1024  # bytes read (and digested) at a time (see the module docstring)
 
 
 class Stopped(Exception):  # the reader is closing: not a failure

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .._exec.pipes import grow_pipe
 from .._exec.producer import (
     CommandError,
     command_exit_code,
@@ -91,12 +92,15 @@ class CommandGone(Exception):  # an outcome
 
 
 class _Output:
-    """Where the bytes go; ``written`` counts them."""
+    """Where the bytes go; ``written`` counts them. A pipe on stdout gets a 1 MiB buffer
+    (Linux's unprivileged maximum): fewer, larger writes and wake-ups of its reader."""
 
     kind: Literal["stdout", "file", "command"] = "stdout"
 
     def __init__(self) -> None:
         self.written = 0
+        if self.kind == "stdout":
+            grow_pipe(1)
 
     def write(self, view: memoryview) -> None:
         self._write_all(1, view, OutputClosed)
