@@ -94,3 +94,28 @@ def test_bad_arguments_are_refused_before_any_request(
     with pytest.raises(error):
         s3sink.open(URI, mode, transport=store, **options)  # type: ignore[call-overload]
     assert store.count("read_head") == 0
+
+
+def test_gzip_and_tarfile_read_through_the_reader() -> None:
+    """The file object works under gzip.GzipFile and tarfile's stream mode (r|*), which
+    only read, never seek."""
+    import gzip
+    import tarfile
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("lines.txt")
+        info.size = len(LINES)
+        tar.addfile(info, io.BytesIO(LINES))
+    store = store_with(archive.getvalue())
+    with s3sink.open(URI, "rb", transport=store, part_size=5000) as reader:
+        assert gzip.GzipFile(fileobj=reader).read()[512 : 512 + len(LINES)] == LINES
+    with (
+        s3sink.open(URI, "rb", transport=store, part_size=5000) as reader,
+        tarfile.open(fileobj=reader, mode="r|*") as tar,
+    ):
+        member = tar.next()
+        assert member is not None
+        extracted = tar.extractfile(member)
+        assert extracted is not None
+        assert extracted.read() == LINES
