@@ -60,6 +60,7 @@ from ._report import (
 log = logging.getLogger("s3sink")
 
 STOP_GRACE = 5.0  # seconds COMMAND gets to exit after SIGTERM before SIGKILL
+COMMAND_EXIT_WAIT = 1.0  # seconds for a COMMAND that closed its input to exit and say how
 
 
 @dataclass(frozen=True)
@@ -195,13 +196,28 @@ class _Command(_Output):
             guard.child = self.command
         self.returncode: int | None = None
         self.stopped_early = False
+        self.failed_early: int | None = None  # it failed before the end: its returncode
 
     def write(self, view: memoryview) -> None:
-        self._write_all(self._fd, view, CommandGone)
+        if self.failed_early is not None:
+            return  # read on, to tell whether the bytes it failed on were the object's
+        try:
+            self._write_all(self._fd, view, CommandGone)
+        except CommandGone:
+            # It closed its input. Failing (pg_restore on a corrupted dump, say), the rest
+            # is still read and checked, so the outcome can say whether the object was bad
+            # (5) or the command failed on good bytes (123); at peace (head), the read stops.
+            returncode = self.command.wait(COMMAND_EXIT_WAIT)
+            if returncode is None or returncode == 0:
+                raise
+            self.failed_early = returncode
+            log.debug("%s", self.command.describe(returncode))
 
     def finish(self) -> None:
         self._close()  # the whole object, verified: now it may see the end of its input
         self.returncode = self.command.wait()
+        if self.failed_early is not None:
+            raise CommandGone("it failed before the end of its input")
 
     def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
         if isinstance(exc, CommandGone):  # it closed its input: its status is the outcome
@@ -226,6 +242,8 @@ class _Command(_Output):
 
     def consequence(self, exc: BaseException, size: int | None) -> str:
         name = self.command.argv[0]
+        if self.failed_early is not None:
+            return f"{self.command.describe(self.failed_early)} before the end of its input"
         if self.returncode is None:
             return f"{name} was stopped"
         return (
@@ -317,6 +335,11 @@ class CatRun:
         if returncode != 0:
             outcome.code, outcome.reason = command_exit_code(returncode), "command-failed"
             outcome.message = command.describe(returncode)
+            if output.failed_early is not None and outcome.result is not None:
+                outcome.message += (
+                    " before the end of its input; the rest was read: the object verified, "
+                    "so it failed on the bytes the store holds"
+                )
             error_line(outcome.message)
         elif early:
             size = outcome.head.size if outcome.head is not None else 0

@@ -398,3 +398,30 @@ def test_a_slow_consumer_keeps_the_peak_rss_within_max_memory(
     assert wait_or_dump(process) == 0
     assert digest(first + rest) == digest(big)
     assert peak < CEILING, f"peak RSS {peak // MiB} MiB"
+
+
+@pytest.mark.parametrize("stored", ["good", "bad"])
+def test_a_command_that_fails_early_gets_a_diagnosis(
+    env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, stored: str
+) -> None:
+    """COMMAND fails after reading the start (as pg_restore does on corrupted bytes): the
+    rest of the object is still read and checked, so the outcome says which it was: 123
+    with "the object verified" for a good object, 5 for a bad one."""
+    if stored == "good":
+        upload(s3_client, bucket, "k")
+    else:
+        wrong_checksum(s3_client, bucket, "k")
+    done = cat(
+        env, s3_endpoint, f"s3://{bucket}/k", "--json", "--",
+        "sh", "-c", "head -c 1000 >/dev/null; exit 3",
+    )  # fmt: skip
+    record = json.loads(done.stdout)
+    [line] = error_lines(done.stderr)
+    assert "sh exited with status 3 before the end of its input" in line
+    if stored == "good":
+        assert done.returncode == 123, done.stderr
+        assert "the object verified" in line
+        assert (record["verified"], record["command_status"]) == (True, 3)
+    else:
+        assert done.returncode == 5, done.stderr
+        assert (record["reason"], record["command_status"]) == ("integrity", 3)
