@@ -1,0 +1,1 @@
+"""Reading objects back: ranged GETs in order, verification, restores of files and trees."""
