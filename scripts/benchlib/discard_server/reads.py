@@ -60,7 +60,7 @@ class ReadOperations(Connection):
 
     def _read_object(self, request: Request, bucket: str, key: str, *, head_only: bool) -> None:
         """HeadObject or GetObject."""
-        self._count_read("HeadObject" if head_only else "GetObject")
+        self._count_read("HeadObject" if head_only else "GetObject", request)
         unknown = set(request.query) - _HARMLESS_QUERY
         if unknown:
             raise S3Error(501, "NotImplemented", f"query {sorted(unknown)} is not supported")
@@ -94,10 +94,18 @@ class ReadOperations(Connection):
         if not head_only:
             self._send_synthetic(start, length, synthetic.corrupt_at)
 
-    def _count_read(self, operation: str) -> None:
+    def _count_read(self, operation: str, request: Request) -> None:
+        """Count the call (``operations``) and, in ``counters`` (which the bench reads per
+        run), ``read:<operation>``, plus ``read:checksum-mode`` when the client asked for the
+        stored checksum (``x-amz-checksum-mode: ENABLED``)."""
         state = self.server.state
+        asked = request.header("x-amz-checksum-mode").upper() == "ENABLED"
         with state.lock:
             state.operations[operation] = state.operations.get(operation, 0) + 1
+            counters = state.counters
+            counters[f"read:{operation}"] = counters.get(f"read:{operation}", 0) + 1
+            if asked:
+                counters["read:checksum-mode"] = counters.get("read:checksum-mode", 0) + 1
 
     def _range(
         self, request: Request, record: ObjectRecord, headers: dict[str, str]
