@@ -161,3 +161,24 @@ def test_debian_aws_missing_says_how_to_get_it(
     env = bench_runs.tool_env(dict(os.environ), "http://127.0.0.1:9", None, tmp_path)
     tools = read_tools.build_read_tools(["awscli-v2"], settings, {}, env, tmp_path)
     assert "apt-get install awscli" in tools["awscli-v2"].unavailable
+
+
+def test_floor_rows_read_and_floor_crc_catches_a_flipped_byte(target: Any, tmp_path: Path) -> None:
+    """readfloor.py: one GET to the pipe, every byte right; with --crc it also compares the
+    stored CRC64NVME and exits 5 on the flipped object (after delivering it all)."""
+    settings = bench_tools.Settings(16 * MiB, 0, TEST_VENV)
+    env = bench_runs.tool_env(dict(os.environ), target.url, None, tmp_path)
+    tools = read_tools.build_read_tools(["floor", "floor+crc"], settings, {}, env, tmp_path)
+    target.create_synthetic("obj", SIZE)
+    target.create_synthetic("bad", SIZE, corrupt_at=77)
+    for tool in tools.values():
+        assert not tool.unavailable
+        run = _run(tool, target, "obj", tmp_path)
+        assert run.ok, run.reason
+    probe = _run(tools["floor+crc"], target, "bad", tmp_path)
+    assert read_table.flipped_verdict(probe, SIZE) == (
+        "**caught** (exit 5; the wrong byte delivered)"
+    )
+    plain = _run(tools["floor"], target, "bad", tmp_path)
+    assert plain.exit_code == 0
+    assert plain.mismatch_at == 77

@@ -196,8 +196,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # run once per table. They join every pipe-mode matrix unless --no-floor (or --tools names
     # some of them: those).
     named = [t for t in args.tool_list if t in FLOOR_TOOLS]
-    args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
-    args.floor_list = named or ([] if args.file_mode or args.no_floor else list(FLOOR_TOOLS))
+    if args.read:  # the read table's floors are rows like any (readfloor.py)
+        args.floor_list = []
+        if args.no_floor:
+            args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
+    else:
+        args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
+        args.floor_list = named or ([] if args.file_mode or args.no_floor else list(FLOOR_TOOLS))
     args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not args.size_list or min(args.size_list) < 1 or args.moto_size < 1:
         parser.error("sizes must be at least 1 byte")

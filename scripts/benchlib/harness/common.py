@@ -16,6 +16,7 @@ DISCARD_SERVER = BENCHLIB / "discard_server"  # a package run by path: its __mai
 DRIVERS = BENCHLIB / "drivers.py"
 FLOOR = BENCHLIB / "floor.py"
 READSINK = BENCHLIB / "readsink.py"
+READFLOOR = BENCHLIB / "readfloor.py"
 BUCKET = "bench"
 KiB = 1024
 MiB = 1024 * KiB
@@ -55,6 +56,7 @@ MOTO_REQUIREMENTS = ("moto[server]", "crc32c")
 # package, rclone too: apt-get install awscli rclone).
 READ_TOOLS = (
     "s3sink", "s3sink-lib", "awscli", "awscli-v2", "s5cmd", "rclone", "obstore", "boto3",
+    *FLOOR_TOOLS,
 )  # fmt: skip
 READ_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     **{name: TOOL_REQUIREMENTS[name] for name in READ_TOOLS if name in TOOL_REQUIREMENTS},

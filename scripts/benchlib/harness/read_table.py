@@ -305,6 +305,10 @@ READ_NOTES = [
     "middle + 12,345 flipped (its stored CRC64NVME and ETag those of the right bytes). "
     "**caught**: the tool exited non-zero (and how much the consumer got); not caught: exit 0 "
     "with the wrong byte in the output.",
+    "- floor / floor+crc (`readfloor.py`, the bench venv's Python): the least a reader can do, "
+    "one GET of the whole object on one connection into one reused buffer written to the "
+    "pipe, no signing or retries; floor+crc adds CRC64NVME (awscrt) of every byte, compared "
+    "with the stored one at the end (so it notices the flipped byte, after delivering it).",
 ]
 
 

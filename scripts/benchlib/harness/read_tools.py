@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .common import BUCKET, READ_REQUIREMENTS, MiB, format_size, last_error_line
+from .common import BUCKET, READ_REQUIREMENTS, READFLOOR, MiB, format_size, last_error_line
 from .tools import Settings, Tool, _driver, _probe, rclone_binary, s5cmd_binary
 
 DEBIAN_AWS = Path("/usr/bin/aws")  # Debian's awscli package: the AWS CLI v2
@@ -192,6 +192,27 @@ def _setup_boto3(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path)
     )
 
 
+def _setup_floor(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """``readfloor.py``: one GET to stdout (``floor+crc``: and CRC64NVME checked at the end)."""
+    crc = tool.name == "floor+crc"
+    probe = "import awscrt.checksums" if crc else "pass"
+    ok, out = _probe([str(settings.venv.python), "-c", probe], env, cwd)
+    tool.unavailable = "" if ok else f"{probe} failed: " + last_error_line(out)
+    tool.argv = lambda url, key, source: [
+        str(settings.venv.python), str(READFLOOR), "--endpoint-url", url, "--bucket", BUCKET,
+        "--key", key, *(["--crc"] if crc else []),
+    ]  # fmt: skip
+    tool.config = (
+        "`python readfloor.py`: one GetObject of the whole object on one connection, the body "
+        "`readinto` one reused 256 KiB buffer and `os.write` to stdout; no SigV4, no retries"
+        + (
+            "; CRC64NVME (awscrt) of every byte, compared with the stored one at the end"
+            if crc
+            else ""
+        )
+    )
+
+
 _SETUPS = {
     "s3sink": _setup_s3sink,
     "s3sink-lib": _setup_s3sink_lib,
@@ -201,4 +222,6 @@ _SETUPS = {
     "rclone": _setup_rclone,
     "obstore": _setup_obstore,
     "boto3": _setup_boto3,
+    "floor": _setup_floor,
+    "floor+crc": _setup_floor,
 }
