@@ -20,7 +20,24 @@ from ..errors import UsageError
 from .pipes import grow_pipe
 from .signals import signal_name
 
-__all__ = ["Command", "CommandError", "ProducerFailed", "exit_status", "open_pipe_from"]
+__all__ = [
+    "EXIT_COMMAND_FAILED",
+    "EXIT_COMMAND_KILLED",
+    "Command",
+    "CommandError",
+    "ProducerFailed",
+    "command_exit_code",
+    "exit_status",
+    "open_pipe_from",
+]
+
+# s3sink's own exit codes for a command's outcome, xargs(1)'s: a command's status never passes
+# through, so a cron wrapper can tell "pg_dump exited 3" from s3sink's own 3 (the abort
+# failed). 126 and 127 (found but not runnable, not found) are env(1)'s and the shell's.
+EXIT_COMMAND_FAILED = 123
+EXIT_COMMAND_KILLED = 125
+EXIT_COMMAND_NOT_EXECUTABLE = 126
+EXIT_COMMAND_NOT_FOUND = 127
 
 log = logging.getLogger("s3sink")
 
@@ -30,6 +47,12 @@ _STOP_POLL = 0.1  # seconds between checks for a second Ctrl-C while a producer 
 def exit_status(returncode: int) -> int:
     """A shell's ``$?`` for a Popen returncode: 128+N when killed by signal N."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+def command_exit_code(returncode: int) -> int:
+    """s3sink's exit code for a command that failed: 123 when it exited non-zero, 125 when a
+    signal killed it (its own status goes into the message and ``--json``)."""
+    return EXIT_COMMAND_KILLED if returncode < 0 else EXIT_COMMAND_FAILED
 
 
 class CommandError(UsageError):
@@ -56,11 +79,15 @@ class Command:
         try:
             process = subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, close_fds=True)
         except FileNotFoundError:
-            raise CommandError(f"command not found: {name}", 127) from None
+            raise CommandError(f"command not found: {name}", EXIT_COMMAND_NOT_FOUND) from None
         except PermissionError:
-            raise CommandError(f"command not executable: {name} (permission denied)", 126) from None
+            raise CommandError(
+                f"command not executable: {name} (permission denied)", EXIT_COMMAND_NOT_EXECUTABLE
+            ) from None
         except OSError as exc:
-            raise CommandError(f"cannot run {name}: {exc.strerror or exc}", 126) from None
+            raise CommandError(
+                f"cannot run {name}: {exc.strerror or exc}", EXIT_COMMAND_NOT_EXECUTABLE
+            ) from None
         return cls(process, argv)
 
     @property

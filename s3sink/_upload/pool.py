@@ -6,6 +6,13 @@ charged against ``max_memory``, so the writer blocks instead of growing. When pa
 fewer of them fit in the budget: the in-flight count drops rather than the budget being
 exceeded.
 
+A buffer is charged its length, always. A buffer that grows as its part's bytes arrive
+(the writer's first, see ``_writer.buffer``) is charged each step before it takes it, not
+the part it may become: what a 3-byte stream holds of a shared budget (the mount's files)
+is what it has, and every release gives back ``len(buf)``, as before. In a pool of its
+own, growing never waits (the first buffer is the only one charged); on a shared budget it
+takes its turn like any other request.
+
 Workers are daemon threads so that a part stalled on a dead connection can never keep the
 interpreter alive after an abort (``ThreadPoolExecutor`` joins its threads at exit).
 """
@@ -124,72 +131,118 @@ class PartPool:
             raise self._error
 
     # -- memory -----------------------------------------------------------------------
-    def fits(self, size: int) -> bool:
-        """Whether a part of ``size`` bytes fits the budget at all (else acquire_buffer
-        refuses it)."""
+    def _limit(self, size: int) -> int:
+        """What may be charged while parts are ``size`` bytes."""
         limit = self._limit_for(size)
         if self._shared is not None:
             limit = min(limit, self._shared.limit)
-        return size <= limit
+        return limit
 
-    def acquire_buffer(self, size: int) -> bytearray:
-        """A buffer of exactly ``size`` bytes, reused when possible, charged to the budget.
+    def fits(self, size: int) -> bool:
+        """Whether a part of ``size`` bytes fits the budget at all (else acquire_buffer
+        refuses it)."""
+        return size <= self._limit(size)
+
+    def acquire_buffer(self, size: int, *, initial: int | None = None) -> bytearray:
+        """A buffer for a part of ``size`` bytes, charged to the budget: of exactly ``size``
+        bytes, reused when possible; or, with ``initial``, a new one of ``initial`` bytes,
+        which :meth:`grow_buffer` grows towards ``size`` as the part's bytes arrive.
 
         Blocks while the budget is spent; raises the first recorded error instead of
         waiting forever once an upload has failed.
         """
         if not self.fits(size):
             raise ValueError(f"a {size}-byte part does not fit the memory budget")
-        limit = self._limit_for(size)
+        length = size if initial is None else min(initial, size)
+        got = self._take(length, self._limit(size), reuse=True)
+        if got is not _ALLOCATE:
+            return got
+        try:
+            # Outside the lock: zero-filling a large buffer takes a while.
+            return bytearray(length)
+        except BaseException:
+            self._give_back(length)  # a MemoryError, or an interrupt: no one has the buffer
+            raise
+
+    def grow_buffer(self, buf: bytearray, length: int, size: int) -> None:
+        """Grow ``buf`` (this pool's, charged its length, being filled for a part of
+        ``size`` bytes, no view of it alive) to ``length`` bytes, in place; the bytes it
+        gains are charged first, waiting for them like acquire_buffer.
+
+        In place: CPython's resize is a realloc, which glibc does with mremap for a block
+        this large (past its mmap threshold, 32 MiB at most), so the bytes already there are
+        not copied and never held twice: growing to 1.5 GiB peaks at 1.5 GiB of RSS, where
+        a new buffer and a copy would peak at 2.25 GiB (measured 2026-12-04). A smaller
+        block may be copied, but its new tail is touched only after the old block is freed.
+        """
+        extra = length - len(buf)
+        if extra <= 0:
+            return
+        self._take(extra, self._limit(size), reuse=False)
+        before = len(buf)
+        try:
+            # bytes(n) is calloc-ed: untouched zero pages, so only buf's new tail is written.
+            buf.extend(bytes(extra))
+        except BaseException:
+            if len(buf) == before:  # not grown (an interrupt may come just after it did)
+                self._give_back(extra)
+            raise
+
+    def _give_back(self, n: int) -> None:
+        """Uncharge ``n`` bytes charged for memory that was never made."""
+        with self._cond:
+            self._uncharge(n)
+            self._cond.notify_all()
+
+    def _take(self, n: int, limit: int, *, reuse: bool) -> bytearray:
+        """Charge ``n`` bytes within ``limit``, waiting while they do not fit. With ``reuse``,
+        a kept buffer of exactly ``n`` bytes (charged already) is taken when there is one;
+        returns it, or ``_ALLOCATE`` when ``n`` new bytes were charged."""
         if self._shared is not None:
-            limit = min(limit, self._shared.limit)
-        if self._shared is not None:
-            return self._acquire_shared(size, limit, self._shared)
+            return self._take_shared(n, limit, self._shared, reuse=reuse)
         with self._cond:
             while True:
                 self._raise_error()
                 for i, buf in enumerate(self._pool):
-                    if len(buf) == size:
+                    if reuse and len(buf) == n:
                         return self._pool.pop(i)
-                # Pooled buffers of another size are useless now that parts have grown.
-                while self._pool:
-                    self._uncharge(len(self._pool.pop()))
-                if self._charged + size <= limit:
-                    self._charged += size
+                if reuse or self._charged + n > limit:
+                    # Pooled buffers of another size are useless now that parts have grown
+                    # (and a buffer that grows needs their memory more than they do).
+                    while self._pool:
+                        self._uncharge(len(self._pool.pop()))
+                if self._charged + n <= limit:
+                    self._charged += n
                     self._peak_charged = max(self._peak_charged, self._charged)
-                    break
+                    return _ALLOCATE
                 self._cond.wait()
-        # Allocate outside the lock: zero-filling a large buffer takes a while.
-        return bytearray(size)
 
-    def _acquire_shared(self, size: int, limit: int, shared: SharedBudget) -> bytearray:
-        """acquire_buffer from a shared budget: a spare of the size, or new memory, in turn
-        with every other file's requests (released buffers go to the budget's spares, so
-        this pool keeps none of its own)."""
+    def _take_shared(self, n: int, limit: int, shared: SharedBudget, *, reuse: bool) -> bytearray:
+        """_take from a shared budget: a spare of the size, or new memory, in turn with
+        every other file's requests (released buffers go to the budget's spares, so this
+        pool keeps none of its own)."""
 
         def attempt() -> bytearray | None:
-            if self._charged + size > limit:
+            if self._charged + n > limit:
                 return None
-            spare = shared.take_spare(size)
+            spare = shared.take_spare(n) if reuse else None
             if spare is None:
-                if not shared.fits(size):
+                if not shared.fits(n):
                     return None
-                shared.charge(size)
+                shared.charge(n)
                 spare = _ALLOCATE
-            self._charged += size
+            self._charged += n
             self._peak_charged = max(self._peak_charged, self._charged)
             return spare
 
         def exhausted(waited: float) -> BudgetExhausted:
             return BudgetExhausted(
-                f"no memory for a {size:,}-byte part after {waited:.0f} s: "
+                f"no memory for {n:,} bytes of a part after {waited:.0f} s: "
                 f"the {shared.limit:,}-byte budget is held by other open files"
             )
 
         with self._cond:
-            got = shared.wait_turn(attempt, exhausted, check=self._raise_error)
-        # Allocate outside the lock: zero-filling a large buffer takes a while.
-        return bytearray(size) if got is _ALLOCATE else got
+            return shared.wait_turn(attempt, exhausted, check=self._raise_error)
 
     def adopt_buffer(self, size: int) -> None:
         """Count a buffer of ``size`` bytes made elsewhere and already charged to the shared

@@ -6,6 +6,11 @@ Every input path ends here: ``write()`` and the compressor copy in (:meth:`store
 reads straight in (:meth:`read_from`), a file's parts are read on the workers
 (:meth:`send_file`), the mount hands its staging buffer over (:meth:`adopt`). ``close()``
 takes what is left (:meth:`take`), an abort gives it back (:meth:`release`).
+
+The writer's first part buffer grows with the data (from ``GROW_FROM``, doubling, in place):
+a stream that fits one part is the small case, and a 3-byte upload at a 1.5 GiB part size
+takes 1 MiB, not 1.5 GiB. Once a part has filled, the next ones very likely will too: they
+get their full size at once, and are recycled.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from .._upload.pool import PartPool
 from ..errors import PartLimitError
 from .sources import FileSnapshot, Readable, pread_into, read_blocking
 
-__all__ = ["PartBuffer"]
+__all__ = ["GROW_FROM", "PartBuffer"]
+
+# The first part buffer's size before it grows: a pipe's read (1 MiB, _exec.pipes) fits it,
+# and doubling from here to a 16 MiB part is four in-place resizes.
+GROW_FROM = 1024 * 1024
 
 
 class PartBuffer:
@@ -38,6 +47,10 @@ class PartBuffer:
         self.checksummer = checksummer
         self.current: bytearray | None = None
         self.fill = 0
+        # The current part's size: len(current) once that buffer has grown to it.
+        self.size = 0
+        # Whether the next buffer starts small and grows (only until a part has filled).
+        self.grows = True
         # The current buffer's checksum, folded in as store() and read_from() put bytes in
         # it, while they are in cache. Bytes put there any other way (a file's read, an
         # adopted buffer) are not in its ``covered``: such a part is checksummed whole on
@@ -78,7 +91,7 @@ class PartBuffer:
         total = 0
         while max_bytes is None or total < max_bytes:
             self.raise_failure()
-            if self.current is not None and self.fill == len(self.current):
+            if self.current is not None and self.fill == self.size:
                 # The part is full: send it only once more data turns up (as store() does),
                 # so a stream ending exactly here stays a single PutObject.
                 probe = bytearray(1)
@@ -109,6 +122,7 @@ class PartBuffer:
         count = self.ledger.count_written
         if size <= self.schedule.size_of(1):
             buf = self.room()
+            self.pool.grow_buffer(buf, size, self.size)  # no larger than the file
             pread_into(snapshot, offset, count, bucket, key)(memoryview(buf)[:size])
             self.fill = size
             return
@@ -137,6 +151,7 @@ class PartBuffer:
         first = self.schedule.size_of(1)
         self.pool.adopt_buffer(len(buf))
         self.current, self.fill, self.running = buf, len(buf), None
+        self.size = first
         self.ledger.part_size = first
         self.ledger.bytes_written = len(buf)
         return len(buf) < first
@@ -157,6 +172,10 @@ class PartBuffer:
         buf = self.current
         if buf is not None and self.fill < len(buf):
             return buf
+        if buf is not None and len(buf) < self.size:
+            # Growing needs no view of the buffer alive: none is, between two reads.
+            self.pool.grow_buffer(buf, min(self.size, 2 * len(buf)), self.size)
+            return buf
         if buf is not None:
             # The buffer is full and more data is coming: it is not the last part. It leaves
             # this object before it is sent, so that an interrupt inside send() can never
@@ -164,6 +183,7 @@ class PartBuffer:
             fill, self.current, self.fill = self.fill, None, 0
             running, self.running = self.running, None
             digest = running.digest() if running is not None and running.covered == fill else None
+            self.grows = False
             self.upload.send(buf, fill, digest=digest)
         if self.upload.next_part > MAX_PARTS:
             exc = PartLimitError(
@@ -179,7 +199,8 @@ class PartBuffer:
             raise exc
         size = self.schedule.size_of(self.upload.next_part)
         self.ledger.part_size = size
-        self.current = self.pool.acquire_buffer(size)
+        self.current = self.pool.acquire_buffer(size, initial=GROW_FROM if self.grows else None)
+        self.size = size
         self.fill = 0
         self.running = self.checksummer.running() if self.checksummer is not None else None
         return self.current

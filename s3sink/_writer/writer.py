@@ -71,7 +71,8 @@ class S3MultipartWriter(io.BufferedIOBase):
     kept for reuse) never exceed ``max_memory``. With the defaults that is
     (concurrency + 1) x 16 MiB = 80 MiB for streams up to 32 GiB and 1 GiB up to 466 GiB;
     beyond that parts are 1 GiB and the budget is two of them (2 GiB), so one part is read
-    while another is sent.
+    while another is sent. The first part's buffer grows with the data (from 1 MiB, doubling
+    in place), so a stream shorter than a part holds what it has, not a part.
     """
 
     def __init__(

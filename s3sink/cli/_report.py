@@ -1,9 +1,10 @@
 """What the command tells its caller: exit codes, one-line errors, logging to stderr, and
 the result on stdout (``--json``) with the summary line on stderr.
 
-Exit codes (CONVENTIONS §5): 0 committed, 1 failed and aborted, 2 usage, 3 the abort failed
-too (upload id printed), 4 precondition failed, 128+N after aborting on signal N, and in exec
-mode the command's own status.
+Exit codes (CONVENTIONS §5; the table is docs/semantics.md's): 0 committed, 1 failed and
+aborted, 2 usage, 3 the abort failed too (upload id printed), 4 precondition failed, 128+N
+after aborting on signal N; a command's outcome in xargs(1)'s codes, never its own status:
+123 it exited non-zero, 125 a signal killed it, 126 not executable, 127 not found.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO, cast
 
-from .._exec.producer import CommandError, ProducerFailed, exit_status
+from .._exec.producer import CommandError, ProducerFailed, command_exit_code
 from .._exec.signals import Interrupted, signal_name
 from .._sizes import format_duration, format_size
 from .._store.errors import (
@@ -314,7 +315,6 @@ def _discard_stdout() -> None:
 def classify(
     exc: BaseException,
     abort_error: AbortFailedError | None,
-    returncode: int | None,
     *,
     precondition: str,
     killed: bool = False,
@@ -322,27 +322,22 @@ def classify(
     connection: Sequence[str] = (),
     kept: str | None = None,
 ) -> tuple[int, str]:
-    """The exit code and the error line for a failed run. ``returncode`` is the exec-mode
-    command's, ``precondition`` the message for a refused conditional write;
-    ``upload_started`` whether a multipart upload existed (and so was aborted);
-    ``connection`` the options that reach the store (``--endpoint-url`` ...), which the
-    printed cleanup command must repeat; ``kept`` the message for an upload kept for a
-    resume (instead of "aborted")."""
+    """The exit code and the error line for a failed run. ``precondition`` is the message for
+    a refused conditional write; ``upload_started`` whether a multipart upload existed (and
+    so was aborted); ``connection`` the options that reach the store (``--endpoint-url``
+    ...), which the printed cleanup command must repeat; ``kept`` the message for an upload
+    kept for a resume (instead of "aborted")."""
     orphan = abort_error or (exc if isinstance(exc, AbortFailedError) else None)
     if orphan is not None:
         # close() raises the AbortFailedError itself, the first error as its context.
         first = exc.__context__ if exc is orphan else exc
-        what = (
-            f"{_what_failed(first, returncode, precondition, killed)[1]}, and then "
-            if first
-            else ""
-        )
+        what = f"{_what_failed(first, precondition, killed=killed)[1]}, and then " if first else ""
         text = str(orphan)
         if connection and orphan.upload_id:
             flag = f"--upload-id {orphan.upload_id}"
             text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
         return EXIT_ABORT_FAILED, command_apart(f"{what}{text}")
-    code, what = _what_failed(exc, returncode, precondition, killed)
+    code, what = _what_failed(exc, precondition, killed=killed)
     if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
         return code, what
     if kept is not None:
@@ -351,19 +346,19 @@ def classify(
 
 
 def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
-    exc: BaseException, returncode: int | None, precondition: str, killed: bool = False
+    exc: BaseException, precondition: str, *, killed: bool = False
 ) -> tuple[int, str]:
     if isinstance(exc, Interrupted):
+        # The command's status (it may have died of the signal we forwarded, or exited 1 on
+        # it) is not the outcome: s3sink was stopped, and says so with 128+N.
         what = f"interrupted by {signal_name(exc.signum)}"
-        if killed:  # it ignored the signal and we had to end it: the outcome is ours
-            return exc.exit_code, f"{what}; the command did not exit and was killed"
-        if returncode:  # the command died of it (or failed): report its status
-            return exit_status(returncode), what
+        if killed:  # it ignored the signal and we had to end it
+            what += "; the command did not exit and was killed"
         return exc.exit_code, what
     if isinstance(exc, KeyboardInterrupt):
         return 128 + signal.SIGINT, "interrupted"
     if isinstance(exc, ProducerFailed):
-        return exit_status(exc.returncode), str(exc)
+        return command_exit_code(exc.returncode), str(exc)
     if isinstance(exc, NothingToUpload):
         return EXIT_FAILED, str(exc)
     if isinstance(exc, CommandError):

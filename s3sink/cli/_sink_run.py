@@ -304,7 +304,6 @@ class SinkRun:
         code, message = classify(
             exc,
             abort_error,
-            returncode,
             killed=command is not None and command.killed_by_us,
             precondition=self._precondition_message(),
             upload_started=self.writer.upload_id is not None,

@@ -145,7 +145,7 @@ def test_summary_and_progress_show_both_sizes_the_ratio_and_the_cap(
 def test_a_producer_that_fails_after_writing_publishes_nothing(
     env: dict[str, str], endpoint: str, s3_client: Any, bucket: str
 ) -> None:
-    """Exec mode with --compress: a command that wrote 30 MiB and exits 3 → exit 3, no
+    """Exec mode with --compress: a command that wrote 30 MiB and exits 3 → exit 123, no
     object, no pending upload. (Multi-threaded zstd may still hold all of it in its jobs,
     so whether a part was sent before the exit is not asserted.)"""
     code = (
@@ -157,7 +157,7 @@ def test_a_producer_that_fails_after_writing_publishes_nothing(
          "--compress", "zstd", "--", sys.executable, "-c", code],
         env,
     )  # fmt: skip
-    assert result.returncode == 3
+    assert result.returncode == 123
     assert b"exited with status 3; " in result.stderr
     assert_nothing_written(s3_client, bucket)
 

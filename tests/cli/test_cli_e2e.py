@@ -223,10 +223,11 @@ def test_exec_mode_commits_on_success(
     assert pending(s3_client, bucket) == []
 
 
-def test_exec_mode_failure_aborts_with_command_status(
+def test_exec_mode_failure_aborts_with_exit_123(
     env: dict[str, str], endpoint: str, s3_client: Any, bucket: str
 ) -> None:
-    """A producer writing 12 MiB then exiting 3: exit 3, no object, no pending upload."""
+    """A producer writing 12 MiB then exiting 3: exit 123 (xargs's "the command failed": never
+    its own 3, which is s3sink's "the abort failed"), no object, no pending upload."""
     code = (
         "import sys, time; sys.stdout.buffer.write(b'x' * (12 << 20)); sys.stdout.flush(); "
         "time.sleep(0.5); sys.exit(3)"
@@ -236,7 +237,7 @@ def test_exec_mode_failure_aborts_with_command_status(
          "--", sys.executable, "-c", code],
         env,
     )  # fmt: skip
-    assert result.returncode == 3
+    assert result.returncode == 123
     assert b"exited with status 3; the upload was aborted" in result.stderr
     assert_nothing_written(s3_client, bucket)
 
@@ -244,7 +245,8 @@ def test_exec_mode_failure_aborts_with_command_status(
 def test_exec_mode_producer_killed_by_signal(
     env: dict[str, str], endpoint: str, s3_client: Any, bucket: str
 ) -> None:
-    """A producer killed by SIGKILL mid-stream: exit 137 (128+9), nothing written."""
+    """A producer killed by SIGKILL mid-stream: exit 125 (xargs's "killed by a signal"; 137
+    would read as s3sink itself killed), nothing written."""
     code = (
         "import os, signal, sys, time; sys.stdout.buffer.write(b'x' * (6 << 20)); "
         "sys.stdout.flush(); time.sleep(0.5); os.kill(os.getpid(), signal.SIGKILL)"
@@ -254,7 +256,7 @@ def test_exec_mode_producer_killed_by_signal(
          "--", sys.executable, "-c", code],
         env,
     )  # fmt: skip
-    assert result.returncode == 128 + signal.SIGKILL
+    assert result.returncode == 125
     assert b"was killed by SIGKILL" in result.stderr
     assert_nothing_written(s3_client, bucket)
 
@@ -319,7 +321,8 @@ def test_fifo_with_exec_mode(
 def test_fifo_command_failing_before_opening_does_not_hang(
     env: dict[str, str], endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """A command that fails without ever opening the FIFO: its status, promptly, no object."""
+    """A command that fails without ever opening the FIFO: exit 123 promptly, its status
+    in the message, no object."""
     fifo = tmp_path / "never.fifo"
     started = time.monotonic()
     result = run(
@@ -327,7 +330,7 @@ def test_fifo_command_failing_before_opening_does_not_hang(
          "--", "sh", "-c", "echo 'cannot connect' >&2; exit 7"],
         env,
     )  # fmt: skip
-    assert result.returncode == 7
+    assert result.returncode == 123
     assert time.monotonic() - started < 15
     assert b"sh exited with status 7" in result.stderr
     assert not fifo.exists()

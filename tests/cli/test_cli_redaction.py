@@ -88,9 +88,9 @@ def _kept_then_printed(c: Ctx) -> Outcome:
     first = run_cli(
         sink(c, "--part-size", "5MiB", "--resumable", "--json", *one_part_then_exit(c, 3)), c.env
     )
-    assert first.returncode == 3, first.stderr
+    assert first.returncode == 123, first.stderr
     assert SECRET not in first.stdout + first.stderr
-    return json.loads(first.stdout)["resume_command"], None, 3, QUOTED
+    return json.loads(first.stdout)["resume_command"], None, 123, QUOTED
 
 
 def _abort_fails(c: Ctx) -> Outcome:
@@ -114,7 +114,7 @@ CASES: dict[str, Case] = {
     "exec-producer-failed": lambda c: (
         sink(c, "--json", "--", "sh", "-c", "printf x; exit 3"),
         None,
-        3,
+        123,
         None,
     ),
     "exec-failed-debug": lambda c: (
@@ -146,13 +146,13 @@ CASES: dict[str, Case] = {
     "resumable-kept": lambda c: (
         sink(c, "--part-size", "5MiB", "--resumable", *one_part_then_exit(c, 3)),
         None,
-        3,
+        123,
         QUOTED,
     ),
     "resumable-kept-json": lambda c: (
         sink(c, "--part-size", "5MiB", "--resumable", "--json", *one_part_then_exit(c, 3)),
         None,
-        3,
+        123,
         QUOTED,
     ),
     "resume-command-as-printed": _kept_then_printed,

@@ -83,7 +83,8 @@ def test_library_errors_do_not_carry_url_credentials(
 @pytest.mark.parametrize(
     ("args", "code", "reason", "producer_status"),
     [
-        (["--", "sh", "-c", "head -c 100 /dev/zero; exit 3"], 3, "producer-failed", 3),
+        (["--", "sh", "-c", "head -c 100 /dev/zero; exit 3"], 123, "producer-failed", 3),
+        (["--", "sh", "-c", "kill -9 $$"], 125, "producer-failed", 137),
         (["--", "no-such-command-here"], 127, "producer-failed", None),
         (["--", "true"], 1, "empty", 0),
         (["--part-size", "1"], 2, "usage", None),
@@ -99,7 +100,8 @@ def test_json_failures_are_one_object_too(
     producer_status: int | None,
 ) -> None:
     """With --json a failure prints {"ok": false, "exit", "reason", ...} on stdout, so a
-    script can tell a producer's exit 3 from s3sink's own; success carries "ok": true."""
+    script can tell the producer's own status (here 3 or 137) from s3sink's exit code;
+    success carries "ok": true."""
     endpoint = s3_client.meta.endpoint_url
     result = run_cli([f"s3://{bucket}/k", "--json", "--endpoint-url", endpoint, *args], env)
     assert result.returncode == code, result.stderr

@@ -297,7 +297,7 @@ def test_exec_mode_resume_skips_parts_only_when_the_stream_repeats(
     state_env: dict[str, str],
     deterministic: bool,
 ) -> None:
-    """A producer fails after 3 parts: the upload is kept (exit 3, its status). Resumed
+    """A producer fails after 3 parts: the upload is kept (exit 123: the command failed). Resumed
     with a producer that repeats the stream, the 3 parts are skipped; with one that writes
     other bytes, every part is sent again and the object is the second stream."""
     size = 4 * PART + 99
@@ -311,7 +311,7 @@ def test_exec_mode_resume_skips_parts_only_when_the_stream_repeats(
         "--json",
     ]
     first = run([*base, *produce(size, 1, fail_at=3 * PART + 10)], state_env)
-    assert first.returncode == 3, first.stderr
+    assert first.returncode == 123, first.stderr
     assert json.loads(first.stdout)["kept"] is True
     assert b"kept for a resume" in first.stderr
     assert stored(s3_client, bucket, "db.dump") == [1, 2, 3]
@@ -345,9 +345,9 @@ def test_exec_mode_resume_with_a_failing_producer_keeps_it_again(
         "--resumable",
     ]
     first = run([*base, *produce(size, 1, fail_at=2 * PART + 1)], state_env)
-    assert first.returncode == 3, first.stderr
+    assert first.returncode == 123, first.stderr
     again = run([*base, "--resume", *produce(size, 1, fail_at=2 * PART + 1)], state_env)
-    assert again.returncode == 3, again.stderr
+    assert again.returncode == 123, again.stderr
     assert b"kept for a resume" in again.stderr
     assert body_missing(s3_client, bucket, "db.dump")
     assert len(pending(s3_client, bucket)) == 1  # the same one, not a second
@@ -433,7 +433,7 @@ def test_uploads_list_shows_what_is_resumable_here_and_abort_forgets_it(
         ],
         state_env,
     )
-    assert kept.returncode == 3, kept.stderr
+    assert kept.returncode == 123, kept.stderr
     other = s3_client.create_multipart_upload(Bucket=bucket, Key="other")["UploadId"]
     listed = run(
         ["uploads", "list", f"s3://{bucket}", "--endpoint-url", s3_endpoint, "--json"], state_env
@@ -478,7 +478,7 @@ def test_the_printed_resume_command_finds_the_journal_and_no_file_holds_the_pass
     producer = ["--", "sh", "-c", 'cat "$1" && test -e "$2"', "sh", str(source), str(ready)]
     args = [f"s3://{bucket}/k", "--endpoint-url", endpoint, "--part-size", "5MiB"]
     first = run([*args, "--resumable", "--json", *producer], state_env)
-    assert first.returncode == 1, first.stderr
+    assert first.returncode == 123, first.stderr
     assert b"SECRET" not in first.stdout + first.stderr
     assert files_holding(Path(state_env["XDG_STATE_HOME"]), b"SECRET") == []
     assert len(journals(state_env)) == 1
@@ -504,7 +504,7 @@ def test_a_resume_whose_parts_do_not_fit_max_memory_is_a_usage_error(
     args = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--resumable"]
     failing = ["--", "sh", "-c", f'head -c {2 * PART + 1} "$1"; exit 3', "sh", str(source)]
     first = run([*args, "--part-size", "10MiB", *failing], state_env)
-    assert first.returncode == 3, first.stderr
+    assert first.returncode == 123, first.stderr
     assert stored(s3_client, bucket, "k") == [1]
     producer = ["--", "cat", str(source)]
     small = ["--part-size", "5MiB", "--max-memory", "5MiB", "--resume"]
@@ -535,7 +535,7 @@ def test_a_resume_with_other_object_options_exits_2_naming_them(
     options = ["--content-type", "text/plain", "--metadata", "origin=db1", "--tag", "keep=30d"]
     base = [f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB"]
     first = run([*base, *options, "--resumable", "--json", *producer], state_env)
-    assert first.returncode == 1, first.stderr
+    assert first.returncode == 123, first.stderr
     command = json.loads(first.stdout)["resume_command"]
     ready.touch()
     other = ["--content-type", "application/gzip", "--metadata", "origin=db2"]

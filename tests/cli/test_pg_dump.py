@@ -113,8 +113,9 @@ def test_the_compressed_capped_recipe_restores_and_a_failed_dump_publishes_nothi
         f"s3://{bucket}/gone.dump.zst", "--endpoint-url", s3_endpoint, *recipe, "--", *dump,
         "s3sink_no_such_db",
     )  # fmt: skip
-    assert failed.returncode == 1, failed.stderr
+    assert failed.returncode == 123, failed.stderr
     assert json.loads(failed.stdout)["reason"] == "producer-failed"
+    assert json.loads(failed.stdout)["producer_status"] == 1
     listed = s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert [o["Key"] for o in listed] == ["db.dump.zst"]
     assert pending(s3_client, bucket) == []
@@ -142,17 +143,19 @@ def test_fifo_dump_round_trips(
     assert pending(s3_client, bucket) == []
 
 
-def test_failed_dump_exits_with_its_status_and_writes_nothing(
+def test_failed_dump_exits_123_and_writes_nothing(
     pg_cluster: PostgresServer, s3_endpoint: str, s3_client: Any, bucket: str
 ) -> None:
-    """pg_dump of a missing database: s3sink exits 1 and leaves no object and no open upload."""
+    """pg_dump of a missing database (it exits 1): s3sink exits 123 ("the command failed"), names
+    pg_dump's status, and leaves no object and no open upload."""
     proc = _s3sink(
         f"s3://{bucket}/missing.dump",
         "--endpoint-url", s3_endpoint,
         "--",
         pg_cluster.tool("pg_dump"), "-Fc", *pg_cluster.conn_args, "s3sink_no_such_db",
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 123, proc.stderr
+    assert "pg_dump exited with status 1" in proc.stderr
     assert "s3sink_no_such_db" in proc.stderr  # pg_dump's own message reaches the user
     assert "s3sink: error:" in proc.stderr
     assert proc.stdout == ""
@@ -160,10 +163,10 @@ def test_failed_dump_exits_with_its_status_and_writes_nothing(
     assert pending(s3_client, bucket) == []
 
 
-def test_failed_fifo_dump_exits_with_its_status_and_removes_the_fifo(
+def test_failed_fifo_dump_exits_123_and_removes_the_fifo(
     pg_cluster: PostgresServer, s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
 ) -> None:
-    """pg_dump -f FIFO of a missing database: exit 1, no object, no open upload, fifo gone."""
+    """pg_dump -f FIFO of a missing database: exit 123, no object, no open upload, fifo gone."""
     fifo = tmp_path / "missing.fifo"
     proc = _s3sink(
         f"s3://{bucket}/missing2.dump",
@@ -173,7 +176,7 @@ def test_failed_fifo_dump_exits_with_its_status_and_removes_the_fifo(
         pg_cluster.tool("pg_dump"), "-Fc", "--no-sync", "-f", str(fifo),
         *pg_cluster.conn_args, "s3sink_no_such_db",
     )  # fmt: skip
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 123, proc.stderr
     assert "s3sink_no_such_db" in proc.stderr
     assert not os.path.lexists(fifo)
     assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0

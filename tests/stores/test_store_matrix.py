@@ -299,7 +299,7 @@ def test_kill_9_mid_stream_then_uploads_list_and_abort(
 def test_exec_mode_failure_exits_with_its_status_and_writes_nothing(
     store: StoreServer, store_client: Any, store_bucket: str
 ) -> None:
-    """A producer that writes 6 MB (one part sent) then exits 3: s3sink exits 3, aborts, and
+    """A producer that writes 6 MB (one part sent) then exits 3: s3sink exits 123, aborts, and
     says so; no object and no upload remain (on RGW too, whose ListParts answers NoSuchKey
     once the upload is gone)."""
     # The pause lets part 1 land before the abort: moto answers a part in flight at the abort
@@ -307,7 +307,7 @@ def test_exec_mode_failure_exits_with_its_status_and_writes_nothing(
     producer = ["sh", "-c", "head -c 6000000 /dev/urandom; sleep 1; exit 3"]
     result = sink(store, [f"s3://{store_bucket}/obj", "--part-size", "5MiB", "--", *producer])
     assert_nothing_written(store_client, store_bucket)
-    assert result.returncode == 3
+    assert result.returncode == 123
     assert error_lines(result.stderr) == [
         "s3sink: error: sh exited with status 3; the upload was aborted and nothing was written"
     ]
@@ -450,7 +450,7 @@ def test_a_kept_upload_resumes_skipping_the_stored_parts(
         "1",
     ]
     first = run_cli([*base, str(2 * 5 * MiB + 3)], env)
-    assert first.returncode == 3, first.stderr
+    assert first.returncode == 123, first.stderr
     assert json.loads(first.stdout)["kept"] is True
     (upload,) = pending(store_client, store_bucket)
     listed = store_client.list_parts(

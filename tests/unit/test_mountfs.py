@@ -26,7 +26,7 @@ from s3sink._mount.fs import (
 from s3sink._store.transport import Transport
 from s3sink._upload.pool import SharedBudget
 from s3sink._writer.writer import S3MultipartWriter
-from tests.support.fakes import BUCKET, PART, Background, FakeS3, payload
+from tests.support.fakes import BUCKET, PART, WAIT, Background, FakeS3, payload, text_like
 from tests.support.faults import FaultyStore
 
 MiB = 1024 * 1024
@@ -448,6 +448,24 @@ def test_compressed_files_stage_their_source_bytes(fake: FakeS3, size: int) -> N
     close(fs, "/f.zst", write_file(fs, "/f.zst", data))
     stored = fake.object_bytes(BUCKET, "backups/tonight/f.zst")
     assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == data
+    assert fs.budget.charged == 0
+
+
+def test_compressed_files_open_at_once_hold_what_they_store_not_a_part(fake: FakeS3) -> None:
+    """A compressed file's first part buffer grows with its compressed bytes: four such
+    files written at once under a budget of three parts each hold a small buffer, so the
+    fourth file's staging gets its memory (with a full part charged each, it waited)."""
+    import zstandard
+
+    fs = make_fs(fake, budget=3 * PART, max_wait=WAIT, compress="zstd:1")
+    data = {f"/f{i}.zst": text_like(2 * PART, seed=i) for i in range(4)}
+    handles = {path: write_file(fs, path, body) for path, body in data.items()}
+    assert fs.budget.charged < 2 * PART
+    for path, handle in handles.items():
+        close(fs, path, handle)
+    for path, body in data.items():
+        stored = fake.object_bytes(BUCKET, f"backups/tonight{path}")
+        assert zstandard.ZstdDecompressor().decompressobj().decompress(stored) == body
     assert fs.budget.charged == 0
 
 

@@ -188,10 +188,8 @@ def test_failed_abort_exits_3_with_upload_id(
     assert object_keys(s3_client, bucket) == []
 
 
-def test_exec_mode_failure_returns_command_status(
-    aws_env: None, s3_client: Any, bucket: str
-) -> None:
-    """A command exiting 3 after writing 6 MiB: exit 3, no object, no pending upload."""
+def test_exec_mode_failure_exits_123(aws_env: None, s3_client: Any, bucket: str) -> None:
+    """A command exiting 3 after writing 6 MiB: exit 123, no object, no pending upload."""
     # The pause lets part 1 finish first: moto answers a part that races an abort with a
     # 500 that botocore retries for ~15 s (S3 answers 404 at once).
     code = (
@@ -202,7 +200,7 @@ def test_exec_mode_failure_returns_command_status(
         f"s3://{bucket}/k", "--endpoint-url", s3_client.meta.endpoint_url, "--part-size", "5MiB",
         "--", sys.executable, "-c", code,
     )  # fmt: skip
-    assert result.exit_code == 3
+    assert result.exit_code == 123
     assert "exited with status 3" in error_lines(result)[0]
     assert object_keys(s3_client, bucket) == []
     assert pending_uploads(s3_client, bucket) == []
