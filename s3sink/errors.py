@@ -5,15 +5,18 @@
     S3SinkError
     ├── UsageError (also ValueError)           bad size, bad option, bad argument
     │   └── InvalidLocationError               bad s3:// URI, bucket name or key
-    └── UploadError        .bucket .key .upload_id; __cause__ = the underlying error
-        ├── PartUploadError    .part_number
-        ├── CompleteError      CompleteMultipartUpload / PutObject failed
-        ├── PreconditionFailed 412 / 409 on a conditional write
-        ├── UploadCancelled    KeyboardInterrupt, signal, producer failure, explicit abort
-        ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
-        ├── SourceChangedError the file being uploaded changed size or mtime meanwhile
-        ├── CompressionError   the compressor (``compress=``) failed
-        └── AbortFailedError   the abort itself failed: the upload id is orphaned
+    ├── UploadError        .bucket .key .upload_id; __cause__ = the underlying error
+    │   ├── PartUploadError    .part_number
+    │   ├── CompleteError      CompleteMultipartUpload / PutObject failed
+    │   ├── PreconditionFailed 412 / 409 on a conditional write
+    │   ├── UploadCancelled    KeyboardInterrupt, signal, producer failure, explicit abort
+    │   ├── PartLimitError     the stream outgrew the part schedule (10,000 parts)
+    │   ├── SourceChangedError the file being uploaded changed size or mtime meanwhile
+    │   ├── CompressionError   the compressor (``compress=``) failed
+    │   └── AbortFailedError   the abort itself failed: the upload id is orphaned
+    └── ReadError          .bucket .key .version_id; reading an object failed
+        ├── ObjectChangedError  the object was replaced or deleted while it was read
+        └── IntegrityError      the bytes read do not match what the store recorded
 
 Foreign exceptions (botocore's) are translated in :mod:`s3sink._store.boto` only, and always
 chained with ``raise ... from exc`` so the original cause stays visible.
@@ -113,14 +116,68 @@ class AbortFailedError(UploadError):
     """Aborting the multipart upload failed; the upload id is left on the server."""
 
 
+class ReadError(S3SinkError):
+    """Reading an object failed (not found, access denied, the network); names the bucket,
+    the key and the version asked for, if any; ``__cause__`` is the underlying error."""
+
+    def __init__(
+        self, message: str, *, bucket: str, key: str, version_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.bucket = bucket
+        self.key = key
+        self.version_id = version_id
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}: {self.args[0]}"
+
+
+class ObjectChangedError(ReadError):
+    """The object changed while it was read: a range asked for with ``If-Match`` (the ETag
+    of the first answer) was refused (412), or the object was deleted meanwhile. Nothing of
+    two versions is ever spliced together."""
+
+
+class IntegrityError(ReadError):
+    """The object's bytes do not match what the store recorded at upload (its checksum, or
+    the MD5s of its ETag), or (with ``require_checksum``) there was nothing to check them
+    against. Raised by the read that would have returned the object's last bytes, so that a
+    consumer never reads a clean end of a corrupted object.
+
+    ``verified_by`` says what was compared ("checksum-full-object", "checksum-composite",
+    "etag-md5", or None when nothing could be), ``algorithm`` the checksum's, ``stored`` the
+    value the store reports and ``computed`` the value of the bytes read."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        verified_by: str | None = None,
+        algorithm: str | None = None,
+        stored: str | None = None,
+        computed: str | None = None,
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key, version_id=version_id)
+        self.verified_by = verified_by
+        self.algorithm = algorithm
+        self.stored = stored
+        self.computed = computed
+
+
 __all__ = [
     "AbortFailedError",
     "CompleteError",
     "CompressionError",
+    "IntegrityError",
     "InvalidLocationError",
+    "ObjectChangedError",
     "PartLimitError",
     "PartUploadError",
     "PreconditionFailed",
+    "ReadError",
     "S3SinkError",
     "SourceChangedError",
     "UploadCancelled",

@@ -1,4 +1,5 @@
-"""The :class:`Transport` over a botocore S3 client; its failures become s3sink's errors
+"""The :class:`Transport` over a botocore S3 client (its read half is
+:class:`~s3sink._store.reading.BotoReads`); its failures become s3sink's errors
 through :mod:`.errors` (always chained, so the original cause stays visible). Wire tests
 run it against real HTTP servers. It needs no botocore import of its own: it only calls the
 client it is given and reads the ``response`` of the exceptions that client raises.
@@ -17,6 +18,7 @@ from .body import BufferBody, start_sending
 from .errors import DIGEST_MISMATCH, describe, error_code, translate, upload_is_gone
 from .objectlock import ObjectLock
 from .ratelimit import RateLimiter
+from .reading import BotoReads, etag_is_md5, is_checksum_field
 from .transport import (
     Body,
     Commit,
@@ -52,7 +54,7 @@ def _commit_kwargs(commit: Commit) -> dict[str, Any]:
     return kwargs
 
 
-class BotoTransport:
+class BotoTransport(BotoReads):
     """:class:`Transport` over a boto3 S3 client (the caller's, or one we built)."""
 
     def __init__(
@@ -150,7 +152,7 @@ class BotoTransport:
         return PartReceipt(
             etag=str(response["ETag"]),
             checksum=str(echoed) if echoed is not None else None,
-            etag_is_md5=_etag_is_md5(response),
+            etag_is_md5=etag_is_md5(response),
         )
 
     def complete_multipart_upload(
@@ -227,7 +229,7 @@ class BotoTransport:
                         number=int(p["PartNumber"]),
                         size=int(p.get("Size", 0)),
                         etag=str(p.get("ETag", "")),
-                        checksums={k: str(v) for k, v in p.items() if _is_checksum_field(k)},
+                        checksums={k: str(v) for k, v in p.items() if is_checksum_field(k)},
                     )
                     for p in page.get("Parts", [])
                 )
@@ -253,7 +255,7 @@ class BotoTransport:
             etag=str(response.get("ETag", "")),
             size=int(response.get("ContentLength", 0)),
             version_id=response.get("VersionId"),
-            checksums={k: str(v) for k, v in response.items() if _is_checksum_field(k)},
+            checksums={k: str(v) for k, v in response.items() if is_checksum_field(k)},
             checksum_type=response.get("ChecksumType"),
             lock=_lock_of(response),
         )
@@ -302,17 +304,6 @@ class BotoTransport:
             raise translate(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
 
 
-def _is_checksum_field(name: str) -> bool:
-    return name.startswith("Checksum") and name != "ChecksumType"
-
-
-def _etag_is_md5(response: Mapping[str, Any]) -> bool:
-    """Under SSE-KMS and SSE-C the ETag is not the MD5 of the bytes (S3's documented rule;
-    the response names the encryption even when a bucket default chose it)."""
-    kms = response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse")
-    return not kms and not response.get("SSECustomerAlgorithm")
-
-
 def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
     checksum = None
     if commit.checksum is not None:
@@ -322,7 +313,7 @@ def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
         version_id=response.get("VersionId"),
         checksum=str(checksum) if checksum is not None else None,
         checksum_type=response.get("ChecksumType"),
-        etag_is_md5=_etag_is_md5(response),
+        etag_is_md5=etag_is_md5(response),
     )
 
 

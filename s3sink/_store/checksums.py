@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import UsageError
 
@@ -187,3 +187,78 @@ def multipart_etag(parts: Sequence[CompletedPart]) -> str | None:
     if not digests or any(d is None for d in digests):
         return None
     return f"{md5_digest(b''.join(d for d in digests if d is not None)).hex()}-{len(parts)}"
+
+
+# -- reading back: the checksums a store may have recorded, and their combination -------------
+ReadAlgorithm = Literal["crc64nvme", "crc32c", "crc32", "sha256", "sha1", "md5"]
+# The checksum fields HeadObject may answer with, in the order a reader prefers them (a store
+# reports one; the CRCs first: they combine, so ranges are checked on the workers).
+STORED_CHECKSUMS: dict[str, ReadAlgorithm] = {
+    "ChecksumCRC64NVME": "crc64nvme",
+    "ChecksumCRC32C": "crc32c",
+    "ChecksumCRC32": "crc32",
+    "ChecksumSHA256": "sha256",
+    "ChecksumSHA1": "sha1",
+}
+
+
+def is_crc(algorithm: str) -> bool:
+    """CRCs combine: the checksum of A+B follows from those of A and B and B's length."""
+    return algorithm in ("crc64nvme", "crc32c", "crc32")
+
+
+def _new_hash(algorithm: str) -> Any:
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "sha1":
+        return hashlib.sha1()  # noqa: S324  # S3's ChecksumSHA1, recorded by the uploader
+    if algorithm == "md5":
+        return hashlib.md5()  # noqa: S324  # S3's ETag
+    raise ValueError(f"no digest {algorithm!r}")
+
+
+class Digest:
+    """A running digest of one range or part, in any algorithm a store records: CRC64NVME,
+    CRC32C, CRC32 (``value``, an int, combines with :func:`combine_crc`), SHA-256, SHA-1 or
+    MD5 (the ETag's). Fed chunk by chunk as the bytes land, while they are in cache."""
+
+    __slots__ = ("_crc", "_hash", "algorithm", "length", "value")
+
+    def __init__(self, algorithm: ReadAlgorithm) -> None:
+        self.algorithm = algorithm
+        self._crc = _crcs().get(algorithm)
+        self._hash: Any = None if self._crc is not None else _new_hash(algorithm)
+        self.value = 0  # the CRC so far
+        self.length = 0
+
+    def update(self, data: Buffer) -> None:
+        """Fold in ``data``, the bytes that follow those folded in so far."""
+        if self._crc is not None:
+            self.value = self._crc.compute(data, self.value)
+        else:
+            self._hash.update(data)
+        self.length += memoryview(data).nbytes
+
+    def digest(self) -> bytes:
+        """The raw digest of the bytes folded in (big-endian for a CRC, as S3 encodes it)."""
+        if self._crc is not None:
+            return self.value.to_bytes(self._crc.width, "big")
+        return bytes(self._hash.digest())
+
+
+def combine_crc(algorithm: str, first: int, second: int, second_length: int) -> int:
+    """The CRC of A+B from CRC(A), CRC(B) and len(B) (awscrt's native combination: no byte
+    is read again)."""
+    return int(_crcs()[algorithm].combine(first, second, second_length))
+
+
+def crc_bytes(algorithm: str, value: int) -> bytes:
+    """A CRC value as S3's big-endian bytes."""
+    return value.to_bytes(_crcs()[algorithm].width, "big")
+
+
+def digest_of(algorithm: ReadAlgorithm, data: Buffer) -> bytes:
+    """The raw digest of ``data`` (a COMPOSITE checksum is this over the parts' digests)."""
+    digest = Digest(algorithm)
+    digest.update(data)
+    return digest.digest()

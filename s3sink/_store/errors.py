@@ -5,7 +5,14 @@ one-line descriptions with secrets redacted. Callers chain what :func:`translate
 
 from __future__ import annotations
 
-from ..errors import CompleteError, PreconditionFailed, S3SinkError, UploadError
+from ..errors import (
+    CompleteError,
+    ObjectChangedError,
+    PreconditionFailed,
+    ReadError,
+    S3SinkError,
+    UploadError,
+)
 from .redact import redact
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "is_setup_problem",
     "is_unsupported",
     "translate",
+    "translate_read",
     "upload_is_gone",
 ]
 
@@ -116,6 +124,34 @@ def translate(
             received_other_bytes=error_code(exc) in DIGEST_MISMATCH,
         )
     return UploadError(text, bucket=bucket, key=key, upload_id=upload_id)
+
+
+# What a store answers for a key or a version it does not hold (HeadObject has no body, so
+# botocore names the code after the status).
+_NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+
+
+def translate_read(
+    exc: Exception, what: str, *, bucket: str, key: str, version_id: str | None, started: bool
+) -> ReadError:
+    """The s3sink error for botocore's ``exc`` from the read request ``what``. ``started``:
+    the object was found before (a later request): a refused If-Match (412), or the object
+    gone, then means it changed while it was read."""
+    code = error_code(exc)
+    kind, text = ReadError, f"{what} failed: {describe(exc)}"
+    if is_precondition_failure(exc):
+        kind = ObjectChangedError
+        text = (
+            f"the object changed while it was read ({what}: {describe(exc)}); nothing of "
+            "two versions was put together: read it again"
+        )
+    elif code in _NOT_FOUND and started:
+        kind = ObjectChangedError
+        text = f"the object was deleted while it was read ({what}: {describe(exc)})"
+    elif code in _NOT_FOUND:
+        missing = f"version {version_id} of the object" if version_id else "the object"
+        text = f"{missing} does not exist ({what}: {describe(exc)})"
+    return kind(text, bucket=bucket, key=key, version_id=version_id)
 
 
 def is_connection_problem(exc: BaseException) -> bool:

@@ -1,7 +1,10 @@
-"""The seam between the writer and S3: a small Protocol and the values that cross it.
+"""The seam between s3sink and S3: small Protocols and the values that cross them.
 
-The botocore implementation is ``_boto`` (the one place where botocore's exceptions become
-s3sink's); unit tests substitute an in-memory transport with multipart semantics.
+``UploadTransport`` is what an upload uses, ``ReadTransport`` what reading an object back
+uses (HeadObject for its size, checksum and parts; ranged GETs whose bodies are read straight
+into the reader's buffers), ``Transport`` the whole store. The botocore implementation is
+``boto`` (the one place where botocore's exceptions become s3sink's); unit tests substitute an
+in-memory transport with multipart semantics.
 """
 
 from __future__ import annotations
@@ -109,6 +112,84 @@ class PendingUpload:
     initiated: _dt.datetime
 
 
+@dataclass(frozen=True)
+class ObjectHead:
+    """HeadObject's answer (ChecksumMode=ENABLED) as a reader needs it. Asked with a part
+    number, ``part_size`` is that part's length and ``parts_count`` the object's parts (None
+    for an object a single PutObject wrote)."""
+
+    etag: str
+    size: int
+    version_id: str | None
+    checksums: Mapping[str, str]  # e.g. {"ChecksumCRC64NVME": "..."}; empty if none stored
+    checksum_type: str | None = None  # FULL_OBJECT / COMPOSITE, when the store says
+    content_type: str | None = None
+    etag_is_md5: bool = True  # False under SSE-KMS or SSE-C: the ETag is then no MD5
+    parts_count: int | None = None
+    part_size: int | None = None
+
+
+class RangeBroken(Exception):
+    """The connection broke while a range's body was being read (reset, timeout, closed
+    early): the bytes received so far are good, the rest can be asked for again. Not an
+    s3sink error: the reader resumes, and raises its own error once it gives up."""
+
+
+class RangeStream(Protocol):
+    """The body of one ranged GET, read into the caller's buffers."""
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        """Fill ``buffer`` (all of it, unless the body ends first); the bytes read, 0 at the
+        end. :class:`RangeBroken` when the connection breaks."""
+        ...
+
+    def close(self) -> None:
+        """Let the connection go: back to the pool once the body was read to its end,
+        closed otherwise. Safe to call twice."""
+        ...
+
+
+class ReadTransport(Protocol):
+    """The S3 operations reading an object back uses. Implementations raise s3sink errors:
+    :class:`~s3sink.errors.ReadError` (with ``ObjectChangedError`` for a refused If-Match),
+    and :class:`RangeBroken` from a body only."""
+
+    def read_head(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ObjectHead:
+        """HeadObject with ChecksumMode=ENABLED (and ``PartNumber``); a missing object or
+        version is a ReadError."""
+        ...
+
+    def get_range(
+        self,
+        bucket: str,
+        key: str,
+        start: int,
+        end: int,
+        *,
+        if_match: str | None,
+        version_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> RangeStream:
+        """GetObject of bytes ``start`` to ``end`` (exclusive) with ``If-Match``; the
+        response's length is checked against the range asked for."""
+        ...
+
+    @property
+    def max_attempts(self) -> int:
+        """Tries a request gets (the client's retry setting): a range whose connection
+        breaks is resumed as often."""
+        ...
+
+
 class UploadTransport(Protocol):
     """The S3 operations every upload may use: send the parts or the one object, complete,
     abort and confirm, and check a condition. Implementations raise s3sink errors only."""
@@ -165,7 +246,7 @@ class UploadTransport(Protocol):
         ...
 
 
-class Transport(UploadTransport, Protocol):
+class Transport(UploadTransport, ReadTransport, Protocol):
     """The whole store: what an upload uses, and what the features around it add (undoing
     a publication that failed verification, setting Object Lock afterwards, finding a
     pending upload to resume) and the mount's and housekeeping's operations."""

@@ -16,12 +16,17 @@ What it enforces, like S3:
 * every part's checksum is verified against its bytes (BadDigest);
 * abort frees the parts; afterwards ListParts answers NoSuchUpload (``None``) and parts
   still in flight fail with NoSuchUpload;
-* ``If-None-Match: *`` refuses to overwrite (PreconditionFailed), ``If-Match`` compares ETags.
+* ``If-None-Match: *`` refuses to overwrite (PreconditionFailed), ``If-Match`` compares ETags;
+* reading back (``read_head``, ``get_range``): HeadObject with a part number answers that
+  part's size and the parts count, a GET with If-Match of another ETag is refused (412, as
+  ``ObjectChangedError``), a missing object is a ReadError; a range's body is a
+  :class:`FakeRange` over the stored bytes.
 
 What differs between real stores is set on the fake (store behaviour, not faults):
 ``checksum_mode`` ("aws" validates and echoes checksums, "ignore" as Ceph RGW 16,
 "echo-unchecked" as moto), ``checks_content_md5``, ``sse_kms`` (ETags that are no MD5s),
-``drops_multipart_lock`` (as RGW 16), ``min_part_size``, ``store_bodies``.
+``drops_multipart_lock`` (as RGW 16), ``bare_if_match`` (If-Match compared with the bare
+digest, so a quoted ETag is refused: RGW), ``min_part_size``, ``store_bodies``.
 
 Recorded calls (``CallLog``, shared with the fault wrapper): ``calls`` (op, part number, size,
 thread, start/end time, parts in flight), ``in_flight`` / ``peak_in_flight`` and
@@ -53,12 +58,14 @@ from typing import Any, NoReturn
 import crc32c as _crc32c
 from awscrt import checksums as _crt
 
+from s3sink._store.errors import translate_read
 from s3sink._store.objectlock import ObjectLock, requested_lock
 from s3sink._store.transport import (
     Body,
     Commit,
     CompletedPart,
     ListedPart,
+    ObjectHead,
     ObjectInfo,
     PartChecksum,
     PartReceipt,
@@ -68,7 +75,7 @@ from s3sink._store.transport import (
 )
 from s3sink._upload.policy import MAX_PARTS, PartSchedule
 from s3sink._writer.writer import S3MultipartWriter
-from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, UploadError
+from s3sink.errors import CompleteError, PartUploadError, PreconditionFailed, ReadError, UploadError
 
 MiB = 1024 * 1024
 
@@ -141,6 +148,48 @@ def s3_error(
     return error
 
 
+def read_error(
+    code: str,
+    what: str,
+    bucket: str,
+    key: str,
+    *,
+    version_id: str | None = None,
+    started: bool = True,
+) -> ReadError:
+    """What BotoTransport raises for S3 error ``code`` in the read request ``what`` (the same
+    translation, over a FakeClientError); raise it ``from error.__cause__``."""
+    cause = FakeClientError(code)
+    error = translate_read(
+        cause, what, bucket=bucket, key=key, version_id=version_id, started=started
+    )
+    error.__cause__ = cause
+    return error
+
+
+class FakeRange:
+    """A range's body over stored bytes: ``readinto`` copies them out (a chunk at most
+    ``chunk`` bytes, like a socket); ``closed`` and ``left`` for the tests."""
+
+    def __init__(self, data: memoryview, chunk: int | None = None) -> None:
+        self._data = data
+        self._chunk = chunk
+        self.closed = False
+
+    @property
+    def left(self) -> int:
+        return len(self._data)
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        n = min(len(buffer), len(self._data), self._chunk or len(buffer))
+        buffer[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+    def close(self) -> None:
+        self.closed = True
+
+
 @dataclass
 class Call:
     """One transport call as the fake saw it."""
@@ -194,6 +243,7 @@ class FakeObject:
     checksum_type: str | None
     extra: dict[str, Any]
     parts: int | None = None  # None for a PutObject
+    part_sizes: tuple[int, ...] | None = None  # the parts' lengths, for HeadObject PartNumber
 
 
 class CallLog:
@@ -301,20 +351,51 @@ class FakeS3(CallLog):
         self.checks_content_md5 = True
         self.sse_kms = False  # ETags are then no MD5s, as under SSE-KMS
         self.drops_multipart_lock = False  # as RGW 16 does: Object Lock of a multipart upload
+        self.bare_if_match = False  # as RGW: If-Match compares the bare digest
+        self.read_attempts = 10  # ReadTransport.max_attempts
+        self.ranges: list[FakeRange] = []  # every GET body handed out, in order
 
     # -- helpers for tests ------------------------------------------------------------
-    def seed(self, bucket: str, key: str, data: bytes) -> FakeObject:
-        """Put an object as another client would (S3 adds a CRC64NVME checksum)."""
+    def seed(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        parts: Sequence[int] | None = None,
+        checksums: Mapping[str, str] | None = None,
+        checksum_type: str | None = "FULL_OBJECT",
+        etag: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FakeObject:
+        """Put an object as another client would: by default one PutObject to which S3 adds
+        a CRC64NVME checksum; ``parts`` (their lengths) makes it a multipart object with
+        S3's ``-N`` ETag; ``checksums`` (and ``checksum_type``) and ``etag`` replace what is
+        stored, right or wrong."""
+        if parts is not None:
+            assert sum(parts) == len(data), "the parts must cover the data"
+            bounds = list(itertools.accumulate(parts, initial=0))
+            md5s = b"".join(
+                hashlib.md5(data[a:b]).digest()  # noqa: S324  # S3's ETag
+                for a, b in itertools.pairwise(bounds)
+            )
+            default_etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"'  # noqa: S324
+        else:
+            default_etag = self._etag(hashlib.md5(data).digest())  # noqa: S324  # S3's ETag
+        if checksums is None:
+            checksums = {"ChecksumCRC64NVME": checksum_of("ChecksumCRC64NVME", data)}
         with self._cond:
             return self._publish(
                 bucket,
                 key,
                 data,
                 size=len(data),
-                etag=f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324  # S3's ETag
-                checksums={"ChecksumCRC64NVME": checksum_of("ChecksumCRC64NVME", data)},
-                checksum_type="FULL_OBJECT",
-                extra={},
+                etag=etag or default_etag,
+                checksums=dict(checksums),
+                checksum_type=checksum_type if checksums else None,
+                extra=dict(extra or {}),
+                parts=len(parts) if parts is not None else None,
+                part_sizes=tuple(parts) if parts is not None else None,
             )
 
     def object_bytes(self, bucket: str, key: str) -> bytes:
@@ -629,6 +710,7 @@ class FakeS3(CallLog):
                     checksum_type=upload.checksum_type if checksums else None,
                     extra=dict(upload.extra),
                     parts=len(stored),
+                    part_sizes=tuple(p.size for p in stored),
                 )
                 del self.uploads[upload_id]
             return StoredObject(
@@ -711,6 +793,93 @@ class FakeS3(CallLog):
                 "ObjectLockLegalHoldStatus": "ON" if lock.legal_hold else "OFF",
                 "lock_set": True,
             }
+
+    # -- ReadTransport ----------------------------------------------------------------
+    @property
+    def max_attempts(self) -> int:
+        return self.read_attempts
+
+    def _if_match_refused(self, obj: FakeObject, if_match: str) -> bool:
+        if self.bare_if_match:
+            return if_match != obj.etag.strip('"')
+        return bare(if_match) != bare(obj.etag)
+
+    def read_head(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ObjectHead:
+        with self.record("read_head", part_number=part_number), self._cond:
+
+            def fail(code: str) -> NoReturn:
+                error = read_error(
+                    code,
+                    "HeadObject",
+                    bucket,
+                    key,
+                    version_id=version_id,
+                    started=if_match is not None,
+                )
+                raise error from error.__cause__
+
+            obj = self._version(bucket, key, version_id)
+            if obj is None:
+                fail("404")
+            if if_match is not None and self._if_match_refused(obj, if_match):
+                fail("412")
+            sizes = obj.part_sizes or (obj.size,)
+            if part_number is not None and not 1 <= part_number <= len(sizes):
+                fail("InvalidPartNumber")
+            return ObjectHead(
+                etag=obj.etag,
+                size=obj.size,
+                version_id=obj.version_id,
+                checksums=dict(obj.checksums),
+                checksum_type=obj.checksum_type,
+                content_type=obj.extra.get("ContentType"),
+                etag_is_md5=not self.sse_kms,
+                parts_count=len(sizes) if obj.part_sizes is not None and part_number else None,
+                part_size=sizes[part_number - 1] if part_number is not None else None,
+            )
+
+    def get_range(
+        self,
+        bucket: str,
+        key: str,
+        start: int,
+        end: int,
+        *,
+        if_match: str | None,
+        version_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FakeRange:
+        with self.record("get_range", size=end - start), self._cond:
+
+            def fail(code: str) -> NoReturn:
+                error = read_error(code, "GetObject", bucket, key, version_id=version_id)
+                raise error from error.__cause__
+
+            obj = self._version(bucket, key, version_id)
+            if obj is None:
+                fail("NoSuchKey")
+            if if_match is not None and self._if_match_refused(obj, if_match):
+                fail("PreconditionFailed")
+            if not 0 <= start < end <= obj.size:
+                fail("InvalidRange")
+            assert obj.data is not None, "bodies were not stored"
+            stream = FakeRange(memoryview(obj.data)[start:end])
+            self.ranges.append(stream)
+            return stream
+
+
+def bare(etag: str) -> str:
+    """An ETag without its quotes."""
+    return etag.strip().strip('"')
 
 
 # -- helpers shared by the writer tests ---------------------------------------------------

@@ -42,6 +42,14 @@ Faults:
   what is inside the framing: a ``chunked`` body's chunk data, and an ``aws-chunked`` body's
   decoded data (``Content-Encoding: aws-chunked``, inside Content-Length or chunked framing),
   so chunk sizes, signatures and trailers stay intact.
+* ``cut_response(n)`` -- forward the request, relay the response's head and ``n`` bytes of its
+  body, then reset the client connection: a connection that breaks mid-download.
+* ``flip_response_byte()`` -- relay the response with one byte of its body inverted (the middle
+  one, or index ``at``), its length and framing unchanged: corruption in transit on the way
+  back.
+* ``on_request(hook)`` -- call ``hook()`` (in the proxy's thread) when the request arrives,
+  then forward it as usual: to change the server's state between two requests, e.g. replace
+  an object between two ranged GETs.
 * ``refuse_all()`` / ``accept_again()`` -- "server gone": reset every open connection at once
   and stop listening (new connections are refused by the OS), or, with ``keep_listening=True``,
   accept new connections and reset them at once; ``accept_again()`` listens on the same port.
@@ -71,7 +79,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -110,13 +118,16 @@ REASONS = {
 class Action:
     """What a rule does; build it with ``FaultProxy.reset_after`` & co rather than by hand."""
 
-    kind: str  # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte"
+    # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte" | "cut_response"
+    # | "flip_response_byte" | "on_request"
+    kind: str
     n_bytes: int = 0
     seconds: float = 0.0
     status: int = 0
     code: str = ""
     message: str = ""
     at: int | None = None  # flip_byte: index in the payload, None for the middle byte
+    hook: Callable[[], None] | None = None  # on_request
 
 
 class LogEntry(NamedTuple):
@@ -746,6 +757,49 @@ class FaultProxy(LocalServer):
         action = Action("flip_byte", at=at)
         return self.add_rule(action, method=method, path=path, nth=nth, times=times)
 
+    def cut_response(
+        self,
+        n_bytes: int,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Relay the response's head and ``n_bytes`` of its body, then reset the client."""
+        if n_bytes < 0:
+            raise ValueError("n_bytes must be >= 0")
+        action = Action("cut_response", n_bytes=n_bytes)
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
+    def flip_response_byte(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        at: int | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Relay the response with one body byte inverted (the middle one, or index ``at``)."""
+        if at is not None and at < 0:
+            raise ValueError("at must be >= 0")
+        action = Action("flip_response_byte", at=at)
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
+    def on_request(
+        self,
+        hook: Callable[[], None],
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Call ``hook()`` when a matching request arrives, then forward it as usual."""
+        action = Action("on_request", hook=hook)
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
     def clear_rules(self) -> None:
         """Remove every rule (requests in flight keep the fault already chosen for them)."""
         with self._lock:
@@ -948,6 +1002,8 @@ class FaultProxy(LocalServer):
         if "100-continue" in req.head.tokens("Expect") and framing.kind != "none":
             client.sendall(f"{req.version} 100 Continue\r\n\r\n".encode("latin-1"))
         body = self._timed(req, _body(reader, framing))
+        if action is not None and action.hook is not None:
+            action.hook()
 
         if action is not None and action.kind == "respond":
             for _ in body:
@@ -1001,6 +1057,26 @@ class FaultProxy(LocalServer):
                 pass
             conn.aborted.set()  # _serve resets both connections
             return False
+
+        if action is not None and action.kind == "cut_response":
+            client.sendall(relayed_head)
+            remaining = action.n_bytes
+            for piece in resp_body:
+                if remaining <= 0:
+                    break
+                client.sendall(piece[:remaining])
+                remaining -= len(piece)
+            conn.aborted.set()  # _serve resets both connections
+            return False
+
+        if (
+            action is not None
+            and action.kind == "flip_response_byte"
+            and resp_framing.kind != "none"
+        ):
+            raw = bytearray().join(resp_body)
+            _flip_payload_byte(raw, response, resp_framing, action.at)
+            resp_body = iter([bytes(raw)])
 
         if action is not None and action.kind == "stall":
             pieces: Iterable[bytes] = [relayed_head, *resp_body]

@@ -21,6 +21,10 @@ what it holds. Every call passes through in this order:
 8. a lost response (``lose_response``): the store did it, the caller sees an error;
 9. the ``after`` hook, once the call returned without error.
 
+Reading back (``read_head``, ``get_range``) goes through the same steps; a GET's body can
+then break (``break_ranges``: ``RangeBroken`` after some bytes, as a reset mid-body) or arrive
+with a byte flipped (``corrupt("get_range")``: the middle byte of the range, as in transit).
+
 Each fault names the operation by its Transport method (``"upload_part"``,
 ``"complete_multipart_upload"``, ...), can be limited to part numbers (``parts``) and to a
 number of calls (``times``; ``None``: every matching call). Add faults before the writer runs;
@@ -42,14 +46,17 @@ from s3sink._store.transport import (
     Commit,
     CompletedPart,
     ListedPart,
+    ObjectHead,
     ObjectInfo,
     PartChecksum,
     PartReceipt,
     PendingUpload,
+    RangeBroken,
+    RangeStream,
     StoredObject,
     Transport,
 )
-from tests.support.fakes import CallLog, s3_error
+from tests.support.fakes import CallLog, read_error, s3_error
 
 HOLD_TIMEOUT = 30.0  # a held call gives up (fails) after this long, so no test hangs
 
@@ -66,7 +73,10 @@ REQUESTS = {
     "head_object": "HeadObject",
     "put_object_lock": "PutObjectRetention",
     "list_uploads": "ListMultipartUploads",
+    "read_head": "HeadObject",
+    "get_range": "GetObject",
 }
+READS = frozenset({"read_head", "get_range"})
 COMMITS = frozenset({"put_object", "complete_multipart_upload"})
 
 
@@ -75,6 +85,7 @@ class _Rule:
     """One fault: which calls it applies to, and how many more times (None: always)."""
 
     kind: str  # "hold" | "delay" | "fail" | "corrupt" | "commit" | "lose_response" | "leak"
+    # | "break"
     op: str
     parts: frozenset[int] | None
     times: int | None
@@ -82,6 +93,7 @@ class _Rule:
     event: threading.Event | None = None
     delay: Callable[[int], float] | None = None
     change: Callable[[Commit], Commit] | None = None
+    after_bytes: int = 0  # "break": bytes of the body delivered before it breaks
 
     def matches(self, op: str, part_number: int | None) -> bool:
         if op != self.op or self.times == 0:
@@ -100,6 +112,9 @@ class _Request:
     part_number: int | None = None
 
     def fail(self, code: str) -> NoReturn:
+        if self.op in READS:
+            failure = read_error(code, REQUESTS[self.op], self.bucket, self.key)
+            raise failure from failure.__cause__
         error = s3_error(
             code,
             REQUESTS.get(self.op, self.op),
@@ -175,6 +190,11 @@ class FaultyStore(CallLog):
         """The next ``times`` aborts free the stored parts but let parts in flight land
         (``FakeS3.abort_leaving_parts_in_flight``), so the writer must abort again."""
         self._add(_Rule("leak", "abort_multipart_upload", None, times))
+
+    def break_ranges(self, after_bytes: int, *, times: int | None = 1) -> None:
+        """The next ``times`` GET bodies (every one if None) break with RangeBroken once
+        ``after_bytes`` of them were read, as a connection reset mid-body."""
+        self._add(_Rule("break", "get_range", None, times, after_bytes=after_bytes))
 
     def before(self, op: str, hook: Callable[[], None]) -> None:
         """Run ``hook`` as each call of ``op`` arrives, before anything else."""
@@ -300,6 +320,56 @@ class FaultyStore(CallLog):
             found = list(self.store.list_uploads(bucket, prefix))
         yield from found
 
+    @property
+    def max_attempts(self) -> int:
+        return int(getattr(self.store, "max_attempts", 10))
+
+    def read_head(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        part_number: int | None = None,
+        if_match: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ObjectHead:
+        with self._call(_Request("read_head", bucket, key, part_number=part_number)):
+            return self.store.read_head(
+                bucket,
+                key,
+                version_id=version_id,
+                part_number=part_number,
+                if_match=if_match,
+                extra=extra,
+            )
+
+    def get_range(
+        self,
+        bucket: str,
+        key: str,
+        start: int,
+        end: int,
+        *,
+        if_match: str | None,
+        version_id: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> RangeStream:
+        request = _Request("get_range", bucket, key)
+        with self._call(request, end - start):
+            stream = self.store.get_range(
+                bucket, key, start, end, if_match=if_match, version_id=version_id, extra=extra
+            )
+        broken = self._take("break", "get_range", None)
+        flipped = self._take("corrupt", "get_range", None) is not None
+        if broken is None and not flipped:
+            return stream
+        return _FaultyRange(
+            stream,
+            break_after=broken.after_bytes if broken is not None else None,
+            flip_at=(end - start) // 2 if flipped else None,
+        )
+
     # -- internals -----------------------------------------------------------------------------
 
     def _add(self, rule: _Rule) -> None:
@@ -366,6 +436,33 @@ class FaultyStore(CallLog):
         flipped = bytearray(body)
         flipped[len(flipped) // 2] ^= 0xFF
         return bytes(flipped)
+
+
+class _FaultyRange:
+    """A GET body that breaks after ``break_after`` bytes, or has byte ``flip_at`` flipped."""
+
+    def __init__(
+        self, stream: RangeStream, *, break_after: int | None, flip_at: int | None
+    ) -> None:
+        self._stream = stream
+        self._break_after = break_after
+        self._flip_at = flip_at
+        self._read = 0
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        if self._break_after is not None:
+            room = self._break_after - self._read
+            if room <= 0:
+                raise RangeBroken("connection reset by FaultyStore")
+            buffer = buffer[:room]
+        n = self._stream.readinto(buffer)
+        if self._flip_at is not None and self._read <= self._flip_at < self._read + n:
+            buffer[self._flip_at - self._read] ^= 0xFF
+        self._read += n
+        return n
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 def _numbers(parts: Iterable[int] | None) -> frozenset[int] | None:
