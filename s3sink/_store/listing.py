@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .client import S3Client
-from .errors import translate
+from .errors import translate_read
 
 __all__ = ["ListedObject", "list_objects"]
 
@@ -31,7 +31,7 @@ def list_objects(
 ) -> Iterator[ListedObject]:
     """Every object whose key starts with ``prefix``, in the store's (UTF-8 byte) order,
     page after page (``page_size`` keys a page: the store's default, 1000 on S3); a failure
-    is the store's error, translated (naming the bucket and prefix, its cause chained)."""
+    is a ReadError naming the bucket and prefix, its cause chained."""
     paging = {} if page_size is None else {"PageSize": page_size}
     try:
         paginator = client.get_paginator("list_objects_v2")
@@ -44,4 +44,6 @@ def list_objects(
                     etag=str(item.get("ETag", "")),
                 )
     except Exception as exc:
-        raise translate(exc, "ListObjectsV2", bucket=bucket, key=prefix) from exc
+        raise translate_read(
+            exc, "ListObjectsV2", bucket=bucket, key=prefix, version_id=None, started=False
+        ) from exc

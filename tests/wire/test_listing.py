@@ -11,7 +11,7 @@ import pytest
 
 from s3sink._store.client import build_client
 from s3sink._store.listing import list_objects
-from s3sink.errors import S3SinkError
+from s3sink.errors import ReadError
 
 
 @pytest.fixture
@@ -36,6 +36,6 @@ def test_every_page_and_key_as_stored(client: Any, s3_client: Any, bucket: str) 
 
 def test_a_missing_bucket_is_an_error_naming_it(client: Any) -> None:
     """NoSuchBucket: an s3sink error that names the bucket and the listing."""
-    with pytest.raises(S3SinkError, match="ListObjectsV2 failed") as caught:
+    with pytest.raises(ReadError, match="ListObjectsV2 failed") as caught:
         list(list_objects(client, "no-such-bucket-here", "p/"))
     assert "no-such-bucket-here" in str(caught.value)
