@@ -1,10 +1,11 @@
-"""What a writer reports: the published object, and progress snapshots."""
+"""What a writer reports (the published object, progress snapshots) and what a reader
+reports (the object read and how it was verified)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Progress", "UploadResult"]
+__all__ = ["Progress", "ReadResult", "UploadResult"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,33 @@ class Progress:
         if self.bytes_written <= 0:
             return 0
         return min(self.source_bytes, self.bytes_uploaded * self.source_bytes // self.bytes_written)
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """An object read back, and how its bytes were checked: ``verified`` is True only when
+    they matched what the store recorded at upload; ``verified_by`` says against what
+    ("checksum-full-object", "checksum-composite", "etag-md5", or None: nothing to check
+    against), ``algorithm`` the checksum's ("md5" for an ETag), ``stored`` the value the
+    store reports and ``computed`` the value of the bytes read. ``parts`` is the object's
+    parts (1 for a single PutObject), ``ranges`` the GETs it was read in."""
+
+    bucket: str
+    key: str
+    version_id: str | None
+    etag: str
+    size: int
+    parts: int
+    ranges: int
+    verified: bool
+    verified_by: str | None
+    algorithm: str | None
+    stored: str | None
+    computed: str | None
+    seconds: float
+    content_type: str | None = None
+
+    @property
+    def mib_per_second(self) -> float:
+        """The read's rate, in MiB/s."""
+        return self.size / 1048576 / self.seconds if self.seconds > 0 else 0.0

@@ -14,8 +14,8 @@ from s3sink._store.boto import BotoTransport
 from s3sink._store.reading import max_attempts_of
 from s3sink._store.transport import RangeBroken
 from s3sink.errors import ObjectChangedError, ReadError
-from tests.support.faultproxy import FaultProxy
 from tests.support.fakes import MiB, payload
+from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import make_client
 
 DATA = payload(12 * MiB + 5, seed=3)
