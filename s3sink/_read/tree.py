@@ -15,9 +15,11 @@ every temporary file is removed before the interrupt goes on up.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -26,7 +28,7 @@ from ..errors import S3SinkError
 from .outfile import OutputExists, OutputFile
 from .paths import KeyRefused, TreeEntry, TreeRoot, shown
 
-__all__ = ["Cancelled", "GuardedOutput", "Outcome", "each_in_parallel", "restore_file"]
+__all__ = ["Cancel", "Cancelled", "GuardedOutput", "Outcome", "each_in_parallel", "restore_file"]
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -34,6 +36,44 @@ _Result = TypeVar("_Result")
 
 class Cancelled(S3SinkError):
     """The run was interrupted: this object was not finished."""
+
+
+class Cancel:
+    """A run's cancellation: once :meth:`set`, nothing more starts, outputs take no more
+    bytes, and every closer registered with :meth:`watch` is called at once (from the thread
+    that cancels): a reader waiting for a stalled GET is closed rather than waited for."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._closers: dict[int, Callable[[], object]] = {}
+        self._ids = itertools.count()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            closers = list(self._closers.values())
+        for close in closers:
+            close()
+
+    @contextlib.contextmanager
+    def watch(self, close: Callable[[], object]) -> Iterator[None]:
+        """``close`` is called if the run is cancelled while the block runs (at once if it
+        already was)."""
+        with self._lock:
+            token = next(self._ids)
+            self._closers[token] = close
+            cancelled = self._event.is_set()
+        try:
+            if cancelled:
+                close()
+            yield
+        finally:
+            with self._lock:
+                del self._closers[token]
 
 
 @dataclass(frozen=True)
@@ -55,8 +95,8 @@ def each_in_parallel(
     work: Callable[[_Item], _Result],
     *,
     workers: int,
-    cancel: threading.Event,
-) -> Iterator[Outcome[_Item, _Result]]:
+    cancel: Cancel,
+) -> Generator[Outcome[_Item, _Result], None, None]:
     """``work(item)`` for every item on ``workers`` threads, at most ``workers`` at once;
     each outcome is yielded in the calling thread as it comes. An exception in ``work``
     (S3SinkError or OSError) is that item's outcome; anything else (a bug, an interrupt in
@@ -98,7 +138,7 @@ class GuardedOutput:
     """An OutputFile that stops taking bytes once the run is cancelled, so the reader
     writing into it fails at its next write instead of reading on."""
 
-    def __init__(self, out: OutputFile, cancel: threading.Event) -> None:
+    def __init__(self, out: OutputFile, cancel: Cancel) -> None:
         self._out = out
         self._cancel = cancel
 
@@ -124,7 +164,7 @@ def restore_file(
     fetch: Callable[[TreeEntry, GuardedOutput], _Result],
     *,
     overwrite: bool,
-    cancel: threading.Event,
+    cancel: Cancel,
 ) -> _Result:
     """One file of a tree: DIR/entry written by ``fetch`` into its output, committed only
     once ``fetch`` returned (it verifies) and the run was not cancelled meanwhile."""

@@ -13,7 +13,7 @@ import pytest
 
 from s3sink._read.outfile import OutputExists
 from s3sink._read.paths import KeyRefused, TreeRoot, relative_path
-from s3sink._read.tree import Cancelled, GuardedOutput, each_in_parallel, restore_file
+from s3sink._read.tree import Cancel, Cancelled, GuardedOutput, each_in_parallel, restore_file
 from s3sink.errors import S3SinkError
 
 
@@ -25,7 +25,7 @@ def test_every_item_has_its_outcome() -> None:
             raise S3SinkError("three failed")
         return n * 10
 
-    cancel = threading.Event()
+    cancel = Cancel()
     outcomes = list(each_in_parallel(range(6), work, workers=2, cancel=cancel))
     assert sorted(o.item for o in outcomes) == list(range(6))
     assert {o.item: o.result for o in outcomes if o.error is None} == {
@@ -52,7 +52,7 @@ def test_at_most_workers_at_once() -> None:
             running -= 1
         return n
 
-    outcomes = each_in_parallel(range(5), work, workers=2, cancel=threading.Event())
+    outcomes = each_in_parallel(range(5), work, workers=2, cancel=Cancel())
     for _ in range(5):
         release.release()
     assert len(list(outcomes)) == 5
@@ -60,9 +60,10 @@ def test_at_most_workers_at_once() -> None:
 
 
 def test_an_interrupt_cancels_and_waits_for_work_in_progress() -> None:
-    """An exception in the loop's body (an interrupt) sets cancel, starts nothing more and
-    returns only once the items in progress have ended."""
-    cancel = threading.Event()
+    """An exception in the loop's body (an interrupt) cancels the run: nothing more starts,
+    the work in progress is woken through what it registered (a reader waiting for a GET
+    is closed), and the loop returns only once that work has ended."""
+    cancel = Cancel()
     started: list[int] = []
     finished: list[int] = []
 
@@ -70,7 +71,9 @@ def test_an_interrupt_cancels_and_waits_for_work_in_progress() -> None:
         started.append(n)
         if n == 0:
             return n
-        cancel.wait()  # what a reader does: notice the cancel at its next write
+        woken = threading.Event()
+        with cancel.watch(woken.set):  # what read_into does with its reader
+            woken.wait()
         finished.append(n)
         return n
 
@@ -84,6 +87,15 @@ def test_an_interrupt_cancels_and_waits_for_work_in_progress() -> None:
     assert len(started) <= 3
 
 
+def test_watch_after_cancel_closes_at_once() -> None:
+    """A closer registered once the run is cancelled is called at once."""
+    cancel = Cancel()
+    cancel.set()
+    calls: list[str] = []
+    with cancel.watch(lambda: calls.append("closed")):
+        assert calls == ["closed"]
+
+
 def test_a_bug_in_work_goes_up() -> None:
     """An exception that is no S3SinkError or OSError is not an outcome: it ends the run."""
 
@@ -91,7 +103,7 @@ def test_a_bug_in_work_goes_up() -> None:
         raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):
-        list(each_in_parallel(range(3), work, workers=2, cancel=threading.Event()))
+        list(each_in_parallel(range(3), work, workers=2, cancel=Cancel()))
 
 
 def _fetch_bytes(data: bytes):  # type: ignore[no-untyped-def]
@@ -107,7 +119,7 @@ def test_restore_file_commits_what_was_fetched(tmp_path: Path) -> None:
     with TreeRoot(tmp_path) as root:
         entry = relative_path("p/a/b.txt", "p/")
         size = restore_file(root, entry, _fetch_bytes(b"hello"), overwrite=False,
-                            cancel=threading.Event())  # fmt: skip
+                            cancel=Cancel())  # fmt: skip
     assert size == 5
     assert (tmp_path / "a/b.txt").read_bytes() == b"hello"
 
@@ -121,13 +133,13 @@ def test_a_failed_fetch_leaves_nothing(tmp_path: Path) -> None:
 
     with TreeRoot(tmp_path) as root, pytest.raises(S3SinkError, match="mismatch"):
         restore_file(root, relative_path("p/f", "p/"), fetch, overwrite=False,
-                     cancel=threading.Event())  # fmt: skip
+                     cancel=Cancel())  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
 
 def test_no_commit_after_cancel(tmp_path: Path) -> None:
     """Cancelled while fetching: the next write fails, and nothing is committed."""
-    cancel = threading.Event()
+    cancel = Cancel()
 
     def fetch(entry: object, out: GuardedOutput) -> int:
         out.write(b"first")
@@ -154,10 +166,10 @@ def test_existing_file_is_refused_before_any_read(tmp_path: Path) -> None:
     with TreeRoot(tmp_path) as root:
         with pytest.raises(OutputExists):
             restore_file(root, relative_path("p/f", "p/"), fetch, overwrite=False,
-                         cancel=threading.Event())  # fmt: skip
+                         cancel=Cancel())  # fmt: skip
         assert calls == []
         restore_file(root, relative_path("p/f", "p/"), fetch, overwrite=True,
-                     cancel=threading.Event())  # fmt: skip
+                     cancel=Cancel())  # fmt: skip
     assert (tmp_path / "f").read_bytes() == b"new"
 
 
@@ -170,5 +182,5 @@ def test_a_link_on_the_way_is_refused_before_any_read(tmp_path: Path) -> None:
     (tmp_path / "dir/sub").symlink_to(outside)
     with TreeRoot(tmp_path / "dir") as root, pytest.raises(KeyRefused, match="symbolic link"):
         restore_file(root, relative_path("p/sub/f", "p/"), _fetch_bytes(b"x"),
-                     overwrite=True, cancel=threading.Event())  # fmt: skip
+                     overwrite=True, cancel=Cancel())  # fmt: skip
     assert list(outside.iterdir()) == []
