@@ -1,13 +1,18 @@
-"""s3sink: stream data of unknown length into Amazon S3 (and S3-compatible stores).
+"""s3sink: stream data of unknown length into Amazon S3 (and S3-compatible stores), and read
+it back verified.
 
 ``S3MultipartWriter`` is a binary file object that uploads parts in parallel with bounded
 memory and publishes the object only on ``close()``; anything else aborts the upload.
+``S3Reader`` (``s3sink.open(uri, "rb")``) reads an object in parallel ranges with bounded
+memory and raises ``IntegrityError`` instead of returning the last bytes of an object that
+does not match what the store recorded.
 """
 
 from __future__ import annotations
 
-from ._api import open, upload_file
-from ._results import Progress, UploadResult
+from ._api import download_file, open, upload_file
+from ._read.fileobj import S3Reader
+from ._results import Progress, ReadResult, UploadResult
 from ._store.ratelimit import RateLimiter
 from ._upload.state import State
 from ._version import __version__
@@ -16,10 +21,13 @@ from .errors import (
     AbortFailedError,
     CompleteError,
     CompressionError,
+    IntegrityError,
     InvalidLocationError,
+    ObjectChangedError,
     PartLimitError,
     PartUploadError,
     PreconditionFailed,
+    ReadError,
     S3SinkError,
     SourceChangedError,
     UploadCancelled,
@@ -31,13 +39,18 @@ __all__ = [
     "AbortFailedError",
     "CompleteError",
     "CompressionError",
+    "IntegrityError",
     "InvalidLocationError",
+    "ObjectChangedError",
     "PartLimitError",
     "PartUploadError",
     "PreconditionFailed",
     "Progress",
     "RateLimiter",
+    "ReadError",
+    "ReadResult",
     "S3MultipartWriter",
+    "S3Reader",
     "S3SinkError",
     "SourceChangedError",
     "State",
@@ -46,6 +59,7 @@ __all__ = [
     "UploadResult",
     "UsageError",
     "__version__",
+    "download_file",
     "open",
     "upload_file",
 ]

@@ -1,4 +1,5 @@
-"""``s3sink.open``: the writer in binary or text mode, abort-safe in both."""
+"""``s3sink.open``: the writer in binary or text mode, abort-safe in both, and the reader
+(``"rb"``, ``"r"``), verified before its last bytes; ``upload_file`` and ``download_file``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from types import TracebackType
 from typing import Any, Literal, cast, overload
 
 from ._location import parse_location
-from ._results import UploadResult
+from ._read.config import ReadConfig
+from ._read.fileobj import S3Reader
+from ._read.reader import ObjectReader
+from ._read.staged import staged
+from ._results import ReadResult, UploadResult
 from ._store.checksums import DEFAULT_ALGORITHM
 from ._writer.checks import check_connection_options
 from ._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from .errors import UsageError
+
+READ_MODES = ("rb", "r", "rt")
 
 
 class AbortingTextWriter(io.TextIOWrapper):
@@ -79,6 +86,29 @@ def add_client(
 @overload
 def open(  # mirrors builtins.open on purpose, like gzip.open
     uri: str,
+    mode: Literal["rb"],
+    *,
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
+    **reader_options: Any,
+) -> S3Reader: ...
+@overload
+def open(
+    uri: str,
+    mode: Literal["r", "rt"],
+    *,
+    encoding: str | None = ...,
+    errors: str | None = ...,
+    newline: str | None = ...,
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
+    **reader_options: Any,
+) -> io.TextIOWrapper: ...
+@overload
+def open(
+    uri: str,
     mode: Literal["wb"] = "wb",
     *,
     endpoint_url: str | None = ...,
@@ -110,17 +140,39 @@ def open(
     region: str | None = None,
     profile: str | None = None,
     **writer_options: Any,
-) -> S3MultipartWriter | AbortingTextWriter:
+) -> S3MultipartWriter | AbortingTextWriter | S3Reader | io.TextIOWrapper:
     """Open ``s3://bucket/key`` for writing: ``"wb"`` gives the writer itself, ``"w"``
-    a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors.
+    a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors. Or for reading:
+    ``"rb"`` gives an :class:`S3Reader` (HeadObject is asked now: a missing object fails
+    here), ``"r"`` a text wrapper over it; the keyword arguments are then the reader's
+    (``part_size``, ``concurrency``, ``max_memory``, ``version_id``, ``if_match``,
+    ``require_checksum``, ``max_attempts``, ``client``).
 
     ``endpoint_url``, ``region`` and ``profile`` build the client as the command does (the
     AWS settings of the environment otherwise); they cannot be combined with ``client``."""
     location = parse_location(uri)
-    if mode not in ("wb", "w", "wt"):
-        raise UsageError(f"unsupported mode {mode!r}: s3sink writes only ('wb' or 'w')")
-    if mode == "wb" and (encoding or errors or newline is not None):
+    if mode not in ("wb", "w", "wt", *READ_MODES):
+        raise UsageError(
+            f"unsupported mode {mode!r}: use 'wb' or 'w' to write, 'rb' or 'r' to read"
+        )
+    if mode in ("wb", "rb") and (encoding or errors or newline is not None):
         raise UsageError("encoding, errors and newline apply to text mode only")
+    if mode in READ_MODES:
+        reader = S3Reader(
+            _object_reader(
+                location.bucket,
+                location.key,
+                endpoint_url=endpoint_url,
+                region=region,
+                profile=profile,
+                options=writer_options,
+            )
+        )
+        if mode == "rb":
+            return reader
+        return io.TextIOWrapper(
+            reader, encoding=encoding or "utf-8", errors=errors, newline=newline
+        )
     add_client(writer_options, endpoint_url=endpoint_url, region=region, profile=profile)
     writer = S3MultipartWriter(location.bucket, location.key, **writer_options)
     if mode == "wb":
@@ -157,3 +209,78 @@ def upload_file(
         return writer.result
     finally:
         os.close(fd)
+
+
+def _object_reader(
+    bucket: str,
+    key: str,
+    *,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    options: dict[str, Any],
+) -> ObjectReader:
+    """An ObjectReader over ``client``/``transport`` from ``options`` (or a client built from
+    the connection options), configured by the rest of ``options`` (ReadConfig's fields)."""
+    client = options.pop("client", None)
+    transport = options.pop("transport", None)
+    config = ReadConfig(**options)
+    connecting = endpoint_url is not None or region is not None or profile is not None
+    if transport is not None:
+        if client is not None or connecting:
+            raise UsageError("transport cannot be combined with client or connection options")
+        return ObjectReader(transport, bucket, key, config)
+    if client is not None and connecting:
+        raise UsageError("endpoint_url, region and profile build a client: pass no client")
+    check_connection_options(
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        names=("endpoint_url", "region", "profile"),
+    )
+    from ._store.boto import BotoTransport  # noqa: PLC0415  # botocore is slow to import
+    from ._store.client import build_client  # noqa: PLC0415
+
+    if client is None:
+        # No checksum mode: botocore then neither asks for nor validates response checksums
+        # (the reader checks the whole object itself, over the raw bytes).
+        client = build_client(
+            concurrency=config.concurrency,
+            checksum=None,
+            endpoint_url=endpoint_url,
+            region=region,
+            profile=profile,
+            max_attempts=config.max_attempts,
+        )
+    return ObjectReader(BotoTransport(client), bucket, key, config)
+
+
+def download_file(
+    uri: str,
+    path: str | os.PathLike[str],
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+    **reader_options: Any,
+) -> ReadResult:
+    """Read ``s3://bucket/key`` into the file at ``path`` and return how it was read and
+    verified (the fields of ``s3sink cat --json``).
+
+    The bytes go to a temporary file in ``path``'s directory, renamed over ``path`` only
+    once the whole object checked out: on any failure (IntegrityError included) ``path`` is
+    left as it was, and the temporary file is removed. ``reader_options`` are those of
+    ``open(uri, "rb")``."""
+    location = parse_location(uri)
+    reader = _object_reader(
+        location.bucket,
+        location.key,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        options=reader_options,
+    )
+    with reader, staged(path) as out:
+        result = reader.copy_to(out.write)
+        out.commit()
+    return result

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import errno
 import logging
+import threading
 from collections.abc import Callable
 
 from .._sizes import format_size
-from ..errors import AbortFailedError, S3SinkError
+from .._writer.writer import S3MultipartWriter
+from ..errors import AbortFailedError, S3SinkError, UploadCancelled
 from .files import FileRecord, FileState, OpenFile
 from .mover import ObjectMover
 from .retention import FileRetention
-from .staging import Staging
+from .staging import Staging, Stopped
 from .table import FileTable
 
 __all__ = ["Endings"]
@@ -43,6 +45,7 @@ class Endings:
         self.key_of = key_of
         self.bucket = bucket
         self._on_failure = on_failure
+        self._stopped: str | None = None  # why, once every open file is aborted at once
 
     def commit(self, file: OpenFile) -> None:
         with file.lock:
@@ -98,7 +101,10 @@ class Endings:
     ) -> None:
         """End ``file`` without publishing (its writer aborts), and record why (``key``: where
         its object is, if it was published before the failure). An upload the abort could
-        not remove (the store was gone) is tried again at unmount."""
+        not remove (the store was gone) is tried again at unmount. A file cancelled by
+        :meth:`stop_open` is recorded as aborted, with its reason."""
+        if self._stopped is not None and isinstance(cause, (UploadCancelled, Stopped)):
+            state, message = "aborted", self._open_at(file, self._stopped)
         log.error("%s", message)
         file.state = state
         staged, file.staging = file.staging, None
@@ -139,6 +145,13 @@ class Endings:
     def abort(self, file: OpenFile, message: str) -> None:
         self.failed(file, message, state="aborted")
 
+    @staticmethod
+    def _open_at(file: OpenFile, reason: str) -> str:
+        return (
+            f"{file.path} was still open at {reason}; its upload was aborted and nothing "
+            "was published"
+        )
+
     def abort_open(self, reason: str) -> None:
         """Unmounting (or a signal): every file still being written is aborted."""
         with self._table.lock:
@@ -146,11 +159,41 @@ class Endings:
         for file in files:
             with file.lock:
                 if file.state == "writing":
-                    self.abort(
-                        file,
-                        f"{file.path} was still open at {reason}; its upload "
-                        "was aborted and nothing was published",
-                    )
+                    self.abort(file, self._open_at(file, reason))
+
+    def stop_open(self, reason: str) -> None:
+        """Stop at once (a second signal): every file still open is aborted now, even one
+        whose write waits for memory or whose commit still sends its parts: its writer is
+        cancelled, which wakes that request; it fails (EIO) and records the file as aborted.
+        A commit whose final request (Complete or PutObject) was sent is let finish: that
+        object is whole. No file gets memory or a writer after this."""
+        self._stopped = reason
+        self._staging.stop(reason)
+        with self._table.lock:
+            files = list(self._table.open.values())
+        busy: list[S3MultipartWriter] = []
+        for file in files:
+            if file.lock.acquire(blocking=False):
+                try:
+                    if file.state == "writing":
+                        self.abort(file, self._open_at(file, reason))
+                finally:
+                    file.lock.release()
+            elif file.writer is not None:  # a request holds the file: cancel under it
+                busy.append(file.writer)
+        # Each abort waits for its writer's request: all at once, not one after another.
+        threads = [threading.Thread(target=self._cancel, args=(w,)) for w in busy]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    @staticmethod
+    def _cancel(writer: S3MultipartWriter) -> None:
+        try:
+            writer.abort()  # the request under way records the file (failed() above)
+        except S3SinkError as exc:
+            log.error("aborting s3://%s/%s: %s", writer.bucket, writer.key, exc)  # noqa: TRY400
 
     def abort_orphans(self) -> list[tuple[str, str]]:
         """Try once more to abort the uploads whose abort failed; returns those still left."""

@@ -384,6 +384,11 @@ class UploadFS:
         """Unmounting (or a signal): every file still being written is aborted."""
         self._endings.abort_open(reason)
 
+    def stop_open_files(self, reason: str) -> None:
+        """Stopping at once (a second signal): every file still open is aborted now, even
+        one whose write or commit is under way (that request fails with EIO)."""
+        self._endings.stop_open(reason)
+
     def status_text(self) -> str:
         """One JSON line per file: those that ended, then those being written."""
         return self._table.status_text(self.key_of)

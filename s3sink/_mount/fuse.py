@@ -1,22 +1,114 @@
 """The only module that imports the FUSE binding (mfusepy over libfuse 3): it loads libfuse,
-runs the filesystem of :mod:`.fs` in libfuse's loop on its own worker threads, and keeps
-those threads' Python state. Everything a FUSE request does is decided in :mod:`.fs`."""
+runs the filesystem of :mod:`.fs` in libfuse's loop on its own worker threads (and lets any
+thread end that loop), and keeps those threads' Python state. Everything a FUSE request does
+is decided in :mod:`.fs`."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes.util
 import os
+import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import UsageError
 from .fs import UploadFS
 
-__all__ = ["MountedFS", "check_mountpoint", "keep_thread_state", "load_fuse", "serve"]
+__all__ = [
+    "FuseLoop",
+    "MountedFS",
+    "check_mountpoint",
+    "keep_thread_state",
+    "load_fuse",
+    "serve",
+]
+
+# Sent to the thread that runs libfuse's loop to wake it once the loop is told to end.
+WAKE = signal.SIGUSR1
+
+
+class FuseLoop:
+    """libfuse's loop, which any thread may end (:meth:`exit`): a signal's thread, a failure
+    under ``--exit-on-error``.
+
+    ``fuse_exit`` only marks the session as ended. libfuse 3.14's multi-threaded loop
+    (``fuse_session_loop_mt``) sees that in the thread that runs it, asleep in ``sem_wait``,
+    only when a worker ends a request or when a signal interrupts that wait; mfusepy's own
+    ``fuse_exit()`` finds the session through the calling thread's FUSE request, so it works
+    only inside one. So the session is taken at ``init`` (a request) and kept until
+    ``destroy`` (before libfuse frees it), and the loop's thread gets ``WAKE``, whose handler
+    does nothing: the interrupted wait finds the session ended. ``fuse_main`` then goes on as
+    after ``fusermount3 -u``: it waits for the requests under way, closes /dev/fuse (the
+    kernel ends the connection: a program still writing gets ENOTCONN), unmounts lazily
+    (``umount2(MNT_DETACH)`` as root, else ``fusermount3 -u -z``) and calls ``destroy``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._libfuse: Any = None
+        self._session: int | None = None  # struct fuse *, from init to destroy
+        self._main: int | None = None  # the thread in the loop, when it can be woken
+        self._asked = False
+        self._over = False
+
+    def started(self, libfuse: Any) -> None:
+        """From ``init``, on a worker inside a request: the session is known now."""
+        with self._lock:
+            self._libfuse = libfuse
+            self._session = libfuse.fuse_get_context().contents.fuse
+            if self._asked:  # a signal before the mount was up: this worker ends the loop
+                libfuse.fuse_exit(ctypes.c_void_p(self._session))
+
+    def ending(self) -> None:
+        """From ``destroy``: the session is about to be freed."""
+        with self._lock:
+            self._over, self._session = True, None
+
+    def exit(self) -> None:
+        """End the loop, from any thread; once it has ended, nothing."""
+        with self._lock:
+            self._asked = True
+            if self._session is None or self._over:
+                return
+            self._libfuse.fuse_exit(ctypes.c_void_p(self._session))
+            if self._main is not None:
+                signal.pthread_kill(self._main, WAKE)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Around the loop, in the thread that runs it: ``WAKE`` is handled there (by doing
+        nothing) when that is the main thread, where handlers live."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(WAKE, lambda _signum, _frame: None)
+        with self._lock:
+            self._main = threading.get_ident()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._main, self._over, self._session = None, True, None
+            signal.signal(WAKE, previous)
 
 
 class MountedFS(UploadFS):
-    """The filesystem as libfuse calls it: from libfuse's own worker threads."""
+    """The filesystem as libfuse calls it: from libfuse's own worker threads; ``loop`` is
+    the loop it runs in."""
+
+    def __init__(self, *, loop: FuseLoop, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loop = loop
+        self.libfuse: Any = None  # set by serve(): the library mfusepy loaded
+
+    def init(self, path: str) -> None:
+        self.loop.started(self.libfuse)
+
+    def destroy(self, path: str) -> None:
+        self.loop.ending()
+        super().destroy(path)
 
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         keep_thread_state()
@@ -70,14 +162,23 @@ def load_fuse() -> Any:
 
 
 def serve(fuse: Any, fs: MountedFS, where: str) -> None:
-    """Run libfuse's loop in the foreground until the filesystem is unmounted; libfuse's
-    own failures come back as RuntimeError."""
-    fuse.FUSE(
-        fs,
-        where,
-        raw_fi=True,
-        foreground=True,
-        fsname="s3sink",
-        subtype="s3sink",
-        default_permissions=True,
-    )
+    """Run libfuse's loop in the foreground until the filesystem is unmounted or
+    ``fs.loop.exit()`` is called; libfuse's own failures come back as RuntimeError."""
+    # mfusepy's handle on libfuse: fuse_get_context's result type (a fuse_context whose
+    # first field is the session) is declared there.
+    fs.libfuse = fuse._libfuse
+    with fs.loop.running():
+        fuse.FUSE(
+            fs,
+            where,
+            raw_fi=True,
+            foreground=True,
+            fsname="s3sink",
+            subtype="s3sink",
+            default_permissions=True,
+            # libfuse 3.14 defaults this to UINT_MAX, then refuses its own default with
+            # "Ignoring invalid max threads value 4294967295" on stderr at every mount
+            # (libfuse#1003). 10 is its default thread cap: as before, no idle worker is
+            # ever ended.
+            max_idle_threads=10,
+        )

@@ -15,12 +15,16 @@ from .._writer.writer import S3MultipartWriter
 from ..errors import InvalidLocationError, S3SinkError
 from .files import OpenFile, fail
 
-__all__ = ["COALESCE", "WAIT_WARNING", "Staging"]
+__all__ = ["COALESCE", "WAIT_WARNING", "Staging", "Stopped"]
 
 log = logging.getLogger("s3sink")
 
 WAIT_WARNING = 10.0  # seconds a write waits for memory before s3sink says so
 COALESCE = 256 * 1024  # bytes of small writes gathered before the writer takes them
+
+
+class Stopped(S3SinkError):
+    """The mount is stopping at once (a second signal): no file gets memory or a writer."""
 
 
 class Staging:
@@ -38,6 +42,18 @@ class Staging:
         self._part_size = part_size
         self._make_writer = make_writer
         self._key_of = key_of
+        self._stopped: str | None = None  # why, once the mount stops at once
+
+    def stop(self, reason: str) -> None:
+        """From now on no file gets memory or a writer; writes waiting for memory give up
+        (they raise :class:`Stopped`)."""
+        with self._budget.cond:
+            self._stopped = reason
+            self._budget.cond.notify_all()
+
+    def _check_stopped(self) -> None:
+        if self._stopped is not None:
+            raise Stopped(self._stopped)
 
     def check(self, path: str) -> None:
         """Raise OSError unless a writer can be made for ``path`` (a key too long, a
@@ -81,6 +97,7 @@ class Staging:
         """Give the file's staging buffer to a new writer: as its first part buffer, or, when
         the writer compresses (the staged bytes are not what is stored), through write();
         then the writer's own buffers hold the charge. Uncharged if that fails."""
+        self._check_stopped()
         staged, file.staging = file.staging or bytearray(), None
         charged = True  # the staged bytes' charge is still the file's
         try:
@@ -128,7 +145,9 @@ class Staging:
             )
 
         with budget.cond:
-            budget.wait_turn(attempt, exhausted, slow=(WAIT_WARNING, slow))
+            budget.wait_turn(
+                attempt, exhausted, check=self._check_stopped, slow=(WAIT_WARNING, slow)
+            )
 
     def uncharge(self, n: int) -> None:
         with self._budget.cond:

@@ -75,12 +75,12 @@ class S3Reader(io.BufferedIOBase):
     def _fill(self) -> int:
         """Bytes left in the current range, after moving on to the next range if it is used
         up; 0 at the end."""
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
         if self._pos < len(self._view):
             return len(self._view) - self._pos
         if self._error is not None:
             raise self._error
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
         if self._eof:
             return 0
         if self._chunks is None:

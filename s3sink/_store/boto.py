@@ -303,6 +303,17 @@ class BotoTransport(BotoReads):
         except Exception as exc:
             raise translate(exc, "ListMultipartUploads", bucket=bucket, key=prefix) from exc
 
+    def check_bucket(self, bucket: str, key: str) -> None:
+        """ListObjectsV2 of ``key``, one entry at most. Not HeadBucket: a HEAD's error has no
+        body, so its bare 403 cannot tell refused credentials (InvalidAccessKeyId,
+        SignatureDoesNotMatch) from credentials that may write but not list; a GET's can.
+        (Both need s3:ListBucket; the prefix lets policies that allow listing only under
+        it answer too.)"""
+        try:
+            self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        except Exception as exc:
+            raise translate(exc, "ListObjectsV2", bucket=bucket, key=key) from exc
+
 
 def _stored(response: Mapping[str, Any], commit: Commit) -> StoredObject:
     checksum = None

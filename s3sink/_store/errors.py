@@ -5,6 +5,9 @@ one-line descriptions with secrets redacted. Callers chain what :func:`translate
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Literal
+
 from ..errors import (
     CompleteError,
     ObjectChangedError,
@@ -16,7 +19,12 @@ from ..errors import (
 from .redact import redact
 
 __all__ = [
+    "BAD_CREDENTIALS",
     "DIGEST_MISMATCH",
+    "BucketProblem",
+    "bucket_problem",
+    "causes",
+    "connection_reason",
     "describe",
     "error_code",
     "http_status",
@@ -175,3 +183,55 @@ def is_setup_problem(exc: BaseException) -> bool:
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415
 
     return isinstance(exc, (BotoCoreError, ValueError))
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what lies under it, outermost first: botocore keeps urllib3's error in
+    ``kwargs["error"]``, which chains on through ``__cause__`` / ``__context__``."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # a chain is short; a cycle must not hang
+        if cause is None:
+            return
+        yield cause
+        kwargs = getattr(cause, "kwargs", None)
+        nested = kwargs.get("error") if isinstance(kwargs, dict) else None
+        cause = (
+            nested if isinstance(nested, BaseException) else cause.__cause__ or cause.__context__
+        )
+
+
+def connection_reason(exc: BaseException) -> str:
+    """Why a connection failed, in the system's words (``Connection refused``, ``Name or
+    service not known``), without the request's URL that botocore's text repeats."""
+    for cause in causes(exc):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return type(exc).__name__
+
+
+# Answers that say the credentials themselves are wrong: S3 checks them before any
+# permission, so every request gets them, whatever the policies allow.
+BAD_CREDENTIALS = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+)
+
+BucketProblem = Literal["missing-bucket", "bad-credentials", "no-credentials", "unreachable"]
+
+
+def bucket_problem(exc: BaseException) -> BucketProblem | None:
+    """What a failed bucket check (a ListObjectsV2: a GET, whose error has a body, unlike
+    HeadBucket's) proves is wrong, or None when it proves nothing: AccessDenied is what
+    credentials that may write but not list get (a common policy for backups), and any other
+    error (a 5xx, a redirect, an unsupported request) says nothing certain about writes."""
+    if is_connection_problem(exc):
+        return "unreachable"
+    if is_missing_credentials(exc):
+        return "no-credentials"
+    code = error_code(exc)
+    if code in BAD_CREDENTIALS:
+        return "bad-credentials"
+    # No S3 store answers 404 to the listing of a bucket that exists: NoSuchBucket, or a
+    # bare 404 from something at the endpoint that is no S3 store (or not this bucket's).
+    if code == "NoSuchBucket" or http_status(exc) == 404:
+        return "missing-bucket"
+    return None

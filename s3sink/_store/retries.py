@@ -28,7 +28,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import describe
+from .errors import causes, describe
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -135,18 +135,7 @@ def _never_connected(exc: BaseException) -> bool:
 
     if not isinstance(exc, EndpointConnectionError):
         return False
-    cause: BaseException | None = exc
-    for _ in range(8):  # botocore keeps urllib3's error in kwargs["error"], which chains on
-        if cause is None:
-            break
-        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
-            return True
-        kwargs = getattr(cause, "kwargs", None)
-        nested = kwargs.get("error") if isinstance(kwargs, dict) else None
-        cause = (
-            nested if isinstance(nested, BaseException) else cause.__cause__ or cause.__context__
-        )
-    return False
+    return any(isinstance(c, (ConnectionRefusedError, socket.gaierror)) for c in causes(exc))
 
 
 def watch_retries(client: BaseClient) -> None:

@@ -249,7 +249,8 @@ class UploadTransport(Protocol):
 class Transport(UploadTransport, ReadTransport, Protocol):
     """The whole store: what an upload uses, and what the features around it add (undoing
     a publication that failed verification, setting Object Lock afterwards, finding a
-    pending upload to resume) and the mount's and housekeeping's operations."""
+    pending upload to resume, checking the bucket before a command starts) and the mount's
+    and housekeeping's operations."""
 
     def delete_object(self, bucket: str, key: str, version_id: str | None) -> None:
         """Delete the object (that version of it, when the store named one)."""
@@ -274,6 +275,13 @@ class Transport(UploadTransport, ReadTransport, Protocol):
 
     def list_uploads(self, bucket: str, prefix: str) -> Iterator[PendingUpload]:
         """Every in-progress multipart upload under ``prefix``."""
+        ...
+
+    def check_bucket(self, bucket: str, key: str) -> None:
+        """Ask the store about ``bucket`` with one request that changes nothing (a listing
+        of ``key``, one entry at most), so that a missing bucket, refused credentials or an
+        endpoint out of reach show before anything starts. Raises the request's error
+        (what it proves: ``errors.bucket_problem``)."""
         ...
 
 

@@ -10,7 +10,9 @@ ignored when reading.
 
 The endpoint is recorded without the ``user:password@`` an endpoint URL may carry: a
 journal never holds a credential, and the resume command printed with the credentials
-redacted (``http://***@host``) names the same journal. Journals of earlier versions that
+redacted (``http://***@host``) names the same journal. The command records that resume
+command too (:class:`ResumeCommand`, redacted the same way), so that ``uploads list`` can
+print it after a run that could print nothing (``kill -9``). Journals of earlier versions that
 hold them are still found (their endpoint is compared without them) and are rewritten
 without them when resumed.
 
@@ -43,6 +45,7 @@ __all__ = [
     "JournalHeader",
     "JournalPart",
     "JournalRecord",
+    "ResumeCommand",
     "find_journals",
     "journal_dir",
     "read_journal",
@@ -85,6 +88,30 @@ class JournalPart:
 
 
 @dataclass(frozen=True)
+class ResumeCommand:
+    """The command line that resumes a kept upload, as the command that started it would
+    print it (credentials in URLs redacted: a journal never holds them), and what it must
+    be given again: ``feed`` is ``"stdin"`` (the same stream on stdin), ``"fifo"`` (the
+    same stream written into its FIFO), or None (it runs or reads its input itself)."""
+
+    argv: tuple[str, ...]
+    feed: str | None = None
+
+    def entry(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "feed": self.feed}
+
+
+def _resume_command(value: object) -> ResumeCommand | None:
+    """The journal's ``resume_command`` entry, or None (absent, or not one of ours)."""
+    if not isinstance(value, dict):
+        return None
+    argv, feed = value.get("argv"), value.get("feed")
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        return None
+    return ResumeCommand(tuple(argv), feed if isinstance(feed, str) else None)
+
+
+@dataclass(frozen=True)
 class JournalHeader:
     """The first line of a journal: which upload, and how its parts are cut."""
 
@@ -98,6 +125,7 @@ class JournalHeader:
     # upload found by listing, or a journal of an earlier version).
     settings: Mapping[str, Any] | None = None
     started: str = field(default_factory=_now)
+    command: ResumeCommand | None = None  # how to resume it, when a command started it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "endpoint", strip_userinfo(self.endpoint))
@@ -119,6 +147,7 @@ class JournalHeader:
             "checksum_algorithm": self.checksum_algorithm,
             "settings": self.settings,
             "started": self.started,
+            "resume_command": self.command.entry() if self.command is not None else None,
         }
         return (json.dumps(header) + "\n").encode()
 
@@ -136,6 +165,7 @@ class JournalRecord:
     checksum_algorithm: str | None
     started: str
     settings: Mapping[str, Any] | None = None  # see JournalHeader
+    command: ResumeCommand | None = None  # see JournalHeader
     parts: dict[int, JournalPart] = field(default_factory=dict)
     # Written by an earlier version with the endpoint's credentials in it: rewrite it.
     credentials: bool = False
@@ -279,6 +309,7 @@ def read_journal(path: Path) -> JournalRecord | None:
             checksum_algorithm=header.get("checksum_algorithm"),
             started=str(header.get("started", "")),
             settings=_settings(header.get("settings")),
+            command=_resume_command(header.get("resume_command")),
         )
     except (IndexError, ValueError, KeyError, TypeError):
         return None

@@ -22,6 +22,7 @@ from .journal import (
     JournalHeader,
     JournalPart,
     JournalRecord,
+    ResumeCommand,
     find_journals,
 )
 from .policy import MiB, PartSchedule, fit_schedule
@@ -55,6 +56,7 @@ class Resumption:
     upload_id: str | None = None
     journal_dir: Path | None = None
     endpoint: str = ""
+    command: ResumeCommand | None = None  # recorded in the journal, for ``uploads list``
 
 
 def find_pending(
@@ -124,7 +126,8 @@ def take_up(
     stored = {p.number: p for p in listed}
     if journal is not None and record is not None:
         param = spec.checksummer.param if spec.checksummer else None
-        journal = continue_journal(journal, record, schedule, stored, param)
+        command = resumption.command or record.command
+        journal = continue_journal(journal, record, schedule, stored, param, command=command)
     else:
         journal = new_journal(spec, resumption, upload_id, schedule, created=False)
     return TakenUp(upload_id, stored, schedule, journal)
@@ -260,6 +263,7 @@ def new_journal(
         schedule=schedule,
         checksum_algorithm=spec.checksummer.algorithm if spec.checksummer else None,
         settings=recorded_settings(spec.extra, upload_id) if created else None,
+        command=resumption.command,
     )
     try:
         return Journal.create(directory, header)
@@ -279,12 +283,14 @@ def continue_journal(
     schedule: PartSchedule,
     stored: Mapping[int, ListedPart],
     checksum_param: str | None,
+    *,
+    command: ResumeCommand | None = None,
 ) -> Journal:
     """A resumed upload's journal, rewritten for this run (whether or not it is resumable:
     the journal goes once the upload is published or aborted): the schedule this run cuts
     parts by, so that the next resume cuts them the same way, the parts the store holds
-    (with the checksums the journal knew for them), and the endpoint without credentials
-    (journals of earlier versions held them)."""
+    (with the checksums the journal knew for them), the endpoint without credentials
+    (journals of earlier versions held them), and the ``command`` that resumes it."""
     header = JournalHeader(
         endpoint=record.endpoint,
         bucket=record.bucket,
@@ -294,6 +300,7 @@ def continue_journal(
         checksum_algorithm=record.checksum_algorithm,
         settings=record.settings,
         started=record.started,
+        command=command,
     )
     parts = [
         JournalPart(

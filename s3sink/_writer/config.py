@@ -16,6 +16,7 @@ from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
+from .._upload.journal import ResumeCommand
 from .._upload.journal import journal_dir as default_journal_dir
 from .._upload.policy import MemoryPlan, plan_memory
 from .._upload.resume import Resumption
@@ -64,6 +65,7 @@ class WriterConfig:
         resume: bool,
         upload_id: str | None,
         journal_dir: str | os.PathLike[str] | None,
+        resume_command: ResumeCommand | None,
         compress: str | Codec | None,
         rate_limit: float | RateLimiter | None,
     ) -> WriterConfig:
@@ -117,16 +119,21 @@ class WriterConfig:
             codec=codec,
             on_progress=on_progress,
             abort_timeout=abort_timeout,
-            resumption=_resumption(resumable, resume, upload_id, journal_dir),
+            resumption=_resumption(resumable, resume, upload_id, journal_dir, resume_command),
             rate_limiter=resolve_rate_limit(rate_limit),
         )
 
 
 def _resumption(
-    resumable: bool, resume: bool, upload_id: str | None, journal_dir: str | os.PathLike[str] | None
+    resumable: bool,
+    resume: bool,
+    upload_id: str | None,
+    journal_dir: str | os.PathLike[str] | None,
+    command: ResumeCommand | None,
 ) -> Resumption:
     """Keep the upload on failure (resumable), resume a pending one (``resume`` or an
-    ``upload_id``), journals in ``journal_dir`` or, when either applies, the default one."""
+    ``upload_id``), journals in ``journal_dir`` or, when either applies, the default one,
+    recording the ``command`` that resumes it."""
     resuming = resumable or resume or upload_id is not None
     folder = Path(journal_dir) if journal_dir is not None else None
     return Resumption(
@@ -134,4 +141,5 @@ def _resumption(
         resume=resume or upload_id is not None,
         upload_id=upload_id,
         journal_dir=folder if folder is not None or not resuming else default_journal_dir(),
+        command=command,
     )

@@ -29,6 +29,7 @@ from .._results import Progress, UploadResult
 from .._store.checksums import DEFAULT_ALGORITHM
 from .._store.ratelimit import RateLimiter
 from .._store.transport import Transport
+from .._upload.journal import ResumeCommand
 from .._upload.policy import DEFAULT_PART_SIZE, PartSchedule
 from .._upload.pool import SharedBudget
 from .._upload.state import Lifecycle, State
@@ -73,6 +74,10 @@ class S3MultipartWriter(io.BufferedIOBase):
     beyond that parts are 1 GiB and the budget is two of them (2 GiB), so one part is read
     while another is sent. The first part's buffer grows with the data (from 1 MiB, doubling
     in place), so a stream shorter than a part holds what it has, not a part.
+
+    ``resume_command`` (with ``resumable``): the command line that resumes the upload,
+    recorded in its journal for ``s3sink uploads list`` to print (the command passes its
+    own).
     """
 
     def __init__(
@@ -97,6 +102,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         resume: bool = False,
         upload_id: str | None = None,
         journal_dir: str | os.PathLike[str] | None = None,
+        resume_command: ResumeCommand | None = None,
         memory_budget: SharedBudget | None = None,
         compress: str | Codec | None = None,
         rate_limit: float | RateLimiter | None = None,
@@ -123,6 +129,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             resume=resume,
             upload_id=upload_id,
             journal_dir=journal_dir,
+            resume_command=resume_command,
             compress=compress,
             rate_limit=rate_limit,
         )

@@ -1,7 +1,9 @@
 """``s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT``: a write-only directory whose files stream
 into S3 objects (the filesystem is ``s3sink._mount.fs``), in the foreground until unmounted
-(``fusermount3 -u``, ``umount``, SIGINT, SIGTERM); then a summary, and exit 1 if any file
-failed or was aborted. libfuse is loaded only by ``s3sink._mount.fuse``.
+(``fusermount3 -u``, ``umount``) or stopped by SIGINT, SIGTERM or SIGHUP (as an unmount; a
+second signal aborts what is open and exits 128+N: ``s3sink._mount.signals``); then a
+summary, and exit 1 if any file failed or was aborted. libfuse is loaded only by
+``s3sink._mount.fuse``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import signal
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._location import parse_location
+from .._location import S3Location, parse_location
 from .._mount.fs import (
     FileRecord,
     FileRetention,
@@ -23,7 +26,8 @@ from .._mount.fs import (
     UploadFS,
     marker_options,
 )
-from .._mount.fuse import MountedFS, check_mountpoint, load_fuse, serve
+from .._mount.fuse import FuseLoop, MountedFS, check_mountpoint, load_fuse, serve
+from .._mount.signals import StopSignals
 from .._sizes import format_size
 from .._store.ratelimit import RateLimiter
 from .._upload.policy import DEFAULT_MAX_MEMORY, DEFAULT_PART_SIZE
@@ -31,6 +35,7 @@ from .._upload.pool import SharedBudget
 from .._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from ..errors import UsageError
 from ._app import MountCommand
+from ._commands import connection_options
 from ._options import (
     HELP_OPTIONS,
     AclOption,
@@ -59,12 +64,24 @@ from ._options import (
     StorageClassOption,
     TagOption,
 )
-from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, report_failure
+from ._preflight import check_bucket
+from ._report import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PreflightFailed,
+    command_logging,
+    report_failure,
+    scrub,
+)
 from ._settings import (
     SinkOptions,
     client_for,
     writer_options,
 )
+
+if TYPE_CHECKING:
+    from .._store.client import S3Client
 
 __all__ = ["mount_app", "run_mount"]
 
@@ -133,8 +150,10 @@ def mount(  # noqa: PLR0917  # typer maps each parameter to one documented optio
     """Mount a write-only directory: every file written below MOUNTPOINT streams into
     s3://BUCKET/PREFIX/relative/path as it is written, and is committed when closed (or at
     fsync). Writes must be sequential; nothing is published partially. Runs until unmounted
-    (fusermount3 -u MOUNTPOINT, SIGINT, SIGTERM); exits 1 if any file failed or was aborted.
-    The status of every file is in MOUNTPOINT/.s3sink-status."""
+    (fusermount3 -u MOUNTPOINT) or stopped (SIGINT, SIGTERM, SIGHUP: files still open are
+    aborted); exits 0 when every file was committed, 1 if any failed or was aborted, 128+N
+    after a second signal N (it aborts what is open at once). The status of every file is in
+    MOUNTPOINT/.s3sink-status."""
     opts = SinkOptions(
         uri=target,
         endpoint_url=endpoint_url,
@@ -188,6 +207,8 @@ def run_mount(
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             return EXIT_USAGE
+        if not _bucket_checked(opts, location, client, where):
+            return EXIT_FAILED
         budget = SharedBudget(opts.max_memory or DEFAULT_MAX_MEMORY, max_wait=MEMORY_WAIT)
         for unused in ("expected_size", "resumable", "resume", "upload_id"):
             options.pop(unused, None)
@@ -207,14 +228,17 @@ def run_mount(
                 location.bucket, key, client=client, memory_budget=budget, **chosen
             )
 
+        loop = FuseLoop()
+
         def stop() -> None:
             if exit_on_error:
                 log.error("--exit-on-error: unmounting %s", where)
-                fuse.fuse_exit()
+                loop.exit()
 
         from .._store.boto import BotoTransport  # noqa: PLC0415
 
         fs = MountedFS(
+            loop=loop,
             bucket=location.bucket,
             prefix=location.key,
             make_writer=make_writer,
@@ -229,21 +253,62 @@ def run_mount(
             f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"
         )
         sys.stderr.flush()
+        return _serve(fuse, fs, where, opts)
+
+
+def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
+    """Serve until unmounted, or stopped by SIGINT, SIGTERM or SIGHUP (as an unmount: see
+    s3sink._mount.signals; a second signal aborts what is still open and exits 128+N), then
+    report; returns the exit code."""
+
+    def at_once(signum: int) -> None:
+        fs.stop_open_files(f"a second signal ({signal.Signals(signum).name})")
+
+    signals = StopSignals(on_first=lambda _signum: fs.loop.exit(), on_second=at_once)
+    with signals:
         try:
             serve(fuse, fs, where)
         except RuntimeError as exc:
+            # Never a signal: those end the loop through fs.loop.exit(), which libfuse's
+            # loop returns from with 0.
             report_failure(exc, f"mounting {where} failed: {exc}", debug=opts.debug)
             return EXIT_FAILED
         finally:
             fs.abort_open_files("unmount")
-        left = fs.abort_orphans()
-        for key, upload_id in left:
+        for key, upload_id in fs.abort_orphans():
             sys.stderr.write(
-                f"s3sink: upload {upload_id} of s3://{location.bucket}/{key} could not be "
-                f"aborted; remove it with: s3sink uploads abort s3://{location.bucket}/{key} "
+                f"s3sink: upload {upload_id} of s3://{fs.bucket}/{key} could not be "
+                f"aborted; remove it with: s3sink uploads abort s3://{fs.bucket}/{key} "
                 f"--upload-id {upload_id}\n"
             )
-        return _report(fs, json_output=opts.json_output)
+        code = _report(fs, json_output=opts.json_output)
+    return code if signals.exit_code is None else signals.exit_code
+
+
+def _bucket_checked(opts: SinkOptions, location: S3Location, client: S3Client, where: str) -> bool:
+    """Whether the bucket may take the files (cli._preflight), checked before the mount
+    comes up: a mount on a missing bucket would take every file and fail each at its
+    commit. Said when not, and with --json one object."""
+    from .._store.boto import BotoTransport  # noqa: PLC0415
+
+    connection = connection_options(
+        endpoint_url=opts.endpoint_url, region=opts.region, profile=opts.profile
+    )
+    try:
+        check_bucket(
+            BotoTransport(client),
+            location,
+            connection=connection,
+            untouched=f"nothing was mounted at {where}",
+        )
+    except PreflightFailed as exc:
+        report_failure(exc, str(exc), debug=opts.debug)
+        if opts.json_output:
+            record = {"ok": False, "message": scrub(str(exc)), "committed": [], "failed": []}
+            sys.stdout.write(json.dumps(record) + "\n")
+            sys.stdout.flush()
+        return False
+    return True
 
 
 def _report(fs: UploadFS, *, json_output: bool) -> int:
@@ -262,7 +327,7 @@ def _report(fs: UploadFS, *, json_output: bool) -> int:
     aborted = len(failures) - failed
     stored_note = "" if stored == total else f", {format_size(stored)} stored"
     sys.stderr.write(
-        f"s3sink: unmounted: {len(committed)} files committed "
+        f"s3sink: unmounted: {len(committed)} file{'' if len(committed) == 1 else 's'} committed "
         f"({format_size(total)}{stored_note}), {failed} failed, {aborted} aborted\n"
     )
     for record_ in failures:

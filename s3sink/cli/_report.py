@@ -234,6 +234,12 @@ class NothingToUpload(Exception):  # an outcome, not a programming error
     0-byte "backup" is almost always a failed producer), or a FIFO nobody opened."""
 
 
+class PreflightFailed(Exception):  # an outcome, not a programming error
+    """The bucket check before anything started failed (a missing bucket, refused
+    credentials, an endpoint out of reach): nothing was started or written, and the
+    message says what to do, a command to run on a line of its own."""
+
+
 Reason = Literal[
     "producer-failed",
     "upload-failed",
@@ -338,7 +344,8 @@ def classify(
             text = text.replace(flag, " ".join([flag, *map(shlex.quote, connection)]))
         return EXIT_ABORT_FAILED, command_apart(f"{what}{text}")
     code, what = _what_failed(exc, precondition, killed=killed)
-    if isinstance(exc, (PreconditionFailed, UsageError, NothingToUpload)):  # says so itself
+    says_so = (PreconditionFailed, UsageError, NothingToUpload, PreflightFailed)
+    if isinstance(exc, says_so):  # says so itself
         return code, what
     if kept is not None:
         return code, f"{what}; nothing was written, {kept}"
@@ -359,7 +366,7 @@ def _what_failed(  # noqa: PLR0911  # a flat table: exception type -> exit code
         return 128 + signal.SIGINT, "interrupted"
     if isinstance(exc, ProducerFailed):
         return command_exit_code(exc.returncode), str(exc)
-    if isinstance(exc, NothingToUpload):
+    if isinstance(exc, (NothingToUpload, PreflightFailed)):
         return EXIT_FAILED, str(exc)
     if isinstance(exc, CommandError):
         return exc.exit_code, str(exc)

@@ -4,12 +4,9 @@ writer, then commit or abort, report, and pick the exit code."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import shlex
 import signal
-import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,11 +18,17 @@ from .._exec.producer import Command, ProducerFailed, exit_status, open_pipe_fro
 from .._exec.relay import LineRelay
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
+from .._store.boto import BotoTransport
+from .._store.transport import Transport
+from .._upload.journal import ResumeCommand
 from .._writer.checks import check_connection_options
 from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
+from ._commands import connection_options, feed_phrase, resume_argv
+from ._input import FileInput, check_input, file_input, input_feed
+from ._preflight import check_bucket
 from ._progress import Display, choose_mode, make_display
 from ._report import (
     EXIT_USAGE,
@@ -36,7 +39,6 @@ from ._report import (
     print_failure,
     print_success,
     report_failure,
-    scrub,
 )
 from ._settings import (
     SinkOptions,
@@ -51,83 +53,6 @@ log = logging.getLogger("s3sink")
 STOP_GRACE = 5.0  # seconds a producer gets to exit after a signal or a failed upload
 
 
-def _stdin_is_terminal() -> bool:
-    return sys.stdin is not None and sys.stdin.isatty()
-
-
-def _stdin_is_write_only() -> bool:
-    """fd 0 opened for writing only (``s3sink URI 0>file``): every read would fail."""
-    try:
-        flags = fcntl.fcntl(sys.stdin.fileno(), fcntl.F_GETFL)
-    except (OSError, ValueError, AttributeError):  # CliRunner's stdin has no descriptor
-        return False
-    return flags & os.O_ACCMODE == os.O_WRONLY
-
-
-@dataclass(frozen=True)
-class FileInput:
-    """A regular file to upload: ``--file PATH``, or one redirected to stdin (``< PATH``),
-    from ``offset`` (where the descriptor stood) for ``size`` bytes."""
-
-    fd: int
-    name: str
-    offset: int
-    size: int
-    owned: bool  # opened by us (--file), so closed by us
-
-    def close(self) -> None:
-        if self.owned:
-            os.close(self.fd)
-        else:
-            # As if it had been read: a script reading on after s3sink sees the end.
-            with contextlib.suppress(OSError):
-                os.lseek(self.fd, self.offset + self.size, os.SEEK_SET)
-
-
-def _file_input(opts: SinkOptions) -> FileInput | None:
-    """The file to read with positional reads, if the input is one; raises UsageError."""
-    if opts.file is not None:
-        if opts.command or opts.fifo:
-            raise UsageError("--file reads a file: it cannot be combined with -- COMMAND or --fifo")
-        try:
-            fd = os.open(opts.file, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise UsageError(f"cannot open --file {opts.file}: {exc.strerror}") from exc
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            os.close(fd)
-            raise UsageError(f"--file {opts.file} is not a regular file")
-        return FileInput(fd, opts.file, 0, info.st_size, owned=True)
-    if opts.command or opts.fifo or sys.stdin is None:
-        return None
-    try:
-        fd = sys.stdin.fileno()
-        info = os.fstat(fd)
-        offset = os.lseek(fd, 0, os.SEEK_CUR)
-    except (OSError, ValueError, AttributeError):  # a pipe, or no descriptor (CliRunner)
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        return None
-    return FileInput(fd, "stdin", offset, max(0, info.st_size - offset), owned=False)
-
-
-def _check_input(opts: SinkOptions) -> None:
-    if opts.command and not opts.command[0]:
-        raise UsageError("the command after -- is empty")
-    if opts.command or opts.fifo or opts.file:
-        return
-    # (stdin a directory never gets here: the interpreter refuses to start.)
-    if sys.stdin is None:
-        raise UsageError("stdin is closed; pipe data into s3sink or use exec mode")
-    if _stdin_is_terminal():
-        raise UsageError(
-            "stdin is a terminal; pipe data in (tar c DIR | s3sink s3://BUCKET/KEY) "
-            "or let s3sink run the producer (s3sink s3://BUCKET/KEY -- COMMAND ARGS)"
-        )
-    if _stdin_is_write_only():
-        raise UsageError("stdin is open for writing only; pipe data into s3sink or use exec mode")
-
-
 @dataclass
 class SinkRun:
     """One upload: open the input, stream it, commit or abort, report, pick the exit code."""
@@ -135,6 +60,7 @@ class SinkRun:
     opts: SinkOptions
     location: S3Location
     writer: S3MultipartWriter
+    store: Transport | None = None  # the bucket is checked there before anything starts
     guard: SignalGuard = field(default_factory=SignalGuard)
     command: Command | None = None
     fifo: Fifo | None = None
@@ -183,7 +109,15 @@ class SinkRun:
         return None
 
     def _stream(self, cleanup: contextlib.ExitStack, display: Display) -> None:
-        # Before anything is read or started: a write that cannot be published stops here.
+        # Before anything is read or started: a bucket that cannot take the upload, or a
+        # write that cannot be published, stops here.
+        if self.store is not None:
+            check_bucket(
+                self.store,
+                self.location,
+                connection=self._connection_options(),
+                untouched=self._untouched(),
+            )
         self.writer.check_conditions()
         if self.opts.fifo is not None:
             # Before the command starts: it must find a FIFO, not create a regular file.
@@ -209,6 +143,14 @@ class SinkRun:
                 raise ProducerFailed(self.command, returncode)
         self._refuse_nothing()
         self.writer.close()
+
+    def _untouched(self) -> str:
+        """What a failed bucket check spared, in the words of this input."""
+        if self.opts.command:
+            return f"{self.opts.command[0]} was not started and nothing was written"
+        if self.file is None and self.opts.fifo is None:
+            return "stdin was not read and nothing was written"
+        return "nothing was read or written"
 
     def _refuse_nothing(self) -> None:
         """A FIFO the command never opened, or (without --allow-empty) an empty stream, is
@@ -324,20 +266,10 @@ class SinkRun:
 
     def _resume_command(self) -> str:
         """This very command line with --resume: re-run it (with the same input) to resume."""
-        args = list(self.opts.argv) or [self.opts.uri]
-        end = args.index("--") if "--" in args else len(args)
-        if "--resume" not in args[:end]:
-            args.insert(end, "--resume")
-        # Redacted before quoting, so that `***` reaches the shell quoted (not as a glob);
-        # it finds the same journal, which never names the endpoint's credentials.
-        return shlex.join(["s3sink", *map(scrub, args)])
+        return shlex.join(resume_argv(self.opts.argv, self.opts.uri))
 
     def _kept_message(self, upload_id: str, resume: str | None) -> str:
-        feed = ""
-        if self.file is None and not self.opts.command and self.fifo is None:
-            feed = " with the same stream on stdin"
-        elif self.fifo is not None and not self.opts.command:
-            feed = " and write the same stream into the FIFO"
+        feed = feed_phrase(input_feed(self.opts, self.file))
         bucket = f"s3://{self.location.bucket}"
         return (
             f"the upload was kept for a resume (upload id {upload_id}); resume it{feed}:\n"
@@ -348,13 +280,9 @@ class SinkRun:
 
     def _connection_options(self) -> list[str]:
         """The options that reach this store, for a command printed to clean up."""
-        given = {
-            "--endpoint-url": self.opts.endpoint_url,
-            "--region": self.opts.region,
-            "--profile": self.opts.profile,
-        }
-        # Redacted here, before the caller quotes them (see _resume_command).
-        return [part for flag, value in given.items() if value for part in (flag, scrub(value))]
+        return connection_options(
+            endpoint_url=self.opts.endpoint_url, region=self.opts.region, profile=self.opts.profile
+        )
 
     def _precondition_message(self) -> str:
         uri = self.location.uri
@@ -389,10 +317,13 @@ def run_sink(opts: SinkOptions) -> int:
             )
             check_values(opts)
             options = writer_options(opts)
-            _check_input(opts)
-            file = _file_input(opts)
+            check_input(opts)
+            file = file_input(opts)
             if file is not None:
                 options["expected_size"] = file.size  # exact: parts fitted to the file
+            if opts.resumable:  # recorded in the journal: a kill -9 cannot print it
+                argv = resume_argv(opts.argv, opts.uri)
+                options["resume_command"] = ResumeCommand(tuple(argv), input_feed(opts, file))
             client = client_for(opts, concurrency=opts.concurrency)
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:
@@ -411,7 +342,7 @@ def run_sink(opts: SinkOptions) -> int:
         finally:
             _startup.done()
         try:
-            return SinkRun(opts, location, writer, file=file).run()
+            return SinkRun(opts, location, writer, store=BotoTransport(client), file=file).run()
         finally:
             # A no-op once committed, aborted or kept; it only matters if the run itself broke.
             with contextlib.suppress(AbortFailedError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +19,7 @@ from .._upload.journal import Journal, JournalRecord, find_journals, journal_dir
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket
+from ._commands import connection_options, feed_phrase, resume_command_line
 from ._lifecycle_rule import add_lifecycle_rule, show_lifecycle
 from ._options import (
     HELP_OPTIONS,
@@ -35,7 +37,6 @@ from ._report import (
     describe_upload_error,
     error_line,
     format_table,
-    scrub,
 )
 
 if TYPE_CHECKING:
@@ -105,9 +106,36 @@ def _resumable(record: JournalRecord | None) -> str:
     return f"{len(record.parts)} parts, {format_size(record.bytes_recorded)}"
 
 
-def list_pending(location: S3Location, client: S3Client, *, as_json: bool) -> int:
+def _resume_command(
+    upload: PendingUpload, journal: JournalRecord | None, connection: Sequence[str]
+) -> str | None:
+    """The command that resumes ``upload``, as its journal here recorded it (None without
+    one, or when it records none: the library's, which resumes with ``resume=True``)."""
+    if journal is None or journal.command is None:
+        return None
+    return resume_command_line(journal.command, upload.upload_id, connection)
+
+
+def _resume_lines(
+    upload: PendingUpload, journal: JournalRecord, connection: Sequence[str]
+) -> list[str]:
+    """How to resume ``upload``: what to give it again, then its command alone on a line."""
+    what = f"{upload.key} (upload {upload.upload_id})"
+    if journal.command is None:  # a journal the library wrote
+        return [
+            f"{what} resumes with the options it was started with and --resume; no command "
+            "was recorded (the library resumes with resume=True)"
+        ]
+    command = resume_command_line(journal.command, upload.upload_id, connection)
+    return [f"resume {what}{feed_phrase(journal.command.feed)}:", f"  {command}"]
+
+
+def list_pending(
+    location: S3Location, client: S3Client, *, as_json: bool, connection: Sequence[str] = ()
+) -> int:
     """Print the unfinished uploads under ``location`` (a table, or a JSON array), and for
-    those with a resume journal here (``--resumable``) the parts it recorded."""
+    those with a resume journal here (``--resumable``) the parts it recorded and the command
+    that resumes them (``connection``: the options that reached the store, for it)."""
     uploads = _pending(location, client)
     now = dt.datetime.now(dt.timezone.utc)
     journals = _journals_here(location, client)
@@ -122,6 +150,7 @@ def list_pending(location: S3Location, client: S3Client, *, as_json: bool) -> in
                     "journal": str(journal.path) if journal is not None else None,
                     "parts_recorded": len(journal.parts) if journal is not None else None,
                     "bytes_recorded": journal.bytes_recorded if journal is not None else None,
+                    "resume_command": _resume_command(upload, journal, connection),
                 }
             )
         sys.stdout.write(json.dumps(records) + "\n")
@@ -140,7 +169,12 @@ def list_pending(location: S3Location, client: S3Client, *, as_json: bool) -> in
         ]
         for u in uploads
     ]
-    sys.stdout.write("".join(line + "\n" for line in format_table(rows)))
+    lines = format_table(rows)
+    for upload in uploads:
+        journal = journals.get(upload.upload_id)
+        if journal is not None:
+            lines += ["", *_resume_lines(upload, journal, connection)]
+    sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
 
 
@@ -208,10 +242,14 @@ def uploads_list(  # noqa: PLR0917  # typer maps parameters to options
     profile: ProfileOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """List unfinished multipart uploads: key, upload id, initiated, age."""
+    """List unfinished multipart uploads: key, upload id, initiated, age, and for those
+    resumable here how far they got and the command that resumes them."""
+    connection = connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
     run_on_bucket(
         uri,
-        lambda location, client: list_pending(location, client, as_json=json_output),
+        lambda location, client: list_pending(
+            location, client, as_json=json_output, connection=connection
+        ),
         endpoint_url=endpoint_url,
         region=region,
         profile=profile,
@@ -306,16 +344,7 @@ def uploads_lifecycle(  # noqa: PLR0917  # typer maps parameters to options
     debug: DebugOption = False,
 ) -> None:
     """Show the bucket's lifecycle rule that aborts incomplete uploads, or add one."""
-    connection = [
-        part
-        for flag, value in (
-            ("--endpoint-url", endpoint_url),
-            ("--region", region),
-            ("--profile", profile),
-        )
-        if value
-        for part in (flag, scrub(value))  # before quoting: `***` stays quoted
-    ]
+    connection = connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
 
     def work(location: S3Location, client: S3Client) -> int:
         if add or days is not None:

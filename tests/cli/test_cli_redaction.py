@@ -93,10 +93,26 @@ def _kept_then_printed(c: Ctx) -> Outcome:
     return json.loads(first.stdout)["resume_command"], None, 123, QUOTED
 
 
+def _kept_then_listed(c: Ctx, *args: str) -> Outcome:
+    """A kept --resumable upload, then uploads list: the resume command its journal
+    recorded shows the endpoint redacted (and the journal holds no password: every file
+    under the state directory is read)."""
+    first = run_cli(sink(c, "--part-size", "5MiB", "--resumable", *one_part_then_exit(c, 3)), c.env)
+    assert first.returncode == 123, first.stderr
+    return bucket_command(c, "uploads", "list", *args), None, 0, QUOTED
+
+
 def _abort_fails(c: Ctx) -> Outcome:
     """The abort is refused: the cleanup command printed repeats --endpoint-url."""
     c.proxy.respond(403, "AccessDenied", method="DELETE", path=r"[?&]uploadId=", times=None)
     return sink(c, "--part-size", "5MiB", "--json", *one_part_then_exit(c, 5)), None, 3, QUOTED
+
+
+def _store_gone_after_the_check(c: Ctx) -> Outcome:
+    """The bucket check passes, then the upload's connection is cut: the upload's own error,
+    which repeats the endpoint URL, is printed redacted."""
+    c.proxy.reset_after(0, method="PUT", times=None)
+    return sink(c, "--json", *FAIL_FAST), b"data", 1, REDACTED
 
 
 CASES: dict[str, Case] = {
@@ -109,6 +125,13 @@ CASES: dict[str, Case] = {
         b"data",
         1,
         REDACTED,
+    ),
+    "pipe-failed-after-the-bucket-check": _store_gone_after_the_check,
+    "missing-bucket-json": lambda c: (
+        ["s3://no-such-bucket-r/k", "--endpoint-url", c.reachable, "--json", "--debug"],
+        b"data",
+        1,
+        QUOTED,  # the command that creates the bucket
     ),
     "exec-json": lambda c: (sink(c, "--json", "--", "printf", "data"), None, 0, None),
     "exec-producer-failed": lambda c: (
@@ -170,6 +193,8 @@ CASES: dict[str, Case] = {
         0,
         None,
     ),
+    "uploads-list-resume-command": _kept_then_listed,
+    "uploads-list-resume-command-json": lambda c: _kept_then_listed(c, "--json"),
     "uploads-list-failed-debug": lambda c: (
         bucket_command(c, "uploads", "list", "--debug", reach=False),
         None,

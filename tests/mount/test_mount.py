@@ -106,7 +106,7 @@ def test_a_write_at_another_offset_aborts_that_file(
         code = mount.unmount()
     assert code == 1
     assert b"write at offset 100 but 6,291,456 bytes were written" in mount.stderr
-    assert b"1 files committed" in mount.stderr
+    assert b"1 file committed" in mount.stderr
     assert b"1 aborted" in mount.stderr
     assert keys(s3_client, bucket) == ["backups/good"]
     assert pending(s3_client, bucket) == []
@@ -436,4 +436,4 @@ def test_a_compressed_file_shows_the_size_written_and_its_stored_size(
     assert (json.loads(status)["size"], json.loads(status)["stored_size"]) == (len(data), stored)
     (committed,) = json.loads(mount.stdout)["committed"]
     assert (committed["size"], committed["stored_size"]) == (len(data), stored)
-    assert b"1 files committed (2.9 MiB, " in mount.stderr
+    assert b"1 file committed (2.9 MiB, " in mount.stderr

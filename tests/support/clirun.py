@@ -121,14 +121,17 @@ def wait_or_dump(process: subprocess.Popen[bytes], timeout: float = TIMEOUT) -> 
         pytest.fail(f"s3sink still running after {timeout} s; its threads:\n{dump}")
 
 
-def run_printed(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+def run_printed(
+    command: str, env: dict[str, str], *, data: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """Run a command line s3sink printed (``s3sink ...``) as a user would paste it: through
-    ``sh -c``, with this venv's ``s3sink`` first on PATH."""
+    ``sh -c``, with this venv's ``s3sink`` first on PATH (and ``data`` on its stdin)."""
     bin_dir = str(Path(sys.executable).parent)
     path = f"{bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
     return subprocess.run(
         ["sh", "-c", command],
-        stdin=subprocess.DEVNULL,
+        input=data,
+        stdin=subprocess.DEVNULL if data is None else None,
         capture_output=True,
         env={**env, "PATH": path},
         timeout=TIMEOUT,

@@ -751,6 +751,11 @@ class FakeS3(CallLog):
             ]
         yield from found
 
+    def check_bucket(self, bucket: str, key: str) -> None:
+        """Every bucket exists here: FaultyStore makes one missing or forbidden."""
+        with self.record("check_bucket"):
+            pass
+
     def head_object(
         self, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectInfo | None:

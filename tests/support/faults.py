@@ -73,6 +73,7 @@ REQUESTS = {
     "head_object": "HeadObject",
     "put_object_lock": "PutObjectRetention",
     "list_uploads": "ListMultipartUploads",
+    "check_bucket": "ListObjectsV2",
     "read_head": "HeadObject",
     "get_range": "GetObject",
 }
@@ -319,6 +320,10 @@ class FaultyStore(CallLog):
         with self._call(_Request("list_uploads", bucket, prefix)):
             found = list(self.store.list_uploads(bucket, prefix))
         yield from found
+
+    def check_bucket(self, bucket: str, key: str) -> None:
+        with self._call(_Request("check_bucket", bucket, key)):
+            self.store.check_bucket(bucket, key)
 
     @property
     def max_attempts(self) -> int:

@@ -29,7 +29,7 @@ from s3sink._exec import producer as _producer
 from s3sink._exec.fifo import Fifo
 from s3sink._exec.signals import Interrupted, SignalGuard
 from s3sink._store.transport import PendingUpload
-from s3sink.cli import _report, _settings, _sink, _sink_run, _uploads
+from s3sink.cli import _input, _report, _settings, _sink, _uploads
 from s3sink.cli._progress import PlainDisplay, choose_mode, format_line
 from s3sink.cli._settings import SinkOptions
 from s3sink.errors import UsageError
@@ -200,7 +200,7 @@ def test_terminal_stdin_is_refused_with_a_hint(
     aws_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A terminal on stdin is refused (exit 2) with a hint at pipes and exec mode."""
-    monkeypatch.setattr(_sink_run, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(_input, "_stdin_is_terminal", lambda: True)
     result = invoke("s3://bkt/k")
     assert result.exit_code == 2
     assert "stdin is a terminal" in result.stderr

@@ -138,9 +138,9 @@ def test_text_wrapper_close_propagates_upload_errors(fake: FakeS3, faulty: Fault
     assert (BUCKET, KEY) not in fake.objects
 
 
-@pytest.mark.parametrize("mode", ["r", "rb", "a", "ab", "w+", "wb+", "x", "rt", "", "b"])
+@pytest.mark.parametrize("mode", ["a", "ab", "w+", "wb+", "r+", "rb+", "x", "", "b"])
 def test_bad_modes_are_usage_errors(fake: FakeS3, mode: str) -> None:
-    """Only "wb", "w" and "wt" are accepted."""
+    """Only "wb", "w" and "wt" (and "rb", "r", "rt" to read) are accepted."""
     with pytest.raises(UsageError, match="mode"):
         s3sink.open(URI, mode, transport=fake)  # type: ignore[call-overload]
     assert fake.calls == []

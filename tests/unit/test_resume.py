@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from s3sink import State, UsageError
-from s3sink._upload.journal import find_journals, read_journal
+from s3sink._upload.journal import ResumeCommand, find_journals, read_journal
 from tests.support.fakes import BUCKET, KEY, PART, FakeS3, make_writer, payload
 
 
@@ -474,3 +474,37 @@ def test_two_writers_cannot_resume_one_upload_at_once(fake: FakeS3, tmp_path: Pa
     assert third.result.parts_skipped == 2
     assert fake.object_bytes(BUCKET, KEY) == data
     assert find_journals(tmp_path, bucket=BUCKET) == []
+
+
+def test_the_journal_keeps_the_command_that_resumes_it(fake: FakeS3, tmp_path: Path) -> None:
+    """resume_command= is recorded in the journal's header (for uploads list, after a run
+    that could print nothing), and a resume that is kept again records its own."""
+    first = ResumeCommand(("s3sink", "s3://b/k", "--resumable", "--resume"), "stdin")
+    fail_after(fake, payload(2 * PART + 1), tmp_path, resume_command=first)
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert record.command == first
+    again = ResumeCommand(("s3sink", "s3://b/k", "--resume", "--resumable", "--", "tar"), None)
+    w = make_writer(fake, resumable=True, resume=True, journal_dir=tmp_path, resume_command=again)
+    with pytest.raises(Boom), w:
+        w.write(payload(2 * PART + 1))
+        raise Boom
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert record.command == again
+
+
+def test_a_resume_without_its_own_command_keeps_the_recorded_one(
+    fake: FakeS3, tmp_path: Path
+) -> None:
+    command = ResumeCommand(("s3sink", "s3://b/k", "--resumable", "--resume"), "stdin")
+    fail_after(fake, payload(2 * PART + 1), tmp_path, resume_command=command)
+    fail_after(fake, payload(2 * PART + 1), tmp_path, resume=True)
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert record.command == command
+
+
+def test_a_journal_without_a_command_reads_as_none(fake: FakeS3, tmp_path: Path) -> None:
+    """The library's journals (and those of earlier versions) record no command."""
+    fail_after(fake, payload(2 * PART + 1), tmp_path)
+    (record,) = find_journals(tmp_path, bucket=BUCKET)
+    assert record.command is None
+    assert json.loads(record.path.read_text().splitlines()[0])["resume_command"] is None
