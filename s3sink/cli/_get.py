@@ -51,6 +51,7 @@ from ._reading import (
     VersionIdOption,
     describe_check,
     exit_code_of,
+    nothing_below,
     one_version_only,
     read_transport,
     result_record,
@@ -151,6 +152,8 @@ def _tree(transport: BotoTransport, location: S3Location, target: Path, options:
     started = time.monotonic()
     bucket, prefix = location.bucket, location.key
     etags = {o.key: o.etag for o in list_objects(transport.client, bucket, prefix)}
+    if not etags:
+        raise nothing_below(location.uri)
     plan = plan_tree(prefix, etags)
     readers = max(1, min(FILES_AT_ONCE, options.concurrency, len(plan.files)))
     options.config(readers=readers)  # a --max-memory too small for them: refused now

@@ -27,6 +27,7 @@ __all__ = [
     "ReadOptions",
     "describe_check",
     "exit_code_of",
+    "nothing_below",
     "one_version_only",
     "read_transport",
     "result_record",
@@ -142,6 +143,18 @@ def one_version_only(version_id: str | None, many: str) -> None:
     """UsageError for --version-id where ``many`` objects are read."""
     if version_id is not None:
         raise UsageError(f"--version-id names one object's version: not with {many}")
+
+
+def nothing_below(uri: str) -> ReadError:
+    """The error for a prefix with no object below it: an empty or missing backup is a
+    failure until proven otherwise (a typo in the prefix, a backup that never ran)."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    return ReadError(
+        "no object below this prefix: nothing to read (is the prefix right? a prefix ends "
+        "with '/')",
+        bucket=bucket,
+        key=prefix,
+    )
 
 
 def describe_check(result: ReadResult) -> str:

@@ -43,6 +43,7 @@ from ._reading import (
     VersionIdOption,
     describe_check,
     exit_code_of,
+    nothing_below,
     one_version_only,
     read_transport,
     result_record,
@@ -133,6 +134,8 @@ def _many(transport: BotoTransport, location: S3Location, options: ReadOptions, 
 
     started = time.monotonic()
     objects = list(list_objects(transport.client, location.bucket, location.key))
+    if not objects:
+        raise nothing_below(location.uri)
     readers = max(1, min(FILES_AT_ONCE, options.concurrency, len(objects)))
     options.config(readers=readers)  # a --max-memory too small for them: refused now
 

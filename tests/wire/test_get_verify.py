@@ -222,3 +222,30 @@ def test_a_corrupted_zstd_frame_fails(
     assert "zstd stream is corrupt" in result.stderr
     assert not path.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_an_empty_prefix_is_a_failure(
+    endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Nothing below the prefix (a typo, a backup that never ran): get and verify --recursive
+    exit 1 saying so, and get makes no directory."""
+    s3_client.put_object(Bucket=bucket, Key="elsewhere/x", Body=b"x")
+    verified = run(verify_app, f"s3://{bucket}/missing/", "--recursive", "--endpoint-url",
+                   endpoint)  # fmt: skip
+    assert verified.exit_code == 1
+    assert "no object below this prefix" in verified.stderr
+    got = run(get_app, f"s3://{bucket}/missing/", str(tmp_path / "d"), "--endpoint-url", endpoint)
+    assert got.exit_code == 1
+    assert "no object below this prefix" in got.stderr
+    assert not (tmp_path / "d").exists()
+
+
+def test_get_into_a_directory_takes_the_objects_name(
+    endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A single object into an existing directory lands at DIR/its last name."""
+    s3_client.put_object(Bucket=bucket, Key="db/2026-12-01.dump", Body=b"dump")
+    result = run(get_app, f"s3://{bucket}/db/2026-12-01.dump", str(tmp_path), "--endpoint-url",
+                 endpoint)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "2026-12-01.dump").read_bytes() == b"dump"
