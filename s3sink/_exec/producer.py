@@ -29,6 +29,7 @@ __all__ = [
     "command_exit_code",
     "exit_status",
     "open_pipe_from",
+    "open_pipe_to",
 ]
 
 # s3sink's own exit codes for a command's outcome, xargs(1)'s: a command's status never passes
@@ -72,12 +73,21 @@ class Command:
         self.killed_by_us = False
 
     @classmethod
-    def start(cls, argv: Sequence[str], *, stdout: int, stderr: int | None = None) -> Command:
-        """Spawn ``argv`` with ``stdout`` as its fd 1 (and ``stderr`` as its fd 2, else
-        ours); stdin is inherited."""
+    def start(
+        cls,
+        argv: Sequence[str],
+        *,
+        stdout: int | None,
+        stderr: int | None = None,
+        stdin: int | None = None,
+    ) -> Command:
+        """Spawn ``argv`` with ``stdout`` as its fd 1 (and ``stderr`` as its fd 2, ``stdin``
+        as its fd 0; None: ours)."""
         name = argv[0]
         try:
-            process = subprocess.Popen(list(argv), stdout=stdout, stderr=stderr, close_fds=True)
+            process = subprocess.Popen(
+                list(argv), stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True
+            )
         except FileNotFoundError:
             raise CommandError(f"command not found: {name}", EXIT_COMMAND_NOT_FOUND) from None
         except PermissionError:
@@ -177,6 +187,22 @@ def open_pipe_from(
     finally:
         os.close(write_fd)  # the child holds its copy; ours would hide the child's EOF
     return command, io.FileIO(read_fd, "rb", closefd=True)
+
+
+def open_pipe_to(argv: Sequence[str]) -> tuple[Command, int]:
+    """Start ``argv`` with its stdin on a new pipe (``s3sink cat s3://b/k -- COMMAND``; its
+    stdout and stderr are ours); return it and the pipe's write end (ours to close, and
+    only once the command may see the end of its input)."""
+    read_fd, write_fd = os.pipe()
+    try:
+        grow_pipe(write_fd)
+        command = Command.start(argv, stdout=None, stdin=read_fd)
+    except BaseException:
+        os.close(write_fd)
+        raise
+    finally:
+        os.close(read_fd)  # the child holds its copy
+    return command, write_fd
 
 
 class ProducerFailed(Exception):

@@ -30,7 +30,7 @@ from .._store.transport import RangeBroken, RangeStream, ReadTransport
 from ..errors import ObjectChangedError, ReadError
 from .plan import Range
 
-__all__ = ["CHUNK", "IfMatch", "Stopped", "Target", "fetch_range"]
+__all__ = ["CHUNK", "ActiveStreams", "IfMatch", "Stopped", "Target", "fetch_range"]
 
 log = logging.getLogger("s3sink")
 
@@ -80,6 +80,29 @@ class IfMatch:
             log.debug("the store refuses a quoted If-Match; sending the bare ETag")
             self.value = bare_etag(sent)
             return True
+
+
+class ActiveStreams:
+    """The bodies being read right now, so that closing the reader can wake workers blocked
+    in a read (a stalled store) instead of waiting for the socket's timeout."""
+
+    def __init__(self) -> None:
+        self._streams: set[RangeStream] = set()
+        self._lock = threading.Lock()
+
+    def add(self, stream: RangeStream) -> None:
+        with self._lock:
+            self._streams.add(stream)
+
+    def discard(self, stream: RangeStream) -> None:
+        with self._lock:
+            self._streams.discard(stream)
+
+    def abort_all(self) -> None:
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            stream.abort()
 
 
 def _open(target: Target, start: int, end: int, if_match: IfMatch) -> RangeStream:
@@ -142,19 +165,23 @@ def fetch_range(
     stop: threading.Event,
     attempts: int,
     wait: Callable[[int], float],
+    active: ActiveStreams,
 ) -> None:
     """Read ``rng`` into ``view`` (its length), folding each chunk into ``digest``.
     :class:`Stopped` when ``stop`` is set meanwhile; a ReadError once the range broke
-    ``attempts`` times."""
+    ``attempts`` times. The body is in ``active`` while it is read."""
     progress = _Progress()
     attempt = 1
     while True:
         if stop.is_set():
             raise Stopped
         stream = _open(target, rng.start + progress.received, rng.end, if_match)
+        active.add(stream)
         try:
             _read_body(stream, rng, view, digest, progress=progress, stop=stop)
         except RangeBroken as exc:
+            if stop.is_set():  # aborted by close(): no retry, nothing to say
+                raise Stopped from exc
             attempt += 1
             if attempt > attempts:
                 raise ReadError(
@@ -176,6 +203,7 @@ def fetch_range(
         else:
             return
         finally:
+            active.discard(stream)
             stream.close()
         if stop.wait(wait(attempt)):
             raise Stopped

@@ -42,12 +42,14 @@ from .._store.checksums import Digest
 from .._store.transport import ObjectHead, ReadTransport
 from ..errors import IntegrityError
 from .config import ReadConfig
-from .fetch import IfMatch, Stopped, Target, fetch_range
+from .fetch import ActiveStreams, IfMatch, Stopped, Target, fetch_range
 from .layout import Layout, describe
 from .plan import Range, count_ranges, iter_ranges
 from .verify import Verdict, Verifier
 
-__all__ = ["ObjectReader"]
+__all__ = ["JOIN_TIMEOUT", "ObjectReader"]
+
+JOIN_TIMEOUT = 5.0  # seconds close() waits for workers still waiting on the store
 
 
 @dataclass(eq=False)
@@ -86,6 +88,7 @@ class ObjectReader:
         self._closed = False
         self._queue: queue.SimpleQueue[_Landing | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        self._active = ActiveStreams()
         self._pending: collections.deque[_Landing] = collections.deque()
         self._free: list[bytearray] = []
         self._held: _Landing | None = None
@@ -272,6 +275,7 @@ class ObjectReader:
                     stop=self._stop,
                     attempts=attempts,
                     wait=self.config.wait,
+                    active=self._active,
                 )
             except Stopped:
                 continue
@@ -297,21 +301,26 @@ class ObjectReader:
 
     # -- the end -----------------------------------------------------------------------------
     def close(self, *, wait: bool = True) -> None:
-        """Stop the workers (at their next chunk) and drop every buffer; idempotent.
-        ``wait=False`` (a finaliser) does not join them."""
+        """Stop the workers and drop every buffer; idempotent. A worker blocked reading a
+        body is woken (its connection shut down); one still waiting for a store's answer
+        gets ``JOIN_TIMEOUT`` seconds, then is left to its socket's timeout (a daemon
+        thread, holding one buffer). ``wait=False`` (a finaliser, an interrupt) does not
+        join them at all."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
             self._stop.set()
             self._cond.notify_all()
+        self._active.abort_all()
         for _ in self._threads:
             self._queue.put(None)
         if wait:
             current = threading.current_thread()
+            deadline = time.monotonic() + JOIN_TIMEOUT
             for thread in self._threads:
                 if thread is not current:
-                    thread.join()
+                    thread.join(max(0.0, deadline - time.monotonic()))
         self._pending.clear()
         self._free.clear()
         self._held = None

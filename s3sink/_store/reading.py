@@ -19,7 +19,9 @@ reader resumes from the bytes it has.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +93,13 @@ class BotoRange:
             raise RangeBroken(f"the connection closed {self.left} bytes before the range's end")
         self.left -= got
         return got
+
+    def abort(self) -> None:
+        # shutdown(), unlike close(), wakes a recv blocked in another thread.
+        sock = getattr(getattr(self._raw, "_connection", None), "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         if self._closed:

@@ -148,6 +148,11 @@ class RangeStream(Protocol):
         closed otherwise. Safe to call twice."""
         ...
 
+    def abort(self) -> None:
+        """From another thread: wake a ``readinto`` blocked on this body (it then raises
+        RangeBroken or returns early); the reader is closing."""
+        ...
+
 
 class ReadTransport(Protocol):
     """The S3 operations reading an object back uses. Implementations raise s3sink errors:

@@ -8,11 +8,13 @@
     s3sink s3://BUCKET/KEY --file PATH --resumable [--resume]  # a file, resumable
     s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX]  # housekeeping
     s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT              # a write-only directory
+    s3sink cat s3://BUCKET/KEY [-o PATH | -- COMMAND ...]     # read back, verified
 
 stdout carries only the result (``--json``); progress, the summary, warnings and errors go to
 stderr. The package is the only place that imports typer; rich is imported only when a live
 bar is shown (``_progress``) and botocore only when a client is built. Its modules:
-``COMMANDS`` below (a lazy table of the subcommands: ``_uploads``, ``_mount``, ``_doctor``),
+``COMMANDS`` below (a lazy table of the subcommands: ``_cat``, ``_uploads``, ``_mount``,
+``_doctor``),
 ``_sink`` (the sink command's declaration) and ``_sink_run`` (one run of it), ``_options``
 (option declarations shared by the commands) and ``_settings`` (the sink's parsed options,
 their checks, the writer's arguments), ``_report`` (exit codes, errors, output), ``_app``
@@ -33,6 +35,7 @@ __all__ = ["app", "main", "uploads_app"]
 # The subcommands, imported only when named (``mount`` loads libfuse, ``doctor`` its probes):
 # name -> (module, its typer app). Anything else is the sink command's URI.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "cat": ("._cat", "cat_app"),
     "uploads": ("._uploads", "uploads_app"),
     "mount": ("._mount", "mount_app"),
     "doctor": ("._doctor", "doctor_app"),

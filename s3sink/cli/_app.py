@@ -17,7 +17,7 @@ from typer._click.exceptions import UsageError as ClickUsageError
 
 from ._report import EXIT_OK, error_line
 
-__all__ = ["DoctorCommand", "MountCommand", "SinkCommand", "UploadsGroup"]
+__all__ = ["CatCommand", "DoctorCommand", "MountCommand", "SinkCommand", "UploadsGroup"]
 
 
 def _main_one_line_errors(call: Callable[[], Any], *, standalone: bool, help_hint: str) -> Any:
@@ -96,11 +96,18 @@ class SinkCommand(_OneLineErrors, typer.core.TyperCommand):
             ctx.meta["s3sink.command"] = args[cut + 1 :]
             args = args[:cut]
         else:
-            _refuse_a_command_without_dashes(self, args)
+            _refuse_a_command_without_dashes(self, args, prog=self.help_hint)
         return super().parse_args(ctx, args)
 
     def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
         return [*super().collect_usage_pieces(ctx), "[-- COMMAND [ARG...]]"]
+
+
+class CatCommand(SinkCommand):
+    """``s3sink cat``: exec mode's ``--`` as the sink's (its COMMAND reads the object), the
+    same one-line usage errors."""
+
+    help_hint = "s3sink cat"
 
 
 class UploadsGroup(_OneLineErrors, typer.core.TyperGroup):
@@ -115,10 +122,10 @@ class DoctorCommand(_OneLineErrors, typer.core.TyperCommand):
     help_hint = "s3sink doctor"
 
 
-def _refuse_a_command_without_dashes(command: ClickCommand, args: list[str]) -> None:
+def _refuse_a_command_without_dashes(command: ClickCommand, args: list[str], *, prog: str) -> None:
     """A second positional argument is a command given without ``--`` (``s3sink s3://b/k
     pg_dump -Fc db``): click would complain about ``-F`` or an extra argument, and neither
-    says what to do. Refuse it with the command line that works."""
+    says what to do. Refuse it with the command line that works (``prog`` first)."""
     takes_value = {
         name
         for param in command.params
@@ -135,7 +142,7 @@ def _refuse_a_command_without_dashes(command: ClickCommand, args: list[str]) -> 
         else:
             positionals += 1
             if positionals == 2:
-                fixed = shlex.join(["s3sink", *args[:index], "--", *args[index:]])
+                fixed = shlex.join([*prog.split(), *args[:index], "--", *args[index:]])
                 raise _CommandHint(
                     f"unexpected argument {arg!r} after the URI; a command to run goes after '--':",
                     fixed,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
+from .._read.config import DEFAULT_READ_PART_SIZE
 from .._sizes import format_size, parse_duration, parse_size
 from .._store.objectlock import MODES, RetainUntil, retain_until, retain_until_or_duration
 from .._store.ratelimit import parse_rate
@@ -324,4 +325,63 @@ SignPayloadOption = Annotated[
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", envvar="S3SINK_JSON", help="Print the result as JSON on stdout.")
+]
+# Reading back (`s3sink cat`, and the read commands after it): the same variables as the
+# upload's where the meaning carries over (parallelism, the piece size, the memory bound).
+ReadPartSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        "--part-size",
+        parser=size_option,
+        metavar="SIZE",
+        envvar="S3SINK_PART_SIZE",
+        show_default=False,
+        help="Size of each ranged GET; ranges follow the object's own parts when they are "
+        f"known [default: {format_size(DEFAULT_READ_PART_SIZE)}].",
+    ),
+]
+ReadConcurrencyOption = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        "-j",
+        parser=count_option,
+        metavar="N",
+        envvar="S3SINK_CONCURRENCY",
+        help="Ranges read in parallel.",
+    ),
+]
+ReadMaxMemoryOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=size_option,
+        metavar="SIZE",
+        envvar="S3SINK_MAX_MEMORY",
+        show_default=False,
+        help="Cap on range buffers alive at once, however slow the output is "
+        "[default: concurrency + 2 ranges].",
+    ),
+]
+VersionIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--version-id",
+        metavar="ID",
+        envvar="S3SINK_VERSION_ID",
+        show_default=False,
+        help="Read this version of the object (a versioned bucket).",
+    ),
+]
+RequireChecksumOption = Annotated[
+    bool,
+    typer.Option(
+        "--require-checksum",
+        envvar="S3SINK_REQUIRE_CHECKSUM",
+        help="Fail (exit 5) when nothing can check the bytes (no checksum stored, and the "
+        "ETag is no MD5: SSE-KMS, SSE-C), instead of a warning.",
+    ),
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No summary on stderr."),
 ]

@@ -2,7 +2,9 @@
 the result on stdout (``--json``) with the summary line on stderr.
 
 Exit codes (CONVENTIONS §5; the table is docs/semantics.md's): 0 committed, 1 failed and
-aborted, 2 usage, 3 the abort failed too (upload id printed), 4 precondition failed, 128+N
+aborted, 2 usage, 3 the abort failed too (upload id printed), 4 precondition failed (reading:
+the object changed while it was read), 5 (reading) the object's bytes do not match what the
+store recorded, 141 (reading) stdout's reader closed it early, as cat's SIGPIPE, 128+N
 after aborting on signal N; a command's outcome in xargs(1)'s codes, never its own status:
 123 it exited non-zero, 125 a signal killed it, 126 not executable, 127 not found.
 """
@@ -45,6 +47,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ABORT_FAILED = 3
 EXIT_PRECONDITION = 4
+EXIT_INTEGRITY = 5  # read back: the object's bytes do not match what the store recorded
+EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE  # read back: the reader of stdout closed it early
 
 _NOTHING_WRITTEN = "the upload was aborted and nothing was written"
 
@@ -140,14 +144,20 @@ def report_failure(exc: BaseException, message: str, *, debug: bool) -> None:
 
 def describe_upload_error(exc: UploadError) -> str:
     """Say what went wrong in the user's terms (missing bucket, access, network...)."""
-    cause = exc.__cause__
-    uri = f"s3://{exc.bucket}/{exc.key}"
-    if cause is None:
+    if exc.__cause__ is None:
         return str(exc)
+    return describe_cause(exc.__cause__, exc.bucket, exc.key) or str(exc)
+
+
+def describe_cause(cause: BaseException, bucket: str, key: str) -> str | None:
+    """A store's error in the user's terms when it is a common one (a missing bucket,
+    access denied, no network, no credentials); None otherwise. Shared by the upload and
+    the read commands."""
+    uri = f"s3://{bucket}/{key}"
     code = error_code(cause)
     if code == "NoSuchBucket":
         return (
-            f"bucket {exc.bucket!r} does not exist ({uri}); "
+            f"bucket {bucket!r} does not exist ({uri}); "
             "create it, or check the bucket name and the endpoint"
         )
     if code in ("AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId") or (
@@ -167,7 +177,7 @@ def describe_upload_error(exc: UploadError) -> str:
             f"no AWS credentials found for {uri}; set AWS_PROFILE (or --profile) or "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         )
-    return str(exc)
+    return None
 
 
 # -- outcomes -----------------------------------------------------------------------------------

@@ -175,6 +175,7 @@ class FakeRange:
         self._data = data
         self._chunk = chunk
         self.closed = False
+        self.aborted = False
 
     @property
     def left(self) -> int:
@@ -188,6 +189,9 @@ class FakeRange:
 
     def close(self) -> None:
         self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 @dataclass

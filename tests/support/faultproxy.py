@@ -44,6 +44,8 @@ Faults:
   so chunk sizes, signatures and trailers stay intact.
 * ``cut_response(n)`` -- forward the request, relay the response's head and ``n`` bytes of its
   body, then reset the client connection: a connection that breaks mid-download.
+* ``pause_response(n, seconds)`` -- relay the response's head and ``n`` bytes of its body, then
+  wait ``seconds`` (or until the proxy stops) before the rest: a store that stalls mid-body.
 * ``flip_response_byte()`` -- relay the response with one byte of its body inverted (the middle
   one, or index ``at``), its length and framing unchanged: corruption in transit on the way
   back.
@@ -119,7 +121,7 @@ class Action:
     """What a rule does; build it with ``FaultProxy.reset_after`` & co rather than by hand."""
 
     # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte" | "cut_response"
-    # | "flip_response_byte" | "on_request"
+    # | "pause_response" | "flip_response_byte" | "on_request"
     kind: str
     n_bytes: int = 0
     seconds: float = 0.0
@@ -772,6 +774,20 @@ class FaultProxy(LocalServer):
         action = Action("cut_response", n_bytes=n_bytes)
         return self.add_rule(action, method=method, path=path, nth=nth, times=times)
 
+    def pause_response(
+        self,
+        n_bytes: int,
+        seconds: float,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Relay the head and ``n_bytes`` of the body, wait ``seconds``, relay the rest."""
+        action = Action("pause_response", n_bytes=n_bytes, seconds=seconds)
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
     def flip_response_byte(
         self,
         *,
@@ -1058,16 +1074,12 @@ class FaultProxy(LocalServer):
             conn.aborted.set()  # _serve resets both connections
             return False
 
-        if action is not None and action.kind == "cut_response":
+        if action is not None and action.kind in ("cut_response", "pause_response"):
             client.sendall(relayed_head)
-            remaining = action.n_bytes
-            for piece in resp_body:
-                if remaining <= 0:
-                    break
-                client.sendall(piece[:remaining])
-                remaining -= len(piece)
-            conn.aborted.set()  # _serve resets both connections
-            return False
+            relayed = self._relay_part(conn, resp_body, action)
+            if relayed and not keep_alive:
+                conn.close_upstream(reset=False)
+            return relayed and client_keep_alive
 
         if (
             action is not None
@@ -1092,6 +1104,26 @@ class FaultProxy(LocalServer):
         if not keep_alive:
             conn.close_upstream(reset=False)
         return client_keep_alive
+
+    @staticmethod
+    def _relay_part(conn: _Conn, body: Iterator[bytes], action: Action) -> bool:
+        """``cut_response``: ``n_bytes`` of ``body``, then a reset (False); ``pause_response``:
+        ``n_bytes``, the pause, the rest (True, unless the proxy stopped meanwhile)."""
+        remaining = action.n_bytes
+        rest: list[bytes] = []
+        for piece in body:
+            if remaining > 0:
+                conn.client.sendall(piece[:remaining])
+            rest.append(piece[max(0, remaining) :])
+            remaining -= len(piece)
+            if remaining <= 0 and action.kind == "cut_response":
+                break
+        if action.kind == "cut_response" or conn.aborted.wait(action.seconds):
+            conn.aborted.set()  # _serve resets both connections
+            return False
+        for piece in rest:
+            conn.client.sendall(piece)
+        return True
 
     def _timed(self, req: _Request, pieces: Iterator[bytes]) -> Iterator[bytes]:
         """``pieces``, with their arrival recorded in ``bodies``."""

@@ -469,6 +469,9 @@ class _FaultyRange:
     def close(self) -> None:
         self._stream.close()
 
+    def abort(self) -> None:
+        self._stream.abort()
+
 
 def _numbers(parts: Iterable[int] | None) -> frozenset[int] | None:
     return frozenset(parts) if parts is not None else None

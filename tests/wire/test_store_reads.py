@@ -5,16 +5,20 @@ request."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 
 import s3sink
+from s3sink._read.config import ReadConfig
+from s3sink._read.reader import ObjectReader
 from s3sink._store.boto import BotoTransport
 from s3sink._store.reading import max_attempts_of
 from s3sink._store.transport import RangeBroken
 from s3sink.errors import ObjectChangedError, ReadError
-from tests.support.fakes import MiB, payload
+from tests.support.clirun import wait_for
+from tests.support.fakes import Background, MiB, payload
 from tests.support.faultproxy import FaultProxy
 from tests.support.motoserver import make_client
 
@@ -129,3 +133,29 @@ def test_max_attempts_follow_the_client(s3_endpoint: str) -> None:
     """The reader resumes a range as often as the client tries a request."""
     assert max_attempts_of(make_client(s3_endpoint, retries={"total_max_attempts": 7})) == 7
     assert max_attempts_of(make_client(s3_endpoint, retries={"mode": "standard"})) == 3
+
+
+def test_closing_a_reader_wakes_a_worker_stuck_in_a_stalled_body(
+    fault_proxy: FaultProxy, s3_client: Any, bucket: str
+) -> None:
+    """The store stalls mid-body (for a minute): close() shuts the connection down under
+    the worker blocked in its read, which ends at once, well within close()'s wait for
+    workers (so the thread is gone when close() returns)."""
+    upload(s3_client, bucket, "k")
+    client = make_client(fault_proxy.endpoint_url)
+    try:
+        fault_proxy.pause_response(100_000, 60, method="GET")
+        reader = ObjectReader(
+            BotoTransport(client), bucket, "k", ReadConfig(part_size=MiB, concurrency=1)
+        )
+        consumer = Background(lambda: next(reader.chunks()))
+        wait_for(lambda: any(e.method == "GET" for e in fault_proxy.log), 10)
+        workers = [t for t in threading.enumerate() if t.name.startswith("s3sink-read")]
+        assert workers
+        reader.close()  # from another thread than the consumer's, as a finaliser may
+        for worker in workers:
+            assert not worker.is_alive()
+        with pytest.raises(ValueError, match="closed"):
+            consumer.join()
+    finally:
+        client.close()

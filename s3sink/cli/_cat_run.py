@@ -1,0 +1,390 @@
+"""One run of ``s3sink cat``: the object read (``s3sink._read``) into stdout, a file (``-o``)
+or a command's stdin (``-- COMMAND``), then the report and the exit code.
+
+What each output gets when the object fails to verify (or the read fails for any reason):
+
+- **stdout**: the ranges before the last, never the last: the reader (``zstd -d``,
+  ``pg_restore``, ``tar x``) sees a short stream, and the exit code (5) says why. Bytes go
+  to file descriptor 1 with ``os.write`` (partial writes resumed), never through
+  ``sys.stdout``, which carries text (and the redaction) while a command runs.
+- **-o PATH**: nothing: the bytes go to a temporary file beside PATH, renamed over it only
+  once verified; PATH is left as it was.
+- **-- COMMAND**: the command is stopped (SIGTERM, SIGKILL after a grace period) *before*
+  its stdin is closed, so it never reads a clean end of input; its status is reported,
+  the exit code is s3sink's.
+
+A reader that stops early is what the user asked for (``s3sink cat … | head``): stdout's
+reader closing it ends the read at once, silently, with 141 (as ``cat`` killed by SIGPIPE:
+a ``pipefail`` script sees the same as with cat, and nothing was verified); a COMMAND that
+closes its stdin early decides the outcome by its own status (0: exit 0, with a warning that
+the object was not verified).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .._exec.producer import (
+    CommandError,
+    command_exit_code,
+    exit_status,
+    open_pipe_to,
+)
+from .._exec.signals import Interrupted, SignalGuard
+from .._location import parse_location
+from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
+from .._read.reader import ObjectReader
+from .._read.staged import StagedFile
+from .._writer.checks import check_connection_options
+from ..errors import IntegrityError, UsageError
+from . import _startup
+from ._read_report import ReadOutcome, read_failure, summary_line, write_record
+from ._report import (
+    EXIT_OUTPUT_CLOSED,
+    EXIT_USAGE,
+    command_logging,
+    error_line,
+    report_failure,
+)
+
+log = logging.getLogger("s3sink")
+
+STOP_GRACE = 5.0  # seconds COMMAND gets to exit after SIGTERM before SIGKILL
+
+
+@dataclass(frozen=True)
+class CatOptions:
+    """Everything ``s3sink cat`` was given."""
+
+    uri: str
+    command: tuple[str, ...] = ()
+    output: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    version_id: str | None = None
+    part_size: int | None = None
+    concurrency: int = DEFAULT_READ_CONCURRENCY
+    max_memory: int | None = None
+    require_checksum: bool = False
+    max_attempts: int | None = None
+    json_output: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+class OutputClosed(Exception):  # an outcome, not a programming error
+    """The reader of stdout closed it before the end (EPIPE)."""
+
+
+class CommandGone(Exception):  # an outcome
+    """COMMAND closed its stdin (or exited) before the end of the object."""
+
+
+class _Output:
+    """Where the bytes go; ``written`` counts them."""
+
+    kind: Literal["stdout", "file", "command"] = "stdout"
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def write(self, view: memoryview) -> None:
+        self._write_all(1, view, OutputClosed)
+
+    def _write_all(self, fd: int, view: memoryview, gone: type[Exception]) -> None:
+        """All of ``view`` to ``fd``: partial writes resumed (and counted), a non-blocking
+        descriptor waited for; ``gone`` when the reading end is closed."""
+        while view:
+            try:
+                done = os.write(fd, view)
+            except BlockingIOError:
+                select.select([], [fd], [])
+                continue
+            except BrokenPipeError as exc:
+                raise gone(str(exc)) from exc
+            self.written += done
+            view = view[done:]
+
+    def finish(self) -> None:
+        """The object is verified and all written: make it final."""
+
+    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
+        """The read failed (``exc``): undo what can be undone."""
+
+    def consequence(self, exc: BaseException, size: int | None) -> str:
+        """What the failure left the output with, for the error line."""
+        if self.written == 0:
+            return "nothing was written to stdout"
+        if isinstance(exc, IntegrityError):
+            return (
+                f"{self.written} bytes were written to stdout, never the last range: its "
+                "reader saw a short stream"
+            )
+        total = f" of {size}" if size is not None else ""
+        return f"stdout got {self.written}{total} bytes"
+
+
+class _File(_Output):
+    kind: Literal["stdout", "file", "command"] = "file"
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.existed = os.path.lexists(path)
+        try:
+            self.out, self._dir_fd = StagedFile.at(Path(path))
+        except OSError as exc:
+            raise UsageError(f"cannot write -o {path}: {exc.strerror or exc}") from exc
+
+    def write(self, view: memoryview) -> None:
+        self.written += self.out.write(view)
+
+    def finish(self) -> None:
+        try:
+            self.out.commit()
+        finally:
+            self._close_dir()
+
+    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
+        self.out.discard()
+        self._close_dir()
+
+    def _close_dir(self) -> None:
+        fd, self._dir_fd = self._dir_fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def consequence(self, exc: BaseException, size: int | None) -> str:
+        return f"{self.path} was {'left as it was' if self.existed else 'not created'}"
+
+
+class _NotStarted(_Output):
+    """Exec mode before COMMAND starts (it starts once HeadObject answered)."""
+
+    kind: Literal["stdout", "file", "command"] = "command"
+
+    def __init__(self, argv: tuple[str, ...]) -> None:
+        super().__init__()
+        self.argv = argv
+
+    def consequence(self, exc: BaseException, size: int | None) -> str:
+        return f"{self.argv[0]} was not started"
+
+
+class _Command(_Output):
+    kind: Literal["stdout", "file", "command"] = "command"
+
+    def __init__(self, argv: tuple[str, ...], guard: SignalGuard) -> None:
+        super().__init__()
+        with guard.deferred():  # a signal now is delivered once the child exists
+            self.command, self._fd = open_pipe_to(argv)
+            guard.child = self.command
+        self.returncode: int | None = None
+        self.stopped_early = False
+
+    def write(self, view: memoryview) -> None:
+        self._write_all(self._fd, view, CommandGone)
+
+    def finish(self) -> None:
+        self._close()  # the whole object, verified: now it may see the end of its input
+        self.returncode = self.command.wait()
+
+    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
+        if isinstance(exc, CommandGone):  # it closed its input: its status is the outcome
+            self._close()
+            self.returncode = self.command.wait()
+            return
+        if not isinstance(exc, Interrupted):  # an interrupt was forwarded already
+            self.command.send_signal(signal.SIGTERM)
+        self.stopped_early = True
+        # Stopped before its stdin closes: it never reads a clean end of input.
+        self.returncode = self.command.stop(
+            STOP_GRACE, hurry=guard.repeated, notify=None if quiet else _say
+        )
+        self._close()
+
+    def _close(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def consequence(self, exc: BaseException, size: int | None) -> str:
+        name = self.command.argv[0]
+        if self.returncode is None:
+            return f"{name} was stopped"
+        return (
+            f"{name} was stopped before the end of its input "
+            f"({self.command.describe(self.returncode)})"
+        )
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"s3sink: {text}\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class CatRun:
+    """One ``s3sink cat``: read, write out, report; :meth:`run` returns the exit code."""
+
+    opts: CatOptions
+    reader: ObjectReader
+    output: _Output
+    uri: str
+    guard: SignalGuard = field(default_factory=SignalGuard)
+    started: float = field(default_factory=time.monotonic)
+
+    def run(self) -> int:
+        with self.guard:
+            failure = self._attempt()
+            self.guard.disarm()
+            if failure is not None:
+                self.output.fail(failure, self.guard, quiet=self.opts.quiet)
+        return self._report(failure)
+
+    def _attempt(self) -> BaseException | None:
+        try:
+            self.reader.open()
+            if self.opts.command:
+                self.output = _Command(self.opts.command, self.guard)
+            self.reader.copy_to(self.output.write)
+            self.output.finish()
+        except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _report
+            # Interrupted: no wait for workers still waiting on the store (daemon threads,
+            # gone with the process); anything else: they are stopped and joined.
+            self.reader.close(wait=not isinstance(exc, (Interrupted, KeyboardInterrupt)))
+            return exc
+        self.reader.close()
+        return None
+
+    def _outcome(self) -> ReadOutcome:
+        outcome = ReadOutcome(
+            uri=self.uri,
+            output=self.output.kind,
+            result=self.reader.result,
+            head=self.reader.layout.head if self.reader.layout is not None else None,
+            bytes_written=self.output.written,
+            seconds=time.monotonic() - self.started,
+        )
+        if isinstance(self.output, _Command) and self.output.returncode is not None:
+            outcome.command_status = exit_status(self.output.returncode)
+        return outcome
+
+    def _report(self, failure: BaseException | None) -> int:
+        outcome = self._outcome()
+        if failure is None or isinstance(failure, CommandGone):
+            self._command_outcome(outcome, early=failure is not None)
+        elif isinstance(failure, OutputClosed):
+            outcome.code, outcome.reason = EXIT_OUTPUT_CLOSED, "output-closed"
+            outcome.message = "the reader of stdout closed it; the read stopped there"
+            log.debug("%s", outcome.message)
+        else:
+            outcome.code, outcome.reason, message = read_failure(failure)
+            size = outcome.head.size if outcome.head is not None else None
+            outcome.message = message
+            if not isinstance(failure, CommandError):  # it says what happened itself
+                outcome.message += f"; {self.output.consequence(failure, size)}"
+            report_failure(failure, outcome.message, debug=self.opts.debug)
+        if outcome.code == 0 and not self.opts.quiet:
+            sys.stderr.write(summary_line(outcome))
+            sys.stderr.flush()
+        if self.opts.json_output:
+            write_record(outcome, to_stderr=self.output.kind == "stdout")
+        return outcome.code
+
+    def _command_outcome(self, outcome: ReadOutcome, *, early: bool) -> None:
+        """Success, or COMMAND's own failure (123/125) or early stop."""
+        output = self.output
+        if not isinstance(output, _Command) or output.returncode is None:
+            return
+        command, returncode = output.command, output.returncode
+        if returncode != 0:
+            outcome.code, outcome.reason = command_exit_code(returncode), "command-failed"
+            outcome.message = command.describe(returncode)
+            error_line(outcome.message)
+        elif early:
+            size = outcome.head.size if outcome.head is not None else 0
+            log.warning(
+                "%s exited before it read the whole object (%d of %d bytes); what it read "
+                "was not verified",
+                command.argv[0],
+                output.written,
+                size,
+            )
+
+
+def _read_config(opts: CatOptions) -> ReadConfig:
+    options: dict[str, object] = {
+        "concurrency": opts.concurrency,
+        "max_memory": opts.max_memory,
+        "version_id": opts.version_id,
+        "require_checksum": opts.require_checksum,
+        "max_attempts": opts.max_attempts,
+    }
+    if opts.part_size is not None:
+        options["part_size"] = opts.part_size
+    return ReadConfig(**options)  # type: ignore[arg-type]  # checked by ReadConfig itself
+
+
+def _check_output(opts: CatOptions) -> None:
+    if opts.command and not opts.command[0]:
+        raise UsageError("the command after -- is empty")
+    if opts.command and opts.output is not None:
+        raise UsageError("-o PATH and -- COMMAND both take the object: choose one")
+    to_stdout = not opts.command and opts.output in (None, "-")
+    if to_stdout and os.isatty(1):
+        raise UsageError(
+            "stdout is a terminal; redirect it, or use -o PATH or -- COMMAND "
+            "(s3sink cat s3://BUCKET/KEY | tar x, s3sink cat s3://BUCKET/KEY -- pg_restore -d DB)"
+        )
+
+
+def run_cat(opts: CatOptions) -> int:
+    """Validate, build the client and the reader, run; returns the exit code."""
+    with command_logging(opts.debug):
+        output: _Output | None = None
+        try:
+            location = parse_location(opts.uri)
+            check_connection_options(
+                endpoint_url=opts.endpoint_url, region=opts.region, profile=opts.profile
+            )
+            config = _read_config(opts)
+            _check_output(opts)
+            from .._store.boto import BotoTransport  # noqa: PLC0415  # botocore: slow import
+            from .._store.client import build_client  # noqa: PLC0415
+
+            client = build_client(
+                concurrency=config.concurrency,
+                checksum=None,  # the reader checks the object itself, over the raw bytes
+                endpoint_url=opts.endpoint_url,
+                region=opts.region,
+                profile=opts.profile,
+                max_attempts=opts.max_attempts,
+            )
+            reader = ObjectReader(BotoTransport(client), location.bucket, location.key, config)
+            output = _Output()
+            if opts.command:
+                output = _NotStarted(opts.command)
+            elif opts.output not in (None, "-"):
+                output = _File(opts.output)
+        except UsageError as exc:
+            report_failure(exc, str(exc), debug=opts.debug)
+            if opts.json_output:
+                outcome = ReadOutcome(uri=opts.uri, output="stdout", code=EXIT_USAGE)
+                outcome.reason, outcome.message = "usage", str(exc)
+                write_record(outcome, to_stderr=not opts.command and opts.output is None)
+            return EXIT_USAGE
+        finally:
+            _startup.done()
+        return CatRun(opts, reader, output, location.uri).run()
