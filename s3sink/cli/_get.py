@@ -38,19 +38,20 @@ from ._options import (
     EndpointOption,
     JsonOption,
     ProfileOption,
+    ReadConcurrencyOption,
+    ReadMaxMemoryOption,
+    ReadPartSizeOption,
     RegionOption,
+    RequireChecksumOption,
+    VersionIdOption,
 )
 from ._reading import (
     EXIT_CORRUPT,
     QuietOption,
-    ReadConcurrencyOption,
-    ReadMaxMemoryOption,
     ReadOptions,
-    ReadPartSizeOption,
-    RequireChecksumOption,
-    VersionIdOption,
     describe_check,
     exit_code_of,
+    message_of,
     nothing_below,
     one_version_only,
     read_transport,
@@ -313,7 +314,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
             report_failure(exc, str(exc), debug=debug)
             code = EXIT_USAGE
         except (S3SinkError, OSError) as exc:
-            report_failure(exc, str(exc), debug=debug)
+            report_failure(exc, message_of(exc), debug=debug)
             code = exit_code_of(exc)
         except Interrupted as exc:
             error_line(f"interrupted ({exc}): no file was left half written")

@@ -1,4 +1,5 @@
-"""What ``s3sink verify`` and ``s3sink get`` share: their read options, the client and
+"""What ``s3sink verify`` and ``s3sink get`` share (besides the read options of ``_options``,
+which ``cat`` uses too): ``-q``, the read options split between objects read at once, the client and
 transport, a read's result as a line and as JSON, and errors as exit codes (1 failed, 2
 usage, 4 changed while read, 5 the bytes do not match what the store recorded)."""
 
@@ -14,8 +15,7 @@ import typer
 from .._sizes import format_size
 from .._writer.checks import check_connection_options
 from ..errors import IntegrityError, ObjectChangedError, ReadError, S3SinkError, UsageError
-from ._options import count_option, size_option
-from ._report import EXIT_FAILED, EXIT_OK, EXIT_PRECONDITION, EXIT_USAGE, scrub
+from ._report import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, EXIT_PRECONDITION, EXIT_USAGE, scrub
 
 if TYPE_CHECKING:
     from .._read.config import ReadConfig
@@ -27,63 +27,20 @@ __all__ = [
     "ReadOptions",
     "describe_check",
     "exit_code_of",
+    "message_of",
     "nothing_below",
     "one_version_only",
     "read_transport",
     "result_record",
 ]
 
-EXIT_CORRUPT = 5  # the object's bytes do not match what the store recorded
+EXIT_CORRUPT = EXIT_INTEGRITY  # the object's bytes do not match what the store recorded
 
-ReadPartSizeOption = Annotated[
-    int | None,
-    typer.Option(
-        "--part-size",
-        parser=size_option,
-        metavar="SIZE",
-        envvar="S3SINK_READ_PART_SIZE",
-        show_default=False,
-        help="Bytes per ranged GET (ranges follow the object's parts when known) [default: 8MiB].",
-    ),
-]
-ReadConcurrencyOption = Annotated[
-    int,
-    typer.Option(
-        "--concurrency",
-        "-j",
-        parser=count_option,
-        metavar="N",
-        envvar="S3SINK_READ_CONCURRENCY",
-        help="Ranged GETs in flight, all objects together.",
-    ),
-]
-ReadMaxMemoryOption = Annotated[
-    int | None,
-    typer.Option(
-        "--max-memory",
-        parser=size_option,
-        metavar="SIZE",
-        envvar="S3SINK_READ_MAX_MEMORY",
-        show_default=False,
-        help="Cap on range buffers alive at once, all objects together [default: "
-        "(concurrency + 2) ranges].",
-    ),
-]
-VersionIdOption = Annotated[
-    str | None,
-    typer.Option("--version-id", metavar="ID", help="Read this version of the object."),
-]
-RequireChecksumOption = Annotated[
-    bool,
-    typer.Option(
-        "--require-checksum",
-        envvar="S3SINK_REQUIRE_CHECKSUM",
-        help="Fail (exit 5) for an object with nothing stored to check its bytes against "
-        "(no checksum, and an ETag that is no MD5).",
-    ),
-]
+# Not _options.QuietOption (cat's: no summary): here -q leaves out the lines of the objects
+# that checked out, never a failure or the summary.
 QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Only failures and the summary on stderr.")
+    bool,
+    typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="Only failures and the summary."),
 ]
 
 
@@ -192,6 +149,13 @@ def exit_code_of(exc: BaseException) -> int:
     if isinstance(exc, ReadError | S3SinkError | OSError):
         return EXIT_FAILED
     raise exc
+
+
+def message_of(exc: BaseException) -> str:
+    """An error in the user's terms (a missing bucket, access, the network: as cat says it)."""
+    from ._read_report import describe_read_error  # noqa: PLC0415
+
+    return describe_read_error(exc) if isinstance(exc, ReadError) else str(exc)
 
 
 def worst(codes: list[int]) -> int:

@@ -30,19 +30,20 @@ from ._options import (
     EndpointOption,
     JsonOption,
     ProfileOption,
+    ReadConcurrencyOption,
+    ReadMaxMemoryOption,
+    ReadPartSizeOption,
     RegionOption,
+    RequireChecksumOption,
+    VersionIdOption,
 )
 from ._reading import (
     EXIT_CORRUPT,
     QuietOption,
-    ReadConcurrencyOption,
-    ReadMaxMemoryOption,
     ReadOptions,
-    ReadPartSizeOption,
-    RequireChecksumOption,
-    VersionIdOption,
     describe_check,
     exit_code_of,
+    message_of,
     nothing_below,
     one_version_only,
     read_transport,
@@ -121,7 +122,7 @@ def _one(transport: BotoTransport, location: S3Location, options: ReadOptions, *
         say(_line(uri, result, error), stream=sys.stdout.write)
     if error is not None:
         if not as_json:
-            error_line(str(error))
+            error_line(message_of(error))
         return exit_code_of(error)
     return EXIT_OK
 
@@ -225,7 +226,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
             report_failure(exc, str(exc), debug=debug)
             code = EXIT_USAGE
         except S3SinkError as exc:  # the listing failed
-            report_failure(exc, str(exc), debug=debug)
+            report_failure(exc, message_of(exc), debug=debug)
             code = exit_code_of(exc)
         except Interrupted as exc:
             error_line(f"interrupted ({exc})")
