@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, cast, overload
 
 from ._location import parse_location
 from ._read.config import ReadConfig
 from ._read.fileobj import S3Reader
+from ._read.outfile import OutputFile
 from ._read.reader import ObjectReader
-from ._read.staged import staged
 from ._results import ReadResult, UploadResult
 from ._store.checksums import DEFAULT_ALGORITHM
 from ._writer.checks import check_connection_options
@@ -280,7 +281,11 @@ def download_file(
         profile=profile,
         options=reader_options,
     )
-    with reader, staged(path) as out:
-        result = reader.copy_to(out.write)
-        out.commit()
+    out, dir_fd = OutputFile.at(Path(path), overwrite=True)
+    try:
+        with reader, out:
+            result = reader.copy_to(out.write)
+            out.commit()
+    finally:
+        os.close(dir_fd)
     return result

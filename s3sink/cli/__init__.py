@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uploads": ("._uploads", "uploads_app"),
     "mount": ("._mount", "mount_app"),
     "doctor": ("._doctor", "doctor_app"),
+    "get": ("._get", "get_app"),
+    "verify": ("._verify", "verify_app"),
 }
 
 

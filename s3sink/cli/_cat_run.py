@@ -43,8 +43,8 @@ from .._exec.producer import (
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import parse_location
 from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
+from .._read.outfile import OutputExists, OutputFile
 from .._read.reader import ObjectReader
-from .._read.staged import StagedFile
 from .._writer.checks import check_connection_options
 from ..errors import IntegrityError, UsageError
 from . import _startup
@@ -147,9 +147,12 @@ class _File(_Output):
         self.path = path
         self.existed = os.path.lexists(path)
         try:
-            self.out, self._dir_fd = StagedFile.at(Path(path))
+            # Replaced on success, as `> PATH` would; never touched on a failure.
+            self.out, self._dir_fd = OutputFile.at(Path(path), overwrite=True)
         except OSError as exc:
             raise UsageError(f"cannot write -o {path}: {exc.strerror or exc}") from exc
+        except OutputExists as exc:  # a directory
+            raise UsageError(f"cannot write -o {exc}") from exc
 
     def write(self, view: memoryview) -> None:
         self.written += self.out.write(view)

@@ -1,5 +1,7 @@
 """Library-based uploaders for the benchmark: each copies stdin (or, with ``--file PATH``, the
-file by path through the library's own file upload) to s3://BUCKET/KEY and exits.
+file by path through the library's own file upload) to s3://BUCKET/KEY and exits; and the
+read table's readers (``boto3-get``, ``obstore-get``, ``s3sink-lib-get``), each copying
+s3://BUCKET/KEY to stdout, a pipe.
 
 Run with the bench venv's Python, e.g.
 ``cat FILE | python drivers.py boto3 --endpoint-url URL --bucket bench --key K`` or
@@ -113,17 +115,85 @@ def run_obstore(args: argparse.Namespace) -> None:
             writer.write(chunk)
 
 
+def _obstore_store(args: argparse.Namespace) -> Any:
+    """An obstore S3Store for the endpoint (HTTP allowed, the bench CA for HTTPS)."""
+    from obstore.store import S3Store
+
+    client_options: dict[str, Any] = {}
+    if args.endpoint_url.startswith("http://"):
+        client_options["allow_http"] = True
+    ca_file = os.environ.get("AWS_CA_BUNDLE")
+    if ca_file:
+        client_options["root_certificate"] = Path(ca_file).read_text()
+    return S3Store(
+        args.bucket,
+        endpoint=args.endpoint_url,
+        region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+        secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        virtual_hosted_style_request=False,
+        client_options=client_options,
+    )
+
+
+def get_boto3(args: argparse.Namespace) -> None:
+    """boto3's managed download (s3transfer) into stdout, a pipe: ``download_fileobj`` sees a
+    stream it cannot seek and writes its ranges in order (held in memory until their turn)."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(
+        multipart_threshold=args.part_size,
+        multipart_chunksize=args.part_size,
+        max_concurrency=args.concurrency or 10,
+        preferred_transfer_client="classic",
+    )
+    client = _boto_client(args)
+    client.download_fileobj(args.bucket, args.key, sys.stdout.buffer, Config=config)
+    sys.stdout.buffer.flush()
+
+
+def get_obstore(args: argparse.Namespace) -> None:
+    """``obstore.get(store, key)`` streamed to stdout (one GET, object_store's chunks)."""
+    import obstore
+
+    out = sys.stdout.buffer
+    result = obstore.get(_obstore_store(args), args.key)
+    for chunk in result.stream(min_chunk_size=COPY_CHUNK):
+        out.write(chunk)
+    out.flush()
+
+
+def get_s3sink_lib(args: argparse.Namespace) -> None:
+    """``s3sink.open(uri, "rb")`` (its own client; the endpoint from AWS_ENDPOINT_URL)
+    copied to stdout with ``shutil.copyfileobj``."""
+    import s3sink
+
+    kwargs: dict[str, Any] = {}
+    if args.concurrency:
+        kwargs["concurrency"] = args.concurrency
+    out = sys.stdout.buffer
+    with s3sink.open(f"s3://{args.bucket}/{args.key}", "rb", **kwargs) as reader:
+        shutil.copyfileobj(reader, out, COPY_CHUNK)
+    out.flush()
+
+
 DRIVERS = {
     "boto3": run_boto3,
     "s3sink-lib": run_s3sink_lib,
     "smart_open": run_smart_open,
     "obstore": run_obstore,
+    "boto3-get": get_boto3,
+    "obstore-get": get_obstore,
+    "s3sink-lib-get": get_s3sink_lib,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run one driver."""
-    parser = argparse.ArgumentParser(description="Copy stdin (or a file) to S3 with one library.")
+    parser = argparse.ArgumentParser(
+        description="Copy stdin (or a file) to S3, or (the -get drivers) an object to stdout, "
+        "with one library."
+    )
     parser.add_argument("driver", choices=sorted(DRIVERS))
     parser.add_argument("--endpoint-url", required=True)
     parser.add_argument("--bucket", required=True)

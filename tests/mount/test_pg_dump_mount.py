@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.clirun import pending
+from tests.support.clirun import cli_env, pending, run_cli
 from tests.support.motoserver import server_env
 from tests.support.postgres import SOURCE_DB, Fingerprint, PostgresServer, run_tool
 
@@ -108,16 +108,14 @@ def test_base_backup_into_a_mount_verifies_and_starts(
 
 
 def _download_tree(s3_client: Any, bucket: str, prefix: str, local: Path) -> list[str]:
-    """Every object under ``prefix`` into ``local``, markers (``dir/``) as directories."""
+    """Every object under ``prefix`` into ``local`` with ``s3sink get`` (each verified,
+    markers ``dir/`` as directories); the keys below ``prefix``."""
     keys: list[str] = []
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys += [o["Key"].removeprefix(prefix) for o in page.get("Contents", [])]
     local.mkdir(mode=0o700)
-    for name in keys:
-        target = local / name
-        if not name or name.endswith("/"):  # "" is the marker of ``prefix`` itself
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        s3_client.download_file(bucket, prefix + name, str(target))
+    endpoint = str(s3_client.meta.endpoint_url)
+    args = ["get", f"s3://{bucket}/{prefix}", str(local), "--endpoint-url", endpoint, "-q"]
+    restored = run_cli(args, cli_env())
+    assert restored.returncode == 0, restored.stderr
     return keys

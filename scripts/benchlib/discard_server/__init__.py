@@ -25,8 +25,14 @@ One thread per connection; it listens on loopback only. Run as a script (``pytho
 scripts/benchlib/discard_server``: ``__main__.py``) it prints one JSON line (url, port, ca_file,
 pid) on stdout once ready and serves until SIGTERM or SIGINT.
 
+Reading back (the read table): ``POST /__synthetic?bucket=B&key=K&size=N`` stores a synthetic
+object that HeadObject and GetObject (whole, a Range, a partNumber; If-Match) serve from one
+1 MiB block (``benchlib.synthetic_data``), with its ETag and a stored FULL_OBJECT CRC64NVME;
+``corrupt=OFFSET`` flips one byte on the way out. See ``reads.py``.
+
 Its modules, each importing only those before it: ``wire`` (HTTP framing), ``s3`` (errors,
-records, state, checksum and XML helpers), ``connection`` (one client connection),
-``operations`` (the S3 operations a connection answers), ``server`` (``DiscardS3Server``), and
-apart ``tls`` (the certificates); ``__main__`` is the command line.
+records, state, checksum and XML helpers), ``connection`` (one client connection), ``reads``
+(HeadObject, GetObject and synthetic objects), ``operations`` (the S3 operations a
+connection answers), ``server`` (``DiscardS3Server``), and apart ``tls`` (the certificates);
+``__main__`` is the command line.
 """

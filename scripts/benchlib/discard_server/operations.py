@@ -1,19 +1,18 @@
 """The S3 operations the discard server answers, by method, path and query: buckets,
 PutObject, the multipart calls (UploadPart under the fault switch, Complete checking every listed
-part), listings, HeadObject, and its own ``/__stats``, ``/__reset``, ``/__health`` and
-``/__fault``."""
+part), listings, HeadObject and GetObject (``reads.py``), and its own ``/__stats``,
+``/__reset``, ``/__health``, ``/__fault`` and ``/__synthetic``."""
 
 from __future__ import annotations
 
 import base64
-import email.utils
 import html
 import json
 import time
 import uuid
 from xml.sax.saxutils import escape
 
-from .connection import Connection
+from .reads import ReadOperations
 from .s3 import (
     OBJECT_KEY_RE,
     S3_NS,
@@ -34,7 +33,7 @@ from .s3 import (
 from .wire import Request, Source
 
 
-class S3Connection(Connection):
+class S3Connection(ReadOperations):
     """A client connection that answers S3: each request goes to its operation."""
 
     def _dispatch(self, request: Request, body: Source | None, bucket: str, key: str) -> None:
@@ -69,9 +68,9 @@ class S3Connection(Connection):
         elif method == "GET" and "uploadId" in query:
             self._drain(body)
             self._list_parts(query, bucket, key)
-        elif method in ("HEAD", "GET") and not query:
+        elif method in ("HEAD", "GET"):
             self._drain(body)
-            self._head_object(bucket, key, head_only=method == "HEAD")
+            self._read_object(request, bucket, key, head_only=method == "HEAD")
         elif method == "DELETE":
             self._drain(body)
             self._count("DeleteObject")
@@ -94,10 +93,12 @@ class S3Connection(Connection):
             body.drain()
 
     def _internal(self, request: Request, body: Source | None) -> None:
-        """Serve /__stats, /__reset, /__health and /__fault."""
+        """Serve /__stats, /__reset, /__health, /__fault and /__synthetic (``reads.py``)."""
         self._drain(body)
         if request.path == "/__fault":
             self._fault_switch(request)
+        elif request.path == "/__synthetic" and request.method == "POST":
+            self._create_synthetic(request)
         elif request.path == "/__stats":
             data = self.server.stats(request.query.get("object"))
             self.send(200, json.dumps(data).encode(), content_type="application/json")
@@ -451,25 +452,3 @@ class S3Connection(Connection):
             f"</IsTruncated><StorageClass>STANDARD</StorageClass>{entries}</ListPartsResult>"
         )
         self.send(200, body.encode())
-
-    def _head_object(self, bucket: str, key: str, *, head_only: bool) -> None:
-        """HeadObject answers with the counted size; GetObject has no data to give."""
-        self._count("HeadObject" if head_only else "GetObject")
-        with self.server.state.lock:
-            record = self.server.state.objects.get((bucket, key))
-        if record is None:
-            raise S3Error(404, "NoSuchKey", "the object does not exist")
-        if not head_only:
-            raise S3Error(501, "NotImplemented", "the discard server keeps no object data")
-        headers = {
-            "ETag": f'"{record.etag}"',
-            "Last-Modified": email.utils.formatdate(record.completed, usegmt=True),
-            "Accept-Ranges": "bytes",
-        }
-        self.send(
-            200,
-            headers=headers,
-            head_only=True,
-            content_length=record.size,
-            content_type="binary/octet-stream",
-        )

@@ -54,9 +54,24 @@ class UploadRecord:
     parts: dict[int, PartRecord] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Synthetic:
+    """How a synthetic object (``POST /__synthetic``, see ``reads.py``) is served: its parts'
+    size (0: a single PUT's object) and the offset of a byte it flips on the way out (-1:
+    none), so a reader's verification can be put to the test."""
+
+    part_size: int = 0
+    corrupt_at: int = -1
+
+    def as_json(self) -> dict[str, object]:
+        """Return the settings as JSON-ready data."""
+        return {"part_size": self.part_size, "corrupt_at": self.corrupt_at}
+
+
 @dataclass
 class ObjectRecord:
-    """What is known of a stored (discarded) object."""
+    """What is known of a stored object: its bytes are discarded, except a synthetic
+    object's, which the server makes up as they are read."""
 
     size: int
     etag: str
@@ -64,6 +79,7 @@ class ObjectRecord:
     parts: int
     completed: float
     checksums: dict[str, str]
+    synthetic: Synthetic | None = None
 
     def as_json(self) -> dict[str, object]:
         """Return the record as JSON-ready data."""
@@ -74,6 +90,7 @@ class ObjectRecord:
             "parts": self.parts,
             "completed": self.completed,
             "checksums": self.checksums,
+            "synthetic": None if self.synthetic is None else self.synthetic.as_json(),
         }
 
 

@@ -31,10 +31,18 @@ rclone, if on PATH), and a resume table follows: s3sink ``--file --resumable`` f
 ``--resume`` once a run that the discard server's fault switch failed after 90 % of the parts
 (``--resume-at``) kept its upload.
 
+With ``--read`` the read table runs instead (``read_table.py``, ``read_tools.py``): each tool
+(``s3sink cat``, ``s3sink.open(…, "rb")``, ``aws s3 cp s3://… -`` from PyPI (v1) and Debian
+(v2), ``s5cmd cat``, ``rclone cat``, obstore ``get``, boto3 ``download_fileobj``) writes a
+synthetic object of each size, served by the discard server with a stored CRC64NVME, into a
+pipe read by ``readsink.py``, which checks every byte; then each reads the object once with
+one byte flipped, which says whether it verifies anything.
+
 Only loopback addresses are ever contacted (plus PyPI through pip for the installs).
 
 Its modules, each importing only those before it: ``common`` (paths, tool names, labels, sizes,
 log), ``venv`` (the bench venv), ``tools`` (what each tool runs), ``targets`` (the servers),
 ``runs`` (one measured run, a table's rounds), ``compression_row`` and ``resume_row``,
-``report`` (the Markdown), ``cli`` (the command line and ``main``); ``__main__`` starts it.
+``report`` (the Markdown), ``read_tools`` and ``read_table`` (``--read``), ``cli`` (the command
+line and ``main``); ``__main__`` starts it.
 """

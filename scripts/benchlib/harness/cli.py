@@ -26,6 +26,7 @@ from .common import (
     KNOWN_TOOLS,
     MOTO_REQUIREMENTS,
     MOTO_TOOLS,
+    READ_TOOLS,
     REPO,
     S3SINK_TOOLS,
     TABLE_CHOICES,
@@ -36,6 +37,7 @@ from .common import (
     parse_size,
 )
 from .compression_row import run_compression
+from .read_table import run_read
 from .report import measure_startup, render_report
 from .resume_row import ResumeRound, run_resume
 from .runs import Row, RunResult, make_input, run_matrix, tool_env, write_aws_config
@@ -87,6 +89,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="only the mount table: dd bs=1M and tar -cf through s3sink mount, through "
         "s3sink's stdin, and through s3fs-fuse (if installed), HTTP, the first size",
+    )
+    parser.add_argument(
+        "--read",
+        action="store_true",
+        help="only the read table: each tool (s3sink cat, s3sink.open rb, aws s3 cp s3://… - "
+        "from PyPI (v1) and Debian (v2), s5cmd cat, rclone cat, obstore get, boto3 "
+        "download_fileobj) writes a synthetic object to a pipe whose reader checks every byte; "
+        "then each reads the object with one byte flipped (does it notice?)",
     )
     parser.add_argument(
         "--sizes",
@@ -166,12 +176,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.tools is None:
-        args.tools = ",".join(FILE_TOOLS if args.file_mode else ALL_TOOLS)
+        default = READ_TOOLS if args.read else FILE_TOOLS if args.file_mode else ALL_TOOLS
+        args.tools = ",".join(default)
     args.tool_list = [t.strip() for t in args.tools.split(",") if t.strip()]
     args.compression = args.compression or args.compression_only
-    unknown = sorted(set(args.tool_list) - set(KNOWN_TOOLS))
+    known = READ_TOOLS if args.read else KNOWN_TOOLS
+    unknown = sorted(set(args.tool_list) - set(known))
     if unknown:
-        parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(KNOWN_TOOLS)})")
+        parser.error(f"unknown tools: {', '.join(unknown)} (known: {', '.join(known)})")
     if not 0 < args.resume_at < 1:
         parser.error("--resume-at must be between 0 and 1 (exclusive)")
     if args.unsigned_payload:
@@ -184,8 +196,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # run once per table. They join every pipe-mode matrix unless --no-floor (or --tools names
     # some of them: those).
     named = [t for t in args.tool_list if t in FLOOR_TOOLS]
-    args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
-    args.floor_list = named or ([] if args.file_mode or args.no_floor else list(FLOOR_TOOLS))
+    if args.read:  # the read table's floors are rows like any (readfloor.py)
+        args.floor_list = []
+        if args.no_floor:
+            args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
+    else:
+        args.tool_list = [t for t in args.tool_list if t not in FLOOR_TOOLS]
+        args.floor_list = named or ([] if args.file_mode or args.no_floor else list(FLOOR_TOOLS))
     args.size_list = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     if not args.size_list or min(args.size_list) < 1 or args.moto_size < 1:
         parser.error("sizes must be at least 1 byte")
@@ -249,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     venv.create(sys.executable)
     if args.mount:
         return run_mount_table(args, venv)
+    if args.read:
+        return run_read(args, venv)
     wanted = [] if args.compression_only else [*args.tool_list, *args.floor_list]
     if args.compression:
         wanted += [t for t in ("s3sink", "awscli") if t not in wanted]

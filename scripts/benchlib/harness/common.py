@@ -15,6 +15,8 @@ REPO = BENCHLIB.parents[1]
 DISCARD_SERVER = BENCHLIB / "discard_server"  # a package run by path: its __main__.py
 DRIVERS = BENCHLIB / "drivers.py"
 FLOOR = BENCHLIB / "floor.py"
+READSINK = BENCHLIB / "readsink.py"
+READFLOOR = BENCHLIB / "readfloor.py"
 BUCKET = "bench"
 KiB = 1024
 MiB = 1024 * KiB
@@ -50,6 +52,16 @@ TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "floor+crc": ("awscrt",),
 }
 MOTO_REQUIREMENTS = ("moto[server]", "crc32c")
+# --read: the read table's tools, each writing the object to a pipe (awscli-v2 is Debian's
+# package, rclone too: apt-get install awscli rclone).
+READ_TOOLS = (
+    "s3sink", "s3sink-lib", "awscli", "awscli-v2", "s5cmd", "rclone", "obstore", "boto3",
+    *FLOOR_TOOLS,
+)  # fmt: skip
+READ_REQUIREMENTS: dict[str, tuple[str, ...]] = {
+    **{name: TOOL_REQUIREMENTS[name] for name in READ_TOOLS if name in TOOL_REQUIREMENTS},
+    "awscli-v2": (),
+}
 VERSION_DISTS = (
     "s3sink",
     "boto3",

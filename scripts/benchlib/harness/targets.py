@@ -172,6 +172,20 @@ class DiscardTarget:
         if answer != 200:
             raise RuntimeError(f"/__fault answered {answer}: {body[:200]!r}")
 
+    def create_synthetic(
+        self, key: str, size: int, *, part_size: int = 0, corrupt_at: int = -1
+    ) -> dict[str, Any]:
+        """A synthetic object at s3://bench/KEY (``discard_server/reads.py``); its record."""
+        from urllib.parse import quote
+
+        path = f"/__synthetic?bucket={BUCKET}&key={quote(key, safe='')}&size={size}"
+        path += f"&part_size={part_size}&corrupt={corrupt_at}"
+        answer, _, body = _request(self.url, "POST", path, self.ca_file)
+        if answer != 200:
+            raise RuntimeError(f"/__synthetic answered {answer}: {body[:200]!r}")
+        record: dict[str, Any] = json.loads(body)
+        return record
+
     def clear_part_fault(self) -> None:
         """Turn the fault switch off."""
         answer, _, body = _request(self.url, "DELETE", "/__fault", self.ca_file)
