@@ -46,13 +46,17 @@ class Progress:
     """A snapshot passed to ``on_progress`` (from a worker thread: keep callbacks quick)."""
 
     bytes_written: int
-    bytes_uploaded: int
+    bytes_uploaded: int  # bytes of parts the store acknowledged
     parts_done: int
     parts_in_flight: int
     part_size: int
     # Bytes read from the source when compressing (``bytes_written`` is then the
     # compressed bytes in part buffers); None without compression: the same bytes.
     source_bytes: int | None = None
+    # Bytes of the requests under way (parts in flight, or the one PutObject) already
+    # handed to the connection, not yet acknowledged; a retry takes back what its failed
+    # attempt had sent.
+    bytes_sending: int = 0
 
     @property
     def bytes_read(self) -> int:
@@ -60,14 +64,29 @@ class Progress:
         return self.bytes_written if self.source_bytes is None else self.source_bytes
 
     @property
+    def bytes_sent(self) -> int:
+        """Bytes acknowledged plus those on their way: what a progress line and its rate
+        show, moving as the bytes go out rather than a part at a time."""
+        return self.bytes_uploaded + self.bytes_sending
+
+    @property
     def source_uploaded(self) -> int:
         """Source bytes whose stored bytes are uploaded (compressing: in the proportion of
         what was stored so far): what a bar against the source's size shows as done."""
+        return self._in_source(self.bytes_uploaded)
+
+    @property
+    def source_sent(self) -> int:
+        """``bytes_sent`` in source bytes (compressing: in the proportion of what was
+        stored so far), as ``source_uploaded`` is for ``bytes_uploaded``."""
+        return self._in_source(self.bytes_sent)
+
+    def _in_source(self, stored: int) -> int:
         if self.source_bytes is None:
-            return self.bytes_uploaded
+            return stored
         if self.bytes_written <= 0:
             return 0
-        return min(self.source_bytes, self.bytes_uploaded * self.source_bytes // self.bytes_written)
+        return min(self.source_bytes, stored * self.source_bytes // self.bytes_written)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """A part buffer as botocore's request body (:class:`BufferBody`): read in place, never
-copied, re-sent on a retry, and paced by the rate limit while it is being sent."""
+copied, re-sent on a retry, paced by the rate limit and counted while it is being sent."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from .ratelimit import CHUNK, RateLimiter
-from .transport import Body
+from .transport import Body, SendCounter
 
 __all__ = ["BufferBody", "start_sending"]
 
@@ -26,6 +26,10 @@ class BufferBody:
     (which reads, then seeks back) is not counted, and a retry, which seeks to the start
     and sends again, is. ``stop`` set (the writer aborts): the next such read raises
     SendingStopped, and so does one waiting for tokens.
+
+    With a ``counter``, the same reads add their length to ``counter.sent`` (progress:
+    bytes handed to the connection before the store acknowledged them), and a ``seek``
+    sets it back to 0: a retry takes back what its failed attempt had counted.
     """
 
     def __init__(
@@ -33,11 +37,15 @@ class BufferBody:
         data: Body,
         limiter: RateLimiter | None = None,
         stop: threading.Event | None = None,
+        counter: SendCounter | None = None,
     ) -> None:
         self._view = memoryview(data).cast("B")
         self._pos = 0
         self._limiter = limiter
         self._stop = stop
+        self._counter = counter
+        if counter is not None:
+            counter.sent = 0  # a new request for the same part (sent again): counted anew
         self.sending = False
 
     def __len__(self) -> int:
@@ -51,13 +59,20 @@ class BufferBody:
         # the old view, and the writer's in-place shrink of a last part in that buffer would
         # raise BufferError.
         end = self._view.nbytes if size is None or size < 0 else self._pos + size
-        limiter = self._limiter if self.sending else None
+        if not self.sending:  # the signer hashing the payload: neither paced nor counted
+            chunk = self._view[self._pos : end]
+            self._pos += len(chunk)
+            return chunk
+        limiter = self._limiter
         if limiter is not None:
             end = min(end, self._pos + CHUNK)
-        if limiter is not None and min(end, self._view.nbytes) > self._pos:
-            limiter.take(min(end, self._view.nbytes) - self._pos, self._stop)
+            if min(end, self._view.nbytes) > self._pos:
+                limiter.take(min(end, self._view.nbytes) - self._pos, self._stop)
         chunk = self._view[self._pos : end]
-        self._pos += len(chunk)
+        n = len(chunk)
+        self._pos += n
+        if self._counter is not None:
+            self._counter.sent += n
         return chunk
 
     def readinto(self, buffer: memoryview) -> int:
@@ -69,6 +84,8 @@ class BufferBody:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self.sending = False
+        if self._counter is not None:
+            self._counter.sent = 0  # what was sent before is sent again, if at all
         base = (0, self._pos, self._view.nbytes)[whence]
         self._pos = max(0, min(self._view.nbytes, base + offset))
         return self._pos
@@ -88,7 +105,8 @@ class BufferBody:
 
 
 def start_sending(request: Any = None, **_: Any) -> None:
-    """botocore's ``before-send`` handler: the body's next reads go to the socket."""
+    """botocore's ``before-send`` handler: the body's next reads go to the socket (paced
+    and counted)."""
     body = getattr(request, "body", None)
     if isinstance(body, BufferBody):
         body.sending = True

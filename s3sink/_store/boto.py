@@ -28,6 +28,7 @@ from .transport import (
     PartChecksum,
     PartReceipt,
     PendingUpload,
+    SendCounter,
     StoredObject,
 )
 
@@ -67,11 +68,10 @@ class BotoTransport(BotoReads):
         self.client = client
         self.limiter = limiter
         self.stop = stop  # set when the writer aborts: capped bodies stop sending
-        if limiter is not None:
-            # Once per client (unique_id): one handler serves every body of every writer.
-            client.meta.events.register(
-                "before-send.s3", start_sending, unique_id="s3sink-rate-limit"
-            )
+        # Once per client (unique_id): one handler serves every body of every writer. It
+        # tells the reads that send a body (paced by the limiter, counted for progress)
+        # from those that only hash it for the signature.
+        client.meta.events.register("before-send.s3", start_sending, unique_id="s3sink-sending")
 
     @property
     def endpoint(self) -> str:
@@ -79,9 +79,16 @@ class BotoTransport(BotoReads):
         return str(self.client.meta.endpoint_url)
 
     def put_object(
-        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+        sent: SendCounter | None = None,
     ) -> StoredObject:
-        stream = BufferBody(body, self.limiter, self.stop)
+        stream = BufferBody(body, self.limiter, self.stop, sent)
         try:
             response = self.client.put_object(
                 Bucket=bucket, Key=key, Body=stream, **extra, **_commit_kwargs(commit)
@@ -123,8 +130,9 @@ class BotoTransport(BotoReads):
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
         content_md5: str | None = None,
+        sent: SendCounter | None = None,
     ) -> PartReceipt:
-        stream = BufferBody(body, self.limiter, self.stop)
+        stream = BufferBody(body, self.limiter, self.stop, sent)
         md5 = {"ContentMD5": content_md5} if content_md5 is not None else {}
         try:
             response = self.client.upload_part(

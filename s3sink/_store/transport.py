@@ -22,6 +22,23 @@ if TYPE_CHECKING:
 Body = bytes | bytearray
 
 
+class SendCounter:
+    """Bytes of one request's body handed to the connection so far, in its current attempt.
+
+    The uploader gives one to ``upload_part`` / ``put_object`` and reads ``sent`` from
+    another thread (a progress snapshot) while the request runs; the transport's body adds
+    to it as the HTTP layer reads each block to send it, and sets it back to 0 when the
+    request starts over (a retry) — what the failed attempt had sent is taken back. A
+    plain attribute, no lock and no callback: it is bumped once per block read (8-64 KiB),
+    and an int store is atomic under the GIL.
+    """
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+
 @dataclass(frozen=True)
 class PartChecksum:
     """A checksum to send with a request: botocore parameter name and base64 value."""
@@ -200,8 +217,17 @@ class UploadTransport(Protocol):
     abort and confirm, and check a condition. Implementations raise s3sink errors only."""
 
     def put_object(
-        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
-    ) -> StoredObject: ...
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+        sent: SendCounter | None = None,
+    ) -> StoredObject:
+        """Publish ``body``; ``sent``, when given, counts its bytes as they are sent."""
+        ...
 
     def create_multipart_upload(
         self,
@@ -224,7 +250,10 @@ class UploadTransport(Protocol):
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
         content_md5: str | None = None,
-    ) -> PartReceipt: ...
+        sent: SendCounter | None = None,
+    ) -> PartReceipt:
+        """Upload one part; ``sent``, when given, counts its bytes as they are sent."""
+        ...
 
     def complete_multipart_upload(
         self,

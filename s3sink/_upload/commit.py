@@ -27,6 +27,7 @@ from .._store.transport import (
     CompletedPart,
     Integrity,
     PartChecksum,
+    SendCounter,
     StoredObject,
     Transport,
 )
@@ -126,9 +127,10 @@ class Committer:
             checksum_algorithm=checksummer.boto_name if checksummer and not multipart else None,
         )
 
-    def put_single(self, body: bytearray) -> UploadResult:
+    def put_single(self, body: bytearray, sent: SendCounter | None = None) -> UploadResult:
         """Publish ``body`` (the whole stream) with one PutObject, and verify what the store
-        received as a part's is verified (``_parts.verify_receipt``).
+        received as a part's is verified (``_parts.verify_receipt``); ``sent`` counts the
+        bytes of the attempt under way as they are sent.
 
         A PutObject publishes as it lands, so a store that did not check the bytes has
         already published a corrupted object when its ETag shows it: s3sink replaces it
@@ -144,7 +146,8 @@ class Committer:
         corrupted: StoredObject | None = None  # what the store published from corrupted bytes
         try:
             for attempt in range(1, VERIFY_ATTEMPTS + 1):
-                stored = self._put_once(body, commit, checksum, last=attempt == VERIFY_ATTEMPTS)
+                last = attempt == VERIFY_ATTEMPTS
+                stored = self._put_once(body, commit, checksum, last=last, sent=sent)
                 if stored is None:
                     continue  # refused as corrupted: nothing was published
                 integrity, md5 = verify_receipt(
@@ -184,14 +187,20 @@ class Committer:
                 self._delete_corrupted(corrupted)
 
     def _put_once(
-        self, body: bytearray, commit: Commit, checksum: str | None, *, last: bool
+        self,
+        body: bytearray,
+        commit: Commit,
+        checksum: str | None,
+        *,
+        last: bool,
+        sent: SendCounter | None = None,
     ) -> StoredObject | None:
         """One PutObject; None when the store refused it as corrupted (send it again)."""
         try:
             return self._with_if_match_forms(
                 commit,
                 lambda c: self._transport.put_object(
-                    self.bucket, self.key, body, extra=self._extra, commit=c
+                    self.bucket, self.key, body, extra=self._extra, commit=c, sent=sent
                 ),
             )
         except UploadError as exc:

@@ -189,12 +189,16 @@ class MultipartUpload:
         charge = len(body)
         if length < len(body):
             del body[length:]
+        acknowledged: int | None = None
         try:
-            self.committer.put_single(body)
+            self.committer.put_single(body, self._ledger.start_sending(0))
+            acknowledged = length
         finally:
+            # Sending ends, and the bytes count as uploaded, in one step (no snapshot
+            # between them shows the bytes gone).
+            self._ledger.stop_sending(0, acknowledged)
             if buf is not None:
                 self._pool.release_buffer(buf, charge, reuse=False)
-        self._ledger.bytes_uploaded = length
 
     def abort(self, cause: BaseException) -> None:
         """Abort the multipart upload, if one was created, because of ``cause``; raise

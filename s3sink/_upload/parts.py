@@ -21,6 +21,7 @@ from .._store.transport import (
     ListedPart,
     PartChecksum,
     PartReceipt,
+    SendCounter,
     StoredObject,
     UploadTransport,
 )
@@ -61,11 +62,17 @@ class PartSender:
         )
 
     def send(
-        self, upload_id: str, number: int, body: bytearray, digest: bytes | None = None
+        self,
+        upload_id: str,
+        number: int,
+        body: bytearray,
+        digest: bytes | None = None,
+        sent: SendCounter | None = None,
     ) -> CompletedPart:
         """Runs on a worker thread: checksum the part once (unless ``digest``, its checksum
         folded in as it was written, is given), upload it, and verify that the store
-        received these bytes before the buffer is let go; re-send on a mismatch."""
+        received these bytes before the buffer is let go; re-send on a mismatch. ``sent``
+        counts the bytes of the attempt under way as they are sent."""
         part_checksum, digest, md5 = self._digests(body, digest)
         held = self.stored.get(number)
         if held is not None:
@@ -75,7 +82,13 @@ class PartSender:
         etag = "-"
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             receipt = self._send_once(
-                upload_id, number, body, part_checksum=part_checksum, md5=md5, attempt=attempt
+                upload_id,
+                number,
+                body,
+                part_checksum=part_checksum,
+                md5=md5,
+                attempt=attempt,
+                sent=sent,
             )
             if receipt is None:
                 continue  # refused as damaged on the way: sent again
@@ -133,6 +146,7 @@ class PartSender:
         part_checksum: PartChecksum | None,
         md5: bytes | None,
         attempt: int,
+        sent: SendCounter | None,
     ) -> PartReceipt | None:
         """One UploadPart; None when the store refused the bytes as changed on the way and
         another attempt is left."""
@@ -146,6 +160,7 @@ class PartSender:
                 extra=self.extra,
                 checksum=part_checksum,
                 content_md5=encode(md5) if self.content_md5 and md5 is not None else None,
+                sent=sent,
             )
         except PartUploadError as exc:
             # The store checked and refused: the bytes changed on the way. botocore does
@@ -247,17 +262,41 @@ class PartLedger:
         self.source_bytes: int | None = None
         # Resumable: each accepted part is appended to the journal as it completes.
         self.journal: Callable[[CompletedPart], None] | None = None
+        # Requests under way, by part number (0: the one PutObject): what each has sent.
+        self._sending: dict[int, SendCounter] = {}
 
     def progress(self, in_flight: int) -> Progress:
-        """A snapshot of the counters."""
+        """A snapshot of the counters. Under the lock: a part moves from sending to
+        uploaded in one step (``record``), so no snapshot counts it twice or not at all."""
+        with self._lock:
+            sending = sum(counter.sent for counter in self._sending.values())
+            uploaded = self.bytes_uploaded
+            parts_done = len(self.parts)
         return Progress(
             bytes_written=self.bytes_written,
-            bytes_uploaded=self.bytes_uploaded,
-            parts_done=len(self.parts),
+            bytes_uploaded=uploaded,
+            parts_done=parts_done,
             parts_in_flight=max(0, in_flight),
             part_size=self.part_size,
             source_bytes=self.source_bytes,
+            bytes_sending=sending,
         )
+
+    def start_sending(self, number: int) -> SendCounter:
+        """The counter for part ``number`` (0: the one PutObject), counted in progress
+        until ``record`` (acknowledged) or ``stop_sending`` (failed)."""
+        counter = SendCounter()
+        with self._lock:
+            self._sending[number] = counter
+        return counter
+
+    def stop_sending(self, number: int, uploaded: int | None = None) -> None:
+        """Part ``number`` is no longer being sent: failed, or, with ``uploaded`` (the one
+        PutObject), acknowledged with that many bytes."""
+        with self._lock:
+            self._sending.pop(number, None)
+            if uploaded is not None:
+                self.bytes_uploaded = uploaded
 
     def report(self, in_flight: int) -> None:
         """Call ``on_progress``; a failing callback is logged, never fatal to the upload."""
@@ -281,6 +320,7 @@ class PartLedger:
     def record(self, part: CompletedPart) -> None:
         """A part the store accepted."""
         with self._lock:
+            self._sending.pop(part.number, None)
             self.parts[part.number] = part
             self.bytes_uploaded += part.size
             if part.skipped:
@@ -322,6 +362,7 @@ def submit_part(
             ledger.record(future.result())
             sent.append(True)
         else:
+            ledger.stop_sending(number)
             pool.record_error(exc)
             lifecycle.fail(exc)
         pool.release_buffer(buf, charge, reuse=len(buf) == charge)
@@ -333,6 +374,6 @@ def submit_part(
     def task() -> CompletedPart:
         if fill is not None:
             fill(buf)
-        return sender.send(upload_id, number, buf, digest)
+        return sender.send(upload_id, number, buf, digest, ledger.start_sending(number))
 
     pool.submit(task, on_done, report)

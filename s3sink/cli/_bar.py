@@ -78,16 +78,17 @@ def fit_line(
     cap: int | None = None,
 ) -> Text:
     """The progress line for a terminal ``width`` cells wide, never more than one row. The
-    amount and the bar are the source's bytes uploaded (compressing: then what was stored so
-    far and the ratio), the rate is bytes sent, which ``cap`` (--rate-limit) bounds: reading
-    runs ahead of sending by the parts in memory, and would overstate both."""
-    done = snapshot.source_uploaded
+    amount and the bar are the source's bytes sent (compressing: then what was stored so far
+    and the ratio), the rate is bytes sent, which ``cap`` (--rate-limit) bounds: reading
+    runs ahead of sending by the parts in memory, and would overstate both. Sent, not
+    acknowledged: parts of 16 MiB at 1 MiB/s would hold both at 0 for the first 16 s."""
+    done = snapshot.source_sent
     amount = format_size(done) if total is None else f"{format_size(done)} / {format_size(total)}"
     if snapshot.source_bytes is not None:
         stored = snapshot.bytes_written
         ratio = f"{snapshot.source_bytes / stored:.1f}x" if stored > 0 else "-"
         amount += f" → {format_size(stored)} ({ratio})"
-    rate = _rate(snapshot.bytes_uploaded, elapsed)
+    rate = _rate(snapshot.bytes_sent, elapsed)
     if cap is not None:
         rate += f" (cap {format_size(cap)}/s)"
     parts = f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight"

@@ -66,9 +66,10 @@ def ratio(source: int, stored: int) -> str:
 
 
 def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> str:
-    """One plain progress line: bytes read (and compressed, with the ratio) and uploaded,
-    the rate of the upload (bytes sent, which the --rate-limit cap bounds), parts, elapsed
-    time. Reading runs ahead of sending by the parts in memory: its rate would overstate."""
+    """One plain progress line: bytes read (and compressed, with the ratio) and sent (parts
+    in flight included, as the HTTP layer takes them), the rate of sending (which the
+    --rate-limit cap bounds), parts, elapsed time. Reading runs ahead of sending by the
+    parts in memory: its rate would overstate; acknowledged bytes move a part at a time."""
     read = snapshot.bytes_read
     compressed = ""
     if snapshot.source_bytes is not None:
@@ -77,8 +78,8 @@ def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> s
     limit = f" (cap {format_size(cap)}/s)" if cap is not None else ""
     return (
         f"s3sink: {format_size(read)} read, {compressed}"
-        f"{format_size(snapshot.bytes_uploaded)} uploaded, "
-        f"{_rate(snapshot.bytes_uploaded, elapsed)}{limit}, "
+        f"{format_size(snapshot.bytes_sent)} sent, "
+        f"{_rate(snapshot.bytes_sent, elapsed)}{limit}, "
         f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight, "
         f"{format_duration(elapsed)}"
     )

@@ -449,14 +449,17 @@ def test_bad_input_exit_codes(
     code: int,
     needle: bytes,
 ) -> None:
-    """Bad input: the right exit code, one error line (only a command to run may follow,
-    alone: the one that creates a missing bucket), nothing left on the server."""
+    """Bad input: the right exit code, one error line (only its advice and a command to run
+    may follow: the one that creates a missing bucket, alone), nothing left on the server."""
     argv = [a.format(uri=f"s3://{bucket}/k") for a in args]
     result = run([*argv, "--endpoint-url", endpoint], env, data=pattern(6 * MiB))
     assert result.returncode == code
     assert result.stderr.startswith(b"s3sink: error: ")
     assert len(error_lines(result.stderr)) == 1
-    assert all(line.startswith(b"  aws s3 mb ") for line in result.stderr.splitlines()[1:])
+    assert all(
+        line.startswith(b"  aws s3 mb ") or line.startswith(b"s3sink: check ")
+        for line in result.stderr.splitlines()[1:]
+    )
     assert needle in result.stderr
     assert result.stdout == b""
     assert_nothing_written(s3_client, bucket)

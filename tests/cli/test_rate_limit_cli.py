@@ -4,6 +4,7 @@ the token bucket and the metered bodies: tests/unit/test_rate_limit.py."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,4 +163,54 @@ def test_an_abort_stops_parts_being_sent_at_the_cap(
         for b in _part_bodies(fault_proxy)
     )
     assert after < 1.5 * MiB, after / MiB
+    assert_nothing_written(s3_client, bucket)
+
+
+# -- the progress line under the cap ------------------------------------------------------------
+_PLAIN_LINE = re.compile(
+    rb"read, (?P<amount>\d[\d.]* \S+) (?:sent|uploaded), .*parts (?P<done>\d+) done"
+)
+
+
+def test_the_progress_line_moves_before_the_first_part_is_acknowledged(
+    env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """At 1 MiB/s with two 5 MiB parts in flight, the first part is acknowledged after
+    seconds; the plain progress line shows bytes sent long before, on a line that still
+    says ``parts 0 done`` (one snapshot: no timing involved). SIGTERM then aborts."""
+    import signal
+    import subprocess
+
+    from tests.cli.test_cli_e2e import StderrTail
+    from tests.support.clirun import S3SINK, assert_nothing_written, wait_for, wait_or_dump
+
+    source = tmp_path / "in.bin"
+    source.write_bytes(pattern(10 * MiB))
+    process = subprocess.Popen(
+        [*S3SINK, f"s3://{bucket}/k", "--endpoint-url", s3_endpoint, "--part-size", "5MiB",
+         "--rate-limit", "1MiB/s", "--progress", "--progress-interval", "0.05",
+         "--file", str(source)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    stderr = StderrTail(process)
+
+    def moving() -> list[re.Match[bytes]]:
+        lines = [_PLAIN_LINE.search(line) for line in stderr.data.splitlines()]
+        return [m for m in lines if m is not None and not m["amount"].startswith(b"0 ")]
+
+    try:
+        wait_for(lambda: bool(moving()), timeout=30)
+        first = moving()[0]
+        process.send_signal(signal.SIGTERM)
+        code = wait_or_dump(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        err = stderr.join()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    assert first["done"] == b"0", err.decode(errors="replace")
+    assert code == 143, err.decode(errors="replace")
     assert_nothing_written(s3_client, bucket)

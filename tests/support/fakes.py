@@ -71,6 +71,7 @@ from s3sink._store.transport import (
     PartChecksum,
     PartReceipt,
     PendingUpload,
+    SendCounter,
     StoredObject,
     Transport,
 )
@@ -499,9 +500,17 @@ class FakeS3(CallLog):
             self.objects[(bucket, target_key)] = copy
 
     def put_object(
-        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+        sent: SendCounter | None = None,
     ) -> StoredObject:
         data = bytes(body)
+        _arrived(sent, len(data))
         with self.record("put_object", size=len(data)):
 
             def fail(code: str) -> NoReturn:
@@ -572,7 +581,9 @@ class FakeS3(CallLog):
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
         content_md5: str | None = None,
+        sent: SendCounter | None = None,
     ) -> PartReceipt:
+        _arrived(sent, len(body))
         with self.record("upload_part", part_number=part_number, size=len(body)):
             return self._upload_part(
                 bucket,
@@ -933,6 +944,13 @@ def text_like(size: int, seed: int = 1) -> bytes:
         stamp += rng.randint(1, 9)
         out += f"{stamp} INFO {' '.join(rng.choices(words, k=10))}\n".encode()
     return bytes(out[:size])
+
+
+def _arrived(sent: SendCounter | None, size: int) -> None:
+    """The body reached the store whole: as over a wire, all of it was sent (progress
+    counts it until the call returns)."""
+    if sent is not None:
+        sent.sent = size
 
 
 def make_writer(store: Transport, **options: Any) -> S3MultipartWriter:

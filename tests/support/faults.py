@@ -53,6 +53,7 @@ from s3sink._store.transport import (
     PendingUpload,
     RangeBroken,
     RangeStream,
+    SendCounter,
     StoredObject,
     Transport,
 )
@@ -208,12 +209,21 @@ class FaultyStore(CallLog):
     # -- the Transport -------------------------------------------------------------------------
 
     def put_object(
-        self, bucket: str, key: str, body: Body, *, extra: Mapping[str, Any], commit: Commit
+        self,
+        bucket: str,
+        key: str,
+        body: Body,
+        *,
+        extra: Mapping[str, Any],
+        commit: Commit,
+        sent: SendCounter | None = None,
     ) -> StoredObject:
         request = _Request("put_object", bucket, key)
         with self._call(request, len(body)) as arrive:
             commit = self._commit(request, commit)
-            return self.store.put_object(bucket, key, arrive(body), extra=extra, commit=commit)
+            return self.store.put_object(
+                bucket, key, arrive(body), extra=extra, commit=commit, sent=sent
+            )
 
     def create_multipart_upload(
         self,
@@ -244,6 +254,7 @@ class FaultyStore(CallLog):
         extra: Mapping[str, Any],
         checksum: PartChecksum | None,
         content_md5: str | None = None,
+        sent: SendCounter | None = None,
     ) -> PartReceipt:
         request = _Request("upload_part", bucket, key, upload_id, part_number)
         with self._call(request, len(body)) as arrive:
@@ -256,6 +267,7 @@ class FaultyStore(CallLog):
                 extra=extra,
                 checksum=checksum,
                 content_md5=content_md5,
+                sent=sent,
             )
 
     def complete_multipart_upload(

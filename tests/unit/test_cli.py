@@ -285,17 +285,18 @@ def test_progress_mode_choice(progress: bool | None, quiet: bool, tty: bool, mod
 
 
 def test_progress_line_format() -> None:
-    """A plain line shows bytes read and uploaded, the rate of what was sent, parts and
-    elapsed time."""
+    """A plain line shows bytes read and sent (acknowledged, and on their way in parts in
+    flight), the rate of what was sent, parts and elapsed time."""
     snapshot = Progress(
         bytes_written=30 * MiB,
         bytes_uploaded=20 * MiB,
         parts_done=4,
         parts_in_flight=2,
         part_size=5 * MiB,
+        bytes_sending=4 * MiB,
     )
     assert format_line(snapshot, 3.0) == (
-        "s3sink: 30 MiB read, 20 MiB uploaded, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
+        "s3sink: 30 MiB read, 24 MiB sent, 8 MiB/s, parts 4 done / 2 in flight, 3s"
     )
 
 

@@ -248,12 +248,12 @@ def test_progress_lines_show_both_sizes_the_ratio_and_the_cap() -> None:
     mib = 1024 * 1024
     snapshot = Progress(10 * mib, 5 * mib, 1, 1, 5 * mib, source_bytes=30 * mib)
     assert format_line(snapshot, 3.0, 20 * mib) == (
-        "s3sink: 30 MiB read, 10 MiB compressed (3.0x), 5 MiB uploaded, 1.7 MiB/s "
+        "s3sink: 30 MiB read, 10 MiB compressed (3.0x), 5 MiB sent, 1.7 MiB/s "
         "(cap 20 MiB/s), parts 1 done / 1 in flight, 3s"
     )
     plain = Progress(30 * mib, 20 * mib, 4, 2, 5 * mib)
     assert format_line(plain, 3.0) == (
-        "s3sink: 30 MiB read, 20 MiB uploaded, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
+        "s3sink: 30 MiB read, 20 MiB sent, 6.7 MiB/s, parts 4 done / 2 in flight, 3s"
     )
 
 

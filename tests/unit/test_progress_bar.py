@@ -92,6 +92,18 @@ def test_the_line_counts_bytes_sent_not_read() -> None:
     assert styles.get("bar.back", 0) == 0  # the bar is full
 
 
+def test_the_line_moves_before_the_first_part_is_acknowledged() -> None:
+    """Three 16 MiB parts in flight at a 10 MiB/s cap, 5 MiB of them sent after 0.5 s and
+    none acknowledged: the amount, the bar and the rate show what was sent, not 0 B."""
+    sending = Progress(48 * MiB, 0, 0, 3, 16 * MiB, bytes_sending=5 * MiB)
+    text = fit_line(200, "s3://b/k", sending, 0.5, 50 * MiB, cap=10 * MiB)
+    assert "5 MiB / 50 MiB" in text.plain
+    assert "10 MiB/s (cap 10 MiB/s)" in text.plain
+    assert "parts 0 done / 3 in flight" in text.plain
+    styles = {str(span.style): span.end - span.start for span in text.spans}
+    assert styles.get("bar.complete", 0) > 0
+
+
 def test_shorten_cuts_in_the_middle_and_counts_cells() -> None:
     """Wide characters count two cells; the result never exceeds the width."""
     assert shorten("abcdefghij", 10) == "abcdefghij"

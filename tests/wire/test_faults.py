@@ -214,3 +214,50 @@ def test_a_404_from_something_not_the_store_keeps_the_resume_journal(
     assert again.result.parts_skipped == 2
     assert s3_client.get_object(Bucket=bucket, Key="obj")["Body"].read() == data
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sign", [True, False], ids=["signed-payload", "unsigned-payload"])
+def test_bytes_sent_count_once_across_a_retry(
+    fault_proxy: FaultProxy, bucket: str, sign: bool
+) -> None:
+    """Through botocore and a real connection: a part whose connection is reset after 2 MiB
+    is sent again; its SendCounter counts what the HTTP layer read to send (not the signer's
+    hashing read), is 0 as each attempt starts sending, and ends at the part's size, not
+    size + 2 MiB."""
+    from s3sink._store.boto import BotoTransport
+    from s3sink._store.transport import SendCounter
+
+    client = make_client(
+        fault_proxy.endpoint_url,
+        retries={"mode": "standard", "max_attempts": 3},
+        s3={"payload_signing_enabled": sign},
+    )
+    transport = BotoTransport(client)
+    counter = SendCounter()
+    at_send: list[int] = []
+    # Registered after BotoTransport's: runs once the payload was hashed (when signed),
+    # just before the body goes out.
+    client.meta.events.register(
+        "before-send.s3.UploadPart", lambda **_: at_send.append(counter.sent)
+    )
+    fault_proxy.reset_after(2 * MiB, method="PUT", path=PART % 1)
+    data = os.urandom(5 * MiB)
+    upload_id = transport.create_multipart_upload(
+        bucket, "obj", extra={}, checksum_algorithm=None, checksum_type=None
+    )
+    try:
+        transport.upload_part(
+            bucket, "obj", upload_id, 1, data, extra={}, checksum=None, sent=counter
+        )
+    finally:
+        transport.abort_multipart_upload(bucket, "obj", upload_id)
+        client.close()
+    assert [e.fault for e in fault_proxy.log].count("reset_after") == 1
+    hashes = {
+        h.get("x-amz-content-sha256")
+        for m, t, h in fault_proxy.request_headers
+        if "partNumber" in t
+    }
+    assert (hashes == {"UNSIGNED-PAYLOAD"}) is not sign, hashes
+    assert at_send == [0, 0]
+    assert counter.sent == 5 * MiB  # the part once, not 7 MiB
