@@ -22,32 +22,32 @@ the object was not verified).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import select
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
-from .._exec.pipes import grow_pipe
 from .._exec.producer import (
     CommandError,
     command_exit_code,
     exit_status,
-    open_pipe_to,
 )
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import parse_location
 from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
-from .._read.outfile import OutputExists, OutputFile
 from .._read.reader import ObjectReader
 from .._writer.checks import check_connection_options
-from ..errors import IntegrityError, UsageError
+from ..errors import UsageError
 from . import _startup
+from ._cat_output import (
+    CommandGone,
+    CommandOutput,
+    FileOutput,
+    NotStarted,
+    Output,
+    OutputClosed,
+)
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
 from ._report import (
     EXIT_OUTPUT_CLOSED,
@@ -58,9 +58,6 @@ from ._report import (
 )
 
 log = logging.getLogger("s3sink")
-
-STOP_GRACE = 5.0  # seconds COMMAND gets to exit after SIGTERM before SIGKILL
-COMMAND_EXIT_WAIT = 1.0  # seconds for a COMMAND that closed its input to exit and say how
 
 
 @dataclass(frozen=True)
@@ -84,189 +81,13 @@ class CatOptions:
     debug: bool = False
 
 
-class OutputClosed(Exception):  # an outcome, not a programming error
-    """The reader of stdout closed it before the end (EPIPE)."""
-
-
-class CommandGone(Exception):  # an outcome
-    """COMMAND closed its stdin (or exited) before the end of the object."""
-
-
-class _Output:
-    """Where the bytes go; ``written`` counts them. A pipe on stdout gets a 1 MiB buffer
-    (Linux's unprivileged maximum): fewer, larger writes and wake-ups of its reader."""
-
-    kind: Literal["stdout", "file", "command"] = "stdout"
-
-    def __init__(self) -> None:
-        self.written = 0
-        if self.kind == "stdout":
-            grow_pipe(1)
-
-    def write(self, view: memoryview) -> None:
-        self._write_all(1, view, OutputClosed)
-
-    def _write_all(self, fd: int, view: memoryview, gone: type[Exception]) -> None:
-        """All of ``view`` to ``fd``: partial writes resumed (and counted), a non-blocking
-        descriptor waited for; ``gone`` when the reading end is closed."""
-        while view:
-            try:
-                done = os.write(fd, view)
-            except BlockingIOError:
-                select.select([], [fd], [])
-                continue
-            except BrokenPipeError as exc:
-                raise gone(str(exc)) from exc
-            self.written += done
-            view = view[done:]
-
-    def finish(self) -> None:
-        """The object is verified and all written: make it final."""
-
-    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
-        """The read failed (``exc``): undo what can be undone."""
-
-    def consequence(self, exc: BaseException, size: int | None) -> str:
-        """What the failure left the output with, for the error line."""
-        if self.written == 0:
-            return "nothing was written to stdout"
-        if isinstance(exc, IntegrityError):
-            return (
-                f"{self.written} bytes were written to stdout, never the last range: its "
-                "reader saw a short stream"
-            )
-        total = f" of {size}" if size is not None else ""
-        return f"stdout got {self.written}{total} bytes"
-
-
-class _File(_Output):
-    kind: Literal["stdout", "file", "command"] = "file"
-
-    def __init__(self, path: str) -> None:
-        super().__init__()
-        self.path = path
-        self.existed = os.path.lexists(path)
-        try:
-            # Replaced on success, as `> PATH` would; never touched on a failure.
-            self.out, self._dir_fd = OutputFile.at(Path(path), overwrite=True)
-        except OSError as exc:
-            raise UsageError(f"cannot write -o {path}: {exc.strerror or exc}") from exc
-        except OutputExists as exc:  # a directory
-            raise UsageError(f"cannot write -o {exc}") from exc
-
-    def write(self, view: memoryview) -> None:
-        self.written += self.out.write(view)
-
-    def finish(self) -> None:
-        try:
-            self.out.commit()
-        finally:
-            self._close_dir()
-
-    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
-        self.out.discard()
-        self._close_dir()
-
-    def _close_dir(self) -> None:
-        fd, self._dir_fd = self._dir_fd, -1
-        if fd >= 0:
-            os.close(fd)
-
-    def consequence(self, exc: BaseException, size: int | None) -> str:
-        return f"{self.path} was {'left as it was' if self.existed else 'not created'}"
-
-
-class _NotStarted(_Output):
-    """Exec mode before COMMAND starts (it starts once HeadObject answered)."""
-
-    kind: Literal["stdout", "file", "command"] = "command"
-
-    def __init__(self, argv: tuple[str, ...]) -> None:
-        super().__init__()
-        self.argv = argv
-
-    def consequence(self, exc: BaseException, size: int | None) -> str:
-        return f"{self.argv[0]} was not started"
-
-
-class _Command(_Output):
-    kind: Literal["stdout", "file", "command"] = "command"
-
-    def __init__(self, argv: tuple[str, ...], guard: SignalGuard) -> None:
-        super().__init__()
-        with guard.deferred():  # a signal now is delivered once the child exists
-            self.command, self._fd = open_pipe_to(argv)
-            guard.child = self.command
-        self.returncode: int | None = None
-        self.stopped_early = False
-        self.failed_early: int | None = None  # it failed before the end: its returncode
-
-    def write(self, view: memoryview) -> None:
-        if self.failed_early is not None:
-            return  # read on, to tell whether the bytes it failed on were the object's
-        try:
-            self._write_all(self._fd, view, CommandGone)
-        except CommandGone:
-            # It closed its input. Failing (pg_restore on a corrupted dump, say), the rest
-            # is still read and checked, so the outcome can say whether the object was bad
-            # (5) or the command failed on good bytes (123); at peace (head), the read stops.
-            returncode = self.command.wait(COMMAND_EXIT_WAIT)
-            if returncode is None or returncode == 0:
-                raise
-            self.failed_early = returncode
-            log.debug("%s", self.command.describe(returncode))
-
-    def finish(self) -> None:
-        self._close()  # the whole object, verified: now it may see the end of its input
-        self.returncode = self.command.wait()
-        if self.failed_early is not None:
-            raise CommandGone("it failed before the end of its input")
-
-    def fail(self, exc: BaseException, guard: SignalGuard, *, quiet: bool) -> None:
-        if isinstance(exc, CommandGone):  # it closed its input: its status is the outcome
-            self._close()
-            self.returncode = self.command.wait()
-            return
-        if not isinstance(exc, Interrupted):  # an interrupt was forwarded already
-            self.command.send_signal(signal.SIGTERM)
-        self.stopped_early = True
-        # Stopped before its stdin closes: it never reads a clean end of input. (stop()
-        # signals again after half the grace, and kills after the other half.)
-        self.returncode = self.command.stop(
-            STOP_GRACE / 2, hurry=guard.repeated, notify=None if quiet else _say
-        )
-        self._close()
-
-    def _close(self) -> None:
-        fd, self._fd = self._fd, -1
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-    def consequence(self, exc: BaseException, size: int | None) -> str:
-        name = self.command.argv[0]
-        if self.failed_early is not None:
-            return f"{self.command.describe(self.failed_early)} before the end of its input"
-        if self.returncode is None:
-            return f"{name} was stopped"
-        return (
-            f"{name} was stopped before the end of its input "
-            f"({self.command.describe(self.returncode)})"
-        )
-
-
-def _say(text: str) -> None:
-    sys.stderr.write(f"s3sink: {text}\n")
-    sys.stderr.flush()
-
-
 @dataclass
 class CatRun:
     """One ``s3sink cat``: read, write out, report; :meth:`run` returns the exit code."""
 
     opts: CatOptions
     reader: ObjectReader
-    output: _Output
+    output: Output
     uri: str
     guard: SignalGuard = field(default_factory=SignalGuard)
     started: float = field(default_factory=time.monotonic)
@@ -283,7 +104,7 @@ class CatRun:
         try:
             self.reader.open()
             if self.opts.command:
-                self.output = _Command(self.opts.command, self.guard)
+                self.output = CommandOutput(self.opts.command, self.guard)
             self.reader.copy_to(self.output.write)
             self.output.finish()
         except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _report
@@ -303,7 +124,7 @@ class CatRun:
             bytes_written=self.output.written,
             seconds=time.monotonic() - self.started,
         )
-        if isinstance(self.output, _Command) and self.output.returncode is not None:
+        if isinstance(self.output, CommandOutput) and self.output.returncode is not None:
             outcome.command_status = exit_status(self.output.returncode)
         return outcome
 
@@ -332,7 +153,7 @@ class CatRun:
     def _command_outcome(self, outcome: ReadOutcome, *, early: bool) -> None:
         """Success, or COMMAND's own failure (123/125) or early stop."""
         output = self.output
-        if not isinstance(output, _Command) or output.returncode is None:
+        if not isinstance(output, CommandOutput) or output.returncode is None:
             return
         command, returncode = output.command, output.returncode
         if returncode != 0:
@@ -384,7 +205,7 @@ def _check_output(opts: CatOptions) -> None:
 def run_cat(opts: CatOptions) -> int:
     """Validate, build the client and the reader, run; returns the exit code."""
     with command_logging(opts.debug):
-        output: _Output | None = None
+        output: Output | None = None
         try:
             location = parse_location(opts.uri)
             check_connection_options(
@@ -404,11 +225,11 @@ def run_cat(opts: CatOptions) -> int:
                 max_attempts=opts.max_attempts,
             )
             reader = ObjectReader(BotoTransport(client), location.bucket, location.key, config)
-            output = _Output()
+            output = Output()
             if opts.command:
-                output = _NotStarted(opts.command)
+                output = NotStarted(opts.command)
             elif opts.output not in (None, "-"):
-                output = _File(opts.output)
+                output = FileOutput(opts.output)
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             if opts.json_output:
