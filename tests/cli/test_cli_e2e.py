@@ -457,7 +457,7 @@ def test_bad_input_exit_codes(
     assert result.stderr.startswith(b"s3sink: error: ")
     assert len(error_lines(result.stderr)) == 1
     assert all(
-        line.startswith(b"  aws s3 mb ") or line.startswith(b"s3sink: check ")
+        line.startswith((b"  aws s3 mb ", b"s3sink: check "))
         for line in result.stderr.splitlines()[1:]
     )
     assert needle in result.stderr
