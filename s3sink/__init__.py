@@ -11,7 +11,7 @@ does not match what the store recorded.
 from __future__ import annotations
 
 from ._api import download_file, open, upload_file
-from ._read.fileobj import S3Reader
+from ._read.fileobj import DecompressedReader, S3Reader
 from ._results import Progress, ReadResult, UploadResult
 from ._store.ratelimit import RateLimiter
 from ._upload.state import State
@@ -21,8 +21,10 @@ from .errors import (
     AbortFailedError,
     CompleteError,
     CompressionError,
+    DecompressError,
     IntegrityError,
     InvalidLocationError,
+    NotCompressedError,
     ObjectChangedError,
     PartLimitError,
     PartUploadError,
@@ -39,8 +41,11 @@ __all__ = [
     "AbortFailedError",
     "CompleteError",
     "CompressionError",
+    "DecompressError",
+    "DecompressedReader",
     "IntegrityError",
     "InvalidLocationError",
+    "NotCompressedError",
     "ObjectChangedError",
     "PartLimitError",
     "PartUploadError",

@@ -11,7 +11,7 @@ from typing import Any, Literal, cast, overload
 
 from ._location import parse_location
 from ._read.config import ReadConfig
-from ._read.fileobj import S3Reader
+from ._read.fileobj import DecompressedReader, S3Reader
 from ._read.outfile import OutputFile
 from ._read.reader import ObjectReader
 from ._results import ReadResult, UploadResult
@@ -89,6 +89,17 @@ def open(  # mirrors builtins.open on purpose, like gzip.open
     uri: str,
     mode: Literal["rb"],
     *,
+    decompress: Literal[True],
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
+    **reader_options: Any,
+) -> DecompressedReader: ...
+@overload
+def open(
+    uri: str,
+    mode: Literal["rb"],
+    *,
     endpoint_url: str | None = ...,
     region: str | None = ...,
     profile: str | None = ...,
@@ -141,13 +152,15 @@ def open(
     region: str | None = None,
     profile: str | None = None,
     **writer_options: Any,
-) -> S3MultipartWriter | AbortingTextWriter | S3Reader | io.TextIOWrapper:
+) -> S3MultipartWriter | AbortingTextWriter | S3Reader | DecompressedReader | io.TextIOWrapper:
     """Open ``s3://bucket/key`` for writing: ``"wb"`` gives the writer itself, ``"w"``
     a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors. Or for reading:
     ``"rb"`` gives an :class:`S3Reader` (HeadObject is asked now: a missing object fails
     here), ``"r"`` a text wrapper over it; the keyword arguments are then the reader's
     (``part_size``, ``concurrency``, ``max_memory``, ``version_id``, ``if_match``,
-    ``require_checksum``, ``max_attempts``, ``client``).
+    ``require_checksum``, ``max_attempts``, ``client``), and ``decompress=True`` reads
+    what ``compress=`` wrote: a :class:`DecompressedReader` (zstd or gzip; the stored bytes
+    verified, and the format's own checksum).
 
     ``endpoint_url``, ``region`` and ``profile`` build the client as the command does (the
     AWS settings of the environment otherwise); they cannot be combined with ``client``."""
@@ -159,6 +172,7 @@ def open(
     if mode in ("wb", "rb") and (encoding or errors or newline is not None):
         raise UsageError("encoding, errors and newline apply to text mode only")
     if mode in READ_MODES:
+        decompress = bool(writer_options.pop("decompress", False))
         reader = S3Reader(
             _object_reader(
                 location.bucket,
@@ -169,10 +183,11 @@ def open(
                 options=writer_options,
             )
         )
+        binary: S3Reader | DecompressedReader = DecompressedReader(reader) if decompress else reader
         if mode == "rb":
-            return reader
+            return binary
         return io.TextIOWrapper(
-            reader, encoding=encoding or "utf-8", errors=errors, newline=newline
+            binary, encoding=encoding or "utf-8", errors=errors, newline=newline
         )
     add_client(writer_options, endpoint_url=endpoint_url, region=region, profile=profile)
     writer = S3MultipartWriter(location.bucket, location.key, **writer_options)

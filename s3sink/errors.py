@@ -167,12 +167,30 @@ class IntegrityError(ReadError):
         self.computed = computed
 
 
+class DecompressError(S3SinkError):
+    """``decompress=True`` / ``--decompress``: the compressed stream is corrupt (a checksum or
+    trailer that does not match, a frame or member cut short, bytes that are no part of the
+    format) although the stored bytes verified. Raised by the read that would have returned
+    the last bytes; the command exits 5, as for an IntegrityError."""
+
+    def __init__(self, codec: str, message: str) -> None:
+        super().__init__(f"the {codec} stream is corrupt: {message}")
+        self.codec = codec
+
+
+class NotCompressedError(S3SinkError):
+    """``decompress=True`` / ``--decompress`` on an object that is neither zstd nor gzip
+    (told before any output)."""
+
+
 __all__ = [
     "AbortFailedError",
     "CompleteError",
     "CompressionError",
+    "DecompressError",
     "IntegrityError",
     "InvalidLocationError",
+    "NotCompressedError",
     "ObjectChangedError",
     "PartLimitError",
     "PartUploadError",

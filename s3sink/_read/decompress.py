@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..errors import S3SinkError
+from ..errors import DecompressError, NotCompressedError
 
 __all__ = [
     "CHUNK",
@@ -52,19 +52,6 @@ _CONTENT_TYPES = {
     "application/gzip": "gzip",
     "application/x-gzip": "gzip",
 }
-
-
-class DecompressError(S3SinkError):
-    """The compressed stream is corrupt: a checksum or trailer that does not match, a frame or
-    member cut short, bytes that are no part of the format."""
-
-    def __init__(self, codec: str, message: str) -> None:
-        super().__init__(f"the {codec} stream is corrupt: {message}")
-        self.codec = codec
-
-
-class NotCompressedError(S3SinkError):
-    """``--decompress`` on an object that is neither zstd nor gzip."""
 
 
 class _Readable(Protocol):

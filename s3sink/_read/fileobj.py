@@ -21,9 +21,10 @@ from typing import Any
 
 from .._results import ReadResult
 from .._store.transport import ObjectHead
+from .decompress import CHUNK, DecompressingReader
 from .reader import ObjectReader
 
-__all__ = ["S3Reader"]
+__all__ = ["DecompressedReader", "S3Reader"]
 
 Buffer = bytearray | memoryview
 
@@ -191,3 +192,32 @@ class S3Reader(io.BufferedIOBase):
 
     def __getstate__(self) -> Any:
         raise TypeError(f"cannot pickle {type(self).__name__}")
+
+
+class DecompressedReader(io.BufferedReader):
+    """``s3sink.open(uri, "rb", decompress=True)``: the object's verified bytes, decompressed
+    (zstd or gzip, as ``--compress`` wrote them; see :mod:`.decompress`). ``result`` and
+    ``codec`` as the command reports them; closing it closes the S3 reader under it."""
+
+    def __init__(self, source: S3Reader) -> None:
+        try:
+            raw = DecompressingReader(
+                source, content_type=source.head.content_type, shown=source.name
+            )
+        except BaseException:
+            source.close()  # nothing else holds it: its workers stop now, not at GC
+            raise
+        super().__init__(raw, buffer_size=CHUNK)
+        self.source = source
+        self.codec = raw.codec
+
+    @property
+    def result(self) -> ReadResult | None:
+        """The read's result once the whole object was read (and verified), else None."""
+        return self.source.result
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.source.close()

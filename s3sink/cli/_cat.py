@@ -14,6 +14,7 @@ from ._cat_run import CatOptions, run_cat
 from ._options import (
     HELP_OPTIONS,
     DebugOption,
+    DecompressOption,
     EndpointOption,
     JsonOption,
     MaxAttemptsOption,
@@ -78,6 +79,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     concurrency: ReadConcurrencyOption = DEFAULT_READ_CONCURRENCY,
     max_memory: ReadMaxMemoryOption = None,
     require_checksum: RequireChecksumOption = False,
+    decompress: DecompressOption = False,
     max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -107,6 +109,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         concurrency=concurrency,
         max_memory=max_memory,
         require_checksum=require_checksum,
+        decompress=decompress,
         max_attempts=max_attempts,
         json_output=json_output,
         quiet=quiet,

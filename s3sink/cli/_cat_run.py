@@ -37,6 +37,7 @@ from .._exec.signals import Interrupted, SignalGuard
 from .._location import parse_location
 from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
 from .._read.reader import ObjectReader
+from .._read.restore import read_into
 from .._writer.checks import check_connection_options
 from ..errors import UsageError
 from . import _startup
@@ -75,6 +76,7 @@ class CatOptions:
     concurrency: int = DEFAULT_READ_CONCURRENCY
     max_memory: int | None = None
     require_checksum: bool = False
+    decompress: bool = False
     max_attempts: int | None = None
     json_output: bool = False
     quiet: bool = False
@@ -105,7 +107,10 @@ class CatRun:
             self.reader.open()
             if self.opts.command:
                 self.output = CommandOutput(self.opts.command, self.guard)
-            self.reader.copy_to(self.output.write)
+            if self.opts.decompress:
+                read_into(self.reader, self.output, decompress=True)
+            else:
+                self.reader.copy_to(self.output.write)
             self.output.finish()
         except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _report
             # Interrupted: no wait for workers still waiting on the store (daemon threads,

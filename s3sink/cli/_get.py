@@ -35,6 +35,7 @@ from ._app import _OneLineErrors
 from ._options import (
     HELP_OPTIONS,
     DebugOption,
+    DecompressOption,
     EndpointOption,
     JsonOption,
     ProfileOption,
@@ -272,14 +273,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing files (refused without).")
     ] = False,
-    decompress: Annotated[
-        bool,
-        typer.Option(
-            "--decompress",
-            help="Decompress what --compress wrote (zstd or gzip, from the Content-Type or "
-            "the first bytes); the stored bytes are verified, and the format's own checksum.",
-        ),
-    ] = False,
+    decompress: DecompressOption = False,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
     part_size: ReadPartSizeOption = None,

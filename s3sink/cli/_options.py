@@ -381,6 +381,14 @@ RequireChecksumOption = Annotated[
         "ETag is no MD5: SSE-KMS, SSE-C), instead of a warning.",
     ),
 ]
+DecompressOption = Annotated[
+    bool,
+    typer.Option(
+        "--decompress",
+        help="Decompress what --compress wrote (zstd or gzip, from the Content-Type or "
+        "the first bytes); the stored bytes are verified, and the format's own checksum.",
+    ),
+]
 QuietOption = Annotated[
     bool,
     typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No summary on stderr."),

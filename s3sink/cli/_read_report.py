@@ -22,7 +22,14 @@ from .._exec.producer import CommandError
 from .._exec.signals import Interrupted
 from .._results import ReadResult
 from .._sizes import format_duration, format_size
-from ..errors import IntegrityError, ObjectChangedError, ReadError, UsageError
+from ..errors import (
+    DecompressError,
+    IntegrityError,
+    NotCompressedError,
+    ObjectChangedError,
+    ReadError,
+    UsageError,
+)
 from ._report import (
     EXIT_FAILED,
     EXIT_INTEGRITY,
@@ -78,10 +85,12 @@ def read_failure(exc: BaseException) -> tuple[int, Reason, str]:  # noqa: PLR091
         return exc.exit_code, "command-failed", str(exc)
     if isinstance(exc, UsageError):
         return EXIT_USAGE, "usage", str(exc)
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError | DecompressError):
         return EXIT_INTEGRITY, "integrity", str(exc)
     if isinstance(exc, ObjectChangedError):
         return EXIT_PRECONDITION, "changed", str(exc)
+    if isinstance(exc, NotCompressedError):  # --decompress of an object that is not
+        return EXIT_FAILED, "read-failed", str(exc)
     if isinstance(exc, ReadError):
         return EXIT_FAILED, "read-failed", describe_read_error(exc)
     if isinstance(exc, OSError):

@@ -138,7 +138,7 @@ def result_record(result: ReadResult) -> dict[str, Any]:
 
 def exit_code_of(exc: BaseException) -> int:
     """The exit code for an error that ended a read."""
-    from .._read.decompress import DecompressError  # noqa: PLC0415
+    from ..errors import DecompressError  # noqa: PLC0415
 
     if isinstance(exc, IntegrityError | DecompressError):
         return EXIT_CORRUPT

@@ -7,9 +7,10 @@ from __future__ import annotations
 import io
 
 import pytest
+import zstandard
 
 import s3sink
-from s3sink.errors import IntegrityError, UsageError
+from s3sink.errors import DecompressError, IntegrityError, NotCompressedError, UsageError
 from tests.support.fakes import BUCKET, KEY, URI, FakeS3, b64
 
 LINES = b"".join(b"%d %s\n" % (i, b"y" * (i % 37)) for i in range(3000))
@@ -119,3 +120,38 @@ def test_gzip_and_tarfile_read_through_the_reader() -> None:
         extracted = tar.extractfile(member)
         assert extracted is not None
         assert extracted.read() == LINES
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_decompress_reads_what_compress_wrote(codec: str) -> None:
+    """open(uri, "rb", decompress=True): the writer's compress= output comes back as the
+    source bytes (small ranges: frames cross them), the object verified; "r" decodes them."""
+    store = FakeS3()
+    with s3sink.open(URI, "wb", transport=store, compress=codec) as writer:
+        writer.write(LINES)
+    with s3sink.open(URI, "rb", transport=store, decompress=True, part_size=1000) as reader:
+        assert reader.codec == codec
+        assert reader.read() == LINES
+        assert reader.result is not None
+        assert reader.result.verified
+    assert reader.source.closed
+    with s3sink.open(URI, "r", transport=store, decompress=True) as text:
+        assert text.readline() == "0 \n"
+
+
+def test_decompress_of_plain_bytes_fails_before_any_output() -> None:
+    """Not zstd nor gzip: NotCompressedError at open, and the S3 reader is closed."""
+    with pytest.raises(NotCompressedError, match="neither zstd nor gzip"):
+        s3sink.open(URI, "rb", transport=store_with(LINES), decompress=True)
+
+
+def test_a_truncated_frame_fails_the_read_that_would_end_it() -> None:
+    """A zstd frame cut short (the object itself verifies: it was stored so) raises
+    DecompressError instead of returning a short stream."""
+    frame = zstandard.ZstdCompressor(write_checksum=True).compress(LINES)
+    store = store_with(frame[:-7], extra={"ContentType": "application/zstd"})
+    with (
+        s3sink.open(URI, "rb", transport=store, decompress=True) as reader,
+        pytest.raises(DecompressError),
+    ):
+        reader.read()

@@ -16,6 +16,7 @@ import zstandard
 from typer.testing import CliRunner, Result
 
 import s3sink
+from s3sink.cli._cat import cat_app
 from s3sink.cli._get import get_app
 from s3sink.cli._verify import verify_app
 from tests.support.fakes import MiB, b64, payload
@@ -249,3 +250,33 @@ def test_get_into_a_directory_takes_the_objects_name(
                  endpoint)  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "2026-12-01.dump").read_bytes() == b"dump"
+
+
+@pytest.mark.parametrize("codec", ["zstd", "gzip"])
+def test_cat_decompresses_too(
+    endpoint: str, s3_client: Any, bucket: str, tmp_path: Path, codec: str
+) -> None:
+    """cat --decompress -o: the original bytes; a corrupt zstd frame exits 5 and leaves no
+    file; an object that is not compressed exits 1, naming what it found."""
+    data = payload(3 * MiB) + b"text " * 600_000
+    upload(s3_client, f"s3://{bucket}/c.{codec}", data, compress=codec)
+    out = tmp_path / "out"
+    result = run(cat_app, f"s3://{bucket}/c.{codec}", "-o", str(out), "--decompress",
+                 "--endpoint-url", endpoint)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes() == data
+    frame = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(b"abc" * 100_000))
+    frame[-2] ^= 0x01
+    upload(s3_client, f"s3://{bucket}/bad.zst", bytes(frame))
+    bad = tmp_path / "bad"
+    result = run(cat_app, f"s3://{bucket}/bad.zst", "-o", str(bad), "--decompress",
+                 "--endpoint-url", endpoint)  # fmt: skip
+    assert result.exit_code == 5
+    assert "zstd stream is corrupt" in result.stderr
+    assert not bad.exists()
+    upload(s3_client, f"s3://{bucket}/plain", b"plain bytes")
+    result = run(cat_app, f"s3://{bucket}/plain", "-o", str(bad), "--decompress",
+                 "--endpoint-url", endpoint)  # fmt: skip
+    assert result.exit_code == 1
+    assert "neither zstd nor gzip" in result.stderr
+    assert not bad.exists()
