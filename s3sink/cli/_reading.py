@@ -14,8 +14,9 @@ import typer
 
 from .._sizes import format_size
 from .._writer.checks import check_connection_options
-from ..errors import IntegrityError, ObjectChangedError, ReadError, S3SinkError, UsageError
-from ._report import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, EXIT_PRECONDITION, EXIT_USAGE, scrub
+from ..errors import ReadError, S3SinkError, UsageError
+from ._read_report import describe_read_error, read_failure
+from ._report import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, scrub
 
 if TYPE_CHECKING:
     from .._read.config import ReadConfig
@@ -137,24 +138,15 @@ def result_record(result: ReadResult) -> dict[str, Any]:
 
 
 def exit_code_of(exc: BaseException) -> int:
-    """The exit code for an error that ended a read."""
-    from ..errors import DecompressError  # noqa: PLC0415
-
-    if isinstance(exc, IntegrityError | DecompressError):
-        return EXIT_CORRUPT
-    if isinstance(exc, ObjectChangedError):
-        return EXIT_PRECONDITION
-    if isinstance(exc, UsageError):
-        return EXIT_USAGE
-    if isinstance(exc, ReadError | S3SinkError | OSError):
-        return EXIT_FAILED
-    raise exc
+    """The exit code for an error that ended one object's read (``cat``'s table); anything
+    that is no failure of a read (a bug) propagates."""
+    if not isinstance(exc, S3SinkError | OSError):
+        raise exc
+    return read_failure(exc)[0]
 
 
 def message_of(exc: BaseException) -> str:
     """An error in the user's terms (a missing bucket, access, the network: as cat says it)."""
-    from ._read_report import describe_read_error  # noqa: PLC0415
-
     return describe_read_error(exc) if isinstance(exc, ReadError) else str(exc)
 
 
