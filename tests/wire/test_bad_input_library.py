@@ -325,7 +325,6 @@ LIBRARY_CASES = [
     ),
     lib(opened(b"s3://bucket/k"), TypeError, "must be a str, not bytes", id="open-bytes-uri"),
     lib(opened(None), TypeError, "must be a str, not NoneType", id="open-none"),
-    lib(opened("s3://{bucket}/k", "rb"), UsageError, "unsupported mode 'rb'", id="open-read-mode"),
     lib(
         opened("s3://{bucket}/k", "ab"), UsageError, "unsupported mode 'ab'", id="open-append-mode"
     ),
