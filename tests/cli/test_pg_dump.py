@@ -5,9 +5,9 @@ A session fixture (tests/conftest.py) starts a throwaway PostgreSQL cluster on 1
 streams ``pg_dump -Fc -Z0`` through ``s3sink`` (exec mode, or a named pipe with ``--fifo``),
 downloads the object, restores it with ``pg_restore`` into a fresh database and compares row
 count and a checksum of every row; the README's restore recipe runs ``pg_restore`` under
-``s3sink cat … -- pg_restore -d DB`` (plain and ``--decompress``). Without the PostgreSQL binaries the tests are skipped,
-except under CI (``CI=true``), where a missing server is a failure. Dumps and backups into
-``s3sink mount``: tests/mount/test_pg_dump_mount.py.
+``s3sink cat … -- pg_restore -d DB`` (plain and ``--decompress``). Without the PostgreSQL
+binaries the tests are skipped, except under CI (``CI=true``), where a missing server is a
+failure. Dumps and backups into ``s3sink mount``: tests/mount/test_pg_dump_mount.py.
 """
 
 from __future__ import annotations
