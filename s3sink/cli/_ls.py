@@ -108,7 +108,12 @@ def _format(entry: Entry) -> tuple[str | None, str | None]:
     return object_format(entry.listed.key, entry.info.content_type if entry.info else None)
 
 
-def _object_record(location: S3Location, entry: Entry) -> dict[str, object]:
+def _lock_known(inventory: Inventory, entry: Entry) -> bool:
+    """Whether the lock is known: asked (HeadObject), or the bucket has no Object Lock."""
+    return entry.info is not None or inventory.object_lock is False
+
+
+def _object_record(location: S3Location, inventory: Inventory, entry: Entry) -> dict[str, object]:
     listed = entry.listed
     kind, source = _format(entry)
     return {
@@ -122,7 +127,7 @@ def _object_record(location: S3Location, entry: Entry) -> dict[str, object]:
         "checksum_algorithm": listed.checksum_algorithm,
         "checksum_type": listed.checksum_type,
         "object_lock": _lock_record(entry),
-        "object_lock_known": entry.info is not None,
+        "object_lock_known": _lock_known(inventory, entry),
         "format": kind,
         "format_from": source,
     }
@@ -149,7 +154,7 @@ def _table(inventory: Inventory) -> list[str]:
                 format_size(entry.listed.size),
                 utc(entry.listed.last_modified),
                 _checksum(entry),
-                _lock_text(entry.info.lock if entry.info else None, entry.info is not None),
+                _lock_text(entry.info.lock if entry.info else None, _lock_known(inventory, entry)),
                 "-" if kind is None else (f"{kind} (name)" if source == "name" else kind),
             ]
         )
@@ -172,7 +177,7 @@ def list_below(location: S3Location, client: S3Client, *, long: bool, as_json: b
     )
     prefix_warning(location, inventory.shared)
     if as_json:
-        records = [_object_record(location, e) for e in inventory.entries]
+        records = [_object_record(location, inventory, e) for e in inventory.entries]
         records += [_upload_record(location, u) for u in inventory.uploads]
         sys.stdout.write("".join(json.dumps(r) + "\n" for r in records))
     else:
