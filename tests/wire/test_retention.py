@@ -285,3 +285,23 @@ def test_ls_long_reads_the_content_type(endpoint: str, s3_client: Any, bucket: s
     row = long.stdout.splitlines()[1]
     assert row.rstrip().endswith("zstd")
     assert "none" in row  # no Object Lock, known
+
+
+def test_an_unreadable_lock_is_not_deleted_and_fails_the_run(
+    aws_env: None, s3_client: Any, fault_proxy: FaultProxy
+) -> None:
+    """Object Lock bucket, the HeadObject of one object refused: that object is not deleted
+    (its lock is unknown) and the run exits 1; the others are pruned."""
+    bucket = f"lock-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
+    put_many(s3_client, bucket, ["db/1", "db/2", "db/3"])
+    fault_proxy.respond(403, "AccessDenied", method="HEAD", path=r"/db/1$", times=None)
+    result = run(prune_app, f"s3://{bucket}/db/", "--keep-last", "1", "--json",
+                 "--endpoint-url", fault_proxy.endpoint_url)  # fmt: skip
+    assert result.exit_code == 1
+    record = json.loads(result.stdout)
+    assert [f["key"] for f in record["failed"]] == ["db/1"]
+    assert "HeadObject failed" in record["failed"][0]["error"]
+    assert [d["key"] for d in record["deleted"]] == ["db/2"]
+    assert sorted(keys(s3_client, bucket)) == ["db/1", "db/3"]
+    assert versions(s3_client, bucket)[1] == ["db/2"]
