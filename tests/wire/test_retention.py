@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from s3sink import cli
 from s3sink.cli._ls import ls_app
 from s3sink.cli._prune import prune_app
 from tests.support.clirun import keys
@@ -305,3 +306,19 @@ def test_an_unreadable_lock_is_not_deleted_and_fails_the_run(
     assert [d["key"] for d in record["deleted"]] == ["db/2"]
     assert sorted(keys(s3_client, bucket)) == ["db/1", "db/3"]
     assert versions(s3_client, bucket)[1] == ["db/2"]
+
+
+def test_main_dispatches_ls_and_prune(
+    endpoint: str, s3_client: Any, bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`s3sink ls` and `s3sink prune` are subcommands of the entry point, not sink URIs."""
+    put_many(s3_client, bucket, ["db/1", "db/2"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["prune", f"s3://{bucket}/db/", "--keep-last", "1", "--endpoint-url", endpoint])
+    assert exit_info.value.code == 0
+    assert keys(s3_client, bucket) == ["db/2"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["ls", f"s3://{bucket}", "--json", "--endpoint-url", endpoint])
+    assert exit_info.value.code == 0
+    assert json.loads(capsys.readouterr().out)["key"] == "db/2"
