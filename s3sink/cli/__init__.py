@@ -16,7 +16,7 @@ stdout carries only the result (``--json``); progress, the summary, warnings and
 stderr. The package is the only place that imports typer; rich is imported only when a live
 bar is shown (``_progress``) and botocore only when a client is built. Its modules:
 ``COMMANDS`` below (a lazy table of the subcommands: ``_cat``, ``_uploads``, ``_mount``,
-``_doctor``),
+``_doctor``, ``_get``, ``_verify``, ``_ls``, ``_prune``),
 ``_sink`` (the sink command's declaration) and ``_sink_run`` (one run of it), ``_options``
 (option declarations shared by the commands) and ``_settings`` (the sink's parsed options,
 their checks, the writer's arguments), ``_report`` (exit codes, errors, output), ``_app``
