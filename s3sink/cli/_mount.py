@@ -248,12 +248,14 @@ def run_mount(
             on_failure=stop,
             retention=retention,
             holders=ProcHolders(where).writing,
+            on_mounted=lambda: _say_mounted(location.uri, where),
         )
-        sys.stderr.write(
-            f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"
-        )
-        sys.stderr.flush()
         return _serve(fuse, fs, where, opts)
+
+
+def _say_mounted(uri: str, where: str) -> None:
+    sys.stderr.write(f"s3sink: mounted {uri} at {where}; unmount with: fusermount3 -u {where}\n")
+    sys.stderr.flush()
 
 
 def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
