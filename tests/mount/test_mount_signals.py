@@ -258,7 +258,9 @@ def test_a_mount_the_kernel_refuses_is_still_an_error(
     assert b"s3sink: error: mounting " in result.stderr
     assert b"s3sink: mounted" not in result.stderr  # it never was
     assert b"unmounted:" not in result.stderr
-    assert result.stdout == b""
+    record = json.loads(result.stdout)  # --json: one object, even for a mount never up
+    assert record["ok"] is False
+    assert record["message"].startswith("mounting "), record
 
 
 def _close_in_background(
