@@ -92,23 +92,29 @@ class ResumeCommand:
     """The command line that resumes a kept upload, as the command that started it would
     print it (credentials in URLs redacted: a journal never holds them), and what it must
     be given again: ``feed`` is ``"stdin"`` (the same stream on stdin), ``"fifo"`` (the
-    same stream written into its FIFO), or None (it runs or reads its input itself)."""
+    same stream written into its FIFO), or None (it runs or reads its input itself).
+    ``cwd``: the directory it ran in, where its relative paths (``--file ./db.dump``, a
+    COMMAND's arguments) mean what they meant (None: unknown, or a journal of an earlier
+    version)."""
 
     argv: tuple[str, ...]
     feed: str | None = None
+    cwd: str | None = None
 
     def entry(self) -> dict[str, Any]:
-        return {"argv": list(self.argv), "feed": self.feed}
+        return {"argv": list(self.argv), "feed": self.feed, "cwd": self.cwd}
 
 
 def _resume_command(value: object) -> ResumeCommand | None:
     """The journal's ``resume_command`` entry, or None (absent, or not one of ours)."""
     if not isinstance(value, dict):
         return None
-    argv, feed = value.get("argv"), value.get("feed")
+    argv, feed, cwd = value.get("argv"), value.get("feed"), value.get("cwd")
     if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
         return None
-    return ResumeCommand(tuple(argv), feed if isinstance(feed, str) else None)
+    return ResumeCommand(
+        tuple(argv), feed if isinstance(feed, str) else None, cwd if isinstance(cwd, str) else None
+    )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ URL names the same store, and the same journal."""
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ __all__ = [
     "make_bucket_command",
     "resume_argv",
     "resume_command_line",
+    "working_directory",
 ]
 
 _CONNECTION_FLAGS = ("--endpoint-url", "--region", "--profile")
@@ -48,18 +50,32 @@ def resume_argv(argv: Sequence[str], uri: str) -> list[str]:
     return ["s3sink", *map(scrub, args)]
 
 
-def resume_command_line(command: ResumeCommand, upload_id: str, connection: Sequence[str]) -> str:
+def resume_command_line(
+    command: ResumeCommand, upload_id: str, connection: Sequence[str], *, here: str | None
+) -> str:
     """A recorded resume command as ``uploads list`` prints it: with ``--upload-id`` (other
     uploads of the key may be pending), and the options of ``connection`` (the listing's,
     which reached the store) that it does not give itself: the run that kept the upload may
-    have had its endpoint from the environment."""
+    have had its endpoint from the environment. Run elsewhere than ``here`` (the listing's
+    directory), it starts with ``cd DIR &&``: its relative paths are DIR's."""
     args = list(command.argv)
     end = _options_end(args)
     given = args[:end]
     extra = [] if _has(given, "--upload-id") else ["--upload-id", upload_id]
     pairs = zip(connection[::2], connection[1::2], strict=True)
     extra += [part for flag, value in pairs if not _has(given, flag) for part in (flag, value)]
-    return shlex.join([*args[:end], *extra, *args[end:]])
+    line = shlex.join([*args[:end], *extra, *args[end:]])
+    if command.cwd is not None and command.cwd != here:
+        return f"cd {shlex.quote(scrub(command.cwd))} && {line}"
+    return line
+
+
+def working_directory() -> str | None:
+    """The current directory (None when it was removed under us)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def feed_phrase(feed: str | None) -> str:

@@ -26,7 +26,7 @@ from .._writer.sources import Readable
 from .._writer.writer import S3MultipartWriter, State
 from ..errors import AbortFailedError, UsageError
 from . import _startup
-from ._commands import connection_options, feed_phrase, resume_argv
+from ._commands import connection_options, feed_phrase, resume_argv, working_directory
 from ._input import FileInput, check_input, file_input, input_feed
 from ._preflight import check_bucket
 from ._progress import Display, choose_mode, make_display
@@ -323,7 +323,9 @@ def run_sink(opts: SinkOptions) -> int:
                 options["expected_size"] = file.size  # exact: parts fitted to the file
             if opts.resumable:  # recorded in the journal: a kill -9 cannot print it
                 argv = resume_argv(opts.argv, opts.uri)
-                options["resume_command"] = ResumeCommand(tuple(argv), input_feed(opts, file))
+                options["resume_command"] = ResumeCommand(
+                    tuple(argv), input_feed(opts, file), working_directory()
+                )
             client = client_for(opts, concurrency=opts.concurrency)
             writer = S3MultipartWriter(location.bucket, location.key, client=client, **options)
         except UsageError as exc:

@@ -19,7 +19,7 @@ from .._upload.journal import Journal, JournalRecord, find_journals, journal_dir
 from ..errors import UploadError, UsageError
 from ._app import UploadsGroup
 from ._bucket import run_on_bucket
-from ._commands import connection_options, feed_phrase, resume_command_line
+from ._commands import connection_options, feed_phrase, resume_command_line, working_directory
 from ._lifecycle_rule import add_lifecycle_rule, show_lifecycle
 from ._options import (
     HELP_OPTIONS,
@@ -113,7 +113,9 @@ def _resume_command(
     one, or when it records none: the library's, which resumes with ``resume=True``)."""
     if journal is None or journal.command is None:
         return None
-    return resume_command_line(journal.command, upload.upload_id, connection)
+    return resume_command_line(
+        journal.command, upload.upload_id, connection, here=working_directory()
+    )
 
 
 def _resume_lines(
@@ -126,7 +128,9 @@ def _resume_lines(
             f"{what} resumes with the options it was started with and --resume; no command "
             "was recorded (the library resumes with resume=True)"
         ]
-    command = resume_command_line(journal.command, upload.upload_id, connection)
+    command = resume_command_line(
+        journal.command, upload.upload_id, connection, here=working_directory()
+    )
     return [f"resume {what}{feed_phrase(journal.command.feed)}:", f"  {command}"]
 
 

@@ -46,6 +46,33 @@ def test_resume_argv_adds_resume_before_the_command_and_redacts() -> None:
 def test_uploads_list_prints_the_recorded_command_with_what_it_needs(
     recorded: list[str], connection: list[str], printed: str
 ) -> None:
-    line = resume_command_line(ResumeCommand(tuple(recorded)), UPLOAD, connection)
+    line = resume_command_line(ResumeCommand(tuple(recorded)), UPLOAD, connection, here="/x")
     assert line == printed
     assert shlex.split(line)[0] == "s3sink"
+
+
+@pytest.mark.parametrize(
+    ("here", "printed"),
+    [
+        ("/srv/backups", "s3sink s3://b/k --file ./db.dump --resume --upload-id 2abc"),
+        ("/root", "cd /srv/backups && s3sink s3://b/k --file ./db.dump --resume --upload-id 2abc"),
+        (None, "cd /srv/backups && s3sink s3://b/k --file ./db.dump --resume --upload-id 2abc"),
+    ],
+)
+def test_a_command_listed_from_another_directory_goes_back_to_its_own(
+    here: str | None, printed: str
+) -> None:
+    """``--file ./db.dump`` means the file in the directory the upload ran in: listed from
+    anywhere else, the command starts with ``cd`` there."""
+    recorded = ResumeCommand(
+        ("s3sink", "s3://b/k", "--file", "./db.dump", "--resume"), None, "/srv/backups"
+    )
+    assert resume_command_line(recorded, UPLOAD, [], here=here) == printed
+
+
+def test_a_directory_is_quoted_and_an_old_journal_has_none() -> None:
+    recorded = ResumeCommand(("s3sink", "s3://b/k", "--resume"), "stdin", "/srv/my backups")
+    line = resume_command_line(recorded, UPLOAD, [], here="/")
+    assert line.startswith("cd '/srv/my backups' && s3sink ")
+    old = ResumeCommand(("s3sink", "s3://b/k", "--resume"), "stdin")  # no cwd recorded
+    assert resume_command_line(old, UPLOAD, [], here="/").startswith("s3sink ")

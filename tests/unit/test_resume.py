@@ -479,7 +479,7 @@ def test_two_writers_cannot_resume_one_upload_at_once(fake: FakeS3, tmp_path: Pa
 def test_the_journal_keeps_the_command_that_resumes_it(fake: FakeS3, tmp_path: Path) -> None:
     """resume_command= is recorded in the journal's header (for uploads list, after a run
     that could print nothing), and a resume that is kept again records its own."""
-    first = ResumeCommand(("s3sink", "s3://b/k", "--resumable", "--resume"), "stdin")
+    first = ResumeCommand(("s3sink", "s3://b/k", "--resumable", "--resume"), "stdin", "/srv/b")
     fail_after(fake, payload(2 * PART + 1), tmp_path, resume_command=first)
     (record,) = find_journals(tmp_path, bucket=BUCKET)
     assert record.command == first
