@@ -9,7 +9,7 @@ calls is copied into the small pending buffer. Measured 2026-12-05 on the 2-core
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -40,6 +40,23 @@ def looks_like_age(prefix: bytes | bytearray | memoryview) -> bool:
 
 def _nonce(counter: int, final: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
+
+
+Into = Callable[[bytes, memoryview | bytearray, memoryview], None]
+
+
+def _into(aead: ChaCha20Poly1305, name: str) -> Into:
+    """``aead.encrypt_into``/``decrypt_into`` (cryptography 45 and later: no copy), or the
+    allocating method and a copy on older versions (pyproject allows 42)."""
+    method = getattr(aead, f"{name}_into", None)
+    if method is not None:
+        return lambda nonce, data, out: method(nonce, data, None, out)
+    plain = getattr(aead, name)
+
+    def copying(nonce: bytes, data: memoryview | bytearray, out: memoryview) -> None:
+        out[:] = plain(nonce, data, None)
+
+    return copying
 
 
 def _payload_aead(file_key: bytes, nonce: bytes) -> ChaCha20Poly1305:
@@ -89,16 +106,16 @@ class Encryptor:
         out = bytearray(len(prefix) + chunks * SEALED)
         out[: len(prefix)] = prefix
         dest = memoryview(out)[len(prefix) :]
-        seal = self._aead.encrypt_into
+        seal = _into(self._aead, "encrypt")
         counter, at, pos = self._counter, 0, 0
         if pending:
             pos = CHUNK - len(pending)
             pending += view[:pos]
-            seal(_nonce(counter, False), pending, None, dest[:SEALED])
+            seal(_nonce(counter, False), pending, dest[:SEALED])
             pending.clear()
             counter, at = counter + 1, SEALED
         while at < len(dest):
-            seal(_nonce(counter, False), view[pos : pos + CHUNK], None, dest[at : at + SEALED])
+            seal(_nonce(counter, False), view[pos : pos + CHUNK], dest[at : at + SEALED])
             counter, at, pos = counter + 1, at + SEALED, pos + CHUNK
         pending += view[pos:]
         self._counter = counter
@@ -164,11 +181,15 @@ class Decryptor:
         self._check_usable()
         try:
             view = memoryview(data).cast("B")
-            if self._aead is None:
-                view = self._read_header(view)
-                if self._aead is None:
-                    return b""
-            return self._chunks(view)
+            if self._aead is not None:
+                return self._chunks(view)
+            ready = self._read_header(view)
+            if ready is None:
+                return b""
+            rest, view = ready
+            first = self._chunks(memoryview(rest))
+            second = self._chunks(view)
+            return first + second if first else second
         except BaseException as exc:
             self._error = exc
             raise
@@ -190,18 +211,24 @@ class Decryptor:
         if self._finished:
             raise ValueError("the decryptor is finished")
 
-    def _read_header(self, view: memoryview, at_end: bool = False) -> memoryview:
+    def _read_header(
+        self, view: memoryview, at_end: bool = False
+    ) -> tuple[bytes, memoryview] | None:
+        """Header bytes gathered (at most MAX_HEADER and the nonce), the file key unwrapped,
+        the payload key made: the bytes gathered past the nonce and the rest of ``view``;
+        None while the header or the nonce is incomplete."""
         head = self._head if self._head is not None else bytearray()
         if self._file_key is None:
-            head += view[: MAX_HEADER + NONCE]
-            view = view[len(view) :]
+            take = view[: max(0, MAX_HEADER + NONCE - len(head))]
+            head += take
+            view = view[len(take) :]
             if len(head) >= len(AGE_MAGIC) and not head.startswith(AGE_MAGIC):
                 raise DecryptError("the age header is malformed: not age-encryption.org/v1")
             size = header_length(head)
             if size is None:
-                if len(head) > MAX_HEADER or at_end:
+                if len(head) >= MAX_HEADER + NONCE or at_end:
                     raise DecryptError("the age header is malformed: it does not end")
-                return view
+                return None
             try:
                 header = parse_header(bytes(head[:size]))
                 self._file_key = _unwrap(header, self._identities)
@@ -211,13 +238,17 @@ class Decryptor:
                 raise DecryptError("the age header's MAC does not match: it was altered")
             del head[:size]
         if len(head) < NONCE:
-            if at_end:
-                raise DecryptError("the age header is malformed: the payload nonce is cut short")
-            return view
+            take = view[: NONCE - len(head)]
+            head += take
+            view = view[len(take) :]
+            if len(head) < NONCE:
+                if at_end:
+                    raise DecryptError("the age header is malformed: the nonce is cut short")
+                return None
         self._aead = _payload_aead(self._file_key, bytes(head[:NONCE]))
-        self._pending = bytearray(head[NONCE:])
+        rest = bytes(head[NONCE:])
         self._head = None
-        return view
+        return rest, view
 
     def _chunks(self, view: memoryview) -> bytes:
         """Every whole chunk opened as a non-final one. A whole chunk with nothing after it
@@ -234,18 +265,18 @@ class Decryptor:
             return b""
         out = bytearray(chunks * CHUNK)
         dest = memoryview(out)
-        open_into = aead.decrypt_into
+        open_into = _into(aead, "decrypt")
         counter, at, pos = self._counter, 0, 0
         try:
             if pending:
                 pos = SEALED - len(pending)
                 pending += view[:pos]
-                open_into(_nonce(counter, False), pending, None, dest[:CHUNK])
+                open_into(_nonce(counter, False), pending, dest[:CHUNK])
                 pending.clear()
                 counter, at = counter + 1, CHUNK
             while at < len(out):
                 end = pos + SEALED
-                open_into(_nonce(counter, False), view[pos:end], None, dest[at : at + CHUNK])
+                open_into(_nonce(counter, False), view[pos:end], dest[at : at + CHUNK])
                 counter, at, pos = counter + 1, at + CHUNK, end
         except InvalidTag as exc:
             last = at + CHUNK == len(out) and (pos if pending else pos + SEALED) == len(view)
