@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..errors import DecryptError, NoIdentityError
 from .header import (
-    AGE_MAGIC,
     MAX_HEADER,
     Header,
     HeaderError,
@@ -26,16 +25,14 @@ from .header import (
     parse_header,
 )
 from .keys import FILE_KEY_SIZE, Identity, Recipient
+from .magic import AGE_MAGIC, looks_like_age
+
+__all__ = ["Decryptor", "Encryptor", "looks_like_age"]
 
 CHUNK = 64 * 1024
 TAG = 16
 SEALED = CHUNK + TAG
 NONCE = 16
-
-
-def looks_like_age(prefix: bytes | bytearray | memoryview) -> bool:
-    """Whether ``prefix`` (the first bytes of an object) starts an age file."""
-    return bytes(prefix[: len(AGE_MAGIC)]) == AGE_MAGIC
 
 
 def _nonce(counter: int, final: bool) -> bytes:

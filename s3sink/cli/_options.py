@@ -393,3 +393,16 @@ QuietOption = Annotated[
     bool,
     typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No summary on stderr."),
 ]
+IdentityOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--identity",
+        "-i",
+        metavar="PATH",
+        envvar="S3SINK_IDENTITY",
+        show_default=False,
+        help="Decrypt age objects with this identity: an age-keygen file or an OpenSSH "
+        "private key without passphrase (repeatable). An object that is not age is then "
+        "refused; with --decompress, decrypted first.",
+    ),
+]
