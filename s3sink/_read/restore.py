@@ -52,13 +52,21 @@ def verify_object(
     config: ReadConfig,
     *,
     cancel: Cancel | None = None,
+    identities: Sequence[Identity] = (),
 ) -> ReadResult:
     """Read s3://bucket/key to its end, keeping nothing; how it was verified. ReadError,
-    ObjectChangedError or IntegrityError as any read."""
+    ObjectChangedError or IntegrityError as any read. With ``identities``, the age object
+    is decrypted too (and the plaintext dropped): its header and every chunk authenticated
+    (NoIdentityError, DecryptError)."""
     reader = ObjectReader(transport, bucket, key, config)
     with _closing(reader, cancel):
-        reader.open()
-        return reader.copy_to(_nowhere)
+        head = reader.open()
+        if not identities:
+            return reader.copy_to(_nowhere)
+        for _ in decrypted(reader.chunks(), identities, bucket=bucket, key=key,
+                           version_id=head.version_id):  # fmt: skip
+            pass
+        return _age(reader.result)
 
 
 @contextlib.contextmanager

@@ -395,14 +395,9 @@ QuietOption = Annotated[
 ]
 IdentityOption = Annotated[
     list[str] | None,
-    typer.Option(
-        "--identity",
-        "-i",
-        metavar="PATH",
-        envvar="S3SINK_IDENTITY",
-        show_default=False,
-        help="Decrypt age objects with this identity: an age-keygen file or an OpenSSH "
-        "private key without passphrase (repeatable). An object that is not age is then "
-        "refused; with --decompress, decrypted first.",
-    ),
-]
+    typer.Option("--identity", "-i", metavar="PATH", envvar="S3SINK_IDENTITY",
+                 show_default=False,
+                 help="Decrypt age objects with this identity file (age-keygen's, or an "
+                 "OpenSSH private key without passphrase; repeatable). Objects must then be "
+                 "age; with --decompress, decrypted first."),
+]  # fmt: skip

@@ -58,6 +58,7 @@ class ReadOptions:
     max_memory: int | None
     require_checksum: bool
     version_id: str | None = None
+    identities: tuple[Identity, ...] = ()  # --identity: age objects decrypted (verify, get)
 
     def config(self, *, readers: int = 1, if_match: str | None = None) -> ReadConfig:
         """The config of one of ``readers`` objects read at once (UsageError if the memory

@@ -160,6 +160,23 @@ def test_get_decrypts_to_a_file(
     assert json.loads(done.stdout)["encryption"] == "age"
 
 
+def test_verify_with_identity_authenticates_the_plaintext(
+    env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, keys: dict[str, Path]
+) -> None:
+    """verify --identity: 0 for a good object (the line says decrypted), 5 for one whose
+    ciphertext was altered although its stored checksum matches (plain verify says 0)."""
+    upload(s3_client, bucket, "good.age", age_encrypt(keys, DATA, "alice"))
+    upload(s3_client, bucket, "bad.age", _tampered(keys))
+    args = ["--endpoint-url", s3_endpoint, "--identity", str(keys["alice"])]
+    done = run_cli(["verify", f"s3://{bucket}/good.age", *args], env)
+    assert done.returncode == 0, done.stderr
+    assert b"decrypted (age, authenticated)" in done.stdout
+    done = run_cli(["verify", f"s3://{bucket}/bad.age", *args], env)
+    assert done.returncode == 5, done.stderr
+    plain = run_cli(["verify", f"s3://{bucket}/bad.age", "--endpoint-url", s3_endpoint], env)
+    assert plain.returncode == 0, plain.stderr
+
+
 def test_a_wrong_identity_exits_1_before_a_byte_is_written(
     env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, keys: dict[str, Path],
     tmp_path: Path,
