@@ -46,10 +46,11 @@ def decrypted(
     bucket: str,
     key: str,
     version_id: str | None = None,
-) -> Iterator[bytes]:
+) -> Iterator[bytes | memoryview]:
     """The plaintext of the age object whose stored bytes are ``chunks`` (in order), as it
     authenticates; the final chunk only after ``chunks`` ended. Nothing is yielded before
-    the header checked out (its identity, its MAC)."""
+    the header checked out (its identity, its MAC). A view yielded is valid until the next
+    is asked for (the decryptor's one output buffer)."""
     from .._crypt.stream import Decryptor  # noqa: PLC0415  # cryptography: only when decrypting
 
     where = _Where(bucket, key, version_id)
@@ -60,7 +61,7 @@ def decrypted(
             if first and chunk:
                 _check_age(chunk)
                 first = False
-            plain = decryptor.update(chunk)
+            plain = decryptor.update_view(chunk)
             if plain:
                 yield plain
         if first:

@@ -119,7 +119,7 @@ def read_into(
                 version_id=head.version_id,
             )  # fmt: skip
             for plain in plain_chunks:
-                out.write(memoryview(plain))
+                out.write(plain if isinstance(plain, memoryview) else memoryview(plain))
             return _age(reader.result)
         raw = S3Reader(reader)
         try:

@@ -323,3 +323,21 @@ def test_copying_fallback_for_old_cryptography() -> None:
     out = bytearray(7)
     _into(_OldAead(), "encrypt")(b"abcdefghijkl", memoryview(b"xyz"), memoryview(out))  # type: ignore[arg-type]
     assert out == b"xyzabcd"
+
+
+def test_update_view_is_update_without_the_copy() -> None:
+    """``update_view`` (both sides) gives the bytes ``update`` would, as a view into one
+    reused buffer: a round trip through views only is whole."""
+    data = os.urandom(5 * CHUNK + 123)
+    encryptor = Encryptor([RECIPIENT])
+    blob = bytearray()
+    for at in range(0, len(data), 2 * CHUNK):
+        blob += encryptor.update_view(data[at : at + 2 * CHUNK])
+    blob += encryptor.finish()
+    decryptor = Decryptor([IDENTITY])
+    plain = bytearray()
+    for at in range(0, len(blob), 3 * CHUNK):
+        view = decryptor.update_view(bytes(blob[at : at + 3 * CHUNK]))
+        assert isinstance(view, memoryview)
+        plain += view
+    assert bytes(plain + decryptor.finish()) == data
