@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Progress", "ReadResult", "UploadResult"]
+__all__ = ["Progress", "ReadProgress", "ReadResult", "UploadResult"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,18 @@ class Progress:
         if self.bytes_written <= 0:
             return 0
         return min(self.source_bytes, stored * self.source_bytes // self.bytes_written)
+
+
+@dataclass(frozen=True)
+class ReadProgress:
+    """A snapshot of an object being read (``s3sink cat``'s progress display): bytes handed
+    to the output in order, and the ranges (GETs) done, under way and in all."""
+
+    bytes_delivered: int
+    size: int
+    ranges_done: int
+    ranges_in_flight: int
+    ranges: int
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import ctypes.util
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import UsageError
@@ -98,13 +98,20 @@ class MountedFS(UploadFS):
     """The filesystem as libfuse calls it: from libfuse's own worker threads; ``loop`` is
     the loop it runs in."""
 
-    def __init__(self, *, loop: FuseLoop, **kwargs: Any) -> None:
+    def __init__(
+        self, *, loop: FuseLoop, on_mounted: Callable[[], None] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.loop = loop
         self.libfuse: Any = None  # set by serve(): the library mfusepy loaded
+        self._on_mounted = on_mounted
 
     def init(self, path: str) -> None:
+        """The kernel's FUSE_INIT: the directory is mounted now (not when serve() is called:
+        loading libfuse and mount(2) come between), so "mounted" is said from here."""
         self.loop.started(self.libfuse)
+        if self._on_mounted is not None:
+            self._on_mounted()
 
     def destroy(self, path: str) -> None:
         self.loop.ending()

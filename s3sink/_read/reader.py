@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from .._results import ReadResult
+from .._results import ReadProgress, ReadResult
 from .._sizes import format_size
 from .._store.checksums import Digest
 from .._store.transport import ObjectHead, ReadTransport
@@ -83,6 +83,7 @@ class ObjectReader:
         self.layout: Layout | None = None
         self.result: ReadResult | None = None
         self.bytes_delivered = 0
+        self._ranges_done = 0
         self.peak_memory = 0  # bytes of range buffers allocated (they are reused)
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -149,6 +150,17 @@ class ObjectReader:
             first_part=layout.first_part,
         )
 
+    def progress(self) -> ReadProgress:
+        """Where the read is; safe from any thread (a display polls it)."""
+        layout = self.layout
+        return ReadProgress(
+            bytes_delivered=self.bytes_delivered,
+            size=layout.head.size if layout is not None else 0,
+            ranges_done=self._ranges_done,
+            ranges_in_flight=len(self._pending),  # ranges asked for, not yet handed over
+            ranges=self.ranges,
+        )
+
     # -- the bytes, in order -----------------------------------------------------------------
     def chunks(self) -> Iterator[memoryview]:
         """The object's bytes, range by range, in order; each view is valid until the next
@@ -173,6 +185,7 @@ class ObjectReader:
                 if rng.last:
                     self._judge(verifier.verdict())
                 self.bytes_delivered += rng.length
+                self._ranges_done += 1
                 yield view
             if self.head.size == 0:
                 self._judge(verifier.verdict())

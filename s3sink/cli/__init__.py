@@ -9,12 +9,14 @@
     s3sink uploads list|abort|lifecycle s3://BUCKET[/PREFIX]  # housekeeping
     s3sink mount s3://BUCKET[/PREFIX] MOUNTPOINT              # a write-only directory
     s3sink cat s3://BUCKET/KEY [-o PATH | -- COMMAND ...]     # read back, verified
+    s3sink ls s3://BUCKET[/PREFIX]                            # the backups, newest first
+    s3sink prune s3://BUCKET/PREFIX --keep-daily 7 ...        # a retention policy
 
 stdout carries only the result (``--json``); progress, the summary, warnings and errors go to
 stderr. The package is the only place that imports typer; rich is imported only when a live
 bar is shown (``_progress``) and botocore only when a client is built. Its modules:
 ``COMMANDS`` below (a lazy table of the subcommands: ``_cat``, ``_uploads``, ``_mount``,
-``_doctor``),
+``_doctor``, ``_get``, ``_verify``, ``_ls``, ``_prune``),
 ``_sink`` (the sink command's declaration) and ``_sink_run`` (one run of it), ``_options``
 (option declarations shared by the commands) and ``_settings`` (the sink's parsed options,
 their checks, the writer's arguments), ``_report`` (exit codes, errors, output), ``_app``
@@ -41,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("._doctor", "doctor_app"),
     "get": ("._get", "get_app"),
     "verify": ("._verify", "verify_app"),
+    "ls": ("._ls", "ls_app"),
+    "prune": ("._prune", "prune_app"),
 }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len, get_character_cell_size
 from rich.text import Text
 
-from .._results import Progress
+from .._results import Progress, ReadProgress
 from .._sizes import format_duration, format_size
 
 __all__ = ["fit_line", "shorten"]
@@ -71,27 +71,21 @@ def _rate(nbytes: int, seconds: float) -> str:
 def fit_line(
     width: int,
     label: str,
-    snapshot: Progress,
+    snapshot: Progress | ReadProgress,
     elapsed: float,
     total: int | None,
     *,
     cap: int | None = None,
 ) -> Text:
-    """The progress line for a terminal ``width`` cells wide, never more than one row. The
-    amount and the bar are the source's bytes sent (compressing: then what was stored so far
+    """The progress line for a terminal ``width`` cells wide, never more than one row (of a
+    read: the bytes written out of the object's size, and the ranges). An upload's
+    amount and bar are the source's bytes sent (compressing: then what was stored so far
     and the ratio), the rate is bytes sent, which ``cap`` (--rate-limit) bounds: reading
     runs ahead of sending by the parts in memory, and would overstate both. Sent, not
     acknowledged: parts of 16 MiB at 1 MiB/s would hold both at 0 for the first 16 s."""
-    done = snapshot.source_sent
-    amount = format_size(done) if total is None else f"{format_size(done)} / {format_size(total)}"
-    if snapshot.source_bytes is not None:
-        stored = snapshot.bytes_written
-        ratio = f"{snapshot.source_bytes / stored:.1f}x" if stored > 0 else "-"
-        amount += f" → {format_size(stored)} ({ratio})"
-    rate = _rate(snapshot.bytes_sent, elapsed)
+    done, amount, rate, parts = _figures(snapshot, elapsed, total)
     if cap is not None:
         rate += f" (cap {format_size(cap)}/s)"
-    parts = f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight"
     fields = [
         _Field("label", label, 4, min(_LABEL_MIN, cell_len(label)), cell_len(label)),
         _Field("bar", "", 2, _BAR_MIN, _BAR_MAX),
@@ -133,6 +127,27 @@ def fit_line(
             line.append(field.text)
     line.truncate(room, overflow="ellipsis")  # only a lone field wider than the room
     return line
+
+
+def _figures(
+    snapshot: Progress | ReadProgress, elapsed: float, total: int | None
+) -> tuple[int, str, str, str]:
+    """The bar's count, the amount, the rate and the requests: of an upload, the source's
+    bytes sent (compressing: then what was stored so far and the ratio); of a read (``cat``),
+    the bytes written out and the ranges."""
+    if isinstance(snapshot, ReadProgress):
+        done = snapshot.bytes_delivered
+        amount = f"{format_size(done)} / {format_size(snapshot.size)}"
+        ranges = f"ranges {snapshot.ranges_done} done / {snapshot.ranges_in_flight} in flight"
+        return done, amount, _rate(done, elapsed), ranges
+    done = snapshot.source_sent
+    amount = format_size(done) if total is None else f"{format_size(done)} / {format_size(total)}"
+    if snapshot.source_bytes is not None:
+        stored = snapshot.bytes_written
+        ratio = f"{snapshot.source_bytes / stored:.1f}x" if stored > 0 else "-"
+        amount += f" → {format_size(stored)} ({ratio})"
+    parts = f"parts {snapshot.parts_done} done / {snapshot.parts_in_flight} in flight"
+    return done, amount, _rate(snapshot.bytes_sent, elapsed), parts
 
 
 def _append_bar(line: Text, width: int, done: int, total: int) -> None:

@@ -34,9 +34,11 @@ def run_on_bucket(
     profile: str | None,
     debug: bool,
     max_attempts: int | None = None,
+    concurrency: int = 1,
 ) -> NoReturn:
     """Parse ``s3://BUCKET[/PREFIX]``, build the client, run ``work``; exit with its code, or
-    with 2 (usage) or 1 (failed) and one error line."""
+    with 2 (usage) or 1 (failed) and one error line. ``concurrency``: the requests ``work``
+    may have in flight at once (the client's connection pool)."""
     with command_logging(debug):
         try:
             location = parse_location(uri, allow_empty_key=True)
@@ -44,7 +46,7 @@ def run_on_bucket(
             from .._store.client import build_client  # noqa: PLC0415  # botocore: slow import
 
             client = build_client(
-                concurrency=1,
+                concurrency=concurrency,
                 endpoint_url=endpoint_url,
                 region=region,
                 profile=profile,

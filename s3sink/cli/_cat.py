@@ -20,6 +20,8 @@ from ._options import (
     JsonOption,
     MaxAttemptsOption,
     ProfileOption,
+    ProgressIntervalOption,
+    ProgressOption,
     QuietOption,
     ReadConcurrencyOption,
     ReadMaxMemoryOption,
@@ -28,6 +30,7 @@ from ._options import (
     RequireChecksumOption,
     VersionIdOption,
 )
+from ._progress import PLAIN_INTERVAL
 from ._report import EXIT_USAGE, error_line
 
 __all__ = ["cat_app"]
@@ -87,6 +90,8 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
+    progress: ProgressOption = None,
+    progress_interval: ProgressIntervalOption = PLAIN_INTERVAL,
     debug: DebugOption = False,
 ) -> None:
     """Write s3://BUCKET/KEY to stdout, to PATH (-o), or to COMMAND's stdin (after --,
@@ -118,6 +123,8 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         max_attempts=max_attempts,
         json_output=json_output,
         quiet=quiet,
+        progress=progress,
+        progress_interval=progress_interval,
         debug=debug,
     )
     raise typer.Exit(run_cat(options))

@@ -51,6 +51,7 @@ from ._cat_output import (
     Output,
     OutputClosed,
 )
+from ._progress import PLAIN_INTERVAL, Display, NoDisplay, choose_mode, make_display
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
 from ._reading import load_identities
 from ._report import (
@@ -87,6 +88,8 @@ class CatOptions:
     max_attempts: int | None = None
     json_output: bool = False
     quiet: bool = False
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    progress_interval: float = PLAIN_INTERVAL
     debug: bool = False
 
 
@@ -102,18 +105,39 @@ class CatRun:
     result: ReadResult | None = None
     guard: SignalGuard = field(default_factory=SignalGuard)
     started: float = field(default_factory=time.monotonic)
+    display: Display = field(default_factory=NoDisplay)
 
     def run(self) -> int:
         with self.guard:
             failure = self._attempt()
+            self.display.stop()  # before any failure's lines and the summary
             self.guard.disarm()
             if failure is not None:
                 self.output.fail(failure, self.guard, quiet=self.opts.quiet)
         return self._report(failure)
 
+    def _display(self) -> Display:
+        """The progress display. In exec mode COMMAND shares the terminal (pg_restore's
+        messages): no live bar under it, plain lines only when --progress asks for them."""
+        mode = choose_mode(
+            progress=self.opts.progress, quiet=self.opts.quiet, stderr_is_tty=sys.stderr.isatty()
+        )
+        if mode == "rich" and self.opts.command:
+            mode = "plain" if self.opts.progress else "off"
+        return make_display(
+            mode,
+            self.reader.progress,
+            label=self.uri,
+            stream=lambda: sys.stderr,
+            total=self.reader.head.size,
+            interval=self.opts.progress_interval,
+        )
+
     def _attempt(self) -> BaseException | None:
         try:
             self.reader.open()
+            self.display = self._display()  # the object's size known: the bar's total
+            self.display.start()
             if self.opts.command:
                 self.output = CommandOutput(self.opts.command, self.guard)
             self.result = read_into(

@@ -40,6 +40,7 @@ from ._options import (
     EndpointOption,
     IdentityOption,
     JsonOption,
+    MaxAttemptsOption,
     ProfileOption,
     ReadConcurrencyOption,
     ReadMaxMemoryOption,
@@ -297,6 +298,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
     part_size: ReadPartSizeOption = None,
     concurrency: ReadConcurrencyOption = 8,
     max_memory: ReadMaxMemoryOption = None,
+    max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     endpoint_url: EndpointOption = None,
@@ -315,11 +317,13 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
             tree = location.key == "" or location.key.endswith("/")
             if tree:
                 one_version_only(version_id, "a prefix")
-            options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id)
+            options = ReadOptions(part_size, concurrency, max_memory, require_checksum,
+                                  version_id, max_attempts)  # fmt: skip
             options.config()  # the options checked before anything is read
             identities = load_identities(identity)
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
-                                       region=region, profile=profile)  # fmt: skip
+                                       region=region, profile=profile,
+                                       max_attempts=max_attempts)  # fmt: skip
             run = _tree if tree else _single
             code = run(transport, location, target, options, overwrite=overwrite,
                        decompress=decompress, as_json=json_output, quiet=quiet,

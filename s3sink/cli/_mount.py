@@ -206,6 +206,7 @@ def run_mount(
             client = client_for(opts, concurrency=max(10, 4 * opts.concurrency))
         except UsageError as exc:
             report_failure(exc, str(exc), debug=opts.debug)
+            _failure_json(opts, str(exc))
             return EXIT_USAGE
         if not _bucket_checked(opts, location, client, where):
             return EXIT_FAILED
@@ -248,12 +249,14 @@ def run_mount(
             on_failure=stop,
             retention=retention,
             holders=ProcHolders(where).writing,
+            on_mounted=lambda: _say_mounted(location.uri, where),
         )
-        sys.stderr.write(
-            f"s3sink: mounted {location.uri} at {where}; unmount with: fusermount3 -u {where}\n"
-        )
-        sys.stderr.flush()
         return _serve(fuse, fs, where, opts)
+
+
+def _say_mounted(uri: str, where: str) -> None:
+    sys.stderr.write(f"s3sink: mounted {uri} at {where}; unmount with: fusermount3 -u {where}\n")
+    sys.stderr.flush()
 
 
 def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
@@ -272,6 +275,7 @@ def _serve(fuse: Any, fs: MountedFS, where: str, opts: SinkOptions) -> int:
             # Never a signal: those end the loop through fs.loop.exit(), which libfuse's
             # loop returns from with 0.
             report_failure(exc, f"mounting {where} failed: {exc}", debug=opts.debug)
+            _failure_json(opts, f"mounting {where} failed: {exc}")
             return EXIT_FAILED
         finally:
             fs.abort_open_files("unmount")
@@ -303,12 +307,17 @@ def _bucket_checked(opts: SinkOptions, location: S3Location, client: S3Client, w
         )
     except PreflightFailed as exc:
         report_failure(exc, str(exc), debug=opts.debug)
-        if opts.json_output:
-            record = {"ok": False, "message": scrub(str(exc)), "committed": [], "failed": []}
-            sys.stdout.write(json.dumps(record) + "\n")
-            sys.stdout.flush()
+        _failure_json(opts, str(exc))
         return False
     return True
+
+
+def _failure_json(opts: SinkOptions, message: str) -> None:
+    """With --json, a mount that never came up still prints its one object."""
+    if opts.json_output:
+        record = {"ok": False, "message": scrub(message), "committed": [], "failed": []}
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
 
 
 def _report(fs: UploadFS, *, json_output: bool) -> int:

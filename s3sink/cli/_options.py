@@ -304,6 +304,20 @@ ChecksumOption = Annotated[
         "stores that echo checksums without checking them; off: no checksum header.",
     ),
 ]
+ProgressOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        envvar="S3SINK_PROGRESS",
+        show_default=False,
+        help="Progress on stderr [default: a bar when stderr is a terminal].",
+    ),
+]
+# Seconds between plain progress lines (_progress.PLAIN_INTERVAL); hidden: for tests.
+ProgressIntervalOption = Annotated[
+    float,
+    typer.Option(envvar="S3SINK_PROGRESS_INTERVAL", hidden=True, min=0.01),
+]
 MaxAttemptsOption = Annotated[
     int | None,
     typer.Option(

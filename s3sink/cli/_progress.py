@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, Protocol, TextIO
 
-from .._results import Progress
+from .._results import Progress, ReadProgress
 from .._sizes import format_duration, format_size
 
 if TYPE_CHECKING:
@@ -65,11 +65,27 @@ def ratio(source: int, stored: int) -> str:
     return f"{source / stored:.1f}x" if stored > 0 else "-"
 
 
-def format_line(snapshot: Progress, elapsed: float, cap: int | None = None) -> str:
+Snapshot = Progress | ReadProgress  # an upload's, or a read's (s3sink cat)
+
+
+def format_read_line(snapshot: ReadProgress, elapsed: float) -> str:
+    """One plain progress line of a read: bytes written out of the object's size, the rate,
+    the ranges (GETs), elapsed time."""
+    written = snapshot.bytes_delivered
+    return (
+        f"s3sink: {format_size(written)} of {format_size(snapshot.size)} written, "
+        f"{_rate(written, elapsed)}, ranges {snapshot.ranges_done} done / "
+        f"{snapshot.ranges_in_flight} in flight of {snapshot.ranges}, {format_duration(elapsed)}"
+    )
+
+
+def format_line(snapshot: Snapshot, elapsed: float, cap: int | None = None) -> str:
     """One plain progress line: bytes read (and compressed, with the ratio) and sent (parts
     in flight included, as the HTTP layer takes them), the rate of sending (which the
     --rate-limit cap bounds), parts, elapsed time. Reading runs ahead of sending by the
     parts in memory: its rate would overstate; acknowledged bytes move a part at a time."""
+    if isinstance(snapshot, ReadProgress):
+        return format_read_line(snapshot, elapsed)
     read = snapshot.bytes_read
     compressed = ""
     if snapshot.source_bytes is not None:
@@ -122,7 +138,7 @@ class PlainDisplay:
 
     def __init__(
         self,
-        source: Callable[[], Progress],
+        source: Callable[[], Snapshot],
         *,
         stream: Callable[[], TextIO],
         interval: float = PLAIN_INTERVAL,
@@ -163,7 +179,7 @@ class RichDisplay:
 
     def __init__(
         self,
-        source: Callable[[], Progress],
+        source: Callable[[], Snapshot],
         *,
         label: str,
         total: int | None = None,
@@ -257,7 +273,7 @@ class _AboveLive(io.TextIOBase):
 
 def make_display(
     mode: Mode,
-    source: Callable[[], Progress],
+    source: Callable[[], Snapshot],
     *,
     label: str,
     stream: Callable[[], TextIO],

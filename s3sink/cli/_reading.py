@@ -58,6 +58,7 @@ class ReadOptions:
     max_memory: int | None
     require_checksum: bool
     version_id: str | None = None
+    max_attempts: int | None = None  # tries per request and per broken range (None: botocore's)
     identities: tuple[Identity, ...] = ()  # --identity: age objects decrypted (verify, get)
 
     def config(self, *, readers: int = 1, if_match: str | None = None) -> ReadConfig:
@@ -80,6 +81,7 @@ class ReadOptions:
             version_id=self.version_id,
             if_match=if_match,
             require_checksum=self.require_checksum,
+            max_attempts=self.max_attempts,
         )
 
 
@@ -89,6 +91,7 @@ def read_transport(
     endpoint_url: str | None,
     region: str | None,
     profile: str | None,
+    max_attempts: int | None = None,
 ) -> BotoTransport:
     """The store, with a connection for every GET in flight."""
     check_connection_options(endpoint_url=endpoint_url, region=region, profile=profile)
@@ -96,7 +99,11 @@ def read_transport(
     from .._store.client import build_client  # noqa: PLC0415
 
     client = build_client(
-        concurrency=concurrency, endpoint_url=endpoint_url, region=region, profile=profile
+        concurrency=concurrency,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        max_attempts=max_attempts,
     )
     return BotoTransport(client)
 

@@ -30,6 +30,8 @@ from ._options import (
     ObjectLockRetainUntilOption,
     PartSizeOption,
     ProfileOption,
+    ProgressIntervalOption,
+    ProgressOption,
     RateLimitOption,
     RegionOption,
     SignPayloadOption,
@@ -188,19 +190,8 @@ def sink(  # noqa: PLR0917  # typer maps each parameter to one documented option
         bool,
         typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No progress, no summary."),
     ] = False,
-    progress: Annotated[
-        bool | None,
-        typer.Option(
-            "--progress/--no-progress",
-            envvar="S3SINK_PROGRESS",
-            show_default=False,
-            help="Progress on stderr [default: a bar when stderr is a terminal].",
-        ),
-    ] = None,
-    progress_interval: Annotated[
-        float,
-        typer.Option(envvar="S3SINK_PROGRESS_INTERVAL", hidden=True, min=0.01),
-    ] = PLAIN_INTERVAL,
+    progress: ProgressOption = None,
+    progress_interval: ProgressIntervalOption = PLAIN_INTERVAL,
     debug: DebugOption = False,
     version: Annotated[
         bool,

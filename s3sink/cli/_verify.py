@@ -30,6 +30,7 @@ from ._options import (
     EndpointOption,
     IdentityOption,
     JsonOption,
+    MaxAttemptsOption,
     ProfileOption,
     ReadConcurrencyOption,
     ReadMaxMemoryOption,
@@ -205,6 +206,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
     part_size: ReadPartSizeOption = None,
     concurrency: ReadConcurrencyOption = 8,
     max_memory: ReadMaxMemoryOption = None,
+    max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
     endpoint_url: EndpointOption = None,
@@ -222,11 +224,13 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
             location = parse_location(uri, allow_empty_key=recursive)
             if recursive:
                 one_version_only(version_id, "--recursive")
-            options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id,
+            options = ReadOptions(part_size, concurrency, max_memory, require_checksum,
+                                  version_id, max_attempts,
                                   load_identities(identity))  # fmt: skip
             options.config()  # the options checked before anything is read
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
-                                       region=region, profile=profile)  # fmt: skip
+                                       region=region, profile=profile,
+                                       max_attempts=max_attempts)  # fmt: skip
             if recursive:
                 code = _many(transport, location, options, as_json=json_output, quiet=quiet)
             else:

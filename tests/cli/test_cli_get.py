@@ -1,6 +1,7 @@
 """``s3sink get`` and ``s3sink verify`` as real processes: a tree restore interrupted by a
 signal while a GET hangs exits 143 at once, with no temporary or partial file left; and the
-commands are reached through ``s3sink`` itself."""
+commands are reached through ``s3sink`` itself; --max-attempts is the retry policy of cat, get
+and verify alike."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import signal
 import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.clirun import S3SINK, run_cli, wait_for, wait_or_dump
 from tests.support.faultproxy import FaultProxy
@@ -61,3 +64,27 @@ def test_verify_and_get_through_the_command(
                   env)  # fmt: skip
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "k").read_bytes() == b"hello"
+
+
+@pytest.mark.parametrize("command", ["cat", "get", "verify"])
+@pytest.mark.parametrize("attempts", [1, 2])
+def test_max_attempts_is_the_retry_policy_of_every_read_command(
+    command: str,
+    attempts: int,
+    fault_proxy: FaultProxy,
+    s3_client: Any,
+    bucket: str,
+    env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """One GET answered 503: with --max-attempts 1 the read fails (1), with 2 it is retried."""
+    s3_client.put_object(Bucket=bucket, Key="k", Body=b"hello")
+    fault_proxy.respond(503, "SlowDown", method="GET", path=r"/k$", times=1)
+    args = [command, f"s3://{bucket}/k"]
+    args += {"cat": ["-o", str(tmp_path / "out")], "get": [str(tmp_path / "out")], "verify": []}[
+        command
+    ]
+    args += ["--max-attempts", str(attempts), "--endpoint-url", fault_proxy.endpoint_url]
+    done = run_cli(args, env)
+    assert done.returncode == (1 if attempts == 1 else 0), done.stderr
+    assert (tmp_path / "out").exists() == (attempts == 2 and command != "verify")

@@ -115,6 +115,25 @@ def _store_gone_after_the_check(c: Ctx) -> Outcome:
     return sink(c, "--json", *FAIL_FAST), b"data", 1, REDACTED
 
 
+def read_command(c: Ctx, *args: str, reach: bool = True) -> list[str]:
+    """A read command (cat, get, verify) of s3://BUCKET/k, which holds b"data"."""
+    c.client.put_object(Bucket=c.bucket, Key="k", Body=b"data")
+    endpoint = c.reachable if reach else c.unreachable
+    return [args[0], f"s3://{c.bucket}/k", *args[1:], "--endpoint-url", endpoint]
+
+
+def _replaced_while_read(c: Ctx) -> Outcome:
+    """cat of an object replaced between its ranges: the failure names the object, not the
+    endpoint."""
+    command = read_command(c, "cat", "--part-size", "5MiB", "-j", "1", "--json")
+    c.client.put_object(Bucket=c.bucket, Key="k", Body=b"x" * (PART + 10))
+    c.proxy.on_request(
+        lambda: c.client.put_object(Bucket=c.bucket, Key="k", Body=b"new"),
+        method="GET", path=r"/k$", nth=2,
+    )  # fmt: skip
+    return command, None, 4, None
+
+
 CASES: dict[str, Case] = {
     # the sink, in each input mode
     "pipe": lambda c: (sink(c), b"data", 0, None),
@@ -234,6 +253,49 @@ CASES: dict[str, Case] = {
     ),
     "lifecycle-failed-debug": lambda c: (
         bucket_command(c, "uploads", "lifecycle", "--debug", reach=False),
+        None,
+        1,
+        REDACTED,
+    ),
+    # the read half
+    "cat": lambda c: (read_command(c, "cat"), None, 0, None),
+    "cat-json-to-a-file": lambda c: (
+        read_command(c, "cat", "--json", "-o", str(c.tmp / "out")),
+        None,
+        0,
+        None,
+    ),
+    "cat-failed-debug-json": lambda c: (
+        read_command(c, "cat", "--json", *FAIL_FAST, reach=False),
+        None,
+        1,
+        REDACTED,
+    ),
+    "cat-missing-key": lambda c: (
+        ["cat", f"s3://{c.bucket}/nothing", "--endpoint-url", c.reachable, "--debug"],
+        None,
+        1,
+        None,
+    ),
+    "cat-replaced-while-read": _replaced_while_read,
+    "get-json": lambda c: (read_command(c, "get", str(c.tmp / "got"), "--json"), None, 0, None),
+    "get-failed-debug": lambda c: (
+        read_command(c, "get", str(c.tmp / "got"), "--debug", reach=False),
+        None,
+        1,
+        REDACTED,
+    ),
+    "verify-json": lambda c: (read_command(c, "verify", "--json"), None, 0, None),
+    "verify-recursive-failed-debug-json": lambda c: (
+        [
+            "verify",
+            f"s3://{c.bucket}/",
+            "--recursive",
+            "--json",
+            "--debug",
+            "--endpoint-url",
+            c.unreachable,
+        ],
         None,
         1,
         REDACTED,

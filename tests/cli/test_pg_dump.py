@@ -4,9 +4,10 @@ A session fixture (tests/conftest.py) starts a throwaway PostgreSQL cluster on 1
 (tests/support/postgres.py) and loads a table big enough for several 5 MiB parts. Each test
 streams ``pg_dump -Fc -Z0`` through ``s3sink`` (exec mode, or a named pipe with ``--fifo``),
 downloads the object, restores it with ``pg_restore`` into a fresh database and compares row
-count and a checksum of every row. Without the PostgreSQL binaries the tests are skipped,
-except under CI (``CI=true``), where a missing server is a failure. Dumps and backups into
-``s3sink mount``: tests/mount/test_pg_dump_mount.py.
+count and a checksum of every row; the README's restore recipe runs ``pg_restore`` under
+``s3sink cat … -- pg_restore -d DB`` (plain and ``--decompress``). Without the PostgreSQL
+binaries the tests are skipped, except under CI (``CI=true``), where a missing server is a
+failure. Dumps and backups into ``s3sink mount``: tests/mount/test_pg_dump_mount.py.
 """
 
 from __future__ import annotations
@@ -181,3 +182,30 @@ def test_failed_fifo_dump_exits_123_and_removes_the_fifo(
     assert not os.path.lexists(fifo)
     assert s3_client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert pending(s3_client, bucket) == []
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "zstd"])
+def test_the_readme_restore_recipe_restores_through_cat(
+    pg_cluster: PostgresServer, pg_source: Fingerprint, s3_endpoint: str, bucket: str,
+    compress: bool,
+) -> None:  # fmt: skip
+    """The README's restore: ``s3sink cat s3://… [--decompress] -- pg_restore -d DB``, pg_restore
+    reading the dump from its stdin, read back verified; the database equals the source."""
+    key = "db.dump.zst" if compress else "db.dump"
+    packing = ["--compress", "zstd"] if compress else []
+    dumped = _s3sink(
+        f"s3://{bucket}/{key}", "--part-size", "5MiB", "--endpoint-url", s3_endpoint, *packing,
+        "--", pg_cluster.tool("pg_dump"), "-Fc", "-Z0", *pg_cluster.conn_args, SOURCE_DB,
+    )  # fmt: skip
+    assert dumped.returncode == 0, dumped.stderr
+    target = f"via_cat_{'zstd' if compress else 'plain'}"
+    pg_cluster.psql(f"CREATE DATABASE {target}")
+    unpacking = ["--decompress"] if compress else []
+    restored = _s3sink(
+        "cat", f"s3://{bucket}/{key}", "--part-size", "5MiB", "--endpoint-url", s3_endpoint,
+        *unpacking, "--json", "--", pg_cluster.tool("pg_restore"), "--exit-on-error",
+        "--no-owner", *pg_cluster.conn_args, "-d", target,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["verified"] is True
+    assert pg_cluster.fingerprint(target) == pg_source

@@ -79,3 +79,19 @@ def test_credentials_that_may_not_list_still_mount_and_write(
         assert mount.unmount() == 0, mount.stderr
     assert rule.applied == 1
     assert body(s3_client, bucket, "backups/a") == b"x\n"
+
+
+def test_a_mount_point_in_use_is_a_usage_error_with_its_json(
+    s3_endpoint: str, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """Refused before anything starts (exit 2): --json still prints its one object, for the
+    script that reads it."""
+    where = tmp_path / "mnt"
+    where.mkdir()
+    (where / "already-here").write_bytes(b"x")
+    args = ["mount", f"s3://{bucket}/b", str(where), "--endpoint-url", s3_endpoint, "--json"]
+    result = run_cli(args, env)
+    assert result.returncode == 2, result.stderr
+    record = json.loads(result.stdout)
+    assert (record["ok"], record["committed"], record["failed"]) == (False, [], [])
+    assert "is not empty" in record["message"]

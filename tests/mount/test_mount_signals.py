@@ -256,8 +256,11 @@ def test_a_mount_the_kernel_refuses_is_still_an_error(
     )
     assert result.returncode == 1, result.stderr
     assert b"s3sink: error: mounting " in result.stderr
+    assert b"s3sink: mounted" not in result.stderr  # it never was
     assert b"unmounted:" not in result.stderr
-    assert result.stdout == b""
+    record = json.loads(result.stdout)  # --json: one object, even for a mount never up
+    assert record["ok"] is False
+    assert record["message"].startswith("mounting "), record
 
 
 def _close_in_background(
@@ -288,3 +291,34 @@ def _wait_for_part(proxy: Any, number: int) -> None:
     while not any(f"partNumber={number}" in entry.path for entry in proxy.log):
         assert time.monotonic() < deadline, proxy.log
         time.sleep(0.05)
+
+
+def test_mounted_is_said_once_the_directory_is_a_mount_point(
+    s3_endpoint: str, bucket: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A script that waits for "s3sink: mounted" may use the directory at once: the line comes
+    from FUSE's init, after mount(2), not before libfuse is even loaded."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            [*S3SINK, "mount", f"s3://{bucket}/m", str(mnt), "--endpoint-url", s3_endpoint],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while b"s3sink: mounted" not in (err.seek(0) or err.read()):
+                assert process.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            assert os.path.ismount(mnt)
+            subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+            assert process.wait(timeout=TIMEOUT) == 0
+        finally:
+            subprocess.run(["fusermount3", "-uz", str(mnt)], check=False, capture_output=True)
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -109,12 +109,8 @@ def test_an_object_replaced_between_ranges_fails(
     store: StoreServer, store_client: Any, store_bucket: str, proxy: FaultProxy
 ) -> None:
     """Replaced when the second GET arrives: exit 4, and only the old version's bytes were
-    written."""
-    if store.name == "rgw":
-        # KNOWN DEFECT (2026-12-04, to fix first next round): on RGW the proxy's hook on the
-        # second GET of /k does not fire before the read ends (exit 0, the old version whole,
-        # nothing spliced); which request RGW's read sends instead is not yet understood.
-        pytest.xfail("RGW: the replacing hook does not meet the second GET (under study)")
+    written. The range size is given: on RGW, which answers no part numbers, the reader would
+    otherwise take the 12 MiB object in one default-sized range and never send a second GET."""
     data = pattern(MULTIPART)
     upload(store, f"s3://{store_bucket}/k", data)
     proxy.on_request(
@@ -123,6 +119,54 @@ def test_an_object_replaced_between_ranges_fails(
         path=r"/k$",
         nth=2,
     )
-    done = s3sink(store, ["cat", f"s3://{store_bucket}/k", "-j", "1"], endpoint=proxy.endpoint_url)
+    args = ["cat", f"s3://{store_bucket}/k", "-j", "1", "--part-size", "5MiB"]
+    done = s3sink(store, args, endpoint=proxy.endpoint_url)
     assert done.returncode == 4, done.stderr
     assert done.stdout == data[: len(done.stdout)]
+
+
+def upload_tree(store: StoreServer, store_client: Any, bucket: str) -> dict[str, bytes]:
+    """A small tree as s3sink and its mount leave one: a multipart object, a single PUT, one
+    uploaded with ``--checksum off``, and a directory marker."""
+    tree = {"t/big": pattern(MULTIPART), "t/sub/small": b"small\n" * 1000, "t/sub/plain": b"p"}
+    for (key, data), checksum in zip(tree.items(), ["crc64nvme", "crc32c", "off"], strict=True):
+        upload(store, f"s3://{bucket}/{key}", data, checksum)
+    store_client.put_object(Bucket=bucket, Key="t/empty/", Body=b"")
+    return tree
+
+
+def test_get_restores_a_tree_verified(
+    store: StoreServer, store_client: Any, store_bucket: str, tmp_path: Path
+) -> None:
+    """``s3sink get s3://B/t/ DIR``: every object to DIR/relative-key, the marker as a
+    directory, each read back verified by what that store keeps."""
+    tree = upload_tree(store, store_client, store_bucket)
+    target = tmp_path / "restore"
+    done = s3sink(store, ["get", f"s3://{store_bucket}/t/", str(target), "--part-size", "5MiB"])
+    assert done.returncode == 0, done.stderr
+    for key, data in tree.items():
+        assert (target / key.removeprefix("t/")).read_bytes() == data, key
+    assert (target / "empty").is_dir()
+
+
+def test_verify_recursive_checks_every_object(
+    store: StoreServer, store_client: Any, store_bucket: str, proxy: FaultProxy
+) -> None:
+    """``verify --recursive`` reads every object below the prefix: all ok, then a byte
+    flipped in one object's GET makes that one CORRUPT and the run exit 5."""
+    tree = upload_tree(store, store_client, store_bucket)
+    args = ["verify", f"s3://{store_bucket}/t/", "--recursive", "--json"]
+    done = s3sink(store, args)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["objects"] == len(tree) + 1  # the marker is an object too
+    assert report["summary"]["corrupt"] == report["summary"]["failed"] == 0, report
+    assert {r["uri"].split("/", 3)[3] for r in report["objects"] if r["status"] == "ok"} >= {
+        "t/big", "t/sub/small"}  # fmt: skip
+
+    proxy.flip_response_byte(method="GET", path=r"/t/big$")
+    done = s3sink(store, args, endpoint=proxy.endpoint_url)
+    assert done.returncode == 5, done.stderr
+    statuses = {r["uri"].split("/", 3)[3]: r["status"] for r in json.loads(done.stdout)["objects"]}
+    assert statuses["t/big"] == "corrupt", statuses
+    assert statuses["t/sub/small"] == "ok", statuses

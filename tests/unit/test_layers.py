@@ -19,6 +19,7 @@ RANK = {
     "_upload": 2,
     "_writer": 3,
     "_read": 3,
+    "_retention": 3,
     "_crypt": 1,
     "_api": 4,
     "_mount": 4,

@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from rich.cells import cell_len
 from rich.console import Console
 
-from s3sink._results import Progress
+from s3sink._results import Progress, ReadProgress
 from s3sink._sizes import format_size
 from s3sink.cli._bar import fit_line, shorten
-from s3sink.cli._progress import RichDisplay
+from s3sink.cli._progress import RichDisplay, format_line
 from s3sink.cli._report import command_logging
 
 MiB = 1024 * 1024
@@ -160,3 +160,29 @@ def test_a_console_of_any_width_renders_one_line() -> None:
         with console.capture() as captured:
             console.print(display)
         assert captured.get().count("\n") == 1, (width, captured.get())
+
+
+READING = ReadProgress(
+    bytes_delivered=3 * GiB, size=10 * GiB, ranges_done=192, ranges_in_flight=8, ranges=640
+)
+
+
+@pytest.mark.parametrize("width", [20, 60, 80, 200])
+def test_a_read_shows_bytes_written_of_the_size_and_its_ranges(width: int) -> None:
+    """s3sink cat's line: written of the object's size, the bar, the rate, the ranges; one row
+    at any width."""
+    line = fit_line(width, "s3://b/k", READING, 2.0, READING.size)
+    assert cell_len(line.plain) <= width - 1
+    if width >= 80:
+        assert "3 GiB / 10 GiB" in line.plain
+        assert "1.5 GiB/s" in line.plain
+    if width >= 200:
+        assert "ranges 192 done / 8 in flight" in line.plain
+    assert "parts" not in line.plain
+
+
+def test_a_read_as_a_plain_line() -> None:
+    """Without a terminal (--progress): the same figures as a line."""
+    assert format_line(READING, 2.0) == (
+        "s3sink: 3 GiB of 10 GiB written, 1.5 GiB/s, ranges 192 done / 8 in flight of 640, 2s"
+    )

@@ -318,3 +318,24 @@ def test_a_failed_range_fails_the_read_whatever_the_consumer_waits_for() -> None
     faulty.fail("get_range", "AccessDenied")
     with pytest.raises(ReadError, match="AccessDenied"):
         read(faulty)
+
+
+def test_progress_counts_the_bytes_and_ranges_handed_over() -> None:
+    """``progress()`` (what cat's display polls): bytes written out in order, ranges done and
+    asked for, of the object's size and range count."""
+    store = FakeS3()
+    write(store)
+    reader = ObjectReader(store, BUCKET, KEY, config(concurrency=2))
+    reader.open()
+    before = reader.progress()
+    assert (before.bytes_delivered, before.size, before.ranges_done) == (0, len(DATA), 0)
+    assert before.ranges == 11  # 10 MiB + 12,345 bytes in 1 MiB ranges
+    seen = []
+    for view in reader.chunks():
+        seen.append((reader.progress(), len(view)))
+    delivered = 0
+    for i, (snapshot, length) in enumerate(seen):
+        delivered += length
+        assert (snapshot.bytes_delivered, snapshot.ranges_done) == (delivered, i + 1)
+        assert snapshot.ranges_in_flight <= 2 + 1  # concurrency, and the one handed over
+    assert reader.progress().bytes_delivered == len(DATA)
