@@ -11,7 +11,7 @@ does not match what the store recorded.
 from __future__ import annotations
 
 from ._api import download_file, open, upload_file
-from ._read.fileobj import DecompressedReader, S3Reader
+from ._read.fileobj import DecompressedReader, DecryptedReader, S3Reader
 from ._results import Progress, ReadResult, UploadResult
 from ._store.ratelimit import RateLimiter
 from ._upload.state import State
@@ -22,14 +22,18 @@ from .errors import (
     CompleteError,
     CompressionError,
     DecompressError,
+    DecryptError,
+    IdentityError,
     IntegrityError,
     InvalidLocationError,
+    NoIdentityError,
     NotCompressedError,
     ObjectChangedError,
     PartLimitError,
     PartUploadError,
     PreconditionFailed,
     ReadError,
+    RecipientError,
     S3SinkError,
     SourceChangedError,
     UploadCancelled,
@@ -43,8 +47,12 @@ __all__ = [
     "CompressionError",
     "DecompressError",
     "DecompressedReader",
+    "DecryptError",
+    "DecryptedReader",
+    "IdentityError",
     "IntegrityError",
     "InvalidLocationError",
+    "NoIdentityError",
     "NotCompressedError",
     "ObjectChangedError",
     "PartLimitError",
@@ -54,6 +62,7 @@ __all__ = [
     "RateLimiter",
     "ReadError",
     "ReadResult",
+    "RecipientError",
     "S3MultipartWriter",
     "S3Reader",
     "S3SinkError",

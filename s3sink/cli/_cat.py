@@ -16,6 +16,7 @@ from ._options import (
     DebugOption,
     DecompressOption,
     EndpointOption,
+    IdentityOption,
     JsonOption,
     MaxAttemptsOption,
     ProfileOption,
@@ -40,10 +41,12 @@ _EPILOG = (
     "the last range is written only once the whole object checks out.\n"
     "\b\n"
     "Exit codes: 0 read and verified (or nothing to check against: a warning),\n"
-    "1 failed (not found, denied, network), 2 usage error, 4 the object changed\n"
+    "1 failed (not found, denied, network; no --identity matches), 2 usage error\n"
+    "(an unusable --identity file too), 4 the object changed\n"
     "while it was read, 5 its bytes do not match what the store recorded (stdout\n"
     "never gets the last range, -o PATH is not written, COMMAND is stopped before\n"
-    "the end of its input), 141 stdout's reader closed it early (as cat),\n"
+    "the end of its input; with --identity also: an age object that does not\n"
+    "authenticate), 141 stdout's reader closed it early (as cat),\n"
     "130/143/129 on SIGINT/SIGTERM/SIGHUP. COMMAND's outcome: 123 it failed,\n"
     "125 a signal killed it, 126 it could not be run, 127 not found."
 )
@@ -83,6 +86,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     max_memory: ReadMaxMemoryOption = None,
     require_checksum: RequireChecksumOption = False,
     decompress: DecompressOption = False,
+    identity: IdentityOption = None,
     max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -115,6 +119,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         max_memory=max_memory,
         require_checksum=require_checksum,
         decompress=decompress,
+        identity=tuple(identity or ()),
         max_attempts=max_attempts,
         json_output=json_output,
         quiet=quiet,

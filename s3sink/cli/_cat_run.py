@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._exec.producer import (
     CommandError,
@@ -38,8 +39,9 @@ from .._location import parse_location
 from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
 from .._read.reader import ObjectReader
 from .._read.restore import read_into
+from .._results import ReadResult
 from .._writer.checks import check_connection_options
-from ..errors import UsageError
+from ..errors import IdentityError, UsageError
 from . import _startup
 from ._cat_output import (
     CommandGone,
@@ -51,6 +53,7 @@ from ._cat_output import (
 )
 from ._progress import PLAIN_INTERVAL, Display, NoDisplay, choose_mode, make_display
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
+from ._reading import load_identities
 from ._report import (
     EXIT_OUTPUT_CLOSED,
     EXIT_USAGE,
@@ -58,6 +61,9 @@ from ._report import (
     error_line,
     report_failure,
 )
+
+if TYPE_CHECKING:
+    from .._crypt import Identity
 
 log = logging.getLogger("s3sink")
 
@@ -78,6 +84,7 @@ class CatOptions:
     max_memory: int | None = None
     require_checksum: bool = False
     decompress: bool = False
+    identity: tuple[str, ...] = ()
     max_attempts: int | None = None
     json_output: bool = False
     quiet: bool = False
@@ -94,6 +101,8 @@ class CatRun:
     reader: ObjectReader
     output: Output
     uri: str
+    identities: tuple[Identity, ...] = ()
+    result: ReadResult | None = None
     guard: SignalGuard = field(default_factory=SignalGuard)
     started: float = field(default_factory=time.monotonic)
     display: Display = field(default_factory=NoDisplay)
@@ -131,10 +140,13 @@ class CatRun:
             self.display.start()
             if self.opts.command:
                 self.output = CommandOutput(self.opts.command, self.guard)
-            if self.opts.decompress:
-                read_into(self.reader, self.output, decompress=True)
-            else:
-                self.reader.copy_to(self.output.write)
+            self.result = read_into(
+                self.reader,
+                self.output,
+                decompress=self.opts.decompress,
+                identities=self.identities,
+                on_encrypted=None if self.opts.quiet else self._encrypted,
+            )
             self.output.finish()
         except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _report
             # Interrupted: no wait for workers still waiting on the store (daemon threads,
@@ -144,11 +156,17 @@ class CatRun:
         self.reader.close()
         return None
 
+    def _encrypted(self) -> None:
+        log.warning(
+            "%s is age-encrypted: written as stored, encrypted (give --identity to decrypt)",
+            self.uri,
+        )
+
     def _outcome(self) -> ReadOutcome:
         outcome = ReadOutcome(
             uri=self.uri,
             output=self.output.kind,
-            result=self.reader.result,
+            result=self.result or self.reader.result,
             head=self.reader.layout.head if self.reader.layout is not None else None,
             bytes_written=self.output.written,
             seconds=time.monotonic() - self.started,
@@ -242,6 +260,7 @@ def run_cat(opts: CatOptions) -> int:
             )
             config = _read_config(opts)
             _check_output(opts)
+            identities = load_identities(opts.identity)
             from .._store.boto import BotoTransport  # noqa: PLC0415  # botocore: slow import
             from .._store.client import build_client  # noqa: PLC0415
 
@@ -259,7 +278,7 @@ def run_cat(opts: CatOptions) -> int:
                 output = NotStarted(opts.command)
             elif opts.output not in (None, "-"):
                 output = FileOutput(opts.output)
-        except UsageError as exc:
+        except (UsageError, IdentityError) as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             if opts.json_output:
                 outcome = ReadOutcome(uri=opts.uri, output="stdout", code=EXIT_USAGE)
@@ -268,4 +287,4 @@ def run_cat(opts: CatOptions) -> int:
             return EXIT_USAGE
         finally:
             _startup.done()
-        return CatRun(opts, reader, output, location.uri).run()
+        return CatRun(opts, reader, output, location.uri, identities).run()
