@@ -16,6 +16,7 @@ from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
+from .._store.ssec import customer_key, sse_c_args
 from .._upload.journal import ResumeCommand
 from .._upload.journal import journal_dir as default_journal_dir
 from .._upload.policy import MemoryPlan, plan_memory
@@ -68,6 +69,7 @@ class WriterConfig:
         resume_command: ResumeCommand | None,
         compress: str | Codec | None,
         rate_limit: float | RateLimiter | None,
+        sse_c_key: object = None,
     ) -> WriterConfig:
         """Check every argument (UsageError or TypeError, before anything is built) and
         resolve it; a memory plan that caps the stream's length is logged here, at
@@ -91,6 +93,8 @@ class WriterConfig:
             # zstd does not promise the same output twice.
             raise UsageError("compress cannot be combined with resumable, resume or upload_id")
         extra = dict(extra_args or {})
+        if sse_c_key is not None:
+            extra.update(_sse_c(extra, sse_c_key))
         if codec is not None:
             extra.setdefault("ContentType", codec.content_type)
         plan = plan_memory(
@@ -122,6 +126,19 @@ class WriterConfig:
             resumption=_resumption(resumable, resume, upload_id, journal_dir, resume_command),
             rate_limiter=resolve_rate_limit(rate_limit),
         )
+
+
+def _sse_c(extra: Mapping[str, Any], key: object) -> dict[str, Any]:
+    """``sse_c_key``'s request parameters; refused beside another encryption setting (the
+    store would refuse them together, after the stream)."""
+    clash = sorted(
+        name
+        for name in ("SSECustomerKey", "SSECustomerAlgorithm", "ServerSideEncryption")
+        if extra.get(name) is not None
+    )
+    if clash:
+        raise UsageError(f"sse_c_key cannot be combined with extra_args {', '.join(clash)}")
+    return sse_c_args(customer_key(key))
 
 
 def _resumption(

@@ -78,6 +78,10 @@ class S3MultipartWriter(io.BufferedIOBase):
     ``resume_command`` (with ``resumable``): the command line that resumes the upload,
     recorded in its journal for ``s3sink uploads list`` to print (the command passes its
     own).
+
+    ``sse_c_key`` (32 bytes): SSE-C, the store encrypts the object with this key, sent with
+    every request (never logged, never in the journal: only a salted digest of it, so a
+    resume given another key is refused). Reading the object back needs the same key.
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class S3MultipartWriter(io.BufferedIOBase):
         memory_budget: SharedBudget | None = None,
         compress: str | Codec | None = None,
         rate_limit: float | RateLimiter | None = None,
+        sse_c_key: bytes | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -132,6 +137,7 @@ class S3MultipartWriter(io.BufferedIOBase):
             resume_command=resume_command,
             compress=compress,
             rate_limit=rate_limit,
+            sse_c_key=sse_c_key,
         )
         if config.rate_limiter is not None and transport is not None:
             raise UsageError("rate_limit applies to the writer's own transport: pass a client")

@@ -25,6 +25,7 @@ from ._options import (
     ReadPartSizeOption,
     RegionOption,
     RequireChecksumOption,
+    SseCKeyFileOption,
     VersionIdOption,
 )
 from ._report import EXIT_USAGE, error_line
@@ -79,6 +80,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     concurrency: ReadConcurrencyOption = DEFAULT_READ_CONCURRENCY,
     max_memory: ReadMaxMemoryOption = None,
     require_checksum: RequireChecksumOption = False,
+    sse_c_key_file: SseCKeyFileOption = None,
     decompress: DecompressOption = False,
     max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
@@ -109,6 +111,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         concurrency=concurrency,
         max_memory=max_memory,
         require_checksum=require_checksum,
+        sse_c_key_file=sse_c_key_file,
         decompress=decompress,
         max_attempts=max_attempts,
         json_output=json_output,

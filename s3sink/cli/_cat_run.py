@@ -50,6 +50,7 @@ from ._cat_output import (
     OutputClosed,
 )
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
+from ._reading import sse_c_extra
 from ._report import (
     EXIT_OUTPUT_CLOSED,
     EXIT_USAGE,
@@ -76,6 +77,7 @@ class CatOptions:
     concurrency: int = DEFAULT_READ_CONCURRENCY
     max_memory: int | None = None
     require_checksum: bool = False
+    sse_c_key_file: str | None = None
     decompress: bool = False
     max_attempts: int | None = None
     json_output: bool = False
@@ -188,6 +190,7 @@ def _read_config(opts: CatOptions) -> ReadConfig:
         "version_id": opts.version_id,
         "require_checksum": opts.require_checksum,
         "max_attempts": opts.max_attempts,
+        "extra": sse_c_extra(opts.sse_c_key_file),
     }
     if opts.part_size is not None:
         options["part_size"] = opts.part_size

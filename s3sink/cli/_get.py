@@ -44,6 +44,7 @@ from ._options import (
     ReadPartSizeOption,
     RegionOption,
     RequireChecksumOption,
+    SseCKeyFileOption,
     VersionIdOption,
 )
 from ._reading import (
@@ -58,6 +59,7 @@ from ._reading import (
     read_transport,
     result_record,
     say,
+    sse_c_extra,
     worst,
 )
 from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, error_line, report_failure
@@ -276,6 +278,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
     decompress: DecompressOption = False,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
+    sse_c_key_file: SseCKeyFileOption = None,
     part_size: ReadPartSizeOption = None,
     concurrency: ReadConcurrencyOption = 8,
     max_memory: ReadMaxMemoryOption = None,
@@ -297,7 +300,8 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
             tree = location.key == "" or location.key.endswith("/")
             if tree:
                 one_version_only(version_id, "a prefix")
-            options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id)
+            options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id,
+                                  extra=sse_c_extra(sse_c_key_file))  # fmt: skip
             options.config()  # the options checked before anything is read
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
                                        region=region, profile=profile)  # fmt: skip

@@ -278,6 +278,18 @@ SseKmsKeyIdOption = Annotated[
         envvar="S3SINK_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key (implies --sse aws:kms)."
     ),
 ]
+SseCKeyFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sse-c-key-file",
+        metavar="PATH",
+        envvar="S3SINK_SSE_C_KEY_FILE",
+        show_default=False,
+        help="SSE-C: the store encrypts with this key (a file of 32 raw bytes or their "
+        "base64), sent with every request; the same key reads the object back. Never "
+        "printed, never in a resume journal.",
+    ),
+]
 MetadataOption = Annotated[
     list[str] | None,
     typer.Option(metavar="KEY=VALUE", envvar="S3SINK_METADATA", help="User metadata (repeatable)."),

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 from .._location import S3Location
 from .._sizes import format_size
 from .._store.objectlock import lock_problem
+from .._store.ssec import read_key_file, sse_c_args
 from .._upload.policy import DEFAULT_PART_SIZE, check_part_size
 from .._writer.checks import (
     HEADER_UNSAFE_RE,
@@ -55,6 +56,7 @@ class SinkOptions:
     acl: str | None = None
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    sse_c_key_file: str | None = None
     metadata: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     no_overwrite: bool = False
@@ -134,6 +136,13 @@ def extra_args(opts: SinkOptions) -> dict[str, Any]:
         extra["SSEKMSKeyId"] = opts.sse_kms_key_id
     if sse is not None:
         extra["ServerSideEncryption"] = sse
+    if opts.sse_c_key_file is not None:
+        if sse is not None:
+            raise UsageError(
+                "--sse-c-key-file cannot be combined with --sse or --sse-kms-key-id: an "
+                "object is encrypted one way"
+            )
+        extra.update(sse_c_args(read_key_file(opts.sse_c_key_file)))
     if opts.metadata:
         extra["Metadata"] = dict(_pairs(opts.metadata, "--metadata"))
     if opts.tags:
