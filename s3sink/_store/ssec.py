@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 from typing import Any
 
 from ..errors import UsageError
 
 __all__ = ["KEY_BYTES", "CustomerKey", "customer_key", "read_key_file", "sse_c_args"]
+
+log = logging.getLogger("s3sink")
 
 KEY_BYTES = 32  # AES-256
 _MAX_FILE = 4096  # a key file is 32 or 44 bytes (and a newline); never read a large file
@@ -59,6 +62,14 @@ def read_key_file(path: str | os.PathLike[str], *, option: str = "--sse-c-key-fi
     except OSError as exc:
         raise UsageError(f"{where}: cannot read the key file ({exc.strerror})") from None
     if len(data) == KEY_BYTES:
+        if data.isascii() and data.decode().isprintable():
+            # 32 random bytes are all printable once in ~10^9: more likely a passphrase or
+            # 16 bytes in hex, used as it is (the same way by every read), but say so.
+            log.warning(
+                "%s: 32 printable characters, used as the raw key (not decoded): a key of "
+                "random bytes is stronger",
+                where,
+            )
         return CustomerKey(data)
     text = data.strip()
     if len(data) > _MAX_FILE or not text:

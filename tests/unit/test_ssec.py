@@ -56,6 +56,18 @@ def test_a_bad_key_file_is_refused_without_showing_it(
     assert base64.b64encode(KEY[:16]).decode()[:8] not in message
 
 
+def test_a_printable_raw_key_is_used_as_it_is_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """32 printable characters (a passphrase, 16 bytes in hex) are the raw key, said in a
+    warning that does not show them."""
+    text = b"0123456789abcdef0123456789abcdef"
+    with caplog.at_level("WARNING", logger="s3sink"):
+        assert read_key_file(write(tmp_path, text)) == text
+    assert "used as the raw key" in caplog.text
+    assert text.decode() not in caplog.text
+
+
 def test_a_missing_key_file_is_a_usage_error(tmp_path: Path) -> None:
     """A key file that cannot be read: exit 2's error, with the reason."""
     with pytest.raises(UsageError, match="cannot read the key file"):
