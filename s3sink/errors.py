@@ -4,7 +4,9 @@
 
     S3SinkError
     ├── UsageError (also ValueError)           bad size, bad option, bad argument
-    │   └── InvalidLocationError               bad s3:// URI, bucket name or key
+    │   ├── InvalidLocationError               bad s3:// URI, bucket name or key
+    │   └── RecipientError                     a bad age recipient or recipients file
+    ├── IdentityError      an age identity file that cannot be read
     ├── UploadError        .bucket .key .upload_id; __cause__ = the underlying error
     │   ├── PartUploadError    .part_number
     │   ├── CompleteError      CompleteMultipartUpload / PutObject failed
@@ -16,7 +18,9 @@
     │   └── AbortFailedError   the abort itself failed: the upload id is orphaned
     └── ReadError          .bucket .key .version_id; reading an object failed
         ├── ObjectChangedError  the object was replaced or deleted while it was read
+        ├── NoIdentityError     an age object none of the identities given can decrypt
         └── IntegrityError      the bytes read do not match what the store recorded
+            └── DecryptError    an age object's header or payload does not authenticate
 
 Foreign exceptions (botocore's) are translated in :mod:`s3sink._store.boto` only, and always
 chained with ``raise ... from exc`` so the original cause stays visible.
@@ -178,6 +182,51 @@ class DecompressError(S3SinkError):
         self.codec = codec
 
 
+class RecipientError(UsageError):
+    """A recipient to encrypt to (``--encrypt-to``, ``encrypt_to=``) or a recipients file
+    (``--encrypt-to-file``) that cannot be used: malformed, of an unsupported type, or
+    unreadable; a file's message names the file and the line. Never quotes a key."""
+
+
+class IdentityError(S3SinkError):
+    """An identity file (``--identity``, ``identity=``) that cannot be used: unreadable,
+    malformed, protected by a passphrase, or of an unsupported type. Never quotes a key."""
+
+
+class _UnplacedReadError(ReadError):
+    """A read error the age format raises before it knows the object (bucket and key are
+    then empty, and the message stands alone)."""
+
+    def __init__(
+        self, message: str, *, bucket: str = "", key: str = "", version_id: str | None = None
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key, version_id=version_id)
+
+    def __str__(self) -> str:
+        return super().__str__() if self.bucket else str(self.args[0])
+
+
+class NoIdentityError(_UnplacedReadError):
+    """An age object that none of the identities given can decrypt ("no identity
+    matches"): told from its header, before any plaintext is handed over; the command exits
+    1."""
+
+
+class DecryptError(IntegrityError):
+    """An age object whose header (its format, its MAC) or payload (a chunk's
+    ChaCha20-Poly1305 tag, a truncated or extended stream) does not authenticate, although
+    the stored bytes may have verified: raised instead of handing over the last plaintext
+    bytes; the command exits 5. ``verified_by`` is "age"."""
+
+    def __init__(
+        self, message: str, *, bucket: str = "", key: str = "", version_id: str | None = None
+    ) -> None:
+        super().__init__(message, bucket=bucket, key=key, version_id=version_id, verified_by="age")
+
+    def __str__(self) -> str:
+        return super().__str__() if self.bucket else str(self.args[0])
+
+
 class NotCompressedError(S3SinkError):
     """``decompress=True`` / ``--decompress`` on an object that is neither zstd nor gzip
     (told before any output)."""
@@ -188,14 +237,18 @@ __all__ = [
     "CompleteError",
     "CompressionError",
     "DecompressError",
+    "DecryptError",
+    "IdentityError",
     "IntegrityError",
     "InvalidLocationError",
+    "NoIdentityError",
     "NotCompressedError",
     "ObjectChangedError",
     "PartLimitError",
     "PartUploadError",
     "PreconditionFailed",
     "ReadError",
+    "RecipientError",
     "S3SinkError",
     "SourceChangedError",
     "UploadCancelled",

@@ -38,6 +38,7 @@ CONFINED = {
     "typer": ("s3sink.cli.",),
     "rich": ("s3sink.cli.",),
     "mfusepy": ("s3sink._mount.fuse",),
+    "cryptography": ("s3sink._crypt.",),
 }
 
 
