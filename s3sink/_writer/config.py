@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._crypt import Recipient
 from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
@@ -25,6 +26,7 @@ from .._upload.spec import UploadSpec
 from ..errors import UsageError
 from .checks import check_writer_options
 from .compress import Codec, resolve_codec
+from .encrypt import resolve_recipients, stored_size_hint
 
 __all__ = ["WriterConfig"]
 
@@ -44,6 +46,7 @@ class WriterConfig:
     abort_timeout: float
     resumption: Resumption  # its ``endpoint`` is the transport's, filled in by the writer
     rate_limiter: RateLimiter | None
+    recipients: tuple[Recipient, ...] = ()  # ``encrypt_to``: the stored object is an age file
 
     @classmethod
     def from_options(  # the writer's keyword arguments, one by one
@@ -70,6 +73,7 @@ class WriterConfig:
         compress: str | Codec | None,
         rate_limit: float | RateLimiter | None,
         sse_c_key: object = None,
+        encrypt_to: object = None,
     ) -> WriterConfig:
         """Check every argument (UsageError or TypeError, before anything is built) and
         resolve it; a memory plan that caps the stream's length is logged here, at
@@ -88,6 +92,14 @@ class WriterConfig:
             abort_timeout=abort_timeout,
         )
         codec = resolve_codec(compress)
+        recipients = resolve_recipients(encrypt_to)
+        if recipients and (resumable or resume or upload_id is not None):
+            raise UsageError(
+                "encrypt_to cannot be combined with resumable, resume or upload_id: each "
+                "upload encrypts with a new file key, which s3sink does not keep"
+            )
+        if recipients and expected_size is not None:
+            expected_size = stored_size_hint(expected_size)  # the parts hold the ciphertext
         if codec is not None and (resumable or resume or upload_id is not None):
             # A re-run must rebuild byte-identical parts to skip any, and multi-threaded
             # zstd does not promise the same output twice.
@@ -125,6 +137,7 @@ class WriterConfig:
             abort_timeout=abort_timeout,
             resumption=_resumption(resumable, resume, upload_id, journal_dir, resume_command),
             rate_limiter=resolve_rate_limit(rate_limit),
+            recipients=recipients,
         )
 
 
