@@ -11,7 +11,7 @@ does not match what the store recorded.
 from __future__ import annotations
 
 from ._api import download_file, open, upload_file
-from ._read.fileobj import DecompressedReader, S3Reader
+from ._read.fileobj import DecompressedReader, DecryptedReader, S3Reader
 from ._results import Progress, ReadResult, UploadResult
 from ._store.ratelimit import RateLimiter
 from ._upload.state import State
@@ -48,6 +48,7 @@ __all__ = [
     "DecompressError",
     "DecompressedReader",
     "DecryptError",
+    "DecryptedReader",
     "IdentityError",
     "IntegrityError",
     "InvalidLocationError",

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from ._location import parse_location
 from ._read.config import ReadConfig
-from ._read.fileobj import DecompressedReader, S3Reader
+from ._read.fileobj import DecompressedReader, DecryptedReader, S3Reader
 from ._read.outfile import OutputFile
 from ._read.reader import ObjectReader
+from ._read.restore import read_into
 from ._results import ReadResult, UploadResult
 from ._store.checksums import DEFAULT_ALGORITHM
 from ._store.ssec import customer_key, sse_c_args
@@ -21,7 +23,12 @@ from ._writer.checks import check_connection_options
 from ._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    from ._crypt import Identity
+
 READ_MODES = ("rb", "r", "rt")
+# identity=: an age identity file or an OpenSSH private key, or several.
+IdentityPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 
 
 class AbortingTextWriter(io.TextIOWrapper):
@@ -101,6 +108,17 @@ def open(
     uri: str,
     mode: Literal["rb"],
     *,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    endpoint_url: str | None = ...,
+    region: str | None = ...,
+    profile: str | None = ...,
+    **reader_options: Any,
+) -> DecryptedReader: ...
+@overload
+def open(
+    uri: str,
+    mode: Literal["rb"],
+    *,
     endpoint_url: str | None = ...,
     region: str | None = ...,
     profile: str | None = ...,
@@ -153,7 +171,14 @@ def open(
     region: str | None = None,
     profile: str | None = None,
     **writer_options: Any,
-) -> S3MultipartWriter | AbortingTextWriter | S3Reader | DecompressedReader | io.TextIOWrapper:
+) -> (
+    S3MultipartWriter
+    | AbortingTextWriter
+    | S3Reader
+    | DecryptedReader
+    | DecompressedReader
+    | io.TextIOWrapper
+):
     """Open ``s3://bucket/key`` for writing: ``"wb"`` gives the writer itself, ``"w"``
     a text wrapper (UTF-8 unless ``encoding``) that still aborts on errors. Or for reading:
     ``"rb"`` gives an :class:`S3Reader` (HeadObject is asked now: a missing object fails
@@ -162,7 +187,11 @@ def open(
     ``require_checksum``, ``max_attempts``, ``client``, ``sse_c_key``: the 32-byte key an
     SSE-C object was written with), and ``decompress=True`` reads
     what ``compress=`` wrote: a :class:`DecompressedReader` (zstd or gzip; the stored bytes
-    verified, and the format's own checksum).
+    verified, and the format's own checksum). ``identity=`` (a path, or a list of paths: age
+    identity files as ``age-keygen`` writes them, or unencrypted OpenSSH private keys)
+    decrypts an age object (a :class:`DecryptedReader`; then decompressed with
+    ``decompress=True``): NoIdentityError when none opens it, DecryptError instead of the
+    last bytes when it does not authenticate, and a refusal of an object that is not age.
 
     ``endpoint_url``, ``region`` and ``profile`` build the client as the command does (the
     AWS settings of the environment otherwise); they cannot be combined with ``client``."""
@@ -175,6 +204,7 @@ def open(
         raise UsageError("encoding, errors and newline apply to text mode only")
     if mode in READ_MODES:
         decompress = bool(writer_options.pop("decompress", False))
+        identities = _identities(writer_options.pop("identity", None))
         reader = S3Reader(
             _object_reader(
                 location.bucket,
@@ -185,7 +215,10 @@ def open(
                 options=writer_options,
             )
         )
-        binary: S3Reader | DecompressedReader = DecompressedReader(reader) if decompress else reader
+        plain: S3Reader | DecryptedReader = (
+            DecryptedReader(reader, identities) if identities else reader
+        )
+        binary = DecompressedReader(plain) if decompress else plain
         if mode == "rb":
             return binary
         return io.TextIOWrapper(
@@ -289,13 +322,15 @@ def download_file(
     **reader_options: Any,
 ) -> ReadResult:
     """Read ``s3://bucket/key`` into the file at ``path`` and return how it was read and
-    verified (the fields of ``s3sink cat --json``).
+    verified (the fields of ``s3sink cat --json``); ``identity=`` decrypts an age object
+    (as for :func:`open`).
 
     The bytes go to a temporary file in ``path``'s directory, renamed over ``path`` only
     once the whole object checked out: on any failure (IntegrityError included) ``path`` is
     left as it was, and the temporary file is removed. ``reader_options`` are those of
     ``open(uri, "rb")``."""
     location = parse_location(uri)
+    identities = _identities(reader_options.pop("identity", None))
     reader = _object_reader(
         location.bucket,
         location.key,
@@ -307,8 +342,21 @@ def download_file(
     out, dir_fd = OutputFile.at(Path(path), overwrite=True)
     try:
         with reader, out:
-            result = reader.copy_to(out.write)
+            if identities:
+                result = read_into(reader, out, identities=identities)
+            else:
+                result = reader.copy_to(out.write)
             out.commit()
     finally:
         os.close(dir_fd)
     return result
+
+
+def _identities(value: IdentityPaths) -> list[Identity]:
+    """The identities of ``identity=``: one path or several (IdentityError if unusable)."""
+    if value is None:
+        return []
+    from ._crypt import read_identities  # noqa: PLC0415  # cryptography: only when decrypting
+
+    paths = [value] if isinstance(value, str | os.PathLike) else list(value)
+    return [identity for path in paths for identity in read_identities(path)]

@@ -116,6 +116,7 @@ class ReadResult:
     computed: str | None
     seconds: float
     content_type: str | None = None
+    encryption: str | None = None  # "age": the object was decrypted (identity=, --identity)
 
     @property
     def mib_per_second(self) -> float:

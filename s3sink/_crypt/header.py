@@ -14,7 +14,8 @@ from hashlib import sha256
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-AGE_MAGIC = b"age-encryption.org/v1\n"
+from .magic import AGE_MAGIC
+
 # No sane header comes near this (an RSA-16384 stanza is about 3 KiB); a stream that has not
 # ended its header by then is refused rather than buffered.
 MAX_HEADER = 1 << 20

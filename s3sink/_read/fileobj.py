@@ -15,16 +15,21 @@ the garbage collector) stops the workers and frees the buffers at once.
 
 from __future__ import annotations
 
+import dataclasses
 import io
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._results import ReadResult
 from .._store.transport import ObjectHead
 from .decompress import CHUNK, DecompressingReader
+from .decrypt import DecryptingReader
 from .reader import ObjectReader
 
-__all__ = ["DecompressedReader", "S3Reader"]
+if TYPE_CHECKING:
+    from .._crypt import Identity
+
+__all__ = ["DecompressedReader", "DecryptedReader", "S3Reader"]
 
 Buffer = bytearray | memoryview
 
@@ -59,6 +64,19 @@ class S3Reader(io.BufferedIOBase):
     @property
     def size(self) -> int:
         return self._reader.head.size
+
+    @property
+    def bucket(self) -> str:
+        return self._reader.bucket
+
+    @property
+    def key(self) -> str:
+        return self._reader.key
+
+    @property
+    def content_type(self) -> str | None:
+        """The type of the bytes this reader returns (the stored object's)."""
+        return self._reader.head.content_type
 
     @property
     def result(self) -> ReadResult | None:
@@ -194,16 +212,58 @@ class S3Reader(io.BufferedIOBase):
         raise TypeError(f"cannot pickle {type(self).__name__}")
 
 
+class DecryptedReader(io.BufferedReader):
+    """``s3sink.open(uri, "rb", identity=...)``: an age object's plaintext (see
+    :mod:`.decrypt`): its header is read here (NoIdentityError when no identity opens it),
+    each chunk returned once authenticated, the last once the object verified too.
+    ``result`` says ``encryption="age"``; closing it closes the S3 reader under it."""
+
+    def __init__(self, source: S3Reader, identities: Sequence[Identity]) -> None:
+        try:
+            raw = DecryptingReader(
+                source,
+                identities,
+                bucket=source.bucket,
+                key=source.key,
+                version_id=source.head.version_id,
+            )
+        except BaseException:
+            source.close()  # nothing else holds it: its workers stop now, not at GC
+            raise
+        super().__init__(raw, buffer_size=CHUNK)
+        self.source = source
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def content_type(self) -> str | None:
+        """The plaintext's type is not stored: None (the codec then comes from its bytes)."""
+        return None
+
+    @property
+    def result(self) -> ReadResult | None:
+        """The read's result once the whole object was read, verified and authenticated."""
+        result = self.source.result
+        return None if result is None else dataclasses.replace(result, encryption="age")
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.source.close()
+
+
 class DecompressedReader(io.BufferedReader):
     """``s3sink.open(uri, "rb", decompress=True)``: the object's verified bytes, decompressed
     (zstd or gzip, as ``--compress`` wrote them; see :mod:`.decompress`). ``result`` and
-    ``codec`` as the command reports them; closing it closes the S3 reader under it."""
+    ``codec`` as the command reports them; closing it closes the S3 reader under it. Over a
+    :class:`DecryptedReader` (``identity=`` too), the plaintext is decompressed."""
 
-    def __init__(self, source: S3Reader) -> None:
+    def __init__(self, source: S3Reader | DecryptedReader) -> None:
         try:
-            raw = DecompressingReader(
-                source, content_type=source.head.content_type, shown=source.name
-            )
+            raw = DecompressingReader(source, content_type=source.content_type, shown=source.name)
         except BaseException:
             source.close()  # nothing else holds it: its workers stop now, not at GC
             raise

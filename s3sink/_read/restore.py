@@ -10,21 +10,31 @@ object, over :class:`~s3sink._read.reader.ObjectReader`.
   Content-Type, else the first bytes), whose own checks (zstd's frame checksum, gzip's
   trailer) come on top; their failure is :class:`DecompressError`, and the last chunk of
   output is held back until both the object and the stream's end checked out.
+- With ``identities``, an age object is decrypted (:mod:`~s3sink._read.decrypt`) before it
+  is decompressed: the header before any output (a wrong identity: NoIdentityError), each
+  chunk as it authenticates, the final one only after the object verified (DecryptError
+  otherwise); the result says ``encryption="age"``.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Protocol
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
+from .._crypt.magic import looks_like_age
 from .._results import ReadResult
 from .._store.transport import ReadTransport
 from .config import ReadConfig
 from .decompress import CHUNK, DecompressingReader
+from .decrypt import DecryptingReader, decrypted
 from .fileobj import S3Reader
 from .reader import ObjectReader
 from .tree import Cancel
+
+if TYPE_CHECKING:
+    from .._crypt import Identity
 
 __all__ = ["Output", "read_into", "verify_object"]
 
@@ -42,13 +52,21 @@ def verify_object(
     config: ReadConfig,
     *,
     cancel: Cancel | None = None,
+    identities: Sequence[Identity] = (),
 ) -> ReadResult:
     """Read s3://bucket/key to its end, keeping nothing; how it was verified. ReadError,
-    ObjectChangedError or IntegrityError as any read."""
+    ObjectChangedError or IntegrityError as any read. With ``identities``, the age object
+    is decrypted too (and the plaintext dropped): its header and every chunk authenticated
+    (NoIdentityError, DecryptError)."""
     reader = ObjectReader(transport, bucket, key, config)
     with _closing(reader, cancel):
-        reader.open()
-        return reader.copy_to(_nowhere)
+        head = reader.open()
+        if not identities:
+            return reader.copy_to(_nowhere)
+        for _ in decrypted(reader.chunks(), identities, bucket=bucket, key=key,
+                           version_id=head.version_id):  # fmt: skip
+            pass
+        return _age(reader.result)
 
 
 @contextlib.contextmanager
@@ -80,20 +98,41 @@ def read_into(
     out: Output,
     *,
     decompress: bool = False,
+    identities: Sequence[Identity] = (),
     on_decompressed: Callable[[str, int], None] | None = None,
+    on_encrypted: Callable[[], None] | None = None,
     cancel: Cancel | None = None,
 ) -> ReadResult:
     """The object of ``reader`` written into ``out`` (see the module); the reader is closed
     at the end. With ``decompress``, ``on_decompressed(codec, bytes)`` is told the codec and
-    the bytes written once the stream ended cleanly. ``cancel``: see :func:`_closing`."""
+    the bytes written once the stream ended cleanly. Without ``identities``,
+    ``on_encrypted()`` is told, before any byte is written, that the object is age (written
+    as stored). ``cancel``: see :func:`_closing`."""
     with _closing(reader, cancel):
         head = reader.open()
+        if not decompress and not identities:
+            write = out.write if on_encrypted is None else _sniffing(out.write, on_encrypted)
+            return reader.copy_to(write)
         if not decompress:
-            return reader.copy_to(out.write)
+            plain_chunks = decrypted(
+                reader.chunks(), identities, bucket=reader.bucket, key=reader.key,
+                version_id=head.version_id,
+            )  # fmt: skip
+            for plain in plain_chunks:
+                out.write(plain if isinstance(plain, memoryview) else memoryview(plain))
+            return _age(reader.result)
         raw = S3Reader(reader)
         try:
             name = f"s3://{reader.bucket}/{reader.key}"
-            stream = DecompressingReader(raw, content_type=head.content_type, shown=name)
+            source: S3Reader | DecryptingReader = raw
+            content_type = head.content_type
+            if identities:
+                source = DecryptingReader(
+                    raw, identities, bucket=reader.bucket, key=reader.key,
+                    version_id=head.version_id,
+                )  # fmt: skip
+                content_type = None  # the stored bytes' type: the codec is the plaintext's
+            stream = DecompressingReader(source, content_type=content_type, shown=name)
             buffer = bytearray(CHUNK)
             view = memoryview(buffer)
             written = 0
@@ -108,4 +147,27 @@ def read_into(
         assert result is not None  # noqa: S101
         if on_decompressed is not None:
             on_decompressed(stream.codec, written)
-        return result
+        return _age(result) if identities else result
+
+
+def _sniffing(
+    write: Callable[[memoryview], object], on_encrypted: Callable[[], None]
+) -> Callable[[memoryview], object]:
+    """``write``, after ``on_encrypted()`` if the first bytes are age's."""
+    first = True
+
+    def sniff(view: memoryview) -> object:
+        nonlocal first
+        if first and view:
+            first = False
+            if looks_like_age(view[:22]):
+                on_encrypted()
+        return write(view)
+
+    return sniff
+
+
+def _age(result: ReadResult | None) -> ReadResult:
+    """The result of a read that decrypted the object."""
+    assert result is not None  # noqa: S101  # the chunks ended: the reader has its result
+    return dataclasses.replace(result, encryption="age")

@@ -16,6 +16,7 @@ from ._options import (
     DebugOption,
     DecompressOption,
     EndpointOption,
+    IdentityOption,
     JsonOption,
     MaxAttemptsOption,
     ProfileOption,
@@ -38,10 +39,12 @@ _EPILOG = (
     "the last range is written only once the whole object checks out.\n"
     "\b\n"
     "Exit codes: 0 read and verified (or nothing to check against: a warning),\n"
-    "1 failed (not found, denied, network), 2 usage error, 4 the object changed\n"
+    "1 failed (not found, denied, network; no --identity matches), 2 usage error\n"
+    "(an unusable --identity file too), 4 the object changed\n"
     "while it was read, 5 its bytes do not match what the store recorded (stdout\n"
     "never gets the last range, -o PATH is not written, COMMAND is stopped before\n"
-    "the end of its input), 141 stdout's reader closed it early (as cat),\n"
+    "the end of its input; with --identity also: an age object that does not\n"
+    "authenticate), 141 stdout's reader closed it early (as cat),\n"
     "130/143/129 on SIGINT/SIGTERM/SIGHUP. COMMAND's outcome: 123 it failed,\n"
     "125 a signal killed it, 126 it could not be run, 127 not found."
 )
@@ -82,6 +85,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     require_checksum: RequireChecksumOption = False,
     sse_c_key_file: SseCKeyFileOption = None,
     decompress: DecompressOption = False,
+    identity: IdentityOption = None,
     max_attempts: MaxAttemptsOption = None,
     json_output: JsonOption = False,
     quiet: QuietOption = False,
@@ -113,6 +117,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         require_checksum=require_checksum,
         sse_c_key_file=sse_c_key_file,
         decompress=decompress,
+        identity=tuple(identity or ()),
         max_attempts=max_attempts,
         json_output=json_output,
         quiet=quiet,

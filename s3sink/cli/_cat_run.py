@@ -27,6 +27,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._exec.producer import (
     CommandError,
@@ -38,8 +39,9 @@ from .._location import parse_location
 from .._read.config import DEFAULT_READ_CONCURRENCY, ReadConfig
 from .._read.reader import ObjectReader
 from .._read.restore import read_into
+from .._results import ReadResult
 from .._writer.checks import check_connection_options
-from ..errors import UsageError
+from ..errors import IdentityError, UsageError
 from . import _startup
 from ._cat_output import (
     CommandGone,
@@ -50,7 +52,7 @@ from ._cat_output import (
     OutputClosed,
 )
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
-from ._reading import sse_c_extra
+from ._reading import load_identities, sse_c_extra
 from ._report import (
     EXIT_OUTPUT_CLOSED,
     EXIT_USAGE,
@@ -58,6 +60,9 @@ from ._report import (
     error_line,
     report_failure,
 )
+
+if TYPE_CHECKING:
+    from .._crypt import Identity
 
 log = logging.getLogger("s3sink")
 
@@ -79,6 +84,7 @@ class CatOptions:
     require_checksum: bool = False
     sse_c_key_file: str | None = None
     decompress: bool = False
+    identity: tuple[str, ...] = ()
     max_attempts: int | None = None
     json_output: bool = False
     quiet: bool = False
@@ -93,6 +99,8 @@ class CatRun:
     reader: ObjectReader
     output: Output
     uri: str
+    identities: tuple[Identity, ...] = ()
+    result: ReadResult | None = None
     guard: SignalGuard = field(default_factory=SignalGuard)
     started: float = field(default_factory=time.monotonic)
 
@@ -109,10 +117,13 @@ class CatRun:
             self.reader.open()
             if self.opts.command:
                 self.output = CommandOutput(self.opts.command, self.guard)
-            if self.opts.decompress:
-                read_into(self.reader, self.output, decompress=True)
-            else:
-                self.reader.copy_to(self.output.write)
+            self.result = read_into(
+                self.reader,
+                self.output,
+                decompress=self.opts.decompress,
+                identities=self.identities,
+                on_encrypted=None if self.opts.quiet else self._encrypted,
+            )
             self.output.finish()
         except BaseException as exc:  # noqa: BLE001  # every outcome is reported by _report
             # Interrupted: no wait for workers still waiting on the store (daemon threads,
@@ -122,11 +133,17 @@ class CatRun:
         self.reader.close()
         return None
 
+    def _encrypted(self) -> None:
+        log.warning(
+            "%s is age-encrypted: written as stored, encrypted (give --identity to decrypt)",
+            self.uri,
+        )
+
     def _outcome(self) -> ReadOutcome:
         outcome = ReadOutcome(
             uri=self.uri,
             output=self.output.kind,
-            result=self.reader.result,
+            result=self.result or self.reader.result,
             head=self.reader.layout.head if self.reader.layout is not None else None,
             bytes_written=self.output.written,
             seconds=time.monotonic() - self.started,
@@ -221,6 +238,7 @@ def run_cat(opts: CatOptions) -> int:
             )
             config = _read_config(opts)
             _check_output(opts)
+            identities = load_identities(opts.identity)
             from .._store.boto import BotoTransport  # noqa: PLC0415  # botocore: slow import
             from .._store.client import build_client  # noqa: PLC0415
 
@@ -238,7 +256,7 @@ def run_cat(opts: CatOptions) -> int:
                 output = NotStarted(opts.command)
             elif opts.output not in (None, "-"):
                 output = FileOutput(opts.output)
-        except UsageError as exc:
+        except (UsageError, IdentityError) as exc:
             report_failure(exc, str(exc), debug=opts.debug)
             if opts.json_output:
                 outcome = ReadOutcome(uri=opts.uri, output="stdout", code=EXIT_USAGE)
@@ -247,4 +265,4 @@ def run_cat(opts: CatOptions) -> int:
             return EXIT_USAGE
         finally:
             _startup.done()
-        return CatRun(opts, reader, output, location.uri).run()
+        return CatRun(opts, reader, output, location.uri, identities).run()

@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -30,13 +31,14 @@ from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
 from .._read.paths import KeyRefused, shown
 from .._sizes import format_size
-from ..errors import S3SinkError, UsageError
+from ..errors import IdentityError, S3SinkError, UsageError
 from ._app import _OneLineErrors
 from ._options import (
     HELP_OPTIONS,
     DebugOption,
     DecompressOption,
     EndpointOption,
+    IdentityOption,
     JsonOption,
     ProfileOption,
     ReadConcurrencyOption,
@@ -53,6 +55,7 @@ from ._reading import (
     ReadOptions,
     describe_check,
     exit_code_of,
+    load_identities,
     message_of,
     nothing_below,
     one_version_only,
@@ -65,6 +68,7 @@ from ._reading import (
 from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, error_line, report_failure
 
 if TYPE_CHECKING:
+    from .._crypt import Identity
     from .._read.paths import TreeEntry
     from .._read.tree import GuardedOutput, Outcome
     from .._results import ReadResult
@@ -103,6 +107,8 @@ class _Written:
 
 def _detail(result: ReadResult, written: _Written) -> str:
     text = f"{format_size(result.size)}, {describe_check(result)}"
+    if result.encryption is not None:
+        text += f"; decrypted ({result.encryption}, authenticated)"
     if written.codec is not None:
         text += f"; {written.codec} decompressed to {format_size(written.size)}"
     return text
@@ -117,7 +123,7 @@ def _record(result: ReadResult, path: str, written: _Written) -> dict[str, Any]:
 
 def _single(transport: BotoTransport, location: S3Location, target: Path,
             options: ReadOptions, *, overwrite: bool, decompress: bool, as_json: bool,
-            quiet: bool) -> int:  # fmt: skip
+            quiet: bool, identities: Sequence[Identity]) -> int:  # fmt: skip
     """One object into one file (into DIR/its last name when ``target`` is a directory)."""
     from .._read.outfile import OutputFile  # noqa: PLC0415
     from .._read.paths import relative_path  # noqa: PLC0415
@@ -133,7 +139,9 @@ def _single(transport: BotoTransport, location: S3Location, target: Path,
     try:
         with out:
             reader = ObjectReader(transport, location.bucket, location.key, options.config())
-            result = read_into(reader, out, decompress=decompress, on_decompressed=written)
+            result = read_into(reader, out, decompress=decompress, on_decompressed=written,
+                               identities=identities,
+                               on_encrypted=_encrypted(location.uri))  # fmt: skip
             out.commit()
     finally:
         os.close(dir_fd)
@@ -145,7 +153,8 @@ def _single(transport: BotoTransport, location: S3Location, target: Path,
 
 
 def _tree(transport: BotoTransport, location: S3Location, target: Path, options: ReadOptions,
-          *, overwrite: bool, decompress: bool, as_json: bool, quiet: bool) -> int:  # fmt: skip
+          *, overwrite: bool, decompress: bool, as_json: bool, quiet: bool,
+          identities: Sequence[Identity]) -> int:  # fmt: skip
     """Every object below the prefix into DIR (see the module)."""
     from .._read.paths import TreeRoot, plan_tree  # noqa: PLC0415
     from .._read.reader import ObjectReader  # noqa: PLC0415
@@ -178,7 +187,8 @@ def _tree(transport: BotoTransport, location: S3Location, target: Path, options:
             written = _Written()
             reader = ObjectReader(transport, bucket, entry.key, config)
             result = read_into(reader, out, decompress=decompress, on_decompressed=written,
-                               cancel=cancel)  # fmt: skip
+                               identities=identities, cancel=cancel,
+                               on_encrypted=_encrypted(f"s3://{bucket}/{entry.key}"))  # fmt: skip
             return result, written
 
         def work(entry: TreeEntry) -> tuple[ReadResult, _Written]:
@@ -189,6 +199,13 @@ def _tree(transport: BotoTransport, location: S3Location, target: Path, options:
             for outcome in outcomes:
                 report.file(outcome)
     return report.finish(time.monotonic() - started)
+
+
+def _encrypted(uri: str) -> Callable[[], None]:
+    def note() -> None:
+        say(f"{uri}: age-encrypted, written as stored (give --identity to decrypt)")
+
+    return note
 
 
 class _TreeReport:
@@ -276,6 +293,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
         bool, typer.Option("--overwrite", help="Replace existing files (refused without).")
     ] = False,
     decompress: DecompressOption = False,
+    identity: IdentityOption = None,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
     sse_c_key_file: SseCKeyFileOption = None,
@@ -303,12 +321,14 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
             options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id,
                                   extra=sse_c_extra(sse_c_key_file))  # fmt: skip
             options.config()  # the options checked before anything is read
+            identities = load_identities(identity)
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
                                        region=region, profile=profile)  # fmt: skip
             run = _tree if tree else _single
             code = run(transport, location, target, options, overwrite=overwrite,
-                       decompress=decompress, as_json=json_output, quiet=quiet)  # fmt: skip
-        except UsageError as exc:
+                       decompress=decompress, as_json=json_output, quiet=quiet,
+                       identities=identities)  # fmt: skip
+        except (UsageError, IdentityError) as exc:
             report_failure(exc, str(exc), debug=debug)
             code = EXIT_USAGE
         except (S3SinkError, OSError) as exc:

@@ -428,3 +428,11 @@ QuietOption = Annotated[
     bool,
     typer.Option("--quiet", "-q", envvar="S3SINK_QUIET", help="No summary on stderr."),
 ]
+IdentityOption = Annotated[
+    list[str] | None,
+    typer.Option("--identity", "-i", metavar="PATH", envvar="S3SINK_IDENTITY",
+                 show_default=False,
+                 help="Decrypt age objects with this identity file (age-keygen's, or an "
+                 "OpenSSH private key without passphrase; repeatable). Objects must then be "
+                 "age; with --decompress, decrypted first."),
+]  # fmt: skip

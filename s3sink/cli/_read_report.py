@@ -6,8 +6,9 @@ The record: ``ok``, ``exit``, ``reason`` (null, "read-failed", "changed", "integ
 (``bucket``, ``key``, ``uri``, ``version_id``, ``etag``, ``size``, ``parts``, ``ranges``),
 how it was checked (``verified``, ``verified_by``, ``algorithm``, ``stored``, ``computed``),
 ``bytes_written`` (to the output), ``seconds``, ``mib_per_second``, ``output`` ("stdout",
-"file", "command") and, in exec mode, ``command_status`` (the command's own status, as a
-shell's ``$?``).
+"file", "command"), in exec mode ``command_status`` (the command's own status, as a
+shell's ``$?``), and ``encryption`` ("age" when ``--identity`` decrypted the object, else
+null).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .._sizes import format_duration, format_size
 from .._store.errors import SSE_C_HINTS
 from ..errors import (
     DecompressError,
+    IdentityError,
     IntegrityError,
     NotCompressedError,
     ObjectChangedError,
@@ -89,7 +91,7 @@ def read_failure(exc: BaseException) -> tuple[int, Reason, str]:  # noqa: PLR091
         return 128 + signal.SIGINT, "interrupted", "interrupted"
     if isinstance(exc, CommandError):
         return exc.exit_code, "command-failed", str(exc)
-    if isinstance(exc, UsageError):
+    if isinstance(exc, UsageError | IdentityError):
         return EXIT_USAGE, "usage", str(exc)
     if isinstance(exc, IntegrityError | DecompressError):
         return EXIT_INTEGRITY, "integrity", str(exc)
@@ -116,6 +118,8 @@ def summary_line(outcome: ReadOutcome) -> str:
         check = f"verified by {result.algorithm} ({result.verified_by})"
     else:
         check = "NOT verified: nothing to check the bytes against"
+    if result.encryption is not None:
+        check += f", decrypted ({result.encryption}, authenticated)"
     return (
         f"s3sink: read {format_size(result.size)} from {outcome.uri} in "
         f"{format_duration(result.seconds)} ({rate}, {result.parts} {plural}), {check}\n"
@@ -148,6 +152,7 @@ def record(outcome: ReadOutcome) -> dict[str, Any]:
         "mib_per_second": None,
         "output": outcome.output,
         "command_status": outcome.command_status,
+        "encryption": None,
     }
     if result is not None:
         fields.update(
@@ -161,6 +166,7 @@ def record(outcome: ReadOutcome) -> dict[str, Any]:
             stored=result.stored,
             computed=result.computed,
             mib_per_second=round(result.mib_per_second, 1),
+            encryption=result.encryption,
         )
     return fields
 

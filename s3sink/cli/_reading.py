@@ -1,12 +1,13 @@
 """What ``s3sink verify`` and ``s3sink get`` share (besides the read options of ``_options``,
-which ``cat`` uses too): ``-q``, the read options split between objects read at once, the client and
-transport, a read's result as a line and as JSON, and errors as exit codes (1 failed, 2
-usage, 4 changed while read, 5 the bytes do not match what the store recorded)."""
+which ``cat`` uses too): ``-q``, the read options split between objects read at once, the
+client and transport, ``--identity`` files read (cat's too), a read's result as a line and
+as JSON, and errors as exit codes (1 failed, 2 usage, 4 changed while read, 5 the bytes do
+not match what the store recorded)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ from ._read_report import describe_read_error, read_failure
 from ._report import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, scrub
 
 if TYPE_CHECKING:
+    from .._crypt import Identity
     from .._read.config import ReadConfig
     from .._results import ReadResult
     from .._store.boto import BotoTransport
@@ -28,6 +30,7 @@ __all__ = [
     "ReadOptions",
     "describe_check",
     "exit_code_of",
+    "load_identities",
     "message_of",
     "nothing_below",
     "one_version_only",
@@ -56,6 +59,7 @@ class ReadOptions:
     max_memory: int | None
     require_checksum: bool
     version_id: str | None = None
+    identities: tuple[Identity, ...] = ()  # --identity: age objects decrypted (verify, get)
     extra: dict[str, Any] = field(default_factory=dict)  # with every request (SSE-C)
 
     def config(self, *, readers: int = 1, if_match: str | None = None) -> ReadConfig:
@@ -175,3 +179,13 @@ def say(line: str, *, stream: Callable[[str], object] | None = None) -> None:
     """One line to stderr (or ``stream``), credentials scrubbed."""
     write = stream or sys.stderr.write
     write(scrub(line) + "\n")
+
+
+def load_identities(paths: Sequence[str] | None) -> tuple[Identity, ...]:
+    """The identities of ``--identity`` PATHs (IdentityError if a file is unusable: exit 2,
+    before anything is read)."""
+    if not paths:
+        return ()
+    from .._crypt import read_identities  # noqa: PLC0415  # cryptography: only when decrypting
+
+    return tuple(identity for path in paths for identity in read_identities(path))

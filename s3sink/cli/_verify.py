@@ -22,12 +22,13 @@ import typer
 from .._exec.signals import Interrupted, SignalGuard
 from .._location import S3Location, parse_location
 from .._sizes import format_size
-from ..errors import IntegrityError, S3SinkError, UsageError
+from ..errors import IdentityError, IntegrityError, S3SinkError, UsageError
 from ._app import _OneLineErrors
 from ._options import (
     HELP_OPTIONS,
     DebugOption,
     EndpointOption,
+    IdentityOption,
     JsonOption,
     ProfileOption,
     ReadConcurrencyOption,
@@ -44,6 +45,7 @@ from ._reading import (
     ReadOptions,
     describe_check,
     exit_code_of,
+    load_identities,
     message_of,
     nothing_below,
     one_version_only,
@@ -92,7 +94,10 @@ def _line(uri: str, result: ReadResult | None, error: BaseException | None) -> s
     if error is not None:
         return f"{status.upper():9} {uri}: {error}"
     assert result is not None  # noqa: S101
-    return f"{status:9} {uri} ({format_size(result.size)}, {describe_check(result)})"
+    detail = f"{format_size(result.size)}, {describe_check(result)}"
+    if result.encryption is not None:
+        detail += f"; decrypted ({result.encryption}, authenticated)"
+    return f"{status:9} {uri} ({detail})"
 
 
 def _record(uri: str, result: ReadResult | None, error: BaseException | None) -> dict[str, Any]:
@@ -115,7 +120,8 @@ def _one(transport: BotoTransport, location: S3Location, options: ReadOptions, *
     uri = location.uri
     try:
         result, error = verify_object(transport, location.bucket, location.key,
-                                      options.config()), None  # fmt: skip
+                                      options.config(),
+                                      identities=options.identities), None  # fmt: skip
     except (S3SinkError, OSError) as exc:
         result, error = None, exc
     if as_json:
@@ -146,7 +152,8 @@ def _many(transport: BotoTransport, location: S3Location, options: ReadOptions, 
 
     def work(listed: ListedObject) -> ReadResult:
         config = options.config(readers=readers, if_match=listed.etag)
-        return verify_object(transport, location.bucket, listed.key, config, cancel=cancel)
+        return verify_object(transport, location.bucket, listed.key, config, cancel=cancel,
+                             identities=options.identities)  # fmt: skip
 
     records: list[dict[str, Any]] = []
     codes: list[int] = []
@@ -194,6 +201,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Every object below the prefix.")
     ] = False,
+    identity: IdentityOption = None,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
     sse_c_key_file: SseCKeyFileOption = None,
@@ -218,6 +226,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
             if recursive:
                 one_version_only(version_id, "--recursive")
             options = ReadOptions(part_size, concurrency, max_memory, require_checksum, version_id,
+                                  load_identities(identity),
                                   extra=sse_c_extra(sse_c_key_file))  # fmt: skip
             options.config()  # the options checked before anything is read
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
@@ -226,7 +235,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
                 code = _many(transport, location, options, as_json=json_output, quiet=quiet)
             else:
                 code = _one(transport, location, options, as_json=json_output)
-        except UsageError as exc:
+        except (UsageError, IdentityError) as exc:
             report_failure(exc, str(exc), debug=debug)
             code = EXIT_USAGE
         except S3SinkError as exc:  # the listing failed

@@ -23,7 +23,7 @@ from tests.support.fakes import BUCKET, KEY, PART, URI, FakeS3, make_writer, pay
 
 # A throwaway pair made for these tests (age-keygen, 2026-12-05): not a secret.
 PUBLIC = "age1dgjus9vwh2h26fmy3epes3ts6qu0dq5m3kt2gxkkeyj3yepfk3dq6wvq2t"
-SECRET = "AGE-SECRET-KEY-1X2A72AH36MLGYC05JULU824EHT4L2AA288EKKV6L3DW7V8K8QZFSDQPW05"
+SECRET = "AGE-SECRET-KEY-1X2A72AH36MLGYC05JULU824EHT4L2AA288EKKV6L3DW7V8K8QZFSDQPW05"  # noqa: S105  # a test key
 CHUNK = 64 * 1024
 
 

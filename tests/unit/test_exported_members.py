@@ -13,6 +13,7 @@ PUBLIC = {
     "CompressionError",
     "DecompressError",
     "DecompressedReader",
+    "DecryptedReader",
     "DecryptError",
     "IdentityError",
     "IntegrityError",

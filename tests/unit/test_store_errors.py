@@ -46,7 +46,7 @@ def test_a_refused_head_object_says_what_sse_c_has_to_do_with_it(
 ) -> None:
     """A HEAD's 400 or 403 has no body to explain it: with or without an SSE-C key sent,
     the error says what the key most likely has to do with it."""
-    from s3sink._store.errors import translate_read  # noqa: PLC0415
+    from s3sink._store.errors import translate_read
 
     error = translate_read(
         ClientError(str(status), status), "HeadObject", bucket="b", key="k",
