@@ -73,10 +73,11 @@ class EncryptionStage:
             self._encryptor = Encryptor(self.recipients)
 
     def process(self, data: memoryview) -> memoryview:
-        """The ciphertext ready so far for ``data`` (the header first)."""
+        """The ciphertext ready so far for ``data`` (the header first): a view into the
+        encryptor's reused buffer, valid until the next call (no copy out)."""
         self.start(None)
         assert self._encryptor is not None  # noqa: S101  # made just above
-        return memoryview(self._encryptor.update(data))
+        return self._encryptor.update_view(data)
 
     def finish(self) -> memoryview:
         """The final chunk."""
