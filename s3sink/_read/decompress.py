@@ -96,6 +96,11 @@ class DecompressingReader(io.RawIOBase):
         super().__init__()
         head = _read_exactly(raw, 4)
         found = codec or detect_codec(content_type, head)
+        if found not in CODECS and head == b"age-":
+            raise NotCompressedError(
+                f"{shown} is age-encrypted (it starts as an age file): decrypt it with "
+                "--identity (identity=), then it is decompressed"
+            )
         if found not in CODECS:
             raise NotCompressedError(
                 f"{shown} is neither zstd nor gzip (Content-Type {content_type or 'none'}, "

@@ -267,6 +267,40 @@ def test_without_identity_an_age_object_comes_as_stored_with_a_note(
     assert b"age-encrypted" not in quiet.stderr
 
 
+def test_decompress_without_identity_says_it_is_encrypted(
+    env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, keys: dict[str, Path]
+) -> None:
+    """--decompress of an age object without --identity: exit 1 before any output, and
+    the message says to give --identity."""
+    frame = zstandard.ZstdCompressor().compress(DATA)
+    upload(s3_client, bucket, "k.zst.age", age_encrypt(keys, frame, "alice"))
+    done = cat(env, s3_endpoint, f"s3://{bucket}/k.zst.age", "--decompress")
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert "age-encrypted" in error_lines(done.stderr)[0]
+    assert "--identity" in error_lines(done.stderr)[0]
+
+
+def test_get_of_a_tree_with_identity(
+    env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, keys: dict[str, Path],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """get of a prefix with --identity: the age objects restored decrypted; a plain object
+    among them is refused (exit 5) and leaves no file."""
+    upload(s3_client, bucket, "t/a.age", age_encrypt(keys, DATA[:1000], "alice"))
+    upload(s3_client, bucket, "t/b.age", age_encrypt(keys, DATA, "carol"))
+    args = ["--endpoint-url", s3_endpoint, "-i", str(keys["alice"]), "-i", str(keys["carol"])]
+    done = run_cli(["get", f"s3://{bucket}/t/", str(tmp_path / "out"), *args], env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "a.age").read_bytes() == DATA[:1000]
+    assert digest((tmp_path / "out" / "b.age").read_bytes()) == digest(DATA)
+    upload(s3_client, bucket, "t/plain", DATA[:10])
+    done = run_cli(["get", f"s3://{bucket}/t/", str(tmp_path / "again"), *args], env)
+    assert done.returncode == 5
+    assert not (tmp_path / "again" / "plain").exists()
+    assert (tmp_path / "again" / "a.age").read_bytes() == DATA[:1000]
+
+
 def test_with_identity_a_plain_object_is_refused(
     env: dict[str, str], s3_endpoint: str, s3_client: Any, bucket: str, keys: dict[str, Path]
 ) -> None:

@@ -1,6 +1,6 @@
 """Interoperability of s3sink's age format (``s3sink._crypt``) with the ``age`` binary,
 both ways: what s3sink encrypts ``age -d -i`` decrypts; what ``age -r``/``-R`` encrypts
-s3sink decrypts. X25519 and ssh-ed25519 (keys from ``age-keygen`` and ``ssh-keygen``),
+s3sink decrypts. X25519, ssh-ed25519 and ssh-rsa (keys from ``age-keygen``/``ssh-keygen``),
 several recipients, an empty plaintext, plaintexts ending on a 64 KiB boundary, and one
 64 MiB stream through both, in bounded memory. Needs ``age``/``age-keygen`` and
 ``ssh-keygen`` (Debian: age, openssh-client; .ci/run installs them): skipped without them,
@@ -53,7 +53,13 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "carol", "-f", root / "carol"],
         check=True,
     )
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", root / "dave"],
+        check=True,
+    )
     return {
+        "dave": root / "dave",
+        "dave.pub": root / "dave.pub",
         "alice": root / "alice",
         "bob": root / "bob",
         "carol": root / "carol",
@@ -89,15 +95,16 @@ SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 7]
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("who", ["alice", "carol"])
+@pytest.mark.parametrize("who", ["alice", "carol", "dave"])
 def test_age_decrypts_ours(keys: dict[str, Path], who: str, size: int) -> None:
-    """``age -d -i KEY`` decrypts what s3sink encrypted to an X25519 or ssh-ed25519 key."""
+    """``age -d -i KEY`` decrypts what s3sink encrypted to an X25519, ssh-ed25519 or ssh-rsa
+    key."""
     data = os.urandom(size)
     assert _age_decrypt(_ours(data, [_recipient(keys, who)]), keys[who]) == data
 
 
 @pytest.mark.parametrize("size", SIZES)
-@pytest.mark.parametrize("who", ["alice", "carol"])
+@pytest.mark.parametrize("who", ["alice", "carol", "dave"])
 def test_we_decrypt_ages(keys: dict[str, Path], who: str, size: int) -> None:
     """s3sink decrypts what ``age -r`` encrypted, with an age identity file or an OpenSSH
     private key."""
