@@ -18,6 +18,7 @@ from ._read.reader import ObjectReader
 from ._read.restore import read_into
 from ._results import ReadResult, UploadResult
 from ._store.checksums import DEFAULT_ALGORITHM
+from ._store.ssec import customer_key, sse_c_args
 from ._writer.checks import check_connection_options
 from ._writer.writer import DEFAULT_CONCURRENCY, S3MultipartWriter
 from .errors import UsageError
@@ -183,7 +184,8 @@ def open(
     ``"rb"`` gives an :class:`S3Reader` (HeadObject is asked now: a missing object fails
     here), ``"r"`` a text wrapper over it; the keyword arguments are then the reader's
     (``part_size``, ``concurrency``, ``max_memory``, ``version_id``, ``if_match``,
-    ``require_checksum``, ``max_attempts``, ``client``), and ``decompress=True`` reads
+    ``require_checksum``, ``max_attempts``, ``client``, ``sse_c_key``: the 32-byte key an
+    SSE-C object was written with), and ``decompress=True`` reads
     what ``compress=`` wrote: a :class:`DecompressedReader` (zstd or gzip; the stored bytes
     verified, and the format's own checksum). ``identity=`` (a path, or a list of paths: age
     identity files as ``age-keygen`` writes them, or unencrypted OpenSSH private keys)
@@ -273,6 +275,12 @@ def _object_reader(
     the connection options), configured by the rest of ``options`` (ReadConfig's fields)."""
     client = options.pop("client", None)
     transport = options.pop("transport", None)
+    sse_c_key = options.pop("sse_c_key", None)
+    if sse_c_key is not None:
+        extra = dict(options.pop("extra", None) or {})
+        if extra.get("SSECustomerKey") is not None:
+            raise UsageError("sse_c_key cannot be combined with extra's SSECustomerKey")
+        options["extra"] = {**extra, **sse_c_args(customer_key(sse_c_key))}
     config = ReadConfig(**options)
     connecting = endpoint_url is not None or region is not None or profile is not None
     if transport is not None:

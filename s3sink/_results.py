@@ -35,6 +35,10 @@ class UploadResult:
     # ``compression`` (a spec such as "zstd:3") when one was asked for.
     source_size: int | None = None
     compression: str | None = None
+    # With ``encrypt_to``: "age" (the stored bytes are an age file) and how many recipients
+    # can open it; None without encryption. No key is ever part of a result.
+    encryption: str | None = None
+    recipients: int | None = None
     # With Object Lock asked for: "kept" (the store shows it), "applied" (the store dropped
     # it, s3sink set it after the commit: RGW does so for multipart uploads), or "missing"
     # (the object is published but NOT locked; logged as an error).

@@ -69,10 +69,10 @@ STATUS_PATH = "/" + STATUS_NAME
 
 def marker_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """Writer options for a directory's marker: the same object settings (encryption, ACL,
-    storage class...), but no compression (a marker is empty, not an empty zstd frame) and
-    no Object Lock (``rmdir`` may delete it)."""
+    storage class...), but no compression and no encryption (a marker is empty, not an empty
+    zstd frame or age file) and no Object Lock (``rmdir`` may delete it)."""
     extra = {k: v for k, v in (options.get("extra_args") or {}).items() if "ObjectLock" not in k}
-    return {**options, "compress": None, "extra_args": extra}
+    return {**options, "compress": None, "encrypt_to": None, "extra_args": extra}
 
 
 class UploadFS:

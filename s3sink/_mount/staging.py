@@ -95,14 +95,15 @@ class Staging:
 
     def hand_over(self, file: OpenFile) -> S3MultipartWriter:
         """Give the file's staging buffer to a new writer: as its first part buffer, or, when
-        the writer compresses (the staged bytes are not what is stored), through write();
+        the writer compresses or encrypts (the staged bytes are not what is stored), through
+        write();
         then the writer's own buffers hold the charge. Uncharged if that fails."""
         self._check_stopped()
         staged, file.staging = file.staging or bytearray(), None
         charged = True  # the staged bytes' charge is still the file's
         try:
             file.writer = writer = self._make_writer(self._key_of(file.path), False)
-            if writer.compression is None:
+            if writer.compression is None and writer.encryption is None:
                 writer.adopt_first_part(staged)
                 charged = False
             else:

@@ -139,12 +139,27 @@ def translate(
 _NOT_FOUND = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 
 
+# What a HeadObject's bare 400 or 403 most likely means, by whether an SSE-C key was sent.
+SSE_C_HINTS = {
+    False: "an object encrypted with SSE-C is read with its key (--sse-c-key-file)",
+    True: "with SSE-C: is this the key the object was written with?",
+}
+
+
 def translate_read(
-    exc: Exception, what: str, *, bucket: str, key: str, version_id: str | None, started: bool
+    exc: Exception,
+    what: str,
+    *,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    started: bool,
+    sse_c: bool | None = None,
 ) -> ReadError:
     """The s3sink error for botocore's ``exc`` from the read request ``what``. ``started``:
     the object was found before (a later request): a refused If-Match (412), or the object
-    gone, then means it changed while it was read."""
+    gone, then means it changed while it was read. ``sse_c`` (HeadObject: whether an SSE-C
+    key was sent) adds what a bare 400 or 403 most likely means."""
     code = error_code(exc)
     kind, text = ReadError, f"{what} failed: {describe(exc)}"
     if is_precondition_failure(exc):
@@ -159,6 +174,8 @@ def translate_read(
     elif code in _NOT_FOUND:
         missing = f"version {version_id} of the object" if version_id else "the object"
         text = f"{missing} does not exist ({what}: {describe(exc)})"
+    elif sse_c is not None and http_status(exc) in (400, 403):
+        text += f"; {SSE_C_HINTS[sse_c]}"
     return kind(text, bucket=bucket, key=key, version_id=version_id)
 
 

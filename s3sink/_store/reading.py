@@ -175,6 +175,7 @@ class BotoReads:
                 key=key,
                 version_id=version_id,
                 started=if_match is not None,
+                sse_c=kwargs.get("SSECustomerKey") is not None,
             ) from exc
         parts = response.get("PartsCount")
         return ObjectHead(

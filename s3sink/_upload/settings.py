@@ -44,6 +44,8 @@ _OPTIONS = {
     "Tagging": "--tag",
     "ObjectLockMode": "--object-lock-mode",
     "ObjectLockLegalHoldStatus": "--legal-hold",
+    "SSECustomerAlgorithm": "--sse-c-key-file",
+    "SSECustomerKey": "--sse-c-key-file",
 }
 
 
@@ -76,6 +78,8 @@ def recorded_settings(extra: Mapping[str, Any], upload_id: str) -> dict[str, Any
 def _describe(name: str, then: Any, now: Any) -> str:
     option = _OPTIONS.get(name)
     label = f"{option} (extra_args {name})" if option else f"extra_args {name}"
+    if name == _SECRET_KEY_ARG and now is None:
+        return f"{label}: the upload was created with an SSE-C key; give the same key again"
     if name == _SECRET_KEY_ARG:
         return f"{label}: another key than the upload was created with"
     shown = [json.dumps(v) if v is not None else "none" for v in (then, now)]

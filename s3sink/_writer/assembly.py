@@ -19,7 +19,8 @@ from .._upload.state import Lifecycle, State
 from .buffer import PartBuffer
 from .compress import CompressionStage
 from .config import WriterConfig
-from .feed import CompressedFeed, DirectFeed, Feed
+from .encrypt import EncryptionStage, StagePair
+from .feed import DirectFeed, Feed, Stage, StagedFeed
 
 __all__ = ["WriterParts", "assemble"]
 
@@ -70,7 +71,7 @@ def assemble(
         shared=memory_budget,
     )
     ledger = PartLedger(config.on_progress)
-    if config.codec is not None:
+    if config.codec is not None or config.recipients:
         ledger.source_bytes = 0
     life = Lifecycle(State.OPEN)
     upload = MultipartUpload(
@@ -85,11 +86,16 @@ def assemble(
     )
     buffer = PartBuffer(upload, pool, ledger, spec.checksummer)
     feed: Feed = DirectFeed(buffer)
+    stage: Stage | None = None
     if config.codec is not None:
         stage = CompressionStage(
             config.codec, bucket=spec.bucket, key=spec.key, upload_id=lambda: upload.upload_id
         )
-        feed = CompressedFeed(stage, buffer, ledger)
+    if config.recipients:
+        encryption = EncryptionStage(config.recipients)
+        stage = encryption if stage is None else StagePair(stage, encryption)
+    if stage is not None:
+        feed = StagedFeed(stage, buffer, ledger)
     return WriterParts(
         lock=threading.RLock(),  # serialises write/close/abort; parts run outside it
         life=life,

@@ -256,7 +256,7 @@ class CompressionStage:
         if self._compressor is None:
             self._compressor = self._call(lambda: self.codec.compressor(source_size))
 
-    def compress(self, data: memoryview) -> memoryview:
+    def process(self, data: memoryview) -> memoryview:
         """The output ready so far for ``data`` (not kept after the call)."""
         self.start(None)
         compressor = self._compressor

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._crypt import Recipient
 from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
 from .._store.ratelimit import RateLimiter, resolve_rate_limit
+from .._store.ssec import customer_key, sse_c_args
 from .._upload.journal import ResumeCommand
 from .._upload.journal import journal_dir as default_journal_dir
 from .._upload.policy import MemoryPlan, plan_memory
@@ -24,6 +26,7 @@ from .._upload.spec import UploadSpec
 from ..errors import UsageError
 from .checks import check_writer_options
 from .compress import Codec, resolve_codec
+from .encrypt import resolve_recipients, stored_size_hint
 
 __all__ = ["WriterConfig"]
 
@@ -43,6 +46,7 @@ class WriterConfig:
     abort_timeout: float
     resumption: Resumption  # its ``endpoint`` is the transport's, filled in by the writer
     rate_limiter: RateLimiter | None
+    recipients: tuple[Recipient, ...] = ()  # ``encrypt_to``: the stored object is an age file
 
     @classmethod
     def from_options(  # the writer's keyword arguments, one by one
@@ -68,6 +72,8 @@ class WriterConfig:
         resume_command: ResumeCommand | None,
         compress: str | Codec | None,
         rate_limit: float | RateLimiter | None,
+        sse_c_key: object = None,
+        encrypt_to: object = None,
     ) -> WriterConfig:
         """Check every argument (UsageError or TypeError, before anything is built) and
         resolve it; a memory plan that caps the stream's length is logged here, at
@@ -86,11 +92,21 @@ class WriterConfig:
             abort_timeout=abort_timeout,
         )
         codec = resolve_codec(compress)
+        recipients = resolve_recipients(encrypt_to)
+        if recipients and (resumable or resume or upload_id is not None):
+            raise UsageError(
+                "encrypt_to cannot be combined with resumable, resume or upload_id: each "
+                "upload encrypts with a new file key, which s3sink does not keep"
+            )
+        if recipients and expected_size is not None:
+            expected_size = stored_size_hint(expected_size)  # the parts hold the ciphertext
         if codec is not None and (resumable or resume or upload_id is not None):
             # A re-run must rebuild byte-identical parts to skip any, and multi-threaded
             # zstd does not promise the same output twice.
             raise UsageError("compress cannot be combined with resumable, resume or upload_id")
         extra = dict(extra_args or {})
+        if sse_c_key is not None:
+            extra.update(_sse_c(extra, sse_c_key))
         if codec is not None:
             extra.setdefault("ContentType", codec.content_type)
         plan = plan_memory(
@@ -121,7 +137,21 @@ class WriterConfig:
             abort_timeout=abort_timeout,
             resumption=_resumption(resumable, resume, upload_id, journal_dir, resume_command),
             rate_limiter=resolve_rate_limit(rate_limit),
+            recipients=recipients,
         )
+
+
+def _sse_c(extra: Mapping[str, Any], key: object) -> dict[str, Any]:
+    """``sse_c_key``'s request parameters; refused beside another encryption setting (the
+    store would refuse them together, after the stream)."""
+    clash = sorted(
+        name
+        for name in ("SSECustomerKey", "SSECustomerAlgorithm", "ServerSideEncryption")
+        if extra.get(name) is not None
+    )
+    if clash:
+        raise UsageError(f"sse_c_key cannot be combined with extra_args {', '.join(clash)}")
+    return sse_c_args(customer_key(key))
 
 
 def _resumption(

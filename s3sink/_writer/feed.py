@@ -1,7 +1,8 @@
 """What stands in front of the part buffer: the writer's three input paths (bytes, a reader,
 a file) go through a feed, which passes them straight to the :class:`PartBuffer`
-(:class:`DirectFeed`) or through the compressor first (:class:`CompressedFeed`). The writer
-picks one at construction and never asks again whether it compresses."""
+(:class:`DirectFeed`) or through a stage first (:class:`StagedFeed`: the compressor, the
+age encryptor, or both in that order). The writer picks one at construction and never asks
+again whether it compresses or encrypts."""
 
 from __future__ import annotations
 
@@ -9,14 +10,31 @@ from typing import Protocol
 
 from .._upload.parts import PartLedger
 from .buffer import PartBuffer
-from .compress import CompressionStage
 from .sources import FileSnapshot, Readable, pread_into, read_blocking
 
-__all__ = ["COMPRESS_CHUNK", "CompressedFeed", "DirectFeed", "Feed"]
+__all__ = ["COMPRESS_CHUNK", "DirectFeed", "Feed", "Stage", "StagedFeed"]
 
 # Source bytes read (and handed to the compressor) at a time when compressing: enough for
 # libzstd's and ISA-L's threads to have whole jobs, small beside the part buffers.
 COMPRESS_CHUNK = 1024 * 1024
+
+
+class Stage(Protocol):
+    """What bytes go through before the part buffer (compression, encryption)."""
+
+    def start(self, source_size: int | None) -> None:
+        """Be ready for a source of ``source_size`` bytes (None: unknown)."""
+
+    def process(self, data: memoryview) -> memoryview:
+        """The output ready so far for ``data`` (valid until the next call)."""
+        ...
+
+    def finish(self) -> memoryview:
+        """The end of the output."""
+        ...
+
+    def close(self) -> None:
+        """Free the stage's resources (idempotent)."""
 
 
 class Feed(Protocol):
@@ -55,22 +73,22 @@ class DirectFeed:
         return
 
 
-class CompressedFeed:
-    """Bytes go through the compressor, and what it returns into the part buffer; the ledger
+class StagedFeed:
+    """Bytes go through the stage, and what it returns into the part buffer; the ledger
     counts the source bytes apart from the stored ones."""
 
-    def __init__(self, stage: CompressionStage, buffer: PartBuffer, ledger: PartLedger) -> None:
+    def __init__(self, stage: Stage, buffer: PartBuffer, ledger: PartLedger) -> None:
         self.stage = stage
         self.buffer = buffer
         self.ledger = ledger
 
     def write(self, flat: memoryview) -> int:
-        self.buffer.store(self.stage.compress(flat))
+        self.buffer.store(self.stage.process(flat))
         self.ledger.count_source(flat.nbytes)
         return flat.nbytes
 
     def read_from(self, source: Readable, max_bytes: int | None) -> int:
-        """Source bytes are read into one chunk buffer, and what the compressor returns is
+        """Source bytes are read into one chunk buffer, and what the stage returns is
         copied into the part buffers."""
         chunk = bytearray(COMPRESS_CHUNK)
         total = 0
@@ -88,7 +106,7 @@ class CompressedFeed:
         return total
 
     def write_file(self, snapshot: FileSnapshot, offset: int, size: int) -> None:
-        """A file read in order on this thread (the stored size is unknown until the end, so
+        """A file read in order on this thread (the stored bytes are not the file's, so
         parts cannot be cut from the file), its size in the zstd frame header."""
         self.stage.start(size)
         upload = self.buffer.upload
@@ -102,12 +120,12 @@ class CompressedFeed:
                     snapshot, offset + done, self.ledger.count_source, upload.bucket, upload.key
                 )
                 read(view[:n])
-                self.buffer.store(self.stage.compress(view[:n]))
+                self.buffer.store(self.stage.process(view[:n]))
                 done += n
 
     def finish(self) -> None:
         tail = self.stage.finish()
-        self.stage.close()  # frees libzstd's buffers before close() waits for the parts
+        self.stage.close()  # frees libzstd's buffers (and the file key) before close() waits
         self.buffer.store(tail)
 
     def close(self) -> None:

@@ -20,11 +20,12 @@ import io
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .._crypt import Recipient
 from .._results import Progress, UploadResult
 from .._store.checksums import DEFAULT_ALGORITHM
 from .._store.ratelimit import RateLimiter
@@ -78,6 +79,16 @@ class S3MultipartWriter(io.BufferedIOBase):
     ``resume_command`` (with ``resumable``): the command line that resumes the upload,
     recorded in its journal for ``s3sink uploads list`` to print (the command passes its
     own).
+
+    ``sse_c_key`` (32 bytes): SSE-C, the store encrypts the object with this key, sent with
+    every request (never logged, never in the journal: only a salted digest of it, so a
+    resume given another key is refused). Reading the object back needs the same key.
+
+    ``encrypt_to`` (age recipients: ``age1…`` strings, SSH public key lines, or
+    parsed Recipient objects): the object is stored as an age file only their
+    identities open (``age -d -i KEY``); after ``compress``, so part sizes, checksums and
+    ``result.size`` are of the ciphertext. A bad recipient raises RecipientError here. It
+    cannot be combined with ``resumable``/``resume`` (a new file key every upload).
     """
 
     def __init__(
@@ -106,6 +117,8 @@ class S3MultipartWriter(io.BufferedIOBase):
         memory_budget: SharedBudget | None = None,
         compress: str | Codec | None = None,
         rate_limit: float | RateLimiter | None = None,
+        sse_c_key: bytes | None = None,
+        encrypt_to: Sequence[str | Recipient] | None = None,
     ) -> None:
         super().__init__()
         # Closed until construction succeeds, so __del__ never "aborts" a half-built writer
@@ -132,6 +145,8 @@ class S3MultipartWriter(io.BufferedIOBase):
             resume_command=resume_command,
             compress=compress,
             rate_limit=rate_limit,
+            sse_c_key=sse_c_key,
+            encrypt_to=encrypt_to,
         )
         if config.rate_limiter is not None and transport is not None:
             raise UsageError("rate_limit applies to the writer's own transport: pass a client")
@@ -285,8 +300,10 @@ class S3MultipartWriter(io.BufferedIOBase):
         buffer over. A buffer shorter than a part is the whole stream: close() follows."""
         with self._lock:
             self._check_open()
-            if self._codec is not None:
-                raise ValueError("adopt_first_part() takes stored bytes: not with compress")
+            if self._codec is not None or self.config.recipients:
+                raise ValueError(
+                    "adopt_first_part() takes stored bytes: not with compress or encrypt_to"
+                )
             first = self._upload.schedule.size_of(1)
             if self._ledger.bytes_written or self._buffer.current is not None or len(buf) > first:
                 raise ValueError("adopt_first_part() takes at most one part, before any write")
@@ -311,14 +328,19 @@ class S3MultipartWriter(io.BufferedIOBase):
         return self._codec.name if self._codec is not None else None
 
     @property
+    def encryption(self) -> str | None:
+        """``"age"`` with ``encrypt_to``, else None."""
+        return "age" if self.config.recipients else None
+
+    @property
     def bytes_written(self) -> int:
-        """Bytes accepted by write() so far (before compression, with ``compress``)."""
+        """Bytes accepted by write() so far (before compression and encryption)."""
         source = self._ledger.source_bytes
         return self._ledger.bytes_written if source is None else source
 
     @property
     def bytes_stored(self) -> int:
-        """Bytes put into part buffers so far: compressed, with ``compress``."""
+        """Bytes put into part buffers so far: compressed and encrypted, as stored."""
         return self._ledger.bytes_written
 
     @property
@@ -352,6 +374,8 @@ class S3MultipartWriter(io.BufferedIOBase):
                 result,
                 source_size=self.bytes_written,
                 compression=self._codec.name if self._codec is not None else None,
+                encryption=self.encryption,
+                recipients=len(self.config.recipients) or None,
                 object_lock=self._upload.lock_state,
             )
         return self._result

@@ -28,6 +28,7 @@ from ._options import (
     ReadPartSizeOption,
     RegionOption,
     RequireChecksumOption,
+    SseCKeyFileOption,
     VersionIdOption,
 )
 from ._progress import PLAIN_INTERVAL
@@ -85,6 +86,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
     concurrency: ReadConcurrencyOption = DEFAULT_READ_CONCURRENCY,
     max_memory: ReadMaxMemoryOption = None,
     require_checksum: RequireChecksumOption = False,
+    sse_c_key_file: SseCKeyFileOption = None,
     decompress: DecompressOption = False,
     identity: IdentityOption = None,
     max_attempts: MaxAttemptsOption = None,
@@ -118,6 +120,7 @@ def cat(  # noqa: PLR0917  # typer maps each parameter to one documented option
         concurrency=concurrency,
         max_memory=max_memory,
         require_checksum=require_checksum,
+        sse_c_key_file=sse_c_key_file,
         decompress=decompress,
         identity=tuple(identity or ()),
         max_attempts=max_attempts,

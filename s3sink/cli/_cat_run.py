@@ -53,7 +53,7 @@ from ._cat_output import (
 )
 from ._progress import PLAIN_INTERVAL, Display, NoDisplay, choose_mode, make_display
 from ._read_report import ReadOutcome, read_failure, summary_line, write_record
-from ._reading import load_identities
+from ._reading import load_identities, sse_c_extra
 from ._report import (
     EXIT_OUTPUT_CLOSED,
     EXIT_USAGE,
@@ -83,6 +83,7 @@ class CatOptions:
     concurrency: int = DEFAULT_READ_CONCURRENCY
     max_memory: int | None = None
     require_checksum: bool = False
+    sse_c_key_file: str | None = None
     decompress: bool = False
     identity: tuple[str, ...] = ()
     max_attempts: int | None = None
@@ -230,6 +231,7 @@ def _read_config(opts: CatOptions) -> ReadConfig:
         "version_id": opts.version_id,
         "require_checksum": opts.require_checksum,
         "max_attempts": opts.max_attempts,
+        "extra": sse_c_extra(opts.sse_c_key_file),
     }
     if opts.part_size is not None:
         options["part_size"] = opts.part_size

@@ -47,6 +47,7 @@ from ._options import (
     ReadPartSizeOption,
     RegionOption,
     RequireChecksumOption,
+    SseCKeyFileOption,
     VersionIdOption,
 )
 from ._reading import (
@@ -62,6 +63,7 @@ from ._reading import (
     read_transport,
     result_record,
     say,
+    sse_c_extra,
     worst,
 )
 from ._report import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command_logging, error_line, report_failure
@@ -295,6 +297,7 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
     identity: IdentityOption = None,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
+    sse_c_key_file: SseCKeyFileOption = None,
     part_size: ReadPartSizeOption = None,
     concurrency: ReadConcurrencyOption = 8,
     max_memory: ReadMaxMemoryOption = None,
@@ -318,7 +321,8 @@ def get(  # noqa: PLR0917  # typer maps parameters to options
             if tree:
                 one_version_only(version_id, "a prefix")
             options = ReadOptions(part_size, concurrency, max_memory, require_checksum,
-                                  version_id, max_attempts)  # fmt: skip
+                                  version_id, max_attempts,
+                                  extra=sse_c_extra(sse_c_key_file))  # fmt: skip
             options.config()  # the options checked before anything is read
             identities = load_identities(identity)
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,

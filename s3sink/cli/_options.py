@@ -278,6 +278,41 @@ SseKmsKeyIdOption = Annotated[
         envvar="S3SINK_SSE_KMS_KEY_ID", metavar="KEY", help="KMS key (implies --sse aws:kms)."
     ),
 ]
+EncryptToOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--encrypt-to",
+        metavar="RECIPIENT",
+        show_default=False,
+        help="Store an age file that only this recipient's identity opens (age -d -i KEY "
+        "decrypts it): an age public key (age1…) or an SSH public key (ssh-ed25519 …, "
+        "ssh-rsa …). Repeatable; after --compress. Object names, sizes and metadata are not "
+        "encrypted.",
+    ),
+]
+EncryptToFileOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--encrypt-to-file",
+        metavar="PATH",
+        envvar="S3SINK_ENCRYPT_TO_FILE",
+        show_default=False,
+        help="Recipients from a file, one per line, # comments (as age -R reads it). "
+        "Repeatable, and with --encrypt-to.",
+    ),
+]
+SseCKeyFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--sse-c-key-file",
+        metavar="PATH",
+        envvar="S3SINK_SSE_C_KEY_FILE",
+        show_default=False,
+        help="SSE-C: the store encrypts with this key (a file of 32 raw bytes or their "
+        "base64), sent with every request; the same key reads the object back. Never "
+        "printed, never in a resume journal.",
+    ),
+]
 MetadataOption = Annotated[
     list[str] | None,
     typer.Option(metavar="KEY=VALUE", envvar="S3SINK_METADATA", help="User metadata (repeatable)."),

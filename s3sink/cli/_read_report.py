@@ -23,6 +23,7 @@ from .._exec.producer import CommandError
 from .._exec.signals import Interrupted
 from .._results import ReadResult
 from .._sizes import format_duration, format_size
+from .._store.errors import SSE_C_HINTS
 from ..errors import (
     DecompressError,
     IdentityError,
@@ -74,7 +75,12 @@ def describe_read_error(exc: ReadError) -> str:
     """Say what went wrong in the user's terms (missing bucket, access, network...)."""
     if exc.__cause__ is None or isinstance(exc, (ObjectChangedError, IntegrityError)):
         return str(exc)
-    return describe_cause(exc.__cause__, exc.bucket, exc.key) or str(exc)
+    described = describe_cause(exc.__cause__, exc.bucket, exc.key)
+    if described is None:
+        return str(exc)
+    # A 403 reads as access denied; under SSE-C the key is the likelier culprit: keep the hint.
+    hints = [hint for hint in SSE_C_HINTS.values() if hint in str(exc)]
+    return "; ".join([described, *hints])
 
 
 def read_failure(exc: BaseException) -> tuple[int, Reason, str]:  # noqa: PLR0911  # a table

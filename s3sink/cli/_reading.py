@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -36,6 +36,7 @@ __all__ = [
     "one_version_only",
     "read_transport",
     "result_record",
+    "sse_c_extra",
 ]
 
 EXIT_CORRUPT = EXIT_INTEGRITY  # the object's bytes do not match what the store recorded
@@ -60,6 +61,7 @@ class ReadOptions:
     version_id: str | None = None
     max_attempts: int | None = None  # tries per request and per broken range (None: botocore's)
     identities: tuple[Identity, ...] = ()  # --identity: age objects decrypted (verify, get)
+    extra: dict[str, Any] = field(default_factory=dict)  # with every request (SSE-C)
 
     def config(self, *, readers: int = 1, if_match: str | None = None) -> ReadConfig:
         """The config of one of ``readers`` objects read at once (UsageError if the memory
@@ -82,6 +84,7 @@ class ReadOptions:
             if_match=if_match,
             require_checksum=self.require_checksum,
             max_attempts=self.max_attempts,
+            extra=self.extra,
         )
 
 
@@ -106,6 +109,16 @@ def read_transport(
         max_attempts=max_attempts,
     )
     return BotoTransport(client)
+
+
+def sse_c_extra(key_file: str | None) -> dict[str, Any]:
+    """The SSE-C parameters of ``--sse-c-key-file`` (none without it); UsageError for a file
+    that holds no key (its content never shown)."""
+    if key_file is None:
+        return {}
+    from .._store.ssec import read_key_file, sse_c_args  # noqa: PLC0415  # only when given
+
+    return sse_c_args(read_key_file(key_file))
 
 
 def one_version_only(version_id: str | None, many: str) -> None:

@@ -196,6 +196,8 @@ def print_success(
             "size": result.size,
             "source_size": result.source_size if result.source_size is not None else result.size,
             "compression": result.compression,
+            "encryption": result.encryption,
+            "recipients": result.recipients,
             "parts": result.parts,
             "seconds": round(seconds, 3),
             "upload_id": result.upload_id,
@@ -224,6 +226,9 @@ def print_success(
         if result.compression is not None:
             ratio = f"{source / result.size:.1f}x" if result.size else "-"
             compressed = f" ({result.compression} of {format_size(source)} read, {ratio})"
+        if result.encryption is not None:
+            many = "recipient" if result.recipients == 1 else "recipients"
+            compressed += f" ({result.encryption}-encrypted to {result.recipients} {many})"
         check = f", {result.checksum_algorithm} {result.checksum}" if result.checksum else ""
         plural = "part" if result.parts == 1 else "parts"
         skipped = ""

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 from .._location import S3Location
 from .._sizes import format_size
 from .._store.objectlock import lock_problem
+from .._store.ssec import read_key_file, sse_c_args
 from .._upload.policy import DEFAULT_PART_SIZE, check_part_size
 from .._writer.checks import (
     HEADER_UNSAFE_RE,
@@ -28,10 +29,11 @@ from .._writer.checks import (
     tag_problem,
 )
 from .._writer.writer import DEFAULT_CONCURRENCY
-from ..errors import InvalidLocationError, UsageError
+from ..errors import InvalidLocationError, RecipientError, UsageError
 from ._progress import PLAIN_INTERVAL
 
 if TYPE_CHECKING:
+    from .._crypt import Recipient
     from .._store.client import S3Client
 
 
@@ -55,6 +57,9 @@ class SinkOptions:
     acl: str | None = None
     sse: str | None = None
     sse_kms_key_id: str | None = None
+    sse_c_key_file: str | None = None
+    encrypt_to: tuple[str, ...] = ()
+    encrypt_to_file: tuple[str, ...] = ()
     metadata: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     no_overwrite: bool = False
@@ -134,6 +139,13 @@ def extra_args(opts: SinkOptions) -> dict[str, Any]:
         extra["SSEKMSKeyId"] = opts.sse_kms_key_id
     if sse is not None:
         extra["ServerSideEncryption"] = sse
+    if opts.sse_c_key_file is not None:
+        if sse is not None:
+            raise UsageError(
+                "--sse-c-key-file cannot be combined with --sse or --sse-kms-key-id: an "
+                "object is encrypted one way"
+            )
+        extra.update(sse_c_args(read_key_file(opts.sse_c_key_file)))
     if opts.metadata:
         extra["Metadata"] = dict(_pairs(opts.metadata, "--metadata"))
     if opts.tags:
@@ -178,6 +190,13 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
             f"--max-memory {format_size(opts.max_memory)} cannot hold one part of "
             f"{format_size(part_size)} (--part-size); raise --max-memory or lower --part-size"
         )
+    recipients = _recipients(opts)
+    if recipients and (opts.resumable or opts.resume or opts.upload_id):
+        raise UsageError(
+            "--encrypt-to cannot be combined with --resumable, --resume or --upload-id: a "
+            "resume must rebuild byte-identical parts, and every upload encrypts with a new "
+            "file key, which s3sink does not keep (see docs/options.md)"
+        )
     if opts.compress is not None and (opts.resumable or opts.resume or opts.upload_id):
         raise UsageError(
             "--compress cannot be combined with --resumable, --resume or --upload-id: a "
@@ -199,7 +218,30 @@ def writer_options(opts: SinkOptions) -> dict[str, Any]:
         "upload_id": opts.upload_id,
         "compress": opts.compress,
         "rate_limit": opts.rate_limit,
+        "encrypt_to": recipients or None,
     }
+
+
+def _recipients(opts: SinkOptions) -> list[Recipient]:
+    """The recipients of ``--encrypt-to`` and ``--encrypt-to-file``, each checked now (before
+    anything is read). A bad one is named by its place, not shown: a secret key pasted by
+    mistake must not land in a log."""
+    if not opts.encrypt_to and not opts.encrypt_to_file:
+        return []
+    from .._crypt import parse_recipient, read_recipients_file  # noqa: PLC0415  # only when asked
+
+    recipients: list[Recipient] = []
+    for number, text in enumerate(opts.encrypt_to, 1):
+        try:
+            recipients.append(parse_recipient(text))
+        except RecipientError as exc:
+            raise RecipientError(f"--encrypt-to (recipient {number} given): {exc}") from None
+    for path in opts.encrypt_to_file:
+        try:
+            recipients += read_recipients_file(path)
+        except RecipientError as exc:
+            raise RecipientError(f"--encrypt-to-file: {exc}") from None
+    return recipients
 
 
 def check_target(location: S3Location) -> None:

@@ -37,6 +37,7 @@ from ._options import (
     ReadPartSizeOption,
     RegionOption,
     RequireChecksumOption,
+    SseCKeyFileOption,
     VersionIdOption,
 )
 from ._reading import (
@@ -52,6 +53,7 @@ from ._reading import (
     read_transport,
     result_record,
     say,
+    sse_c_extra,
     worst,
 )
 from ._report import EXIT_OK, EXIT_USAGE, command_logging, error_line, report_failure
@@ -203,6 +205,7 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
     identity: IdentityOption = None,
     version_id: VersionIdOption = None,
     require_checksum: RequireChecksumOption = False,
+    sse_c_key_file: SseCKeyFileOption = None,
     part_size: ReadPartSizeOption = None,
     concurrency: ReadConcurrencyOption = 8,
     max_memory: ReadMaxMemoryOption = None,
@@ -225,8 +228,8 @@ def verify(  # noqa: PLR0917  # typer maps parameters to options
             if recursive:
                 one_version_only(version_id, "--recursive")
             options = ReadOptions(part_size, concurrency, max_memory, require_checksum,
-                                  version_id, max_attempts,
-                                  load_identities(identity))  # fmt: skip
+                                  version_id, max_attempts, load_identities(identity),
+                                  extra=sse_c_extra(sse_c_key_file))  # fmt: skip
             options.config()  # the options checked before anything is read
             transport = read_transport(concurrency=concurrency, endpoint_url=endpoint_url,
                                        region=region, profile=profile,

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+import zstandard
 
 from tests.support.clirun import S3SINK
 from tests.support.faultproxy import FaultProxy
@@ -79,3 +82,49 @@ def test_a_dump_corrupted_on_the_way_back_never_restores_cleanly(
     record = json.loads(done.stdout)
     assert record["reason"] == "integrity"
     assert record["command_status"] is not None
+
+
+def test_an_encrypted_dump_to_two_recipients_restores_with_either_key(
+    pg_cluster: PostgresServer, pg_source: Fingerprint, s3_endpoint: str, bucket: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Issue #26's "done when": one exec-mode command dumps, compresses and encrypts to two
+    recipients (an age key and an SSH key); `s3sink cat --identity KEY --decompress --
+    pg_restore` restores it with the one, and the stock `age -d -i` with the other decrypts
+    it to a dump pg_restore restores too: both equal the source."""
+    if shutil.which("age-keygen") is None or shutil.which("ssh-keygen") is None:
+        pytest.skip("age or ssh-keygen not installed")
+    age_key, ssh_key = tmp_path / "backup.key", tmp_path / "id_ed25519"
+    subprocess.run(["age-keygen", "-o", age_key], check=True, capture_output=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", ssh_key], check=True)
+    recipient = subprocess.run(
+        ["age-keygen", "-y", age_key], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    uri = f"s3://{bucket}/db.dump.zst.age"
+    done = s3sink(
+        uri, "--endpoint-url", s3_endpoint, "--compress", "zstd", "--encrypt-to", recipient,
+        "--encrypt-to-file", f"{ssh_key}.pub", "--json", "--",
+        pg_cluster.tool("pg_dump"), "-Fc", "-Z0", *pg_cluster.conn_args, SOURCE_DB,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recipients"] == 2
+    first = next(_names)
+    restored = s3sink(
+        "cat", uri, "--endpoint-url", s3_endpoint, "--identity", str(age_key), "--decompress",
+        "--", *restore_command(pg_cluster, first),
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stderr
+    assert pg_cluster.fingerprint(first) == pg_source
+    stored = tmp_path / "stored.age"
+    fetched = s3sink("cat", uri, "--endpoint-url", s3_endpoint, "-o", str(stored))
+    assert fetched.returncode == 0, fetched.stderr
+    frame = subprocess.run(
+        ["age", "-d", "-i", ssh_key, stored], check=True, capture_output=True
+    ).stdout
+    second = next(_names)
+    by_age = subprocess.run(
+        restore_command(pg_cluster, second), input=zstandard.ZstdDecompressor().decompressobj()
+        .decompress(frame), capture_output=True, timeout=TOOL_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert by_age.returncode == 0, by_age.stderr
+    assert pg_cluster.fingerprint(second) == pg_source

@@ -399,7 +399,9 @@ def test_an_sse_c_key_is_never_stored_but_a_different_one_is_refused(
     assert key not in record.path.read_text()
     other = {**sse_c, "SSECustomerKey": "x" * 32}
     w = make_writer(fake, resume=True, journal_dir=tmp_path, extra_args=other)
-    with pytest.raises(UsageError, match="SSECustomerKey: another key than") as caught:
+    with pytest.raises(
+        UsageError, match=r"--sse-c-key-file \(extra_args SSECustomerKey\): another key than"
+    ) as caught:
         w.write(data)
     w.abort()
     assert "x" * 32 not in str(caught.value)

@@ -22,14 +22,15 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-S3SINK_TOOLS = ("s3sink", "s3sink-lib")
+# s3sink-age: the command with --encrypt-to (one X25519 recipient); asked for by name only.
+S3SINK_TOOLS = ("s3sink", "s3sink-lib", "s3sink-age")
 ALL_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "smart_open", "obstore")
 # --file-mode: each tool's upload-from-a-path; smart_open has none, rclone is file mode only.
 FILE_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "obstore", "rclone")
 # The floor rows (floor.py): a minimal pipe reader / socket writer, plain and with CRC64NVME.
 # They run in every pipe-mode matrix (--no-floor leaves them out) and show in both tables.
 FLOOR_TOOLS = ("floor", "floor+crc")
-KNOWN_TOOLS = (*ALL_TOOLS, "rclone", *FLOOR_TOOLS)
+KNOWN_TOOLS = (*ALL_TOOLS, "s3sink-age", "rclone", *FLOOR_TOOLS)
 # --table: the equal-work table (no tool hashes payloads), each tool's defaults, or both.
 EQUAL_WORK, DEFAULTS = "equal-work", "defaults"
 TABLE_CHOICES = {"both": (EQUAL_WORK, DEFAULTS), EQUAL_WORK: (EQUAL_WORK,), DEFAULTS: (DEFAULTS,)}
@@ -41,6 +42,7 @@ MOTO_TOOLS = ("s3sink", "s3sink-lib", "boto3")
 # checksums with it when present, so all of them run on the same footing.
 TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "s3sink": (),
+    "s3sink-age": (),
     "s3sink-lib": ("boto3", "awscrt"),
     "awscli": ("awscli", "awscrt"),
     "s5cmd": ("s5cmd",),

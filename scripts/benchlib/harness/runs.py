@@ -337,6 +337,7 @@ def run_matrix(
                     workdir=workdir,
                     timeout=limit,
                     file_mode=file_mode,
+                    expected=row.tool.expected,
                 )
                 row.runs.append(result)
                 if result.ok:

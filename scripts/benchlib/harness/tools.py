@@ -4,6 +4,7 @@ run here (``build_tools``)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ class Tool:
     env_copy: dict[str, str] = field(default_factory=dict)  # {new name: variable to copy}
     env_set: dict[str, str] = field(default_factory=dict)  # set last (the variant's config file)
     variant: str = ""  # EQUAL_WORK or DEFAULTS; "" for a row that is the same in both (floors)
+    # The bytes the server must count, from the tool's stdout (None: the input's size).
+    expected: Callable[[Path], int | None] | None = None
 
     @property
     def label(self) -> str:
@@ -155,6 +158,8 @@ def build_tools(
             continue
         if name == "s3sink":
             _setup_s3sink_cli(tool, settings, env, cwd)
+        elif name == "s3sink-age":
+            _setup_s3sink_age(tool, settings, env, cwd)
         elif name == "s3sink-lib":
             _setup_driver(
                 tool,
@@ -314,6 +319,33 @@ def _setup_s3sink_cli(tool: Tool, settings: Settings, env: dict[str, str], cwd: 
         f"`s3sink s3://… --endpoint-url URL -q {shown}`; CRC64NVME per part (unsigned "
         "payload) and a full-object CRC64NVME at Complete"
     )
+
+
+# A recipient whose identity nobody needs: the bench only counts the ciphertext's bytes.
+BENCH_RECIPIENT = "age1dgjus9vwh2h26fmy3epes3ts6qu0dq5m3kt2gxkkeyj3yepfk3dq6wvq2t"
+
+
+def _setup_s3sink_age(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
+    """The s3sink row with ``--encrypt-to``: the server counts the age file, whose size
+    the command's --json gives (checked against the input's as its source_size)."""
+    _setup_s3sink_cli(tool, settings, env, cwd)
+    plain = tool.argv
+    if plain is None:
+        return
+    tool.argv = lambda url, key, source: [
+        *plain(url, key, source), "--encrypt-to", BENCH_RECIPIENT, "--json",
+    ]  # fmt: skip
+    tool.config = tool.config.replace(" -q ", " -q --encrypt-to age1… --json ", 1)
+    tool.expected = _stored_size
+
+
+def _stored_size(stdout: Path) -> int | None:
+    """The stored size from s3sink's --json (None: no usable record)."""
+    try:
+        size = json.loads(stdout.read_text()).get("size")
+    except (OSError, ValueError):
+        return None
+    return size if isinstance(size, int) else None
 
 
 def _setup_s5cmd(tool: Tool, settings: Settings, env: dict[str, str], cwd: Path) -> None:
