@@ -19,7 +19,6 @@ This is the only module that imports fsspec (``pip install 's3sink[fsspec]'``).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +27,7 @@ from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
 
 from ._api import download_file, upload_file
+from ._fsspec.clients import shared_client
 from ._fsspec.files import FileWriter, exists_as
 from ._fsspec.options import StorageOptions
 from ._read.config import ReadConfig
@@ -35,7 +35,7 @@ from ._read.fileobj import S3Reader
 from ._read.reader import ObjectReader
 from ._read.seekable import SeekableReader
 from ._store.boto import BotoTransport
-from ._store.client import S3Client, build_client
+from ._store.client import S3Client
 from ._store.errors import error_code
 from ._store.objects import (
     Entry,
@@ -76,31 +76,10 @@ class S3SinkFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is u
         storage_options.pop("skip_instance_cache", None)
         self._options = StorageOptions.parse(storage_options)
         super().__init__(**fs_options)
-        self._client_lock = threading.Lock()
-        self._clients: dict[str, tuple[int, S3Client]] = {}
 
-    # -- clients: one per process and purpose, built on first use ----------------------------
     def _client(self, purpose: str = "read") -> S3Client:
-        """The process's client for writes (the writer's checksum mode) or for reads and
-        listings (no checksum mode: the reader checks the bytes itself)."""
-        pid = os.getpid()
-        made = self._clients.get(purpose)
-        if made is not None and made[0] == pid:
-            return made[1]
-        with self._client_lock:
-            made = self._clients.get(purpose)
-            if made is None or made[0] != pid:
-                options = self._options
-                client = build_client(
-                    concurrency=options.client_concurrency(purpose),
-                    checksum=options.checksum if purpose == "write" else None,
-                    endpoint_url=options.endpoint_url,
-                    region=options.region,
-                    profile=options.profile,
-                )
-                made = (pid, client)
-                self._clients[purpose] = made
-        return made[1]
+        """The process's client for ``purpose`` (``_fsspec/clients.py``): never pickled."""
+        return shared_client(self._options, purpose)
 
     # -- paths -------------------------------------------------------------------------------
     def split_path(self, path: str) -> tuple[str, str]:

@@ -89,6 +89,8 @@ class SeekableReader(io.BufferedIOBase):
         if not self._ranged and reader is not None and reader.bytes_read == self._pos:
             data = reader.read(want)
             self._pos += len(data)
+            if self._pos == self.size and reader.read(1):  # the end, so the result is known
+                raise ReadError("the object grew as it was read", bucket=self.bucket, key=self.key)
             return data
         self._leave_verified()
         return self._read_ranged(want)

@@ -9,13 +9,24 @@ from typing import Any
 
 import pytest
 
+from s3sink._fsspec import clients
 from s3sink.fsspec import S3SinkFileSystem
 from tests.support.folders import mark_folder
+from tests.support.motoserver import MotoServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test in this folder carries the ``fsspec`` marker."""
     mark_folder(items, __file__, pytest.mark.fsspec)
+
+
+@pytest.fixture(autouse=True)
+def _few_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients built anew for each test, with 2 attempts a request: moto answers a part that
+    was in flight when its upload was aborted with 500 (a KeyError; S3 says NoSuchUpload,
+    which is not retried), and the standard 10 attempts would retry it for ~30 s."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    monkeypatch.setattr(clients, "_clients", {})
 
 
 @pytest.fixture
@@ -31,3 +42,16 @@ def s3fs_(s3_endpoint: str, aws_env: None) -> Iterator[S3SinkFileSystem]:
 def fs_bucket(s3_client: Any, bucket: str) -> str:
     """The test's bucket (the ``bucket`` fixture), for the filesystem's paths."""
     return bucket
+
+
+@pytest.fixture
+def module_fs(
+    moto_server: MotoServer, module_bucket: str, aws_env: None
+) -> Iterator[S3SinkFileSystem]:
+    """A filesystem on the module's bucket (``module_bucket``: empty at the start, emptied
+    after), for long tables of cases that a server reset per case would slow down; its
+    listing cache forgotten after each case."""
+    fs = S3SinkFileSystem(endpoint_url=moto_server.endpoint_url)
+    fs.invalidate_cache()
+    yield fs
+    fs.invalidate_cache()

@@ -4,24 +4,23 @@ one s3fs runs against itself, run against ``s3sink://`` on moto. Exclusive creat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import fsspec.tests.abstract as abstract
 import pytest
+from fsspec.tests import abstract
 
 from s3sink.fsspec import S3SinkFileSystem
 
 
 class S3SinkFixtures(abstract.AbstractFixtures):  # type: ignore[misc]
-    """The suite's fixtures: a filesystem on the reset moto server and one bucket."""
+    """The suite's fixtures: a filesystem on the module's bucket, empty before each test (the
+    suite removes what each test made; ``module_bucket`` checks it did)."""
 
     @pytest.fixture
-    def fs(self, s3fs_: S3SinkFileSystem) -> Iterator[S3SinkFileSystem]:
-        yield s3fs_
+    def fs(self, module_fs: S3SinkFileSystem) -> S3SinkFileSystem:
+        return module_fs
 
     @pytest.fixture
-    def fs_path(self, fs_bucket: str) -> str:
-        return fs_bucket
+    def fs_path(self, module_bucket: str) -> str:
+        return module_bucket
 
     @pytest.fixture
     def supports_empty_directories(self) -> bool:
