@@ -193,6 +193,7 @@ def test_listing_info_find_rm_and_the_cache(s3fs_: S3SinkFileSystem, fs_bucket: 
     assert f"{fs_bucket}/a/4" in s3fs_.ls(f"{fs_bucket}/a", detail=False)
     with s3fs_.open(f"{fs_bucket}/a/5", "wb") as f:
         f.write(b"5")
+        assert f"{fs_bucket}/a/5" not in s3fs_.ls(f"{fs_bucket}/a", detail=False)  # cached
     assert f"{fs_bucket}/a/5" in s3fs_.ls(f"{fs_bucket}/a", detail=False)
     s3fs_.rm(f"{fs_bucket}/a", recursive=True)
     assert s3fs_.find(fs_bucket) == [f"{fs_bucket}/c"]
