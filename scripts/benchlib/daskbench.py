@@ -36,7 +36,7 @@ BUCKET = "bench"
 
 def write_partition(url: str, size: int, options: dict[str, Any]) -> int:
     """One task: ``size`` bytes to ``url`` through fsspec, in 8 MiB writes."""
-    import fsspec  # noqa: PLC0415 - in the worker
+    import fsspec
 
     block = os.urandom(WRITE)
     done = 0
@@ -92,7 +92,7 @@ def arrived(url: str, key: str, size: int) -> bool:
 
 def run_tool(client: Any, tool: str, url: str, args: argparse.Namespace, round_: int) -> Run:
     """Restart the workers, write the partitions, read the workers' usage."""
-    from distributed import wait  # noqa: PLC0415
+    from distributed import wait
 
     client.restart()
     rest = client.run(worker_usage)
@@ -155,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Start the cluster, run the rounds, print the table."""
-    from distributed import Client, LocalCluster  # noqa: PLC0415
+    from distributed import Client, LocalCluster
 
     args = parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench-access-key")
