@@ -331,7 +331,8 @@ class S3SinkFileSystem(AbstractFileSystem):  # type: ignore[misc]  # fsspec is u
         try:
             yield
         except ReadError as exc:
-            if error_code(exc.__cause__) in _MISSING if exc.__cause__ else False:
+            cause = exc.__cause__
+            if cause is not None and error_code(cause) in _MISSING:
                 raise FileNotFoundError(path) from exc
             raise
 
