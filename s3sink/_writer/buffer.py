@@ -78,8 +78,11 @@ class PartBuffer:
             take = min(total - pos, len(buf) - self.fill)
             buf[self.fill : self.fill + take] = flat[pos : pos + take]
             if self.running is not None:  # from the buffer: ``flat`` may be strided
-                with memoryview(buf) as view:
-                    self.running.update(view[self.fill : self.fill + take])
+                # Released here, not when the last reference goes: a sampling profiler
+                # (Dask's workers run one) may hold the callee's frame, and with it the
+                # slice, and a live export would stop the buffer growing (BufferError).
+                with memoryview(buf) as view, view[self.fill : self.fill + take] as part:
+                    self.running.update(part)
             self.fill += take
             self.ledger.bytes_written += take
             pos += take
@@ -103,10 +106,12 @@ class PartBuffer:
             room = len(buf) - self.fill
             if max_bytes is not None:
                 room = min(room, max_bytes - total)
-            with memoryview(buf) as view:
-                n = read_blocking(source, view[self.fill : self.fill + room])
+            with memoryview(buf) as view:  # slices released here: see store()
+                with view[self.fill : self.fill + room] as target:
+                    n = read_blocking(source, target)
                 if self.running is not None:
-                    self.running.update(view[self.fill : self.fill + n])
+                    with view[self.fill : self.fill + n] as part:
+                        self.running.update(part)
             if not n:
                 break
             self.fill += n

@@ -22,6 +22,8 @@ RANK = {
     "_retention": 3,
     "_crypt": 1,
     "_api": 4,
+    "fsspec": 5,
+    "_fsspec": 4,
     "_mount": 4,
     "_doctor": 4,
     "_exec": 4,
@@ -40,6 +42,7 @@ CONFINED = {
     "rich": ("s3sink.cli.",),
     "mfusepy": ("s3sink._mount.fuse",),
     "cryptography": ("s3sink._crypt.",),
+    "fsspec": ("s3sink.fsspec",),
 }
 
 
@@ -121,7 +124,7 @@ def test_imports_go_down_only(module: str) -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_foreign_libraries_stay_in_their_rooms(module: str) -> None:
     """botocore and awscrt only under _store, typer and rich only under cli, mfusepy only in
-    _mount/fuse.py."""
+    _mount/fuse.py, fsspec only in fsspec.py."""
     for imported in _imports(module, MODULES[module]):
         top = imported.split(".")[0]
         if top in CONFINED:

@@ -4,6 +4,7 @@ charged its length, before it grows, so the part memory alive stays within max_m
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import threading
@@ -15,6 +16,7 @@ import pytest
 import zstandard
 
 from s3sink import S3MultipartWriter
+from s3sink._store import checksums
 from s3sink._upload.pool import PartPool, SharedBudget
 from s3sink._writer.buffer import GROW_FROM
 from tests.support.fakes import (
@@ -364,3 +366,30 @@ def test_small_streams_open_at_once_hold_only_what_they_have(fake: FakeS3) -> No
     assert [fake.object_bytes(BUCKET, f"k{i}") for i in range(5)] == [
         b"x" * (i + 1) for i in range(5)
     ]
+
+
+@pytest.mark.parametrize("path", ["write", "readinto_from"])
+def test_a_view_held_elsewhere_does_not_stop_the_first_buffer_growing(
+    fake: FakeS3, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A sampling profiler (Dask's workers run one, every 10 ms) may hold the frame of a
+    call that took a slice of the part buffer, and with it the slice: the writer releases
+    its slices itself, so growing the buffer in place never meets a live export (found by
+    scripts/bench --dask on 2026-12-05: BufferError "Existing exports of data")."""
+    held: list[memoryview] = []
+    update = checksums.RunningChecksum.update
+
+    def holding(self: checksums.RunningChecksum, data: memoryview) -> None:
+        held.append(data)  # as a frame kept alive by a profiler would
+        update(self, data)
+
+    monkeypatch.setattr(checksums.RunningChecksum, "update", holding)
+    data = payload(4 * GROW_FROM + 5)
+    with make_writer(fake) as writer:
+        if path == "write":
+            for start in range(0, len(data), GROW_FROM // 2):
+                writer.write(data[start : start + GROW_FROM // 2])
+        else:
+            writer.readinto_from(io.BytesIO(data))
+    assert held
+    assert fake.object_bytes(BUCKET, KEY) == data

@@ -37,6 +37,7 @@ from .common import (
     parse_size,
 )
 from .compression_row import run_compression
+from .dask_table import run_dask_table
 from .read_table import run_read
 from .report import measure_startup, render_report
 from .resume_row import ResumeRound, run_resume
@@ -174,6 +175,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-install", action="store_true", help="use the bench venv as it is (no pip at all)"
     )
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="only the Dask table: partitions written through s3sink:// and s3:// (s3fs) by a "
+        "local cluster (daskbench.py; its own venv, .bench-dask-venv)",
+    )
+    parser.add_argument("--dask-partitions", type=int, default=8, help="default 8")
+    parser.add_argument(
+        "--dask-size", type=parse_size, default=256 * MiB, help="per partition, default 256MiB"
+    )
     args = parser.parse_args(argv)
     if args.tools is None:
         default = READ_TOOLS if args.read else FILE_TOOLS if args.file_mode else ALL_TOOLS
@@ -262,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     """Install, run, report."""
     args = parse_args(argv)
     args.loadavg_at_start = os.getloadavg()
+    if args.dask:
+        return run_dask_table(args)
     venv = BenchVenv(args.venv.resolve())
     venv.create(sys.executable)
     if args.mount:
