@@ -2,7 +2,9 @@
 ``to_parquet``/``read_parquet``, and a Dask cluster of two worker processes on 127.0.0.1
 (``to_parquet`` of a multi-partition DataFrame, a bag's ``to_textfiles``, read back equal).
 A task that fails half-way through its partition publishes nothing and leaves no pending
-upload; the same task through s3fs leaves a truncated object (the README's side by side)."""
+upload. (The same task through s3fs leaves a truncated object: the README's side by side,
+measured with s3fs 2026.9.0 on 2026-12-05; s3fs is kept out of the test venv, see
+pyproject.toml.)"""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.clirun import body, keys, pending
-from tests.support.fsspec_tasks import PARTITION_MIB, MiB, chunk, write_partition
+from tests.support.fsspec_tasks import PARTITION_MIB, chunk, write_partition
 from tests.support.motoserver import DUMMY_CREDENTIALS, MotoServer
 
 pd = pytest.importorskip("pandas")
@@ -144,25 +146,3 @@ def test_a_failed_task_leaves_nothing_through_s3sink(
     assert pending(module_s3, module_bucket) == []
     for i in (0, 1, 3):
         assert body(module_s3, module_bucket, f"out/part-{i}") == _partition(i)
-
-
-def test_the_same_failed_task_through_s3fs(
-    dask_client: Any, module_s3: Any, module_bucket: str
-) -> None:
-    """The comparison: s3fs (fsspec's AbstractBufferedFile) closes the file on the way out
-    of ``with`` whatever happened, so the failed partition is published truncated, 7 MiB of
-    12, under its final name: the next job reads it as data."""
-    pytest.importorskip("s3fs")
-    options = {
-        "client_kwargs": {"endpoint_url": module_s3.meta.endpoint_url},
-        "key": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "secret": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "skip_instance_cache": True,
-    }
-    statuses = _run_partitions(dask_client, f"s3://{module_bucket}/out", options)
-    assert statuses == ["finished", "finished", "error", "finished"]
-    assert sorted(keys(module_s3, module_bucket)) == [f"out/part-{i}" for i in range(4)]
-    truncated = body(module_s3, module_bucket, "out/part-2")
-    assert truncated == _partition(2, 7)
-    assert len(truncated) == 7 * MiB
-    assert pending(module_s3, module_bucket) == []
