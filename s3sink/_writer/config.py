@@ -10,9 +10,8 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._crypt import Recipient
 from .._location import check_bucket_and_key
 from .._results import Progress
 from .._store.checksums import Checksummer, resolve_mode
@@ -27,6 +26,9 @@ from ..errors import UsageError
 from .checks import check_writer_options
 from .compress import Codec, resolve_codec
 from .encrypt import resolve_recipients, stored_size_hint
+
+if TYPE_CHECKING:
+    from .._crypt import Recipient
 
 __all__ = ["WriterConfig"]
 

@@ -17,10 +17,13 @@ backup is taken on, the one place it should not be).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from .._crypt import Encryptor, Recipient, parse_recipient
 from ..errors import UsageError
 from .feed import Stage
+
+if TYPE_CHECKING:  # cryptography loads with them: only a writer that encrypts pays for it
+    from .._crypt import Encryptor, Recipient
 
 __all__ = ["EncryptionStage", "StagePair", "resolve_recipients", "stored_size_hint"]
 
@@ -34,6 +37,8 @@ def resolve_recipients(encrypt_to: object) -> tuple[Recipient, ...]:
     TypeError for anything else."""
     if encrypt_to is None:
         return ()
+    from .._crypt import Recipient, parse_recipient  # noqa: PLC0415  # see the imports
+
     if isinstance(encrypt_to, (str, bytes, Recipient)) or not isinstance(encrypt_to, Iterable):
         raise TypeError(
             "encrypt_to must be a list of recipients (age1… or SSH public keys), "
@@ -70,6 +75,8 @@ class EncryptionStage:
     def start(self, source_size: int | None) -> None:  # the Stage protocol
         """Make the encryptor (a new file key) now."""
         if self._encryptor is None:
+            from .._crypt import Encryptor  # noqa: PLC0415  # see the imports
+
             self._encryptor = Encryptor(self.recipients)
 
     def process(self, data: memoryview) -> memoryview:

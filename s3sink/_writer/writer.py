@@ -25,7 +25,6 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._crypt import Recipient
 from .._results import Progress, UploadResult
 from .._store.checksums import DEFAULT_ALGORITHM
 from .._store.ratelimit import RateLimiter
@@ -46,6 +45,7 @@ from .sources import FileSnapshot, Readable
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
+    from .._crypt import Recipient
     from .._store.client import S3Client
 
 __all__ = [
