@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import UsageError
 from .checksums import DEFAULT_ALGORITHM, resolve_mode
+from .connections import tune_connections
 from .errors import is_setup_problem
 from .retries import watch_retries
 
@@ -126,6 +127,7 @@ def _build(
         "s3", region_name=region, endpoint_url=endpoint_url, config=config
     )
     watch_retries(client)  # every retry logged; an endpoint never reached is not retried
+    tune_connections(client)  # 1 MiB sends, TLS records batched
     return client
 
 
