@@ -8,6 +8,7 @@ imported here lazily: ``import s3sink`` and ``s3sink --help`` do not pay for it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..errors import UsageError
@@ -98,6 +99,8 @@ def _build(
     from botocore.config import Config  # noqa: PLC0415
 
     session = botocore.session.Session(profile=profile)
+    loader = session.get_component("data_loader")
+    loader.list_available_services = _s3_only(loader)
     # Only what the user did not configure: an explicit Config value would override them.
     retries: dict[str, Any] = {}
     if not _user_configured(session, "retry_mode", "AWS_RETRY_MODE"):
@@ -129,6 +132,26 @@ def _build(
     watch_retries(client)  # every retry logged; an endpoint never reached is not retried
     tune_connections(client)  # 1 MiB sends, TLS records batched
     return client
+
+
+def _s3_only(loader: Any) -> Callable[[str], list[str]]:
+    """The data loader's ``list_available_services``, for a session that only makes S3
+    clients. botocore's own walks every service it knows (~400 directories, ~4,000 ``stat``
+    calls: 18 ms of a 210 ms start-up, measured 2026-12-05) to find "s3" among them, twice
+    per client. Still answered from the loader's search paths (a model in the AWS config's
+    ``data_path`` or ``~/.aws/models`` counts, as before)."""
+
+    def list_available_services(type_name: str) -> list[str]:
+        for root in loader.search_paths:
+            folder = os.path.join(root, "s3")
+            if os.path.isdir(folder) and any(
+                loader.file_loader.exists(os.path.join(folder, version, type_name))
+                for version in os.listdir(folder)
+            ):
+                return ["s3"]
+        return []
+
+    return list_available_services
 
 
 def _user_configured(session: Any, name: str, env_var: str) -> bool:
