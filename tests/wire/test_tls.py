@@ -14,7 +14,7 @@ import http.client
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +114,19 @@ def test_reading_back_over_https_takes_many_records_per_read(
     assert sum(n for n in wire["received"] if n > RECORD) >= 0.5 * size
 
 
+def test_a_byte_flipped_in_a_get_over_batched_tls_is_caught(
+    https_env: Any, wire: dict[str, list[int]]
+) -> None:
+    """What the batched path decrypts is still what the reader verifies."""
+    https_env.create_synthetic("tls/bad", 12 * MiB, part_size=5 * MiB, corrupt_at=7 * MiB + 3)
+    with (
+        pytest.raises(s3sink.IntegrityError),
+        s3sink.open("s3://bench/tls/bad", "rb", client=_client(https_env)) as r,
+    ):
+        r.read()
+    assert wire["connections"]
+
+
 def test_the_escape_hatch_keeps_pythons_sslsocket(
     https_env: Any, wire: dict[str, list[int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -147,43 +160,54 @@ def test_tune_connections_leaves_a_client_without_the_expected_pool_alone() -> N
 # -- BatchedTLS against a plain ssl server thread ----------------------------------------------
 
 
+Handler = Callable[[ssl.SSLSocket], None]
+
+
 @pytest.fixture
-def echo_server(server: Any) -> Iterator[tuple[int, tls.BatchingContext]]:
-    """A TLS server thread (the discard server's certificate) that sends back what it gets,
-    then closes with close_notify; and a client context that trusts it."""
+def tls_thread(server: Any) -> Iterator[Callable[[Handler], tuple[int, tls.BatchingContext]]]:
+    """Start a TLS server thread (the discard server's certificate) that runs a handler on
+    one connection; and give a client context that trusts it."""
     cert_dir = Path(server.ca_file).parent
     served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     served.load_cert_chain(cert_dir / "cert.pem", cert_dir / "key.pem")
     listener = socket.create_server(("127.0.0.1", 0))
+    threads: list[threading.Thread] = []
 
-    def serve() -> None:
-        conn, _ = listener.accept()
-        with served.wrap_socket(conn, server_side=True) as tls_conn:
-            total = int.from_bytes(tls_conn.recv(8), "big")
-            got = bytearray()
-            while len(got) < total:
-                got += tls_conn.recv(1 << 20)
-            tls_conn.sendall(bytes(got))
-            # close_notify sent; the client then closes without one of its own, as HTTP
-            # clients do, which unwrap reports while it waits for the answer.
-            with contextlib.suppress(ssl.SSLEOFError):
-                tls_conn.unwrap()
+    def start(handler: Handler) -> tuple[int, tls.BatchingContext]:
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with served.wrap_socket(conn, server_side=True) as tls_conn:
+                handler(tls_conn)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    client = tls.BatchingContext(ssl.PROTOCOL_TLS_CLIENT)
-    client.load_verify_locations(server.ca_file)
+        threads.append(threading.Thread(target=serve, daemon=True))
+        threads[-1].start()
+        client = tls.BatchingContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.load_verify_locations(server.ca_file)
+        return listener.getsockname()[1], client
+
     try:
-        yield listener.getsockname()[1], client
+        yield start
     finally:
-        thread.join(10)
+        for thread in threads:
+            thread.join(10)
         listener.close()
 
 
-def test_batched_tls_round_trip_and_a_clean_end(
-    echo_server: tuple[int, tls.BatchingContext],
-) -> None:
-    port, context = echo_server
+def _echo(conn: ssl.SSLSocket) -> None:
+    """Send back what arrives, then close with close_notify."""
+    total = int.from_bytes(conn.recv(8), "big")
+    got = bytearray()
+    while len(got) < total:
+        got += conn.recv(1 << 20)
+    conn.sendall(bytes(got))
+    # close_notify sent; the client then closes without one of its own, as HTTP clients
+    # do, which unwrap reports while it waits for the answer.
+    with contextlib.suppress(ssl.SSLEOFError):
+        conn.unwrap()
+
+
+def test_batched_tls_round_trip_and_a_clean_end(tls_thread: Any) -> None:
+    port, context = tls_thread(_echo)
     payload = hashlib.shake_256(b"tls").digest(3 * MiB + 7)
     raw = socket.create_connection(("127.0.0.1", port), timeout=10)
     conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
@@ -230,3 +254,40 @@ def test_request_bodies_go_to_the_socket_a_mib_at_a_time(
         w.write(b"\x5a" * (11 * MiB))
     assert http_server.object_info("http/up") == (11 * MiB, 3)
     assert sizes.count(MiB) >= 10
+
+
+def test_a_response_cut_short_is_an_error_not_a_short_body(tls_thread: Any) -> None:
+    """The server's TCP connection ends mid-body without close_notify: the HTTP layer sees
+    fewer bytes than Content-Length promised (botocore retries such a read)."""
+
+    def cut(conn: ssl.SSLSocket) -> None:
+        conn.recv(65536)  # the request
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + b"x" * 300_000)
+        conn.shutdown(socket.SHUT_RDWR)  # no close_notify
+
+    port, context = tls_thread(cut)
+    connection = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    with pytest.raises(http.client.IncompleteRead):
+        response.read()
+    connection.close()
+
+
+def test_a_server_that_goes_silent_times_out(tls_thread: Any) -> None:
+    done = threading.Event()
+
+    def silent(conn: ssl.SSLSocket) -> None:
+        conn.recv(65536)
+        done.wait(10)
+
+    port, context = tls_thread(silent)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=0.5)
+    conn = context.wrap_socket(raw, server_hostname="127.0.0.1")
+    conn.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    try:
+        with pytest.raises(TimeoutError):
+            conn.recv_into(bytearray(10))
+    finally:
+        done.set()
+        conn.close()
