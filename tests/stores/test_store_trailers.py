@@ -1,12 +1,14 @@
-"""Checksums in aws-chunked trailers on each real store (moto, SeaweedFS, Ceph RGW), over plain
-HTTP: what each does with a correct and a wrong trailer (s3sink._store.trailers), the doctor's
-``upload_part.trailer`` verdict, and a store that takes any trailer never passing for one that
-checks it (the fault proxy makes every trailer right on the way to SeaweedFS)."""
+"""Checksums in aws-chunked trailers on each real store (moto, SeaweedFS, Ceph RGW): what each
+does with a correct and a wrong trailer (s3sink._store.trailers) over HTTP and HTTPS (a TLS
+relay in front), the doctor's ``upload_part.trailer`` verdict, and a store that takes any
+trailer never passing for one that checks it (the fault proxy makes every trailer right on the
+way to SeaweedFS)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +21,14 @@ from s3sink.cli._doctor import render
 from tests.support.doctor import s3sink_client
 from tests.support.faultproxy import FaultProxy
 from tests.support.stores import StoreServer
+from tests.support.tlsrelay import TlsRelay
 
 DATA = bytes(range(256)) * 80  # 20 KiB in 8 KiB chunks: 8, 8 and 4 KiB
 CHUNK = 8 * 1024
 
-#: What each store answered, measured 2026-12-05 on this machine (moto 5.2.6, SeaweedFS 4.48,
-#: Ceph RGW 16.2), over HTTP: (UploadPart correct, UploadPart wrong, PutObject correct,
-#: PutObject wrong): "200", or the error code and the HTTP status.
+#: What each store answered, the same over HTTP and HTTPS, measured 2026-12-05 on this machine
+#: (moto 5.2.6, SeaweedFS 4.48, Ceph RGW 16.2): (UploadPart correct, UploadPart wrong,
+#: PutObject correct, PutObject wrong): "200", or the error code and the HTTP status.
 ANSWERS: dict[str, tuple[str, str, str, str]] = {
     "moto": ("200", "200", "200", "200"),  # decodes aws-chunked, checks no trailer
     "seaweedfs": ("200", "InvalidDigest 400", "200", "InvalidDigest 400"),
@@ -45,13 +48,31 @@ def answer(call: Callable[[], Mapping[str, Any]]) -> tuple[str, Mapping[str, Any
     return str(response["ResponseMetadata"]["HTTPStatusCode"]), response
 
 
+@pytest.fixture(params=["http", "https"])
+def endpoint(
+    request: Any, store: StoreServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The store's endpoint over HTTP, or over HTTPS through a TLS relay (the CA trusted)."""
+    if request.param == "http":
+        yield store.endpoint_url
+        return
+    with TlsRelay(store.port, tmp_path) as relay:
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(relay.ca_file))
+        yield relay.endpoint_url
+
+
 @pytest.mark.slow
 def test_correct_and_wrong_trailers_on_each_store(
-    store: StoreServer, store_client: Any, store_bucket: str, monkeypatch: pytest.MonkeyPatch
+    store: StoreServer,
+    endpoint: str,
+    store_client: Any,
+    store_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """UploadPart and PutObject, each with a correct then a wrong CRC64NVME trailer: each store
-    does what ANSWERS says, and what it takes is the data (not its framing)."""
-    client = s3sink_client(store.endpoint_url, monkeypatch, store.access_key, store.secret_key)
+    """UploadPart and PutObject, each with a correct then a wrong CRC64NVME trailer, over HTTP
+    and HTTPS: each store does what ANSWERS says, and what it takes is the data (not its
+    framing)."""
+    client = s3sink_client(endpoint, monkeypatch, store.access_key, store.secret_key)
     created = client.create_multipart_upload(
         Bucket=store_bucket, Key="mpu", ChecksumAlgorithm="CRC64NVME", ChecksumType="FULL_OBJECT"
     )

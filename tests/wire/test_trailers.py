@@ -1,12 +1,14 @@
 """UploadPart and PutObject with the checksum in an aws-chunked trailer (s3sink._store.trailers)
 against moto over plain HTTP: what goes on the wire (framing, headers, the signature's payload
-hash), what moto stores, retries, and that the client's other requests are left alone."""
+hash), what moto stores, retries, and that the client's other requests are left alone; then
+over HTTPS (a TLS relay in front of moto), where botocore has a trailer of its own."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from s3sink._store.trailers import (
     wrong_checksum,
 )
 from tests.support.doctor import s3sink_client
+from tests.support.motoserver import MotoServer
+from tests.support.tlsrelay import TlsRelay
 
 DATA = bytes(range(256)) * 80  # 20 KiB: two 8 KiB chunks and a 4 KiB one
 CHUNK = 8 * 1024
@@ -187,3 +191,32 @@ def test_blocks_do_not_nest_and_check_their_arguments(client: Any) -> None:
         pass
     with pytest.raises(ValueError, match="chunk_size"), sending_trailer(client, chunk_size=0):
         pass
+
+
+def test_over_https_the_trailer_is_ours_not_botocores(
+    moto_server: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Over HTTPS botocore sends a trailer of its own (HTTP chunked around its wrapper, CRC32):
+    inside the block the part goes once, in s3sink's framing with a Content-Length, signed
+    the same way, and moto stores the data."""
+    with TlsRelay(moto_server.port, tmp_path) as relay:
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(relay.ca_file))
+        client = s3sink_client(relay.endpoint_url, monkeypatch)
+        upload_id, wire = upload(client, bucket), Wire(client)
+        part = {"Bucket": bucket, "Key": "k", "UploadId": upload_id, "Body": DATA}
+        client.upload_part(PartNumber=1, **part)
+        theirs, _ = wire.sent[-1]
+        with sending_trailer(client, chunk_size=CHUNK) as sent:
+            response = client.upload_part(PartNumber=2, **part)
+        client.close()
+    assert (theirs["transfer-encoding"], theirs["x-amz-trailer"]) == (
+        "chunked",
+        "x-amz-checksum-crc32",
+    )
+    headers, body = wire.sent[-1]
+    assert body == encode_aws_chunked(DATA, "crc64nvme", chunk_size=CHUNK)
+    assert "transfer-encoding" not in headers
+    assert headers["x-amz-trailer"] == "x-amz-checksum-crc64nvme"
+    assert headers["x-amz-content-sha256"] == STREAMING_UNSIGNED_PAYLOAD_TRAILER
+    assert sent.value == sent.checksum
+    assert response["ETag"].strip('"') == hashlib.md5(DATA).hexdigest()  # noqa: S324 - ETag
