@@ -470,22 +470,23 @@ def _fix_trailer(raw: bytearray, head: _Head, framing: _Framing) -> None:
     """Put the checksum of the aws-chunked payload in its trailer, in place (``fix_trailer``)."""
     from s3sink._store.checksums import Digest, encode
 
-    content = raw
-    if framing.kind == "chunked":
-        content = bytearray().join(raw[o : o + n] for o, n in _chunk_spans(raw))
     if "aws-chunked" not in head.tokens("Content-Encoding"):
         raise _ProtocolError("fix_trailer: the body is not aws-chunked")
-    found = list(_TRAILER.finditer(raw))
+    # As in _flip_payload_byte: the HTTP chunks' content, then map positions back out.
+    outer = _chunk_spans(raw) if framing.kind == "chunked" else [(0, len(raw))]
+    content = bytearray().join(raw[o : o + n] for o, n in outer)
+    found = list(_TRAILER.finditer(content))
     if not found:
         raise _ProtocolError("fix_trailer: no x-amz-checksum trailer in the body")
-    algorithm, value = found[-1].group(1).decode(), found[-1].span(2)
-    digest = Digest(algorithm)  # type: ignore[arg-type]  # checked by Digest itself
+    algorithm, (start, end) = found[-1].group(1).decode(), found[-1].span(2)
+    digest = Digest(algorithm)  # type: ignore[arg-type]  # an unknown one: ValueError
     for offset, length in _chunk_spans(content):
         digest.update(content[offset : offset + length])
     fixed = encode(digest.digest()).encode()
-    if len(fixed) != value[1] - value[0]:
+    if len(fixed) != end - start:
         raise _ProtocolError("fix_trailer: the trailer's value has another length")
-    raw[value[0] : value[1]] = fixed
+    for index, byte in zip(range(start, end), fixed, strict=True):
+        raw[_locate(outer, index)] = byte
 
 
 def _keep_alive(head: _Head, version: str) -> bool:
