@@ -14,8 +14,10 @@ with a ``Content-Length``, on either scheme, through two botocore event hooks:
   signer's ``payload()`` answers ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` (botocore/auth.py).
 
 The hooks act only on the calls made inside :func:`sending_trailer` in the same thread (a
-thread-local), so the client's other requests, in other threads too, are left as they were;
-they are registered with a use count and removed when the last block ends.
+thread-local), so the client's other requests, in other threads too, are left as they were.
+They are registered once per client, under a lock, and stay (inert outside a block): parts
+sent from many threads must not register and unregister on one client's event emitter while
+another thread's request runs through it, and a hook registered twice would frame twice.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from .client import S3Client
 __all__ = [
     "STREAMING_UNSIGNED_PAYLOAD_TRAILER",
     "TrailerSent",
+    "install_trailer_hooks",
     "put_object_with_trailer",
     "sending_trailer",
     "upload_part_with_trailer",
@@ -47,6 +50,7 @@ __all__ = [
 STREAMING_UNSIGNED_PAYLOAD_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 OPERATIONS = ("UploadPart", "PutObject")
 _local = threading.local()
+_install_lock = threading.Lock()
 
 
 @dataclass
@@ -150,18 +154,26 @@ def sending_trailer(
     trailer_header(algorithm)  # an unknown algorithm fails before anything is registered
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
-    events = client.meta.events
+    install_trailer_hooks(client)
     sent = TrailerSent(algorithm, chunk_size, wrong)
-    with contextlib.ExitStack() as stack:
+    _local.sent = sent
+    try:
+        yield sent
+    finally:
+        _local.sent = None
+
+
+def install_trailer_hooks(client: S3Client) -> None:
+    """Register the hooks on ``client`` once (later calls do nothing); inert outside a
+    :func:`sending_trailer` block. :func:`sending_trailer` calls it; a sender may call it
+    first, before its threads start."""
+    events = client.meta.events
+    with _install_lock:
         for operation in OPERATIONS:
             for event, handler in _HOOKS:
-                name = f"{event}.s3.{operation}"
-                uid = f"s3sink-trailer-{event}-{operation}"  # one id per event name
-                events.register(name, handler, unique_id=uid, unique_id_uses_count=True)
-                stack.callback(events.unregister, name, unique_id=uid, unique_id_uses_count=True)
-        _local.sent = sent
-        stack.callback(setattr, _local, "sent", None)
-        yield sent
+                # unique_id: one registration per client and event name, however often asked.
+                uid = f"s3sink-trailer-{event}-{operation}"
+                events.register(f"{event}.s3.{operation}", handler, unique_id=uid)
 
 
 def upload_part_with_trailer(

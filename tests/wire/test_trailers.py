@@ -17,6 +17,7 @@ from botocore.exceptions import ConnectionClosedError
 from s3sink._store.awschunked import encode_aws_chunked, encoded_length
 from s3sink._store.trailers import (
     STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+    install_trailer_hooks,
     put_object_with_trailer,
     sending_trailer,
     upload_part_with_trailer,
@@ -220,3 +221,23 @@ def test_over_https_the_trailer_is_ours_not_botocores(
     assert headers["x-amz-content-sha256"] == STREAMING_UNSIGNED_PAYLOAD_TRAILER
     assert sent.value == sent.checksum
     assert response["ETag"].strip('"') == hashlib.md5(DATA).hexdigest()  # noqa: S324 - ETag
+
+
+def test_hooks_installed_again_frame_once(client: Any, bucket: str) -> None:
+    """Installing the hooks again (every block does) registers nothing more: the second and
+    third parts are framed once, like the first."""
+    upload_id, wire = upload(client, bucket), Wire(client)
+    install_trailer_hooks(client)
+    for number in (1, 2, 3):
+        install_trailer_hooks(client)
+        upload_part_with_trailer(
+            client,
+            chunk_size=CHUNK,
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=DATA,
+        )
+    framed = encode_aws_chunked(DATA, "crc64nvme", chunk_size=CHUNK)
+    assert [body for _, body in wire.sent[-3:]] == [framed] * 3
