@@ -39,8 +39,9 @@ ETags not MD5s).
 
 Build the client as s3sink does (``s3sink._store.client.build_client``), with
 ``max_attempts=2``: a probe answered with 500 would otherwise be retried with backoff, for a
-minute. The probe registers botocore event hooks on it for the SigV4 and trailer probes (and
-removes them); it is not thread-safe.
+minute. The probe registers botocore event hooks on it for the SigV4 probe (and removes
+them) and for the trailer probe (``install_trailer_hooks``: they stay, inert outside a
+``sending_trailer`` block); it is not thread-safe.
 """
 
 from __future__ import annotations

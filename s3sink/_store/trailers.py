@@ -22,19 +22,15 @@ another thread's request runs through it, and a hook registered twice would fram
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .awschunked import (
-    DEFAULT_CHUNK_SIZE,
-    TrailerAlgorithm,
-    encode_aws_chunked,
-    trailer_header,
-)
-from .checksums import Digest, encode
+from .awschunked import DEFAULT_CHUNK_SIZE, ChunkEncoder, TrailerAlgorithm, trailer_header
+from .checksums import Buffer, Digest, encode
 from .client import S3Client
 
 __all__ = [
@@ -69,8 +65,23 @@ def wrong_checksum(algorithm: TrailerAlgorithm, data: bytes) -> str:
     """A checksum of the right length that is not ``data``'s: its first byte inverted."""
     digest = Digest(algorithm)
     digest.update(data)
-    raw = digest.digest()
+    return _inverted(encode(digest.digest()))
+
+
+def _inverted(value: str) -> str:
+    raw = base64.b64decode(value)
     return encode(bytes([raw[0] ^ 0xFF]) + raw[1:])
+
+
+def _frame(data: bytes, sent: TrailerSent) -> bytes:
+    """``data`` aws-chunked, one pass: the checksum folded in as the chunks are framed."""
+    encoder, view = ChunkEncoder(sent.algorithm), memoryview(data)
+    pieces: list[Buffer] = []
+    for start in range(0, len(data), sent.chunk_size):
+        pieces += encoder.chunk(view[start : start + sent.chunk_size])
+    sent.checksum = encoder.checksum()
+    sent.value = _inverted(sent.checksum) if sent.wrong else sent.checksum
+    return b"".join([*pieces, encoder.finish(sent.value)])
 
 
 def _body_bytes(body: object) -> bytes:
@@ -90,11 +101,7 @@ def _before_call(params: dict[str, Any], **_: Any) -> None:
     if sent is None:
         return
     data = _body_bytes(params.get("body"))
-    digest = Digest(sent.algorithm)
-    digest.update(data)
-    sent.checksum = encode(digest.digest())
-    sent.value = wrong_checksum(sent.algorithm, data) if sent.wrong else sent.checksum
-    framed = encode_aws_chunked(data, sent.algorithm, chunk_size=sent.chunk_size, value=sent.value)
+    framed = _frame(data, sent)
     headers = params["headers"]
     for name in list(headers):
         if name.lower().startswith(("x-amz-checksum-", "x-amz-sdk-checksum-")) or (
