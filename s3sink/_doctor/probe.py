@@ -1,6 +1,6 @@
 """The probe engine behind ``s3sink doctor``: what does this store check, and what not?
 
-:func:`probe` sends about 75 requests (16 MiB in all; 1 KiB bodies where no full part is
+:func:`probe` sends about 80 requests (16 MiB in all; 1 KiB bodies where no full part is
 needed) below a temporary prefix ``PREFIX/.s3sink-doctor-<random>/``, most of them a correct
 value and then a deliberately wrong one. Whatever happens (KeyboardInterrupt included), it
 then aborts the uploads and deletes the keys it made, and lists the prefix for leftovers (an
@@ -26,13 +26,22 @@ compared with the MD5 of its bytes. The first rule that applies wins:
    ``--checksum off`` (Content-MD5 is not validated there, or rule 2 would apply: each part's
    ETag is compared with its MD5, and payloads are signed);
 
-and ``--fixed-part-size`` when ``unequal_part_sizes`` is ``unsupported``. ``facts["warnings"]``
-says when nothing verifies a part (no check validated on receipt, part ETags not MD5s).
+and ``--fixed-part-size`` when ``unequal_part_sizes`` is ``unsupported``.
+
+Parts may stream with their checksum in an aws-chunked trailer (``Report.trailers``) only where
+``upload_part.trailer`` is ``validated``: the part with a correct trailer taken, the same bytes
+with a wrong one refused. A store that takes the wrong one (``ignored``: moto) or does not take
+trailers (``unsupported``: Ceph RGW 16.2, which reads the ``STREAMING-UNSIGNED-PAYLOAD-TRAILER``
+literal as a SHA-256 of the payload) keeps today's parts, checksum in a header.
+
+``facts["warnings"]`` says when nothing verifies a part (no check validated on receipt, part
+ETags not MD5s).
 
 Build the client as s3sink does (``s3sink._store.client.build_client``), with
 ``max_attempts=2``: a probe answered with 500 would otherwise be retried with backoff, for a
-minute. The probe registers two botocore event hooks on it for the SigV4 probe (and removes
-them); it is not thread-safe.
+minute. The probe registers botocore event hooks on it for the SigV4 probe (and removes
+them) and for the trailer probe (``install_trailer_hooks``: they stay, inert outside a
+``sending_trailer`` block); it is not thread-safe.
 """
 
 from __future__ import annotations
@@ -48,7 +57,16 @@ from .session import STEPS, Finding, ProbeFailed, Skip, Verdict
 if TYPE_CHECKING:
     from .._store.client import S3Client
 
-__all__ = ["CAPABILITIES", "Finding", "ProbeFailed", "Report", "Verdict", "probe", "recommend"]
+__all__ = [
+    "CAPABILITIES",
+    "TRAILER",
+    "Finding",
+    "ProbeFailed",
+    "Report",
+    "Verdict",
+    "probe",
+    "recommend",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,12 @@ class Report:
     def capabilities(self) -> dict[str, Verdict]:
         """Capability name -> verdict."""
         return {f.name: f.verdict for f in self.findings}
+
+    @property
+    def trailers(self) -> bool:
+        """Whether s3sink may stream parts with their checksum in an aws-chunked trailer
+        here: only where a correct trailer was taken and a wrong one refused."""
+        return self.capabilities().get(TRAILER) == "validated"
 
 
 def recommend(
@@ -98,6 +122,8 @@ def recommend(
     return tuple(flags), warnings
 
 
+#: The capability that decides whether parts may stream with a trailing checksum.
+TRAILER = "upload_part.trailer"
 CAPABILITIES = tuple(name for _, names, _ in STEPS for name in names)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._doctor.probe import ProbeFailed, Report, probe
+from .._doctor.probe import TRAILER, ProbeFailed, Report, probe
 from .._exec.signals import Interrupted, SignalGuard
 from ._app import DoctorCommand
 from ._bucket import run_on_bucket
@@ -55,9 +55,22 @@ def render(report: Report) -> str:
     flags = " ".join(report.recommended) or "the defaults"
     lines.append("")
     lines.append(f"recommended for this store: {flags}")
+    lines.append(f"streaming parts with trailing checksums: {trailer_line(report)}")
     lines += [f"warning: {w}" for w in report.facts.get("warnings", [])]
     lines += [f"cleanup failed: {e}" for e in report.cleanup_errors]
     return "\n".join(lines) + "\n"
+
+
+def trailer_line(report: Report) -> str:
+    """Whether s3sink may stream parts with a trailing checksum here, and why."""
+    if report.trailers:
+        return "allowed (the store refused a wrong trailing checksum)"
+    verdict = report.capabilities().get(TRAILER)
+    why = {
+        "ignored": "the store accepted a wrong trailing checksum",
+        "unsupported": "the store does not take aws-chunked trailers",
+    }.get(str(verdict), "the probe could not tell")
+    return f"not allowed ({why})"
 
 
 def as_json(report: Report) -> str:
@@ -68,6 +81,7 @@ def as_json(report: Report) -> str:
             "bucket": report.bucket,
             "capabilities": report.capabilities(),
             "recommended": list(report.recommended),
+            "stream_parts_with_trailers": report.trailers,
             "prefix": report.prefix,
             "details": {f.name: f.detail for f in report.findings},
             "facts": report.facts,

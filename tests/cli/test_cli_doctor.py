@@ -40,6 +40,8 @@ def test_doctor_json_reports_moto_and_cleans_up(
     # "validated" only where a wrong value was refused; operations are "supported".
     assert caps["list_parts"] == "supported"
     assert report["recommended"] == ["--checksum", "off"]
+    assert caps["upload_part.trailer"] == "ignored"  # moto takes a wrong trailing checksum
+    assert report["stream_parts_with_trailers"] is False
     assert leftovers(s3_client, bucket) == ([], [])
 
 
@@ -54,6 +56,10 @@ def test_doctor_table_names_every_capability_and_the_settings(
     assert text.splitlines()[0].split() == ["CAPABILITY", "VERDICT", "WHAT", "THE", "STORE", "DID"]
     assert "sigv4_payload_hash" in text
     assert "recommended for this store: --checksum off" in text
+    assert (
+        "streaming parts with trailing checksums: not allowed "
+        "(the store accepted a wrong trailing checksum)\n"
+    ) in text
     assert result.stderr == b""  # -q: no progress lines
 
 

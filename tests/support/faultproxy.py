@@ -42,6 +42,10 @@ Faults:
   what is inside the framing: a ``chunked`` body's chunk data, and an ``aws-chunked`` body's
   decoded data (``Content-Encoding: aws-chunked``, inside Content-Length or chunked framing),
   so chunk sizes, signatures and trailers stay intact.
+* ``fix_trailer()`` -- read the whole request body and, in an ``aws-chunked`` body's trailer
+  (``x-amz-checksum-<alg>:<base64>``), put the checksum of the payload as it arrived in place
+  of the value the client sent (same length): the server sees a matching trailer whatever the
+  client said, as if it had ignored the client's value.
 * ``cut_response(n)`` -- forward the request, relay the response's head and ``n`` bytes of its
   body, then reset the client connection: a connection that breaks mid-download.
 * ``pause_response(n, seconds)`` -- relay the response's head and ``n`` bytes of its body, then
@@ -62,7 +66,8 @@ sent on the wire): what a bandwidth cap is measured with, at the receiving end.
 
 ``log`` records one ``LogEntry(method, path, fault, status)`` per request, appended when the
 proxy decides the outcome and before the client sees it: ``fault`` is the applied fault's name
-(``"reset_after"``, ``"drop_response"``, ``"stall"``, ``"respond"``, ``"flip_byte"``),
+(``"reset_after"``, ``"drop_response"``, ``"stall"``, ``"respond"``, ``"flip_byte"``,
+``"fix_trailer"``),
 ``"refuse_all"`` for a request cut by ``refuse_all()``, ``"connection_error"`` when the
 exchange broke off (server unreachable, either side closing or timing out mid-message), else
 None; ``status`` is the HTTP status the server (or ``respond``) produced, None when there was
@@ -120,7 +125,8 @@ REASONS = {
 class Action:
     """What a rule does; build it with ``FaultProxy.reset_after`` & co rather than by hand."""
 
-    # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte" | "cut_response"
+    # "reset_after" | "drop_response" | "stall" | "respond" | "flip_byte" | "fix_trailer"
+    # | "cut_response"
     # | "pause_response" | "flip_response_byte" | "on_request"
     kind: str
     n_bytes: int = 0
@@ -457,6 +463,32 @@ def _flip_payload_byte(raw: bytearray, head: _Head, framing: _Framing, at: int |
     raw[_locate(outer, _locate(inner, index))] ^= 0xFF
 
 
+_TRAILER = re.compile(rb"\r\nx-amz-checksum-([a-z0-9]+):([A-Za-z0-9+/=]+)\r\n\r\n")
+
+
+def _fix_trailer(raw: bytearray, head: _Head, framing: _Framing) -> None:
+    """Put the checksum of the aws-chunked payload in its trailer, in place (``fix_trailer``)."""
+    from s3sink._store.checksums import Digest, encode
+
+    if "aws-chunked" not in head.tokens("Content-Encoding"):
+        raise _ProtocolError("fix_trailer: the body is not aws-chunked")
+    # As in _flip_payload_byte: the HTTP chunks' content, then map positions back out.
+    outer = _chunk_spans(raw) if framing.kind == "chunked" else [(0, len(raw))]
+    content = bytearray().join(raw[o : o + n] for o, n in outer)
+    found = list(_TRAILER.finditer(content))
+    if not found:
+        raise _ProtocolError("fix_trailer: no x-amz-checksum trailer in the body")
+    algorithm, (start, end) = found[-1].group(1).decode(), found[-1].span(2)
+    digest = Digest(algorithm)  # type: ignore[arg-type]  # an unknown one: ValueError
+    for offset, length in _chunk_spans(content):
+        digest.update(content[offset : offset + length])
+    fixed = encode(digest.digest()).encode()
+    if len(fixed) != end - start:
+        raise _ProtocolError("fix_trailer: the trailer's value has another length")
+    for index, byte in zip(range(start, end), fixed, strict=True):
+        raw[_locate(outer, index)] = byte
+
+
 def _keep_alive(head: _Head, version: str) -> bool:
     tokens = head.tokens("Connection")
     if "close" in tokens:
@@ -759,6 +791,19 @@ class FaultProxy(LocalServer):
         action = Action("flip_byte", at=at)
         return self.add_rule(action, method=method, path=path, nth=nth, times=times)
 
+    def fix_trailer(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        nth: int = 1,
+        times: int | None = 1,
+    ) -> Rule:
+        """Forward the request with its aws-chunked trailer's checksum replaced by the one
+        its payload has: a wrong trailing checksum arrives right."""
+        action = Action("fix_trailer")
+        return self.add_rule(action, method=method, path=path, nth=nth, times=times)
+
     def cut_response(
         self,
         n_bytes: int,
@@ -1042,9 +1087,12 @@ class FaultProxy(LocalServer):
             conn.aborted.set()  # _serve resets both connections
             return False
 
-        if action is not None and action.kind == "flip_byte":
+        if action is not None and action.kind in ("flip_byte", "fix_trailer"):
             raw = bytearray().join(body)  # whole: the payload's middle depends on its framing
-            _flip_payload_byte(raw, req.head, framing, action.at)
+            if action.kind == "flip_byte":
+                _flip_payload_byte(raw, req.head, framing, action.at)
+            else:
+                _fix_trailer(raw, req.head, framing)
             body = iter([bytes(raw)])
         for piece in body:
             upstream.sendall(piece)

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from s3sink._doctor.probe import CAPABILITIES, ProbeFailed, probe
+from s3sink._doctor.probes import Probe
 from tests.support.doctor import MOTO, s3sink_client
 from tests.support.localserver import free_port
 
@@ -67,7 +68,7 @@ def test_moto_verdicts_and_facts(client: Any, s3_client: Any, bucket: str) -> No
     assert (report.endpoint, report.bucket, report.prefix) == ("http://moto", bucket, "backups/db")
     assert report.facts["temporary_prefix"].startswith("backups/db/.s3sink-doctor-")
     assert steps[0] == "bucket access"
-    assert len(steps) == 9
+    assert len(steps) == 10
 
     details = {f.name: f.detail for f in report.findings}
     assert details["put_object.checksum.crc64nvme"] == (
@@ -79,6 +80,10 @@ def test_moto_verdicts_and_facts(client: Any, s3_client: Any, bucket: str) -> No
     assert details["complete.if_match"] == "accepted a wrong value (HTTP 200)"
     assert details["put_object.if_none_match"] == "PreconditionFailed (HTTP 412)"
     assert details["min_part_size"] == "EntityTooSmall (HTTP 400)"
+    assert details["upload_part.trailer"] == (
+        "accepted a wrong value (HTTP 200); correct trailer: HTTP 200, did not echo it"
+    )
+    assert not report.trailers  # moto takes a wrong trailer: never stream parts with one
 
     facts = report.facts
     assert facts["echoes"] == {
@@ -91,6 +96,13 @@ def test_moto_verdicts_and_facts(client: Any, s3_client: Any, bucket: str) -> No
         "complete": False,
     }
     assert facts["etag_is_md5"] == {"put_object": True, "upload_part": True}
+    assert facts["trailer"] == {
+        "correct": "HTTP 200",
+        "wrong": "HTTP 200",
+        "echoed": False,
+        "echoed_wrong": False,
+        "etag_is_md5": True,  # it decoded the aws-chunked framing
+    }
     assert facts["list_parts_after_abort"] == "NoSuchUpload (HTTP 404)"
     assert facts["if_match_forms"]["put_object"] == {"quoted": True, "unquoted": True}
     assert facts["min_part_size"] == 5 * MiB
@@ -135,7 +147,7 @@ def test_report_is_json_ready(client: Any, bucket: str) -> None:
     assert all(f["detail"] for f in data["findings"])
 
 
-@pytest.mark.parametrize("step", range(1, 10))
+@pytest.mark.parametrize("step", range(1, 11))
 def test_keyboard_interrupt_at_any_step_leaves_nothing(
     client: Any, s3_client: Any, bucket: str, step: int
 ) -> None:
@@ -213,3 +225,28 @@ def test_unreachable_endpoint_fails_the_probe(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ProbeFailed, match="cannot be reached: EndpointConnectionError"):
         probe(client, "bucket")
     client.close()
+
+
+def test_trailer_framing_stored_as_data_is_an_error(
+    client: Any, s3_client: Any, bucket: str
+) -> None:
+    """A store that takes the aws-chunked framing for the part's bytes (here moto, the
+    aws-chunked headers removed on the way) gets "error": a part whose ETag is not the MD5 of its
+    bytes must never pass for a trailer the store understood."""
+
+    def strip_encoding(request: Any, **_: Any) -> None:
+        if request.headers.get("X-Amz-Trailer"):
+            for name in ("Content-Encoding", "X-Amz-Decoded-Content-Length", "X-Amz-Trailer"):
+                del request.headers[name]
+            request.headers["X-Amz-Content-SHA256"] = "UNSIGNED-PAYLOAD"
+
+    client.meta.events.register("before-send.s3.UploadPart", strip_encoding)
+    run = Probe(client, bucket, "t/")
+    run.preflight()
+    run.trailer()
+    assert run.cleanup() == []
+    finding = run.findings["upload_part.trailer"]
+    assert finding.verdict == "error"
+    assert finding.detail.startswith("the part's ETag is not the MD5 of its bytes; ")
+    assert run.facts["trailer"]["etag_is_md5"] is False
+    assert leftovers(s3_client, bucket) == NOTHING

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -324,3 +325,63 @@ def test_flip_byte_flips_payload_inside_chunk_framing(
     first[0] ^= 0xFF
     assert stored == [middle, first]
     assert [e.fault for e in fault_proxy.log] == ["flip_byte", "flip_byte"]
+
+
+class _Recorder:
+    """A one-request upstream on 127.0.0.1: keeps the request's body as it arrived, answers 200."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port = self.listener.getsockname()[1]
+        self.body = b""
+
+    def serve_one(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            length, chunked = 0, False
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                length = int(value) if name.lower() == "content-length" else length
+                chunked = chunked or name.lower() == "transfer-encoding"
+            if chunked:  # up to the last chunk and the end of the (empty) HTTP trailer
+                while not self.body.endswith(b"\r\n0\r\n\r\n"):
+                    self.body += reader.read(1)
+            else:
+                self.body = reader.read(length)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+@pytest.mark.parametrize("transfer", ["length", "chunked"])
+def test_fix_trailer_puts_the_payloads_checksum_in_the_trailer(transfer: str) -> None:
+    """fix_trailer rewrites a wrong aws-chunked trailer value to the payload's CRC (same length,
+    same framing); everything else arrives as sent."""
+    payload = b"hello world, trailer"
+    right = base64.b64encode(zlib.crc32(payload).to_bytes(4, "big"))
+    content = _chunked(payload, 8)[: -len(b"\r\n")] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+    headers = (
+        "Host: 127.0.0.1\r\nContent-Encoding: aws-chunked\r\n"
+        f"x-amz-decoded-content-length: {len(payload)}\r\nx-amz-trailer: x-amz-checksum-crc32\r\n"
+    )
+    if transfer == "chunked":  # HTTP chunks of 7 bytes around the aws-chunks
+        wire = _chunked(content, 7)
+        headers += "Transfer-Encoding: chunked\r\n"
+    else:
+        wire = content
+        headers += f"Content-Length: {len(content)}\r\n"
+    recorder = _Recorder()
+    with (
+        ThreadPoolExecutor(1) as pool,
+        FaultProxy(f"http://127.0.0.1:{recorder.port}") as proxy,
+    ):
+        served = pool.submit(recorder.serve_one)
+        rule = proxy.fix_trailer(method="PUT")
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+            sock.sendall(f"PUT /b/k HTTP/1.1\r\n{headers}\r\n".encode() + wire)
+            with sock.makefile("rb") as reader:
+                assert _read_response(reader)[0] == 200
+        served.result(timeout=10)
+    recorder.listener.close()
+    fixed = content.replace(b"AAAAAA==", right)
+    assert recorder.body == (_chunked(fixed, 7) if transfer == "chunked" else fixed)
+    assert rule.applied == 1
