@@ -23,7 +23,7 @@ import pytest
 import s3sink
 from s3sink._store import tls
 from s3sink._store.client import build_client
-from s3sink._store.connections import SEND_BLOCK, tune_connections
+from s3sink._store.connections import tune_connections
 from tests.support.benchlib import load
 
 MiB = 1024 * 1024
@@ -98,7 +98,7 @@ def test_an_upload_over_https_sends_many_records_per_write(
     big = sum(n for n in wire["sent"] if n > RECORD)
     # SSLSocket would write every record on its own: nothing larger than one record.
     assert big >= 0.95 * len(data)
-    assert max(wire["sent"]) >= SEND_BLOCK
+    assert max(wire["sent"]) >= tls.SEND_BATCH  # a batch of 16 records in one write
 
 
 def test_reading_back_over_https_takes_many_records_per_read(
