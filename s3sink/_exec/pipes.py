@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import fcntl
 import io
-import logging
 import os
 import select
-import stat
+
+from .._writer.sources import PIPE_SIZE, grow_pipe
 
 __all__ = ["PIPE_SIZE", "grow_pipe", "reader_for_fd"]
-
-log = logging.getLogger("s3sink")
-
-PIPE_SIZE = 1024 * 1024  # Linux's default unprivileged maximum (/proc/sys/fs/pipe-max-size)
-
-
-def grow_pipe(fd: int, size: int = PIPE_SIZE) -> None:
-    """Give a pipe or FIFO a ``size``-byte buffer (Linux): fewer, larger reads and fewer
-    producer stalls. Anything else is left alone; refusals (EPERM above the unprivileged
-    limit, EBUSY) only cost speed, so they are ignored."""
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setpipe is None:
-        return
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            fcntl.fcntl(fd, setpipe, size)
-    except OSError as exc:
-        log.debug("could not grow the pipe buffer of fd %d: %s", fd, exc)
 
 
 class _WaitingReader:

@@ -10,6 +10,8 @@ flight. Also what :meth:`S3MultipartWriter.readinto_from` reads: any blocking ``
 from __future__ import annotations
 
 import errno
+import fcntl
+import logging
 import os
 import stat
 from collections.abc import Callable
@@ -18,7 +20,49 @@ from typing import Protocol
 
 from ..errors import SourceChangedError, UsageError
 
-__all__ = ["FileSnapshot", "Readable", "pread_into", "read_blocking"]
+__all__ = [
+    "PIPE_SIZE",
+    "FileSnapshot",
+    "Readable",
+    "grow_pipe",
+    "grow_source_pipe",
+    "pread_into",
+    "read_blocking",
+]
+
+log = logging.getLogger("s3sink")
+
+PIPE_SIZE = 1024 * 1024  # Linux's default unprivileged maximum (/proc/sys/fs/pipe-max-size)
+
+
+def grow_pipe(fd: int, size: int = PIPE_SIZE) -> None:
+    """Give a pipe or FIFO a ``size``-byte buffer (Linux): fewer, larger reads and fewer
+    producer stalls. Anything else is left alone; refusals (EPERM above the unprivileged
+    limit, EBUSY) only cost speed, so they are ignored."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:
+        return
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, setpipe, size)
+    except OSError as exc:
+        log.debug("could not grow the pipe buffer of fd %d: %s", fd, exc)
+
+
+def grow_source_pipe(source: object) -> None:
+    """``readinto_from``'s source, if it is a pipe, gets a 1 MiB buffer as the command's
+    stdin does: from a 64 KiB pipe, 4 GiB cost 0.05 CPU s/GiB more in system time (measured
+    2026-12-05, 2-vCPU VM, HTTP to a local discard server). A source without a descriptor
+    (an ``io.BytesIO``, a socket file) is left alone."""
+    fileno = getattr(source, "fileno", None)
+    if fileno is None:
+        return
+    try:
+        fd = fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both; a closed file: ValueError
+        return
+    if isinstance(fd, int):
+        grow_pipe(fd)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .assembly import assemble
 from .compress import Codec
 from .config import WriterConfig
 from .finish import Ending
-from .sources import FileSnapshot, Readable
+from .sources import FileSnapshot, Readable, grow_source_pipe
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -250,7 +250,9 @@ class S3MultipartWriter(io.BufferedIOBase):
         """Read ``source`` to EOF (or ``max_bytes``) straight into part buffers.
 
         The zero-copy path for pipes: each ``readinto`` lands in the part buffer itself,
-        with no intermediate bytes objects. Returns the number of bytes read.
+        with no intermediate bytes objects (``shutil.copyfileobj`` into ``write()`` copies
+        every byte once more). A pipe is given a 1 MiB buffer first, as the command's stdin
+        is. Returns the number of bytes read.
         """
         with self._lock:
             self._check_open()
@@ -263,6 +265,7 @@ class S3MultipartWriter(io.BufferedIOBase):
     def _readinto_from(self, source: Readable, max_bytes: int | None) -> int:
         if not self._conditions_checked:
             self.check_conditions()
+        grow_source_pipe(source)
         return self._feed.read_from(source, max_bytes)
 
     def write_file(

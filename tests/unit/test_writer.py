@@ -4,6 +4,7 @@ contract, back-pressure, the memory budget and the stdlib wrappers."""
 from __future__ import annotations
 
 import array
+import fcntl
 import gzip
 import io
 import logging
@@ -732,3 +733,36 @@ def test_a_budget_that_caps_the_stream_length_is_announced(
         assert "with the default budget" in message
     else:
         assert messages == []
+
+
+def test_readinto_from_gives_a_pipe_the_commands_buffer(fake: FakeS3) -> None:
+    """A pipe read through readinto_from gets a 1 MiB buffer, as the command's stdin does
+    (from a 64 KiB pipe, 0.05 CPU s/GiB more in system time)."""
+    read_fd, write_fd = os.pipe()
+    data = payload(PART + 7)
+    try:
+        assert fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ) < 1024 * 1024
+
+        def feed() -> None:
+            os.write(write_fd, data)
+            os.close(write_fd)
+
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        with open(read_fd, "rb", closefd=False) as source, make_writer(fake) as w:
+            assert w.readinto_from(source) == len(data)
+            assert fcntl.fcntl(read_fd, fcntl.F_GETPIPE_SZ) == 1024 * 1024
+        feeder.join(10)
+    finally:
+        os.close(read_fd)
+    assert fake.object_bytes(BUCKET, KEY) == data
+
+
+def test_readinto_from_leaves_sources_without_a_pipe_alone(fake: FakeS3, tmp_path: Path) -> None:
+    """No descriptor (BytesIO says UnsupportedOperation), a regular file: read as before."""
+    path = tmp_path / "f"
+    path.write_bytes(b"file bytes")
+    with make_writer(fake) as w, path.open("rb") as f:
+        assert w.readinto_from(io.BytesIO(b"memory ")) == 7
+        assert w.readinto_from(f) == 10
+    assert fake.object_bytes(BUCKET, KEY) == b"memory file bytes"
