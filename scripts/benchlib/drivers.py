@@ -67,6 +67,18 @@ def run_s3sink_lib(args: argparse.Namespace) -> None:
         shutil.copyfileobj(sys.stdin.buffer, writer, COPY_CHUNK)
 
 
+def run_s3sink_readinto(args: argparse.Namespace) -> None:
+    """s3sink.S3MultipartWriter at its defaults fed by ``readinto_from(stdin)``: the pipe read
+    straight into the part buffers (and given a 1 MiB buffer), no copy through ``write()``."""
+    import s3sink
+
+    kwargs: dict[str, Any] = {"part_size": args.part_size}
+    if args.concurrency:
+        kwargs["concurrency"] = args.concurrency
+    with s3sink.S3MultipartWriter(args.bucket, args.key, **kwargs) as writer:
+        writer.readinto_from(sys.stdin.buffer)
+
+
 def run_smart_open(args: argparse.Namespace) -> None:
     """smart_open's S3 writer (sequential part uploads) fed by shutil.copyfileobj."""
     import smart_open
@@ -180,6 +192,7 @@ def get_s3sink_lib(args: argparse.Namespace) -> None:
 DRIVERS = {
     "boto3": run_boto3,
     "s3sink-lib": run_s3sink_lib,
+    "s3sink-readinto": run_s3sink_readinto,
     "smart_open": run_smart_open,
     "obstore": run_obstore,
     "boto3-get": get_boto3,

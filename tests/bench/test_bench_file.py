@@ -186,3 +186,36 @@ def test_resume_row_skips_the_parts_the_failed_run_kept(
     table = "\n".join(bench_resume_row.render_resume_table(rounds, size, 1, "HTTP", 0.9))
     assert "| resume: `… --resumable --resume` |" in table
     assert "| 9 of 10 |" in table
+
+
+def test_the_readinto_row_reads_the_pipe_through_readinto_from(
+    tmp_path: Path, discard_target: Any
+) -> None:
+    """s3sink-readinto: the library's pipe path, run and verified like any tool (pipe mode
+    only: in file mode it says why)."""
+    source = tmp_path / "in.bin"
+    source.write_bytes(os.urandom(11 * MiB))
+    settings = _settings(file_mode=False, part_size=5 * MiB)
+    bench_runs.write_aws_config(tmp_path, settings)
+    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
+    tool = bench_tools.build_tools(["s3sink-readinto"], settings, {}, env, tmp_path)[
+        "s3sink-readinto"
+    ]
+    assert tool.unavailable == ""
+    assert "readinto_from" in tool.config
+    run = bench_runs.run_once(
+        tool,
+        discard_target,
+        source=source,
+        size=11 * MiB,
+        index=1,
+        env=env,
+        workdir=tmp_path,
+        timeout=60,
+        file_mode=False,
+    )
+    assert run.ok, run.reason
+    assert run.parts == 3
+    file_settings = _settings(file_mode=True)
+    in_file_mode = bench_tools.build_tools(["s3sink-readinto"], file_settings, {}, env, tmp_path)
+    assert "pipe mode only" in in_file_mode["s3sink-readinto"].unavailable

@@ -22,19 +22,23 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-# s3sink-age: the command with --encrypt-to (one X25519 recipient); asked for by name only.
-S3SINK_TOOLS = ("s3sink", "s3sink-lib", "s3sink-age")
+# s3sink-age: the command with --encrypt-to (one X25519 recipient); s3sink-readinto: the
+# library's pipe path (readinto_from, no copy through write()); both asked for by name only.
+S3SINK_TOOLS = ("s3sink", "s3sink-lib", "s3sink-age", "s3sink-readinto")
 ALL_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "smart_open", "obstore")
 # --file-mode: each tool's upload-from-a-path; smart_open has none, rclone is file mode only.
 FILE_TOOLS = ("s3sink", "s3sink-lib", "awscli", "s5cmd", "boto3", "obstore", "rclone")
 # The floor rows (floor.py): a minimal pipe reader / socket writer, plain and with CRC64NVME.
 # They run in every pipe-mode matrix (--no-floor leaves them out) and show in both tables.
 FLOOR_TOOLS = ("floor", "floor+crc")
-KNOWN_TOOLS = (*ALL_TOOLS, "s3sink-age", "rclone", *FLOOR_TOOLS)
+KNOWN_TOOLS = (*ALL_TOOLS, "s3sink-age", "s3sink-readinto", "rclone", *FLOOR_TOOLS)
 # --table: the equal-work table (no tool hashes payloads), each tool's defaults, or both.
 EQUAL_WORK, DEFAULTS = "equal-work", "defaults"
 TABLE_CHOICES = {"both": (EQUAL_WORK, DEFAULTS), EQUAL_WORK: (EQUAL_WORK,), DEFAULTS: (DEFAULTS,)}
-PIPE_ONLY = {"smart_open": "no upload-from-a-path API (pipe mode only)"}
+PIPE_ONLY = {
+    "smart_open": "no upload-from-a-path API (pipe mode only)",
+    "s3sink-readinto": "reads a pipe (pipe mode only; s3sink-lib is the file mode row)",
+}
 FILE_ONLY = {"rclone": "file mode only (--file-mode)"}
 PIPE_ONLY.update(dict.fromkeys(FLOOR_TOOLS, "reads a pipe (pipe mode only)"))
 MOTO_TOOLS = ("s3sink", "s3sink-lib", "boto3")
@@ -44,6 +48,7 @@ TOOL_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "s3sink": (),
     "s3sink-age": (),
     "s3sink-lib": ("boto3", "awscrt"),
+    "s3sink-readinto": ("awscrt",),
     "awscli": ("awscli", "awscrt"),
     "s5cmd": ("s5cmd",),
     "boto3": ("boto3", "awscrt"),

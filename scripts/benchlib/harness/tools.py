@@ -178,6 +178,18 @@ def build_tools(
                 )
                 + "; sends CRC64NVME per part and a full-object CRC64NVME at Complete",
             )
+        elif name == "s3sink-readinto":
+            _setup_driver(
+                tool,
+                settings,
+                env,
+                cwd,
+                package="s3sink",
+                probe="import s3sink; s3sink.S3MultipartWriter.readinto_from",
+                config=f"`S3MultipartWriter(bucket, key, part_size={part})` (its own client, "
+                "the endpoint from AWS_ENDPOINT_URL) + `w.readinto_from(stdin)`; sends "
+                "CRC64NVME per part and a full-object CRC64NVME at Complete",
+            )
         elif name == "awscli":
             ok, out = _probe([str(venv.bin("aws")), "--version"], env, cwd)
             tool.unavailable = "" if ok else "aws --version failed: " + last_error_line(out)
