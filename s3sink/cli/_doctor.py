@@ -55,22 +55,24 @@ def render(report: Report) -> str:
     flags = " ".join(report.recommended) or "the defaults"
     lines.append("")
     lines.append(f"recommended for this store: {flags}")
-    lines.append(f"streaming parts with trailing checksums: {trailer_line(report)}")
+    lines.append(f"checksums in aws-chunked trailers: {trailer_line(report)}")
     lines += [f"warning: {w}" for w in report.facts.get("warnings", [])]
     lines += [f"cleanup failed: {e}" for e in report.cleanup_errors]
     return "\n".join(lines) + "\n"
 
 
 def trailer_line(report: Report) -> str:
-    """Whether s3sink may stream parts with a trailing checksum here, and why."""
+    """Whether the store checks a checksum sent in an aws-chunked trailer (boto3's and the AWS
+    CLI's default over HTTPS; parts streamed while read would need it), and why."""
     if report.trailers:
-        return "allowed (the store refused a wrong trailing checksum)"
+        return "validated (the store refused a wrong trailing checksum)"
     verdict = report.capabilities().get(TRAILER)
     why = {
-        "ignored": "the store accepted a wrong trailing checksum",
+        "ignored": "the store accepted a wrong trailing checksum: "
+        "clients that send one (boto3 over HTTPS) are not protected here",
         "unsupported": "the store does not take aws-chunked trailers",
     }.get(str(verdict), "the probe could not tell")
-    return f"not allowed ({why})"
+    return f"not validated ({why})"
 
 
 def as_json(report: Report) -> str:

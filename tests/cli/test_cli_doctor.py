@@ -57,8 +57,9 @@ def test_doctor_table_names_every_capability_and_the_settings(
     assert "sigv4_payload_hash" in text
     assert "recommended for this store: --checksum off" in text
     assert (
-        "streaming parts with trailing checksums: not allowed "
-        "(the store accepted a wrong trailing checksum)\n"
+        "checksums in aws-chunked trailers: not validated "
+        "(the store accepted a wrong trailing checksum: "
+        "clients that send one (boto3 over HTTPS) are not protected here)\n"
     ) in text
     assert result.stderr == b""  # -q: no progress lines
 

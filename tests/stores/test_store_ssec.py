@@ -34,14 +34,14 @@ def key_file(tmp_path: Path) -> Path:
     return path
 
 
+# moto ignores SSE-C (tests/wire/test_ssec.py checks the requests): the two stores that act on it.
+@pytest.mark.parametrize("store", ["seaweedfs", "rgw"], indirect=True)
 def test_sse_c_round_trips_where_the_store_does_it(
     store: StoreServer, store_client: Any, store_bucket: str, key_file: Path, tmp_path: Path
 ) -> None:
     """SeaweedFS: upload, cat, get and verify with the key (exit 0, the bytes back); without
     the key or with another, the store refuses the read (cat exits 1, nothing written out).
     RGW over plain HTTP: the upload exits 1, no object, no pending upload."""
-    if store.name == "moto":
-        pytest.skip("moto ignores SSE-C: tests/wire/test_ssec.py checks the requests")
     uri = f"s3://{store_bucket}/db.dump"
     ssec = ["--sse-c-key-file", str(key_file)]
     up = s3sink(store, [uri, "--part-size", "5MiB", *ssec, "--json"], DATA)
