@@ -30,6 +30,7 @@ __all__ = [
     "TrailerAlgorithm",
     "encode_aws_chunked",
     "encoded_length",
+    "frame_chunks",
     "iter_aws_chunked",
     "trailer_header",
 ]
@@ -103,6 +104,17 @@ class ChunkEncoder:
         return _final(self.algorithm, self.checksum() if value is None else value)
 
 
+def frame_chunks(encoder: ChunkEncoder, data: Buffer, chunk_size: int) -> Iterator[Buffer]:
+    """``data`` framed by ``encoder`` in ``chunk_size`` chunks, piece by piece (views of
+    ``data``), without the closing trailer: ``encoder.finish`` gives it, once its value (the
+    checksum the encoder now holds, or another) is known."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
+    view = memoryview(data).cast("B")
+    for start in range(0, view.nbytes, chunk_size):
+        yield from encoder.chunk(view[start : start + chunk_size])
+
+
 def iter_aws_chunked(
     data: Buffer,
     algorithm: TrailerAlgorithm,
@@ -112,11 +124,8 @@ def iter_aws_chunked(
 ) -> Iterator[Buffer]:
     """``data`` framed in ``chunk_size`` chunks, piece by piece (views of ``data``), ending
     with the trailer (``value`` in place of the checksum, when given)."""
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
-    view, encoder = memoryview(data).cast("B"), ChunkEncoder(algorithm)
-    for start in range(0, view.nbytes, chunk_size):
-        yield from encoder.chunk(view[start : start + chunk_size])
+    encoder = ChunkEncoder(algorithm)
+    yield from frame_chunks(encoder, data, chunk_size)
     yield encoder.finish(value)
 
 

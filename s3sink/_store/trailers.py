@@ -29,8 +29,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .awschunked import DEFAULT_CHUNK_SIZE, ChunkEncoder, TrailerAlgorithm, trailer_header
-from .checksums import Buffer, Digest, encode
+from .awschunked import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkEncoder,
+    TrailerAlgorithm,
+    frame_chunks,
+    trailer_header,
+)
+from .checksums import Digest, encode
 from .client import S3Client
 
 __all__ = [
@@ -75,10 +81,8 @@ def _inverted(value: str) -> str:
 
 def _frame(data: bytes, sent: TrailerSent) -> bytes:
     """``data`` aws-chunked, one pass: the checksum folded in as the chunks are framed."""
-    encoder, view = ChunkEncoder(sent.algorithm), memoryview(data)
-    pieces: list[Buffer] = []
-    for start in range(0, len(data), sent.chunk_size):
-        pieces += encoder.chunk(view[start : start + sent.chunk_size])
+    encoder = ChunkEncoder(sent.algorithm)
+    pieces = list(frame_chunks(encoder, data, sent.chunk_size))
     sent.checksum = encoder.checksum()
     sent.value = _inverted(sent.checksum) if sent.wrong else sent.checksum
     return b"".join([*pieces, encoder.finish(sent.value)])
