@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._store.redact import redact
 from .probes import Probe
-from .session import STEPS, Finding, ProbeFailed, Skip, Verdict
+from .session import STEPS, TRAILER, Finding, ProbeFailed, Skip, Verdict
 
 if TYPE_CHECKING:
     from .._store.client import S3Client
@@ -122,8 +122,6 @@ def recommend(
     return tuple(flags), warnings
 
 
-#: The capability that decides whether parts may stream with a trailing checksum.
-TRAILER = "upload_part.trailer"
 CAPABILITIES = tuple(name for _, names, _ in STEPS for name in names)
 
 

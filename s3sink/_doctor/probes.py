@@ -11,6 +11,7 @@ from .session import (
     CRC,
     MIB,
     SMALL,
+    TRAILER,
     TRAILER_BODY,
     TRAILER_CHUNK,
     VERDICTS,
@@ -101,12 +102,12 @@ class Probe(Session):
             verdict = ("supported", f"echoed {CRC} ({also} without x-amz-sdk-checksum-algorithm)")
         self.find("upload_part.checksum_echo", verdict)
 
-    @step("trailing checksum", "upload_part.trailer")
+    @step("trailing checksum", TRAILER)
     def trailer(self) -> None:
         """An UploadPart whose CRC64NVME comes in an aws-chunked trailer (several chunks, the
         last one short), then the same bytes with a wrong trailer: only a refused wrong one
         lets s3sink stream parts with trailers here."""
-        name = "upload_part.trailer"
+        name = TRAILER
         sdk = {"ChecksumAlgorithm": "CRC64NVME", "ChecksumType": "FULL_OBJECT"}
         upload_id, created = self.create("part-trailer", **sdk)
         if not created.ok:

@@ -25,6 +25,8 @@ SMALL = 1024  # the body of every request that needs no full part
 # The trailer probe's part: three aws-chunked chunks (8, 8 and 4 KiB; 8 KiB is the least S3
 # takes for a chunk but the last one), so a store's decoder meets more than one.
 TRAILER_BODY, TRAILER_CHUNK = 20 * 1024, 8 * 1024
+#: The trailer probe's capability: whether a checksum in an aws-chunked trailer is checked.
+TRAILER = "upload_part.trailer"
 ALGORITHMS: tuple[Algorithm, ...] = ("crc64nvme", "crc32c", "crc32", "sha256")
 UNSUPPORTED = frozenset({"NotImplemented", "InvalidArgument", "InvalidRequest"})
 WRONG_ETAG = '"0123456789abcdef0123456789abcdef"'
