@@ -74,11 +74,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def https_env(server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def https_env(server: Any, monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Any:
+    """The discard server, its CA trusted; dummy credentials, nothing but 127.0.0.1."""
     monkeypatch.setenv("AWS_CA_BUNDLE", server.ca_file)
-    for name, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return server
 
 
@@ -137,13 +135,12 @@ def test_the_escape_hatch_keeps_pythons_sslsocket(
     assert wire["connections"] == []
 
 
+@pytest.mark.usefixtures("aws_env")
 def test_a_server_the_ca_bundle_does_not_vouch_for_is_refused(
-    server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, wire: dict[str, list[int]]
+    server: Any, monkeypatch: pytest.MonkeyPatch, wire: dict[str, list[int]]
 ) -> None:
     """The certificate is still checked: batching changes the socket, not the handshake."""
     monkeypatch.setenv("AWS_CA_BUNDLE", ssl.get_default_verify_paths().openssl_cafile)
-    for name, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
-        monkeypatch.setenv(name, value)
     client = build_client(concurrency=1, endpoint_url=server.url, max_attempts=1)
     with pytest.raises(Exception, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
         client.head_bucket(Bucket="bench")
@@ -235,12 +232,11 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         target.stop()
 
 
+@pytest.mark.usefixtures("aws_env")
 def test_request_bodies_go_to_the_socket_a_mib_at_a_time(
     http_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """botocore's default is 128 KiB per send; 1 MiB costs measurably less CPU."""
-    for name, value in (("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")):
-        monkeypatch.setenv(name, value)
     sizes: list[int] = []
     original = http.client.HTTPConnection.send
 
