@@ -124,27 +124,36 @@ def discard_target(tmp_path: Path) -> Iterator[Any]:
         target.stop()
 
 
-def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target: Any) -> None:
-    """s3sink --file uploads the file by path (stdin /dev/null); the run is verified by the
-    server's count, and the parts and checksums it saw are recorded."""
+def _run_11_mib(
+    name: str, tmp_path: Path, target: Any, *, file_mode: bool
+) -> tuple[Any, Any, dict[str, str]]:
+    """One verified run of tool ``name`` on an 11 MiB input in 5 MiB parts, as the harness
+    runs it against ``target``: the run, the tool (checked available) and its environment."""
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(11 * MiB))
-    settings = _settings(file_mode=True, part_size=5 * MiB)
+    settings = _settings(file_mode=file_mode, part_size=5 * MiB)
     bench_runs.write_aws_config(tmp_path, settings)
-    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = bench_tools.build_tools(["s3sink"], settings, {}, env, tmp_path)["s3sink"]
+    env = bench_runs.tool_env(dict(os.environ), target.url, None, tmp_path)
+    tool = bench_tools.build_tools([name], settings, {}, env, tmp_path)[name]
     assert tool.unavailable == ""
     run = bench_runs.run_once(
         tool,
-        discard_target,
+        target,
         source=source,
         size=11 * MiB,
         index=1,
         env=env,
         workdir=tmp_path,
         timeout=60,
-        file_mode=True,
+        file_mode=file_mode,
     )
+    return run, tool, env
+
+
+def test_file_mode_run_is_verified_without_a_pipe(tmp_path: Path, discard_target: Any) -> None:
+    """s3sink --file uploads the file by path (stdin /dev/null); the run is verified by the
+    server's count, and the parts and checksums it saw are recorded."""
+    run, _, _ = _run_11_mib("s3sink", tmp_path, discard_target, file_mode=True)
     assert run.ok, run.reason
     assert run.parts == 3
     assert bench_runs.checksum_summary(run).startswith("3 parts; per request CRC64NVME (3/3)")
@@ -193,27 +202,8 @@ def test_the_readinto_row_reads_the_pipe_through_readinto_from(
 ) -> None:
     """s3sink-readinto: the library's pipe path, run and verified like any tool (pipe mode
     only: in file mode it says why)."""
-    source = tmp_path / "in.bin"
-    source.write_bytes(os.urandom(11 * MiB))
-    settings = _settings(file_mode=False, part_size=5 * MiB)
-    bench_runs.write_aws_config(tmp_path, settings)
-    env = bench_runs.tool_env(dict(os.environ), discard_target.url, None, tmp_path)
-    tool = bench_tools.build_tools(["s3sink-readinto"], settings, {}, env, tmp_path)[
-        "s3sink-readinto"
-    ]
-    assert tool.unavailable == ""
+    run, tool, env = _run_11_mib("s3sink-readinto", tmp_path, discard_target, file_mode=False)
     assert "readinto_from" in tool.config
-    run = bench_runs.run_once(
-        tool,
-        discard_target,
-        source=source,
-        size=11 * MiB,
-        index=1,
-        env=env,
-        workdir=tmp_path,
-        timeout=60,
-        file_mode=False,
-    )
     assert run.ok, run.reason
     assert run.parts == 3
     file_settings = _settings(file_mode=True)
